@@ -1,0 +1,52 @@
+//! Command line: clap definitions and dispatch. Each subcommand lives in its own file and
+//! returns an `ExitCode`; errors go to stderr. Exit status 2 means "bad configuration".
+
+mod config;
+mod gitops;
+mod policy;
+mod registry;
+mod setters;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "pushdeploy",
+    version,
+    about = "Push-driven image updates for GitOps repositories"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Validate and print the resolved configuration.
+    #[command(subcommand)]
+    Config(config::ConfigCommand),
+    /// Choose a tag from stdin (one per line) with a Flux image policy.
+    #[command(subcommand)]
+    Policy(policy::PolicyCommand),
+    /// Rewrite `$imagepolicy` setter markers in a directory.
+    #[command(subcommand)]
+    Setters(setters::SettersCommand),
+    /// Talk to a registry as configured (for debugging configuration).
+    #[command(subcommand)]
+    Registry(registry::RegistryCommand),
+    /// Run one full cycle (scan, select, rewrite, commit, push) for every automation.
+    RunOnce(gitops::RunOnceArgs),
+}
+
+/// Parse the command line and run the chosen subcommand.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Config(command) => config::run(command),
+        Command::Policy(command) => policy::run(command),
+        Command::Setters(command) => setters::run(command),
+        Command::Registry(command) => registry::run(command),
+        Command::RunOnce(args) => gitops::run_once(args),
+    }
+}

@@ -1,0 +1,169 @@
+//! The resolved configuration every other module reads. Constructed only by the loader.
+
+use crate::domain::{ImageRef, ObjectKey};
+use crate::policy::Policy;
+use secrecy::SecretString;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Everything pushdeploy needs to run, fully validated.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Where the journal database and the working copies live.
+    pub data_dir: PathBuf,
+    pub server: ServerSettings,
+    pub repositories: BTreeMap<ObjectKey, ImageRepository>,
+    pub policies: BTreeMap<ObjectKey, ImagePolicy>,
+    pub automations: BTreeMap<ObjectKey, Automation>,
+    pub intake: IntakeSettings,
+    pub api: ApiSettings,
+    /// Quickstart only: no registry confirmation, notifications are trusted (loudly logged).
+    pub trust_notifications: bool,
+}
+
+/// Where a value came from, for messages: `pushdeploy.yaml:12` or `apps/mcp/image-policy.yaml:3`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Origin {
+    pub file: PathBuf,
+    pub line: usize,
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.file.display(), self.line)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    pub listen: SocketAddr,
+    /// Serve HTTPS with these files (re-read when they change).
+    pub tls: Option<TlsFiles>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// Flux `ImageRepository`.
+#[derive(Debug, Clone)]
+pub struct ImageRepository {
+    pub key: ObjectKey,
+    pub image: ImageRef,
+    /// Scan interval (default 1m).
+    pub interval: Duration,
+    /// Flux semantics: `insecure: true` means plain HTTP, not "skip TLS verification".
+    pub insecure: bool,
+    /// Extra CA certificate files (PEM), re-read when they change.
+    pub ca_files: Vec<PathBuf>,
+    pub credentials: Option<RegistryCredentials>,
+    /// Tags matching any of these are dropped before policies see them (default `^.*\.sig$`).
+    pub exclusion_list: Vec<regex::Regex>,
+    /// `n` for `tags/list` pages (default 1000).
+    pub page_size: u32,
+    pub origin: Origin,
+}
+
+#[derive(Debug, Clone)]
+pub enum RegistryCredentials {
+    Basic {
+        username: String,
+        password: SecretString,
+    },
+    /// A `.dockerconfigjson` file; the entry for the image's registry host is used.
+    DockerConfig { path: PathBuf },
+}
+
+/// Flux `ImagePolicy`.
+#[derive(Debug, Clone)]
+pub struct ImagePolicy {
+    pub key: ObjectKey,
+    pub repository: ObjectKey,
+    pub policy: Policy,
+    pub origin: Origin,
+}
+
+/// Flux `ImageUpdateAutomation` with its `GitRepository`.
+#[derive(Debug, Clone)]
+pub struct Automation {
+    pub key: ObjectKey,
+    pub git: GitRemote,
+    pub checkout_branch: String,
+    /// Same as `checkout_branch` unless `push.branch` says otherwise.
+    pub push_branch: String,
+    pub author: Author,
+    /// Go text/template, Flux-compatible data; `None` = default message.
+    pub message_template: Option<String>,
+    /// `update.path`, relative to the repository root (default `.`).
+    pub update_path: String,
+    pub interval: Duration,
+    /// Policies whose markers this automation rewrites (Flux: the ImagePolicies of its namespace).
+    pub policies: Vec<ObjectKey>,
+    pub origin: Origin,
+}
+
+#[derive(Debug, Clone)]
+pub struct GitRemote {
+    /// `ssh://`, `https://`, `file://` or a local path.
+    pub url: String,
+    pub auth: GitAuth,
+}
+
+#[derive(Debug, Clone)]
+pub enum GitAuth {
+    None,
+    Ssh {
+        private_key: PathBuf,
+        passphrase: Option<SecretString>,
+        known_hosts: Option<PathBuf>,
+        /// Accept an unknown host key (explicit opt-in, logged as a warning).
+        accept_unknown_host: bool,
+    },
+    Https {
+        username: String,
+        token: SecretString,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Author {
+    pub name: String,
+    pub email: String,
+}
+
+/// Webhook authentication and intake tuning.
+#[derive(Debug, Clone)]
+pub struct IntakeSettings {
+    /// Accepted `Authorization` header values for `/hooks/registry` (e.g. `Bearer …`), compared in constant time.
+    pub registry_authorization: Vec<SecretString>,
+    /// HMAC-SHA256 secrets for `/hooks/forgejo`.
+    pub forgejo_secrets: Vec<SecretString>,
+    /// Maximum request body (default 1 MiB).
+    pub body_limit: usize,
+    /// Changes arriving within this window share one commit (default 1s; 0 = immediate).
+    pub coalesce_window: Duration,
+}
+
+/// REST API tokens, stored as SHA-256 hashes.
+#[derive(Debug, Clone, Default)]
+pub struct ApiSettings {
+    pub tokens: Vec<ApiToken>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ApiToken {
+    pub name: String,
+    pub sha256: [u8; 32],
+    pub scope: Scope,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Scope {
+    Read,
+    Promote,
+    Admin,
+}
