@@ -1,1 +1,4 @@
-//! (to be written)
+//! HTTP surface: router, intake hooks, REST API, health and status. Never calls `gitops` or
+//! `registry` directly: it verifies, journals, answers and pokes.
+
+pub mod health;

@@ -1,0 +1,94 @@
+//! `/healthz` (the process answers) and `/readyz` (every readiness check passes and we are not
+//! shutting down), each with its reasons in a JSON body. Holds no business logic.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+
+/// Named readiness checks (e.g. `journal`, `gitops flux-system/mcp`) and the shutdown flag.
+#[derive(Debug, Default)]
+pub struct Readiness {
+    checks: RwLock<BTreeMap<String, Result<(), String>>>,
+    shutting_down: AtomicBool,
+}
+
+#[derive(Debug, Serialize)]
+struct ReadinessBody {
+    ready: bool,
+    checks: BTreeMap<String, String>,
+}
+
+impl Readiness {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    /// Record the outcome of a named check; an `Err` carries the reason and the remedy.
+    pub fn set(&self, name: impl Into<String>, outcome: Result<(), String>) {
+        let mut checks = self.checks.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        checks.insert(name.into(), outcome);
+    }
+
+    /// From now on readiness is false and intake refuses new work with 503.
+    pub fn begin_shutdown(&self) {
+        self.shutting_down.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::SeqCst)
+    }
+
+    /// Whether every check passed and no shutdown has begun.
+    pub fn is_ready(&self) -> bool {
+        let checks = self.checks.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        !self.is_shutting_down() && checks.values().all(Result::is_ok)
+    }
+
+    fn body(&self) -> ReadinessBody {
+        let checks = self.checks.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut rendered: BTreeMap<String, String> = checks
+            .iter()
+            .map(|(name, outcome)| (name.clone(), outcome.as_ref().err().cloned().unwrap_or_else(|| "ok".to_owned())))
+            .collect();
+        if self.is_shutting_down() {
+            rendered.insert("shutdown".to_owned(), "shutting down: not accepting new work".to_owned());
+        }
+        ReadinessBody { ready: self.is_ready(), checks: rendered }
+    }
+}
+
+/// `GET /healthz`: 200 while the process can answer at all.
+pub async fn healthz() -> impl IntoResponse {
+    (StatusCode::OK, Json(serde_json::json!({"status": "ok"})))
+}
+
+/// `GET /readyz`: 200 when ready, else 503; the body lists every check with its reason.
+pub async fn readyz(State(readiness): State<Arc<Readiness>>) -> impl IntoResponse {
+    let body = readiness.body();
+    let status = if body.ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, Json(body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn readiness_is_false_until_every_check_passes_and_false_again_on_shutdown() {
+        let readiness = Readiness::new();
+        readiness.set("journal", Ok(()));
+        readiness.set("gitops flux-system/mcp", Err("the deploy key is read-only".to_owned()));
+        assert!(!readiness.is_ready());
+        assert_eq!(readiness.body().checks["gitops flux-system/mcp"], "the deploy key is read-only");
+        readiness.set("gitops flux-system/mcp", Ok(()));
+        assert!(readiness.is_ready());
+        readiness.begin_shutdown();
+        assert!(!readiness.is_ready());
+        assert!(readiness.body().checks.contains_key("shutdown"));
+    }
+}
