@@ -41,7 +41,9 @@ pub struct Shutdown {
 
 impl Default for Shutdown {
     fn default() -> Self {
-        Self { sender: watch::Sender::new(false) }
+        Self {
+            sender: watch::Sender::new(false),
+        }
     }
 }
 

@@ -30,7 +30,10 @@ impl Readiness {
 
     /// Record the outcome of a named check; an `Err` carries the reason and the remedy.
     pub fn set(&self, name: impl Into<String>, outcome: Result<(), String>) {
-        let mut checks = self.checks.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut checks = self
+            .checks
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         checks.insert(name.into(), outcome);
     }
 
@@ -45,20 +48,37 @@ impl Readiness {
 
     /// Whether every check passed and no shutdown has begun.
     pub fn is_ready(&self) -> bool {
-        let checks = self.checks.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let checks = self
+            .checks
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         !self.is_shutting_down() && checks.values().all(Result::is_ok)
     }
 
     fn body(&self) -> ReadinessBody {
-        let checks = self.checks.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let checks = self
+            .checks
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let mut rendered: BTreeMap<String, String> = checks
             .iter()
-            .map(|(name, outcome)| (name.clone(), outcome.as_ref().err().cloned().unwrap_or_else(|| "ok".to_owned())))
+            .map(|(name, outcome)| {
+                (
+                    name.clone(),
+                    outcome.as_ref().err().cloned().unwrap_or_else(|| "ok".to_owned()),
+                )
+            })
             .collect();
         if self.is_shutting_down() {
-            rendered.insert("shutdown".to_owned(), "shutting down: not accepting new work".to_owned());
+            rendered.insert(
+                "shutdown".to_owned(),
+                "shutting down: not accepting new work".to_owned(),
+            );
         }
-        ReadinessBody { ready: self.is_ready(), checks: rendered }
+        ReadinessBody {
+            ready: self.is_ready(),
+            checks: rendered,
+        }
     }
 }
 
@@ -70,7 +90,11 @@ pub async fn healthz() -> impl IntoResponse {
 /// `GET /readyz`: 200 when ready, else 503; the body lists every check with its reason.
 pub async fn readyz(State(readiness): State<Arc<Readiness>>) -> impl IntoResponse {
     let body = readiness.body();
-    let status = if body.ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if body.ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (status, Json(body))
 }
 
@@ -82,9 +106,15 @@ mod tests {
     fn readiness_is_false_until_every_check_passes_and_false_again_on_shutdown() {
         let readiness = Readiness::new();
         readiness.set("journal", Ok(()));
-        readiness.set("gitops flux-system/mcp", Err("the deploy key is read-only".to_owned()));
+        readiness.set(
+            "gitops flux-system/mcp",
+            Err("the deploy key is read-only".to_owned()),
+        );
         assert!(!readiness.is_ready());
-        assert_eq!(readiness.body().checks["gitops flux-system/mcp"], "the deploy key is read-only");
+        assert_eq!(
+            readiness.body().checks["gitops flux-system/mcp"],
+            "the deploy key is read-only"
+        );
         readiness.set("gitops flux-system/mcp", Ok(()));
         assert!(readiness.is_ready());
         readiness.begin_shutdown();

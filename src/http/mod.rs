@@ -2,3 +2,5 @@
 //! `registry` directly: it verifies, journals, answers and pokes.
 
 pub mod health;
+pub mod serve;
+pub mod tls;
