@@ -1,3 +1,5 @@
 //! Integration tests: one binary, one module per area, shared harnesses in `support/`.
+// Test helpers outside #[test] functions may unwrap: a panic is the failure report.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod tls;
