@@ -37,16 +37,46 @@ pub enum Command {
     Registry(registry::RegistryCommand),
     /// Run one full cycle (scan, select, rewrite, commit, push) for every automation.
     RunOnce(gitops::RunOnceArgs),
+    /// Exit 0 when the service at URL answers 2xx (for container HEALTHCHECKs).
+    Healthcheck {
+        #[arg(long, default_value = "http://127.0.0.1:8080/healthz")]
+        url: String,
+    },
 }
 
 /// Parse the command line and run the chosen subcommand.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    // reqwest and tokio-rustls are built without a default provider; ring is ours everywhere.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     match cli.command {
         Command::Config(command) => config::run(command),
         Command::Policy(command) => policy::run(command),
         Command::Setters(command) => setters::run(command),
         Command::Registry(command) => registry::run(command),
         Command::RunOnce(args) => gitops::run_once(args),
+        Command::Healthcheck { url } => healthcheck(&url),
     }
+}
+
+fn healthcheck(url: &str) -> ExitCode {
+    let outcome = runtime().and_then(|runtime| {
+        runtime.block_on(async {
+            let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(3)).build()?;
+            client.get(url).send().await?.error_for_status()?;
+            Ok::<_, anyhow::Error>(())
+        })
+    });
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("healthcheck {url}: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// A multi-threaded tokio runtime for subcommands that do network IO.
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
 }
