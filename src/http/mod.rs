@@ -4,3 +4,4 @@
 pub mod health;
 pub mod serve;
 pub mod tls;
+pub mod problem;
