@@ -62,7 +62,9 @@ pub fn main() -> ExitCode {
 fn healthcheck(url: &str) -> ExitCode {
     let outcome = runtime().and_then(|runtime| {
         runtime.block_on(async {
-            let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(3)).build()?;
+            let client = reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(3))
+                .build()?;
             client.get(url).send().await?.error_for_status()?;
             Ok::<_, anyhow::Error>(())
         })

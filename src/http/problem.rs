@@ -28,7 +28,11 @@ pub enum ApiError {
     #[error("a bearer token is required: send Authorization: Bearer <token>")]
     Unauthorized,
     #[error("this call needs the {needed} scope; the token {token:?} has {has}")]
-    Forbidden { token: String, needed: &'static str, has: &'static str },
+    Forbidden {
+        token: String,
+        needed: &'static str,
+        has: &'static str,
+    },
     #[error("{0}")]
     NotFound(String),
     #[error("{message}")]
@@ -46,13 +50,25 @@ pub enum ApiError {
 impl ApiError {
     fn parts(&self) -> (StatusCode, &'static str, &'static str) {
         match self {
-            Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", "Missing or unknown token"),
+            Self::Unauthorized => (
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "Missing or unknown token",
+            ),
             Self::Forbidden { .. } => (StatusCode::FORBIDDEN, "forbidden", "Token scope too small"),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
             Self::Validation { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "validation", "Invalid request"),
             Self::Conflict(_) => (StatusCode::CONFLICT, "conflict", "Conflict"),
-            Self::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable"),
-            Self::Upstream(_) => (StatusCode::BAD_GATEWAY, "upstream", "Registry or git remote failed"),
+            Self::Unavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "Service unavailable",
+            ),
+            Self::Upstream(_) => (
+                StatusCode::BAD_GATEWAY,
+                "upstream",
+                "Registry or git remote failed",
+            ),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error"),
         }
     }
@@ -81,11 +97,14 @@ impl IntoResponse for ApiError {
             tracing::error!(error = %self, "API call failed");
         }
         let mut response = (status, axum::Json(problem)).into_response();
-        response
-            .headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
         if matches!(self, Self::Unauthorized) {
-            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
     }
@@ -97,7 +116,11 @@ mod tests {
 
     #[test]
     fn validation_problems_name_the_field_and_have_a_stable_type() {
-        let problem = ApiError::Validation { field: "/tag", message: "tag is empty".to_owned() }.problem();
+        let problem = ApiError::Validation {
+            field: "/tag",
+            message: "tag is empty".to_owned(),
+        }
+        .problem();
         assert_eq!(problem.kind, "urn:pushdeploy:problem:validation");
         assert_eq!((problem.status, problem.field.as_deref()), (422, Some("/tag")));
     }
@@ -106,7 +129,10 @@ mod tests {
     fn unauthorized_answers_401_with_problem_json_and_a_bearer_challenge() {
         let response = ApiError::Unauthorized.into_response();
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-        assert_eq!(response.headers()[header::CONTENT_TYPE], "application/problem+json");
+        assert_eq!(
+            response.headers()[header::CONTENT_TYPE],
+            "application/problem+json"
+        );
         assert_eq!(response.headers()[header::WWW_AUTHENTICATE], "Bearer");
     }
 }
