@@ -1,34 +1,15 @@
 //! Tag policies with Flux image-reflector semantics: `filterTags` (pattern + extract), then
 //! numerical, semver or alphabetical ordering. Pure: no IO, never panics on any input.
-//!
-//! CONTRACT (other modules compile against these signatures; the implementation fills them):
-//! - `TagFilter::new(pattern, extract) -> Result<TagFilter, PolicyConfigError>`
-//! - `Order::parse("asc"|"desc") -> Result<Order, PolicyConfigError>`
-//! - `SemverRange::parse(range) -> Result<SemverRange, PolicyConfigError>`
-//! - `Policy::new(Option<TagFilter>, Rule)`, `Policy::select(&[&str]) -> Result<&str, SelectError>`
-//! - `Policy::accepts(tag) -> bool`: the tag passes the filter (and, for semver, is a valid version in range).
+
+mod alphabetical;
+mod filter;
+mod numerical;
+mod range;
+mod version;
+
+pub use filter::TagFilter;
 
 use std::fmt;
-
-/// `filterTags`: an unanchored regex and an optional Go-style extract template.
-#[derive(Debug, Clone)]
-pub struct TagFilter {
-    pub pattern: regex::Regex,
-    pub extract: String,
-}
-
-impl TagFilter {
-    pub fn new(pattern: &str, extract: &str) -> Result<Self, PolicyConfigError> {
-        let pattern = regex::Regex::new(pattern).map_err(|error| PolicyConfigError::Pattern {
-            pattern: pattern.to_owned(),
-            reason: error.to_string(),
-        })?;
-        Ok(Self {
-            pattern,
-            extract: extract.to_owned(),
-        })
-    }
-}
 
 /// Sort order for numerical and alphabetical policies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -39,9 +20,10 @@ pub enum Order {
 }
 
 impl Order {
+    /// `asc` or `desc` (an empty order means the default, `asc`, as in Flux).
     pub fn parse(text: &str) -> Result<Self, PolicyConfigError> {
         match text {
-            "asc" => Ok(Self::Asc),
+            "asc" | "" => Ok(Self::Asc),
             "desc" => Ok(Self::Desc),
             other => Err(PolicyConfigError::Order {
                 order: other.to_owned(),
@@ -50,17 +32,36 @@ impl Order {
     }
 }
 
+impl fmt::Display for Order {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Asc => "asc",
+            Self::Desc => "desc",
+        })
+    }
+}
+
 /// A Masterminds-syntax semver constraint (`^1.0`, `~1.2`, `>=1.0 <2.0`, `1.0.x`, `>0,<2 || 3.x`).
 #[derive(Debug, Clone)]
 pub struct SemverRange {
-    pub text: String,
+    text: String,
+    constraints: range::Constraints,
 }
 
 impl SemverRange {
     pub fn parse(text: &str) -> Result<Self, PolicyConfigError> {
+        let constraints = range::Constraints::parse(text).map_err(|reason| PolicyConfigError::Range {
+            range: text.to_owned(),
+            reason,
+        })?;
         Ok(Self {
             text: text.to_owned(),
+            constraints,
         })
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.text
     }
 }
 
@@ -72,7 +73,17 @@ pub enum Rule {
     Alphabetical(Order),
 }
 
-/// A compiled image policy: filter then rule.
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Numerical(order) => write!(f, "numerical {order}"),
+            Self::Semver(range) => write!(f, "semver {:?}", range.as_str()),
+            Self::Alphabetical(order) => write!(f, "alphabetical {order}"),
+        }
+    }
+}
+
+/// A compiled image policy: optional filter, then an ordering rule.
 #[derive(Debug, Clone)]
 pub struct Policy {
     pub filter: Option<TagFilter>,
@@ -84,15 +95,80 @@ impl Policy {
         Self { filter, rule }
     }
 
-    /// Pick the latest tag; returns the original tag text.
-    pub fn select<'a>(&self, _tags: &[&'a str]) -> Result<&'a str, SelectError> {
-        Err(SelectError::Empty)
+    /// Pick the latest tag and return the original tag text (one of `tags`).
+    pub fn select<'a>(&self, tags: &[&'a str]) -> Result<&'a str, SelectError> {
+        if tags.is_empty() {
+            return Err(SelectError::Empty);
+        }
+        let filtered = match &self.filter {
+            Some(filter) => filter.apply(tags),
+            None => filter::identity(tags),
+        };
+        if filtered.values.is_empty() {
+            let pattern = self
+                .filter
+                .as_ref()
+                .map_or_else(String::new, |filter| filter.pattern().to_owned());
+            return Err(SelectError::NoMatch {
+                pattern,
+                seen: tags.len(),
+            });
+        }
+        let index = match &self.rule {
+            Rule::Numerical(order) => {
+                numerical::latest(&filtered.values, *order).map_err(|bad| SelectError::NotNumeric {
+                    value: filtered.values[bad].clone(),
+                    tag: filtered.originals[bad].to_owned(),
+                })?
+            }
+            Rule::Alphabetical(order) => {
+                alphabetical::latest(&filtered.values, *order).ok_or(SelectError::Empty)?
+            }
+            Rule::Semver(range) => {
+                semver_latest(&filtered.values, range).ok_or_else(|| SelectError::NoneInRange {
+                    range: range.as_str().to_owned(),
+                    seen: filtered.values.len(),
+                })?
+            }
+        };
+        Ok(filtered.originals[index])
     }
 
-    /// Whether the tag passes the filter (and, for semver, parses and is in range).
-    pub fn accepts(&self, _tag: &str) -> bool {
-        false
+    /// Whether `tag` could be picked: it passes the filter and, for numerical, its value is a
+    /// number; for semver, a strict version inside the range. Used to vet manual promotions.
+    pub fn accepts(&self, tag: &str) -> bool {
+        let value = match &self.filter {
+            Some(filter) => match filter.value_of(tag) {
+                Some(value) => value,
+                None => return false,
+            },
+            None => tag.to_owned(),
+        };
+        match &self.rule {
+            Rule::Numerical(_) => numerical::parse_go_float(&value).is_some(),
+            Rule::Alphabetical(_) => true,
+            Rule::Semver(range) => {
+                version::Version::parse_strict(&value).is_some_and(|v| range.constraints.check(&v))
+            }
+        }
     }
+}
+
+/// Flux `SemVer.Latest`: the greatest strict version in range; the first of equals wins.
+fn semver_latest(values: &[String], range: &SemverRange) -> Option<usize> {
+    let mut latest: Option<(usize, version::Version)> = None;
+    for (index, value) in values.iter().enumerate() {
+        let Some(candidate) = version::Version::parse_strict(value) else {
+            continue;
+        };
+        let newer = latest
+            .as_ref()
+            .is_none_or(|(_, current)| candidate.compare(current).is_gt());
+        if range.constraints.check(&candidate) && newer {
+            latest = Some((index, candidate));
+        }
+    }
+    latest.map(|(index, _)| index)
 }
 
 /// A policy that cannot be built (bad regex, unknown order, invalid semver range).
@@ -102,22 +178,28 @@ pub enum PolicyConfigError {
     Pattern { pattern: String, reason: String },
     #[error("order {order:?} is unknown; use \"asc\" or \"desc\"")]
     Order { order: String },
-    #[error("semver range {range:?} is invalid: {reason}")]
+    #[error(
+        "semver range {range:?} is invalid: {reason}; use Masterminds syntax such as \"^1.0\", \">=1.2 <2.0\" or \"1.4.x\""
+    )]
     Range { range: String, reason: String },
 }
 
 /// Why no tag could be selected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SelectError {
-    #[error("there are no tags to choose from")]
+    #[error("there are no tags to choose from (the repository has no tags, or all were excluded)")]
     Empty,
+    #[error(
+        "none of the {seen} tags matched filterTags.pattern {pattern:?}; check the pattern against the tags CI pushes"
+    )]
+    NoMatch { pattern: String, seen: usize },
+    #[error(
+        "the numerical policy cannot order {value:?} (from tag {tag:?}): every extracted value must be a number; tighten filterTags.pattern or extract"
+    )]
+    NotNumeric { value: String, tag: String },
+    #[error("none of the {seen} candidate tags is a semantic version inside the range {range:?}")]
+    NoneInRange { range: String, seen: usize },
 }
 
-impl fmt::Display for Order {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Asc => "asc",
-            Self::Desc => "desc",
-        })
-    }
-}
+#[cfg(test)]
+mod tests;
