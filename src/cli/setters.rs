@@ -1,15 +1,59 @@
-//! `pushdeploy setters apply`.
+//! `pushdeploy setters apply`: rewrite `$imagepolicy` markers in a directory, print the changes.
 
-use clap::Subcommand;
+use crate::setter::{self, Mode, PolicyValue, Values};
+use clap::{Args, Subcommand};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Debug, Subcommand)]
 pub enum SettersCommand {
-    /// Rewrite markers in place and print one JSON object per change.
-    Apply,
+    /// Rewrite markers in place and print one JSON object per change (file, line, setter, old, new).
+    Apply(ApplyArgs),
 }
 
-pub fn run(_command: SettersCommand) -> ExitCode {
-    eprintln!("setters apply: not built yet");
-    ExitCode::FAILURE
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// The repository root.
+    dir: PathBuf,
+    /// NS:NAME=IMAGE:TAG[@DIGEST]; repeat for several policies.
+    #[arg(long = "policy", required = true, value_name = "NS:NAME=IMAGE:TAG[@DIGEST]")]
+    policies: Vec<String>,
+    /// Only files below this path (relative to DIR), like Flux's `update.path`.
+    #[arg(long, default_value = ".")]
+    path: String,
+    /// Report the changes without writing any file.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+pub fn run(command: SettersCommand) -> ExitCode {
+    let SettersCommand::Apply(args) = command;
+    let mut values = Values::new();
+    for assignment in &args.policies {
+        match PolicyValue::parse_assignment(assignment) {
+            Ok((key, value)) => {
+                values.insert(key, value);
+            }
+            Err(error) => {
+                eprintln!("setters apply: --policy {error}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let mode = if args.dry_run { Mode::DryRun } else { Mode::Write };
+    match setter::apply_tree(&args.dir, &args.path, &values, mode) {
+        Ok(applied) => {
+            for warning in &applied.warnings {
+                eprintln!("warning: {warning}");
+            }
+            for change in &applied.changes {
+                println!("{}", serde_json::to_string(change).unwrap_or_default());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("setters apply: {}: {error}", args.dir.display());
+            ExitCode::FAILURE
+        }
+    }
 }

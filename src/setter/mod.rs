@@ -1,15 +1,19 @@
 //! Setters: find `# {"$imagepolicy": "ns:name[:tag|:name|:digest]"}` markers in YAML and rewrite
-//! the marked scalar byte-exactly. `rewrite` is pure (one file's text); `apply` walks a tree.
-//!
-//! CONTRACT (other modules compile against these; the implementation fills them):
-//! - `rewrite(text, &Values) -> Result<Rewritten, RewriteError>`: pure, only marked scalar bytes change.
-//! - `apply_tree(root, update_path, &Values, Mode) -> Result<Applied, ApplyError>`: every `*.yaml`,
-//!   `*.yml`, `Kustomization` under `root/update_path` (no escape, no symlinks out), in a stable order.
-//! - `scan_tree(root, update_path) -> Result<Vec<Site>, ApplyError>`: where each marker is and its current value.
+//! the marked scalar byte-exactly. `rewrite` is pure (one file's text); `apply` walks a tree,
+//! never outside the update path and never through symlinks.
 
-use crate::domain::ObjectKey;
+mod apply;
+mod marker;
+mod quote;
+mod rewrite;
+
+pub use apply::{apply_tree, scan_tree};
+pub use marker::{Field, Marker, MarkerError};
+pub use rewrite::{Skipped, rewrite};
+
+use crate::domain::{Digest, ImageRef, ObjectKey, Tag};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// What a policy currently resolves to: the image as configured, the tag, and the digest if known.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,6 +21,47 @@ pub struct PolicyValue {
     pub image: String,
     pub tag: String,
     pub digest: Option<String>,
+}
+
+impl PolicyValue {
+    /// Parse `NS:NAME=IMAGE:TAG[@DIGEST]` (the `--policy` form of `setters apply`). A `:` in the
+    /// registry's port is not a tag separator: the tag follows the last `:` after the last `/`.
+    pub fn parse_assignment(text: &str) -> Result<(ObjectKey, Self), String> {
+        let (key, reference) = text
+            .split_once('=')
+            .ok_or_else(|| format!("{text:?}: expected NS:NAME=IMAGE:TAG[@DIGEST]"))?;
+        let key = ObjectKey::parse(key).map_err(|error| error.to_string())?;
+        let (name_and_tag, digest) = match reference.split_once('@') {
+            Some((rest, digest)) => (
+                rest,
+                Some(
+                    Digest::parse(digest)
+                        .map_err(|error| error.to_string())?
+                        .to_string(),
+                ),
+            ),
+            None => (reference, None),
+        };
+        let slash = name_and_tag.rfind('/').map_or(0, |index| index + 1);
+        let (image, tag) = match name_and_tag[slash..].rfind(':') {
+            Some(colon) => (&name_and_tag[..slash + colon], &name_and_tag[slash + colon + 1..]),
+            None => {
+                return Err(format!(
+                    "{reference:?}: the image needs a tag, e.g. {name_and_tag}:1.0"
+                ));
+            }
+        };
+        ImageRef::parse(image).map_err(|error| error.to_string())?;
+        let tag = Tag::parse(tag).map_err(|error| error.to_string())?;
+        Ok((
+            key,
+            Self {
+                image: image.to_owned(),
+                tag: tag.to_string(),
+                digest,
+            },
+        ))
+    }
 }
 
 /// Resolved values by policy; markers naming other policies are left alone.
@@ -45,6 +90,8 @@ pub struct Site {
     pub setter: String,
     #[serde(skip)]
     pub policy: ObjectKey,
+    #[serde(skip)]
+    pub field: Field,
     pub value: String,
 }
 
@@ -54,6 +101,8 @@ pub struct Rewritten {
     pub text: String,
     /// `file` is empty here; `apply_tree` fills it.
     pub changes: Vec<Change>,
+    /// Marker comments that could not be used, with why.
+    pub skipped: Vec<Skipped>,
 }
 
 /// Write files or only report what would change.
@@ -67,13 +116,13 @@ pub enum Mode {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Applied {
     pub changes: Vec<Change>,
-    /// Files skipped with the reason (e.g. not valid YAML), one line each, naming the file.
+    /// Files or markers skipped with the reason, one line each, naming file (and line).
     pub warnings: Vec<String>,
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RewriteError {
-    #[error("line {line}: {reason}")]
+    #[error("line {line}: not valid YAML: {reason}")]
     Yaml { line: usize, reason: String },
 }
 
@@ -81,26 +130,11 @@ pub enum RewriteError {
 pub enum ApplyError {
     #[error("update path {path:?} escapes the repository root; use a path inside the repository")]
     PathEscapes { path: String },
+    #[error("update path {path:?} does not exist in the repository; check update.path")]
+    PathMissing { path: String },
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
 }
 
-pub fn rewrite(text: &str, _values: &Values) -> Result<Rewritten, RewriteError> {
-    Ok(Rewritten {
-        text: text.to_owned(),
-        changes: Vec::new(),
-    })
-}
-
-pub fn apply_tree(
-    _root: &Path,
-    _update_path: &str,
-    _values: &Values,
-    _mode: Mode,
-) -> Result<Applied, ApplyError> {
-    Ok(Applied::default())
-}
-
-pub fn scan_tree(_root: &Path, _update_path: &str) -> Result<Vec<Site>, ApplyError> {
-    Ok(Vec::new())
-}
+#[cfg(test)]
+mod tests;
