@@ -60,6 +60,8 @@ pub struct ImageRepository {
     pub insecure: bool,
     /// Extra CA certificate files (PEM), re-read when they change.
     pub ca_files: Vec<PathBuf>,
+    /// CA certificates given inline (a `certSecretRef` Secret in the Flux manifests).
+    pub ca_pems: Vec<String>,
     pub credentials: Option<RegistryCredentials>,
     /// Tags matching any of these are dropped before policies see them (default `^.*\.sig$`).
     pub exclusion_list: Vec<regex::Regex>,

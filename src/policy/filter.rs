@@ -23,7 +23,14 @@ impl TagFilter {
     pub fn new(pattern: &str, extract: &str) -> Result<Self, PolicyConfigError> {
         let compiled = regex::Regex::new(pattern).map_err(|error| PolicyConfigError::Pattern {
             pattern: pattern.to_owned(),
-            reason: error.to_string(),
+            // regex's message spans lines (pattern, caret, reason); the last line is the reason.
+            reason: error
+                .to_string()
+                .lines()
+                .last()
+                .unwrap_or_default()
+                .trim_start_matches("error: ")
+                .to_owned(),
         })?;
         Ok(Self {
             pattern: compiled,

@@ -3,5 +3,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod cli_policy;
+mod config;
 mod setters;
 mod tls;

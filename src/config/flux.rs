@@ -1,0 +1,374 @@
+//! Flux manifests as a configuration source: `ImageRepository`, `ImagePolicy`,
+//! `ImageUpdateAutomation` (image.toolkit.fluxcd.io v1, v1beta2, v1beta1), `GitRepository`
+//! (source.toolkit.fluxcd.io) and `Secret` (v1). Other kinds are ignored; multi-document files
+//! are read whole. Objects are converted into the `raw` shapes `pushdeploy.yaml` uses.
+
+use super::error::Problems;
+use super::raw::{RawAuthor, RawCheckout, RawFilter, RawGit, RawPolicy, RawPolicyChoice, RawPush, RawRef};
+use super::raw::{RawAutomation, RawRepository, RawSelector, RawUpdate};
+use super::settings::Origin;
+use base64::Engine;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_saphyr::Spanned;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// A `GitRepository`: where an automation's `sourceRef` points.
+#[derive(Debug, Clone)]
+pub struct GitRepository {
+    pub url: String,
+    pub branch: Option<String>,
+    pub secret_ref: Option<String>,
+    pub origin: Origin,
+}
+
+/// A `Secret` from the manifests, with `data` base64-decoded and `stringData` merged.
+#[derive(Debug, Clone)]
+pub struct Secret {
+    pub data: BTreeMap<String, String>,
+    pub origin: Origin,
+}
+
+/// Everything read from a manifests tree, keyed by `namespace/name`.
+#[derive(Debug, Default)]
+pub struct FluxObjects {
+    pub repositories: Vec<(Origin, RawRepository)>,
+    pub policies: Vec<(Origin, RawPolicy)>,
+    pub automations: Vec<(Origin, RawAutomation)>,
+    pub git_repositories: BTreeMap<String, GitRepository>,
+    pub secrets: BTreeMap<String, Secret>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Header {
+    api_version: Option<String>,
+    kind: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Document<S> {
+    metadata: Metadata,
+    spec: S,
+}
+
+#[derive(Debug, Deserialize)]
+struct Metadata {
+    name: String,
+    namespace: Option<String>,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RepositorySpec {
+    image: Spanned<String>,
+    interval: Option<Spanned<String>>,
+    #[serde(default)]
+    insecure: bool,
+    cert_secret_ref: Option<RawRef>,
+    secret_ref: Option<RawRef>,
+    exclusion_list: Option<Vec<Spanned<String>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PolicySpec {
+    image_repository_ref: RawRef,
+    filter_tags: Option<RawFilter>,
+    policy: Spanned<RawPolicyChoice>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AutomationSpec {
+    source_ref: RawRef,
+    #[serde(default)]
+    git: FluxGit,
+    interval: Option<Spanned<String>>,
+    update: Option<RawUpdate>,
+    policy_selector: Option<FluxSelector>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct FluxGit {
+    checkout: Option<RawCheckout>,
+    commit: Option<FluxCommit>,
+    push: Option<FluxPush>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct FluxCommit {
+    author: Option<RawAuthor>,
+    message_template: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct FluxPush {
+    branch: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct FluxSelector {
+    #[serde(default)]
+    match_labels: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GitRepositorySpec {
+    url: String,
+    #[serde(rename = "ref")]
+    reference: Option<GitRef>,
+    secret_ref: Option<RawRef>,
+}
+
+#[derive(Debug, Deserialize)]
+struct GitRef {
+    branch: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SecretDocument {
+    metadata: Metadata,
+    #[serde(default)]
+    data: BTreeMap<String, String>,
+    #[serde(default)]
+    string_data: BTreeMap<String, String>,
+}
+
+/// Read every `*.yaml`/`*.yml` below `dir` (sorted, symlinks not followed).
+pub fn load_dir(dir: &Path, objects: &mut FluxObjects, problems: &mut Problems) {
+    let mut files = Vec::new();
+    if let Err(error) = collect(dir, &mut files) {
+        problems.add(
+            dir.display(),
+            format!("cannot read the Flux manifests directory: {error}; check flux.manifests or --flux"),
+        );
+        return;
+    }
+    for file in files {
+        match std::fs::read_to_string(&file) {
+            Ok(text) => load_file(&file, &text, objects, problems),
+            Err(error) => problems.add(file.display(), format!("cannot read: {error}")),
+        }
+    }
+}
+
+fn collect(dir: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
+    entries.sort_by_key(std::fs::DirEntry::file_name);
+    for entry in entries {
+        let (path, kind) = (entry.path(), entry.file_type()?);
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if kind.is_dir() && !name.starts_with('.') {
+            collect(&path, files)?;
+        } else if kind.is_file() && (name.ends_with(".yaml") || name.ends_with(".yml")) {
+            files.push(path);
+        }
+    }
+    Ok(())
+}
+
+const IMAGE_API: &[&str] = &[
+    "image.toolkit.fluxcd.io/v1",
+    "image.toolkit.fluxcd.io/v1beta2",
+    "image.toolkit.fluxcd.io/v1beta1",
+];
+const SOURCE_API: &[&str] = &["source.toolkit.fluxcd.io/v1", "source.toolkit.fluxcd.io/v1beta2"];
+
+fn load_file(file: &Path, text: &str, objects: &mut FluxObjects, problems: &mut Problems) {
+    let headers: Vec<Spanned<Header>> = match serde_saphyr::from_multiple(text) {
+        Ok(headers) => headers,
+        Err(error) => return problems.yaml(file, &error),
+    };
+    let starts: Vec<usize> = headers
+        .iter()
+        .map(|header| usize::try_from(header.referenced.line()).unwrap_or(0))
+        .collect();
+    for (index, header) in headers.iter().enumerate() {
+        let api = header.value.api_version.as_deref().unwrap_or("");
+        let Some(kind) = header.value.kind.as_deref() else {
+            continue;
+        };
+        let document = document_text(text, starts[index], starts.get(index + 1).copied());
+        let origin = Origin {
+            file: file.to_owned(),
+            line: starts[index],
+        };
+        match kind {
+            "ImageRepository" if IMAGE_API.contains(&api) => {
+                repository(&document, origin, file, objects, problems)
+            }
+            "ImagePolicy" if IMAGE_API.contains(&api) => policy(&document, origin, file, objects, problems),
+            "ImageUpdateAutomation" if IMAGE_API.contains(&api) => {
+                automation(&document, origin, file, objects, problems)
+            }
+            "GitRepository" if SOURCE_API.contains(&api) => {
+                git_repository(&document, origin, file, objects, problems)
+            }
+            "Secret" if api == "v1" => secret(&document, origin, file, objects, problems),
+            _ => {}
+        }
+    }
+}
+
+/// The text of the document starting at `start` (1-based line), padded with blank lines so
+/// that line numbers in errors and spans are those of the whole file.
+fn document_text(text: &str, start: usize, next: Option<usize>) -> String {
+    let mut document = "\n".repeat(start.saturating_sub(1));
+    let lines = text.lines().skip(start.saturating_sub(1));
+    let lines = lines.take(next.map_or(usize::MAX, |next| next.saturating_sub(start)));
+    for (offset, line) in lines.enumerate() {
+        if offset > 0 && (line.starts_with("---") || line.starts_with("...")) {
+            break;
+        }
+        document.push_str(line);
+        document.push('\n');
+    }
+    document
+}
+
+fn parse<T: DeserializeOwned>(document: &str, file: &Path, problems: &mut Problems) -> Option<T> {
+    serde_saphyr::from_str(document)
+        .map_err(|error| problems.yaml(file, &error))
+        .ok()
+}
+
+fn repository(
+    document: &str,
+    origin: Origin,
+    file: &Path,
+    objects: &mut FluxObjects,
+    problems: &mut Problems,
+) {
+    let Some(parsed) = parse::<Document<RepositorySpec>>(document, file, problems) else {
+        return;
+    };
+    let spec = parsed.spec;
+    let raw = RawRepository {
+        namespace: parsed.metadata.namespace,
+        name: parsed.metadata.name,
+        image: spec.image,
+        interval: spec.interval,
+        insecure: spec.insecure,
+        cert_secret_ref: spec.cert_secret_ref,
+        secret_ref: spec.secret_ref,
+        exclusion_list: spec.exclusion_list,
+        ca_files: Vec::new(),
+        credentials: None,
+        page_size: None,
+        ca_pems: Vec::new(),
+    };
+    objects.repositories.push((origin, raw));
+}
+
+fn policy(document: &str, origin: Origin, file: &Path, objects: &mut FluxObjects, problems: &mut Problems) {
+    let Some(parsed) = parse::<Document<PolicySpec>>(document, file, problems) else {
+        return;
+    };
+    let raw = RawPolicy {
+        namespace: parsed.metadata.namespace,
+        name: parsed.metadata.name,
+        labels: parsed.metadata.labels,
+        image_repository_ref: parsed.spec.image_repository_ref,
+        filter_tags: parsed.spec.filter_tags,
+        policy: parsed.spec.policy,
+    };
+    objects.policies.push((origin, raw));
+}
+
+fn automation(
+    document: &str,
+    origin: Origin,
+    file: &Path,
+    objects: &mut FluxObjects,
+    problems: &mut Problems,
+) {
+    let Some(parsed) = parse::<Document<AutomationSpec>>(document, file, problems) else {
+        return;
+    };
+    let spec = parsed.spec;
+    let commit = spec.git.commit.unwrap_or_default();
+    let raw = RawAutomation {
+        namespace: parsed.metadata.namespace,
+        name: parsed.metadata.name,
+        source_ref: Some(spec.source_ref),
+        git: RawGit {
+            url: None,
+            checkout: spec.git.checkout,
+            push: spec.git.push.map(|push| RawPush { branch: push.branch }),
+            commit: Some(super::raw::RawCommit {
+                author: commit.author,
+                message_template: commit.message_template,
+            }),
+            auth: None,
+        },
+        update: spec.update,
+        interval: spec.interval,
+        policy_selector: spec.policy_selector.map(|selector| RawSelector {
+            match_labels: selector.match_labels,
+        }),
+    };
+    objects.automations.push((origin, raw));
+}
+
+fn git_repository(
+    document: &str,
+    origin: Origin,
+    file: &Path,
+    objects: &mut FluxObjects,
+    problems: &mut Problems,
+) {
+    let Some(parsed) = parse::<Document<GitRepositorySpec>>(document, file, problems) else {
+        return;
+    };
+    let key = format!(
+        "{}/{}",
+        parsed
+            .metadata
+            .namespace
+            .as_deref()
+            .unwrap_or(super::DEFAULT_NAMESPACE),
+        parsed.metadata.name
+    );
+    let repository = GitRepository {
+        url: parsed.spec.url,
+        branch: parsed.spec.reference.and_then(|reference| reference.branch),
+        secret_ref: parsed.spec.secret_ref.map(|secret| secret.name),
+        origin,
+    };
+    objects.git_repositories.insert(key, repository);
+}
+
+fn secret(document: &str, origin: Origin, file: &Path, objects: &mut FluxObjects, problems: &mut Problems) {
+    let Some(parsed) = parse::<SecretDocument>(document, file, problems) else {
+        return;
+    };
+    let key = format!(
+        "{}/{}",
+        parsed
+            .metadata
+            .namespace
+            .as_deref()
+            .unwrap_or(super::DEFAULT_NAMESPACE),
+        parsed.metadata.name
+    );
+    let mut data = parsed.string_data;
+    for (name, encoded) in parsed.data {
+        match base64::engine::general_purpose::STANDARD.decode(encoded.trim()) {
+            Ok(bytes) => {
+                data.entry(name)
+                    .or_insert_with(|| String::from_utf8_lossy(&bytes).into_owned());
+            }
+            Err(_) => problems.add(&origin, format!("Secret {key}: data.{name} is not valid base64")),
+        }
+    }
+    objects.secrets.insert(key, Secret { data, origin });
+}

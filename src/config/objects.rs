@@ -1,0 +1,512 @@
+//! Resolving image repositories, policies and automations (from either source) into `Settings`
+//! values, collecting every problem with its origin and a remedy.
+
+use super::raw::{RawAutomation, RawClusterSecret, RawPolicy, RawRepository};
+use super::settings::{
+    Author, Automation, GitAuth, GitRemote, ImagePolicy, ImageRepository, Origin, RegistryCredentials,
+};
+use super::{Context, DEFAULT_NAMESPACE, duration};
+use crate::domain::{ImageRef, ObjectKey};
+use crate::policy::{Order, Policy, Rule, SemverRange, TagFilter};
+use std::time::Duration;
+
+const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);
+
+fn object_key(
+    context: &mut Context<'_>,
+    origin: &Origin,
+    namespace: Option<&str>,
+    name: &str,
+) -> Option<ObjectKey> {
+    ObjectKey::from_parts(namespace.unwrap_or(DEFAULT_NAMESPACE), name)
+        .map_err(|error| context.problems.add(origin, error.to_string()))
+        .ok()
+}
+
+/// Record that `key` (of `kind`) is defined at `origin`; a second definition is a problem.
+fn declare(context: &mut Context<'_>, kind: &'static str, key: &ObjectKey, origin: &Origin) -> bool {
+    match context.declared.insert((kind, key.clone()), origin.clone()) {
+        Some(first) => {
+            context.problems.add(
+                origin,
+                format!("{kind} {key} is defined twice (first at {first}); remove one of them"),
+            );
+            context.declared.insert((kind, key.clone()), first);
+            false
+        }
+        None => true,
+    }
+}
+
+fn interval(
+    context: &mut Context<'_>,
+    origin: &Origin,
+    raw: Option<&serde_saphyr::Spanned<String>>,
+) -> Duration {
+    let Some(raw) = raw else { return DEFAULT_INTERVAL };
+    match duration::parse(&raw.value) {
+        Ok(interval) if !interval.is_zero() => interval,
+        Ok(_) => {
+            context.problems.add(
+                context.at(origin, &raw.referenced),
+                "interval must be more than 0s",
+            );
+            DEFAULT_INTERVAL
+        }
+        Err(message) => {
+            context.problems.add(
+                context.at(origin, &raw.referenced),
+                format!("interval: {message}"),
+            );
+            DEFAULT_INTERVAL
+        }
+    }
+}
+
+/// A cluster-only Secret, or a problem saying exactly what to add to `pushdeploy.yaml`.
+fn cluster_secret(
+    context: &mut Context<'_>,
+    origin: &Origin,
+    referrer: &str,
+    key: &str,
+    example: &str,
+) -> Option<RawClusterSecret> {
+    if !context.cluster_secrets.contains_key(key) {
+        context.problems.add(
+            origin,
+            format!(
+                "{referrer} references Secret {key}, which is not in the manifests (it lives in the cluster); \
+                 add to pushdeploy.yaml:  clusterSecrets: {{{key}: {example}}}"
+            ),
+        );
+        return None;
+    }
+    context.cluster_secrets.get(key).cloned()
+}
+
+pub fn repository(
+    context: &mut Context<'_>,
+    origin: Origin,
+    mut raw: RawRepository,
+) -> Option<ImageRepository> {
+    let key = object_key(context, &origin, raw.namespace.as_deref(), &raw.name)?;
+    if !declare(context, "ImageRepository", &key, &origin) {
+        return None;
+    }
+    let image = ImageRef::parse(&raw.image.value)
+        .map_err(|error| {
+            context.problems.add(
+                context.at(&origin, &raw.image.referenced),
+                format!("image: {error}"),
+            )
+        })
+        .ok();
+    let interval = interval(context, &origin, raw.interval.as_ref());
+    let mut ca_files: Vec<_> = raw.ca_files.iter().map(|path| context.base.join(path)).collect();
+    let mut ca_pems = std::mem::take(&mut raw.ca_pems);
+    let referrer = format!("ImageRepository {key}");
+    if let Some(reference) = &raw.cert_secret_ref {
+        let secret_key = format!("{}/{}", key.namespace, reference.name);
+        match context.flux.secrets.get(&secret_key) {
+            Some(secret) => match secret.data.get("ca.crt").or_else(|| secret.data.get("caFile")) {
+                Some(pem) => ca_pems.push(pem.clone()),
+                None => context.problems.add(
+                    &secret.origin,
+                    format!("Secret {secret_key} has no ca.crt (or caFile) key, which certSecretRef needs"),
+                ),
+            },
+            None => {
+                if let Some(secret) = cluster_secret(
+                    context,
+                    &origin,
+                    &referrer,
+                    &secret_key,
+                    "{caFile: /path/to/ca.crt}",
+                ) {
+                    match &secret.ca_file {
+                        Some(path) => ca_files.push(context.base.join(path)),
+                        None => context.problems.add(
+                            &origin,
+                            format!("clusterSecrets.{secret_key} needs caFile for certSecretRef"),
+                        ),
+                    }
+                }
+            }
+        }
+    }
+    for path in &ca_files {
+        if !path.is_file() {
+            context.problems.add(
+                &origin,
+                format!(
+                    "CA file {} does not exist; fix caFiles or clusterSecrets caFile",
+                    path.display()
+                ),
+            );
+        }
+    }
+    let credentials = credentials(context, &origin, &key, &raw);
+    let exclusion_list = raw.exclusion_list.map_or_else(
+        || {
+            vec![regex::Regex::new(r"^.*\.sig$").ok()]
+                .into_iter()
+                .flatten()
+                .collect()
+        },
+        |patterns| {
+            patterns
+                .iter()
+                .filter_map(|pattern| {
+                    regex::Regex::new(&pattern.value)
+                        .map_err(|error| {
+                            context.problems.add(
+                                context.at(&origin, &pattern.referenced),
+                                format!("exclusionList: {error}"),
+                            )
+                        })
+                        .ok()
+                })
+                .collect()
+        },
+    );
+    let page_size = raw.page_size.unwrap_or(1000);
+    if page_size == 0 {
+        context
+            .problems
+            .add(&origin, "pageSize must be at least 1 (default 1000)");
+    }
+    Some(ImageRepository {
+        key,
+        image: image?,
+        interval,
+        insecure: raw.insecure,
+        ca_files,
+        ca_pems,
+        credentials,
+        exclusion_list,
+        page_size,
+        origin,
+    })
+}
+
+fn credentials(
+    context: &mut Context<'_>,
+    origin: &Origin,
+    key: &ObjectKey,
+    raw: &RawRepository,
+) -> Option<RegistryCredentials> {
+    if let Some(credentials) = &raw.credentials {
+        if let Some(path) = &credentials.docker_config_json {
+            return Some(RegistryCredentials::DockerConfig {
+                path: context.base.join(path),
+            });
+        }
+        let (Some(username), Some(password)) = (&credentials.username, &credentials.password) else {
+            context.problems.add(
+                origin,
+                "credentials need username and password, or dockerConfigJson",
+            );
+            return None;
+        };
+        let password = context.secret(origin, password)?;
+        return Some(RegistryCredentials::Basic {
+            username: username.clone(),
+            password,
+        });
+    }
+    let reference = raw.secret_ref.as_ref()?;
+    let secret_key = format!("{}/{}", key.namespace, reference.name);
+    let referrer = format!("ImageRepository {key}");
+    let example = "{dockerConfigJson: /path/to/config.json}";
+    let secret = cluster_secret(context, origin, &referrer, &secret_key, example)?;
+    let (docker, username, password) = (
+        secret.docker_config_json.clone(),
+        secret.username.clone(),
+        secret.password.clone(),
+    );
+    if let Some(path) = docker {
+        return Some(RegistryCredentials::DockerConfig {
+            path: context.base.join(path),
+        });
+    }
+    let password = context.secret(origin, password.as_ref()?)?;
+    Some(RegistryCredentials::Basic {
+        username: username.unwrap_or_default(),
+        password,
+    })
+}
+
+pub fn policy(
+    context: &mut Context<'_>,
+    origin: Origin,
+    raw: RawPolicy,
+) -> Option<(ImagePolicy, std::collections::BTreeMap<String, String>)> {
+    let key = object_key(context, &origin, raw.namespace.as_deref(), &raw.name)?;
+    if !declare(context, "ImagePolicy", &key, &origin) {
+        return None;
+    }
+    let reference = &raw.image_repository_ref;
+    let repository = object_key(
+        context,
+        &origin,
+        Some(reference.namespace.as_deref().unwrap_or(&key.namespace)),
+        &reference.name,
+    )?;
+    let filter = match &raw.filter_tags {
+        Some(filter) => {
+            let (pattern, line) = filter
+                .pattern
+                .as_ref()
+                .map_or(("^.*$", None), |p| (p.value.as_str(), Some(&p.referenced)));
+            let location = line.map_or_else(|| origin.to_string(), |line| context.at(&origin, line));
+            match TagFilter::new(pattern, filter.extract.as_deref().unwrap_or("")) {
+                Ok(filter) => Some(filter),
+                Err(error) => {
+                    context.problems.add(location, error.to_string());
+                    return None;
+                }
+            }
+        }
+        None => None,
+    };
+    let choice = &raw.policy;
+    let location = context.at(&origin, &choice.referenced);
+    let rule = match (
+        &choice.value.numerical,
+        &choice.value.semver,
+        &choice.value.alphabetical,
+    ) {
+        (Some(order), None, None) => Order::parse(order.order.as_deref().unwrap_or(""))
+            .map(Rule::Numerical)
+            .map_err(|e| e.to_string()),
+        (None, Some(range), None) => SemverRange::parse(&range.range)
+            .map(Rule::Semver)
+            .map_err(|e| e.to_string()),
+        (None, None, Some(order)) => Order::parse(order.order.as_deref().unwrap_or(""))
+            .map(Rule::Alphabetical)
+            .map_err(|e| e.to_string()),
+        _ => Err("policy needs exactly one of numerical, semver or alphabetical".to_owned()),
+    };
+    let rule = rule
+        .map_err(|message| context.problems.add(location, message))
+        .ok()?;
+    Some((
+        ImagePolicy {
+            key,
+            repository,
+            policy: Policy::new(filter, rule),
+            origin,
+        },
+        raw.labels,
+    ))
+}
+
+pub fn automation(
+    context: &mut Context<'_>,
+    origin: Origin,
+    raw: RawAutomation,
+) -> Option<(Automation, Option<std::collections::BTreeMap<String, String>>)> {
+    let key = object_key(context, &origin, raw.namespace.as_deref(), &raw.name)?;
+    if !declare(context, "ImageUpdateAutomation", &key, &origin) {
+        return None;
+    }
+    let (url, source_branch, auth) = remote(context, &origin, &key, &raw)?;
+    let checkout_branch = raw
+        .git
+        .checkout
+        .as_ref()
+        .and_then(|c| c.reference.as_ref())
+        .and_then(|r| r.branch.clone());
+    let checkout_branch = checkout_branch
+        .or(source_branch)
+        .unwrap_or_else(|| "main".to_owned());
+    let push_branch = raw
+        .git
+        .push
+        .as_ref()
+        .and_then(|push| push.branch.clone())
+        .unwrap_or_else(|| checkout_branch.clone());
+    let commit = raw.git.commit.as_ref();
+    let author = commit.and_then(|commit| commit.author.as_ref());
+    let author = Author {
+        name: author
+            .and_then(|a| a.name.clone())
+            .unwrap_or_else(|| "pushdeploy".to_owned()),
+        email: author
+            .and_then(|a| a.email.clone())
+            .unwrap_or_else(|| "pushdeploy@localhost".to_owned()),
+    };
+    let update = raw.update.as_ref();
+    if let Some(strategy) = update
+        .and_then(|update| update.strategy.as_deref())
+        .filter(|s| *s != "Setters")
+    {
+        context.problems.add(
+            &origin,
+            format!("update.strategy {strategy:?} is not supported; use Setters (the only Flux strategy)"),
+        );
+    }
+    let update_path = update
+        .and_then(|update| update.path.clone())
+        .unwrap_or_else(|| ".".to_owned());
+    let interval = interval(context, &origin, raw.interval.as_ref());
+    let selector = raw.policy_selector.map(|selector| selector.match_labels);
+    let automation = Automation {
+        key,
+        git: GitRemote { url, auth },
+        checkout_branch,
+        push_branch,
+        author,
+        message_template: commit.and_then(|commit| commit.message_template.clone()),
+        update_path,
+        interval,
+        policies: Vec::new(),
+        origin,
+    };
+    Some((automation, selector))
+}
+
+type Remote = (String, Option<String>, GitAuth);
+
+/// The remote URL, the source's branch and the auth: from `git.url`/`git.auth` or from the
+/// `GitRepository` that `sourceRef` names and the cluster Secret behind its `secretRef`.
+fn remote(
+    context: &mut Context<'_>,
+    origin: &Origin,
+    key: &ObjectKey,
+    raw: &RawAutomation,
+) -> Option<Remote> {
+    if let Some(url) = &raw.git.url {
+        let auth = git_auth(context, origin, raw)?;
+        return Some((url.value.clone(), None, auth));
+    }
+    let Some(reference) = &raw.source_ref else {
+        context.problems.add(
+            origin,
+            format!("automation {key} needs git.url or sourceRef (a GitRepository)"),
+        );
+        return None;
+    };
+    if reference
+        .kind
+        .as_deref()
+        .is_some_and(|kind| kind != "GitRepository")
+    {
+        context
+            .problems
+            .add(origin, "sourceRef.kind must be GitRepository");
+        return None;
+    }
+    let source_key = format!(
+        "{}/{}",
+        reference.namespace.as_deref().unwrap_or(&key.namespace),
+        reference.name
+    );
+    let Some(source) = context.flux.git_repositories.get(&source_key).cloned() else {
+        context.problems.add(origin, format!("sourceRef names GitRepository {source_key}, which is in none of the manifests; add it or set git.url"));
+        return None;
+    };
+    let auth = match &source.secret_ref {
+        None => GitAuth::None,
+        Some(secret_name) => {
+            let secret_key = format!(
+                "{}/{}",
+                source_key.split('/').next().unwrap_or(DEFAULT_NAMESPACE),
+                secret_name
+            );
+            let referrer = format!("GitRepository {source_key}");
+            let example = "{identityFile: /path/to/deploy_key, knownHostsFile: /path/to/known_hosts}";
+            let secret = cluster_secret(context, &source.origin, &referrer, &secret_key, example)?;
+            secret_auth(&secret, context)?
+        }
+    };
+    Some((source.url, source.branch, auth))
+}
+
+fn secret_auth(secret: &RawClusterSecret, context: &Context<'_>) -> Option<GitAuth> {
+    let (identity, known_hosts, accept) = (
+        secret.identity_file.clone(),
+        secret.known_hosts_file.clone(),
+        secret.accept_unknown_host_keys,
+    );
+    let (username, password, passphrase) = (
+        secret.username.clone(),
+        secret.password.clone(),
+        secret.passphrase.clone(),
+    );
+    if let Some(identity) = identity {
+        let passphrase = passphrase.and_then(|reference| reference.resolve(&context.base, context.env).ok());
+        return Some(GitAuth::Ssh {
+            private_key: context.base.join(identity),
+            passphrase,
+            known_hosts: known_hosts.map(|path| context.base.join(path)),
+            accept_unknown_host: accept,
+        });
+    }
+    let token = password?.resolve(&context.base, context.env).ok()?;
+    Some(GitAuth::Https {
+        username: username.unwrap_or_else(|| "git".to_owned()),
+        token,
+    })
+}
+
+fn git_auth(context: &mut Context<'_>, origin: &Origin, raw: &RawAutomation) -> Option<GitAuth> {
+    let Some(auth) = &raw.git.auth else {
+        return Some(GitAuth::None);
+    };
+    match (&auth.ssh, &auth.https) {
+        (Some(ssh), None) => {
+            let passphrase = match &ssh.passphrase {
+                Some(reference) => Some(context.secret(origin, reference)?),
+                None => None,
+            };
+            Some(GitAuth::Ssh {
+                private_key: context.base.join(&ssh.private_key_file),
+                passphrase,
+                known_hosts: ssh.known_hosts_file.as_ref().map(|path| context.base.join(path)),
+                accept_unknown_host: ssh.accept_unknown_host_keys,
+            })
+        }
+        (None, Some(https)) => {
+            let token = context.secret(origin, &https.token)?;
+            Some(GitAuth::Https {
+                username: https.username.clone().unwrap_or_else(|| "git".to_owned()),
+                token,
+            })
+        }
+        _ => {
+            context
+                .problems
+                .add(origin, "git.auth needs exactly one of ssh or https");
+            None
+        }
+    }
+}
+
+/// Link policies to repositories and automations to their policies; report dangling references.
+pub fn link(context: &mut Context<'_>, objects: &mut super::Resolved) {
+    for policy in objects.policies.values() {
+        if !objects.repositories.contains_key(&policy.0.repository) {
+            context.problems.add(
+                &policy.0.origin,
+                format!(
+                    "ImagePolicy {} references ImageRepository {}, which is not defined",
+                    policy.0.key, policy.0.repository
+                ),
+            );
+        }
+    }
+    for (automation, selector) in objects.automations.values_mut() {
+        automation.policies = objects
+            .policies
+            .values()
+            .filter(|(policy, labels)| {
+                policy.key.namespace == automation.key.namespace
+                    && selector
+                        .as_ref()
+                        .is_none_or(|wanted| wanted.iter().all(|(k, v)| labels.get(k) == Some(v)))
+            })
+            .map(|(policy, _)| policy.key.clone())
+            .collect();
+    }
+}

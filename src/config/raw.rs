@@ -1,0 +1,278 @@
+//! Serde shapes of `pushdeploy.yaml`, named after Flux's `image.toolkit.fluxcd.io/v1` fields.
+//! Flux manifests are converted into the same shapes (`flux.rs`), so one resolver serves both.
+//! Unknown fields are errors: a typo must not pass silently.
+
+use super::secret::SecretRef;
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawConfig {
+    pub data_dir: Option<PathBuf>,
+    pub server: Option<RawServer>,
+    pub intake: Option<RawIntake>,
+    pub api: Option<RawApi>,
+    pub flux: Option<RawFlux>,
+    #[serde(default)]
+    pub cluster_secrets: BTreeMap<String, Spanned<RawClusterSecret>>,
+    #[serde(default)]
+    pub image_repositories: Vec<Spanned<RawRepository>>,
+    #[serde(default)]
+    pub image_policies: Vec<Spanned<RawPolicy>>,
+    #[serde(default)]
+    pub image_update_automations: Vec<Spanned<RawAutomation>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawServer {
+    pub listen: Option<Spanned<String>>,
+    pub tls: Option<RawTls>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawTls {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawIntake {
+    pub registry: Option<RawRegistryIntake>,
+    pub forgejo: Option<RawForgejoIntake>,
+    /// Bytes.
+    pub body_limit: Option<usize>,
+    pub coalesce_window: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawRegistryIntake {
+    /// Accepted `Authorization` header values, e.g. `Bearer <token>`.
+    #[serde(default)]
+    pub authorization: Vec<Spanned<SecretRef>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawForgejoIntake {
+    #[serde(default)]
+    pub secrets: Vec<Spanned<SecretRef>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawApi {
+    #[serde(default)]
+    pub tokens: Vec<Spanned<RawToken>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawToken {
+    pub name: String,
+    pub scope: String,
+    pub token: Option<SecretRef>,
+    /// Hex SHA-256 of the token, for configs that must not hold the token itself.
+    pub sha256: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawFlux {
+    #[serde(default)]
+    pub manifests: Vec<PathBuf>,
+}
+
+/// What lives only in the cluster (Secrets named by Flux objects), mapped to files and env.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawClusterSecret {
+    /// ssh private key (the `identity` key of a Flux git Secret).
+    pub identity_file: Option<PathBuf>,
+    pub known_hosts_file: Option<PathBuf>,
+    pub passphrase: Option<SecretRef>,
+    #[serde(default)]
+    pub accept_unknown_host_keys: bool,
+    pub username: Option<String>,
+    pub password: Option<SecretRef>,
+    /// CA certificate (the `ca.crt` key of a `certSecretRef` Secret).
+    pub ca_file: Option<PathBuf>,
+    /// A `.dockerconfigjson` file (an image pull Secret).
+    pub docker_config_json: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawRef {
+    pub name: String,
+    pub namespace: Option<String>,
+    pub kind: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawRepository {
+    pub namespace: Option<String>,
+    pub name: String,
+    pub image: Spanned<String>,
+    pub interval: Option<Spanned<String>>,
+    #[serde(default)]
+    pub insecure: bool,
+    #[serde(default)]
+    pub ca_files: Vec<PathBuf>,
+    pub cert_secret_ref: Option<RawRef>,
+    pub secret_ref: Option<RawRef>,
+    pub credentials: Option<RawCredentials>,
+    pub exclusion_list: Option<Vec<Spanned<String>>>,
+    pub page_size: Option<u32>,
+    #[serde(skip)]
+    pub ca_pems: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawCredentials {
+    pub username: Option<String>,
+    pub password: Option<SecretRef>,
+    pub docker_config_json: Option<PathBuf>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawPolicy {
+    pub namespace: Option<String>,
+    pub name: String,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    pub image_repository_ref: RawRef,
+    pub filter_tags: Option<RawFilter>,
+    pub policy: Spanned<RawPolicyChoice>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawFilter {
+    pub pattern: Option<Spanned<String>>,
+    pub extract: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawPolicyChoice {
+    pub numerical: Option<RawOrder>,
+    pub semver: Option<RawRange>,
+    pub alphabetical: Option<RawOrder>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawOrder {
+    pub order: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawRange {
+    pub range: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawAutomation {
+    pub namespace: Option<String>,
+    pub name: String,
+    /// A Flux `GitRepository` (from the manifests) instead of `git.url`.
+    pub source_ref: Option<RawRef>,
+    #[serde(default)]
+    pub git: RawGit,
+    pub update: Option<RawUpdate>,
+    pub interval: Option<Spanned<String>>,
+    pub policy_selector: Option<RawSelector>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawGit {
+    pub url: Option<Spanned<String>>,
+    pub checkout: Option<RawCheckout>,
+    pub push: Option<RawPush>,
+    pub commit: Option<RawCommit>,
+    pub auth: Option<RawGitAuth>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawCheckout {
+    #[serde(rename = "ref")]
+    pub reference: Option<RawBranch>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawBranch {
+    pub branch: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawPush {
+    pub branch: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawCommit {
+    pub author: Option<RawAuthor>,
+    pub message_template: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawAuthor {
+    pub name: Option<String>,
+    pub email: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawGitAuth {
+    pub ssh: Option<RawSshAuth>,
+    pub https: Option<RawHttpsAuth>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawSshAuth {
+    pub private_key_file: PathBuf,
+    pub known_hosts_file: Option<PathBuf>,
+    pub passphrase: Option<SecretRef>,
+    #[serde(default)]
+    pub accept_unknown_host_keys: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawHttpsAuth {
+    pub username: Option<String>,
+    pub token: SecretRef,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawUpdate {
+    pub path: Option<String>,
+    pub strategy: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawSelector {
+    #[serde(default)]
+    pub match_labels: BTreeMap<String, String>,
+}

@@ -1,0 +1,325 @@
+//! Loading tables: the reference Flux tree, our own YAML, and every kind of problem with its line.
+
+use super::*;
+use crate::domain::ObjectKey;
+use secrecy::ExposeSecret;
+use std::collections::HashMap;
+
+fn fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/testdata/gitops")
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+    let map: HashMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    move |name| map.get(name).cloned()
+}
+
+fn key(text: &str) -> ObjectKey {
+    ObjectKey::parse(text).unwrap()
+}
+
+#[test]
+fn the_reference_flux_tree_loads_verbatim_with_the_deploy_key_mapped() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(
+        dir.path(),
+        "pushdeploy.yaml",
+        "clusterSecrets:\n  flux-system/flux-system:\n    identityFile: keys/id\n    knownHostsFile: keys/known_hosts\n",
+    );
+    let settings = load_with_env(Some(&config), &[fixture()], &env(&[])).unwrap();
+    let repository = &settings.repositories[&key("flux-system/mcp")];
+    assert_eq!(
+        repository.image.to_string(),
+        "registry.goldentooth.net/goldentooth-mcp"
+    );
+    assert_eq!(repository.interval, Duration::from_secs(60));
+    assert!(!repository.insecure);
+    assert_eq!(repository.ca_pems.len(), 1);
+    assert!(repository.ca_pems[0].starts_with("-----BEGIN CERTIFICATE-----"));
+    assert_eq!(repository.exclusion_list[0].as_str(), r"^.*\.sig$");
+    let policy = &settings.policies[&key("flux-system/mcp")];
+    assert_eq!(policy.repository, key("flux-system/mcp"));
+    let tags = ["latest", "1-abc123", "2-f62ba56a999ec99a7375fed529acf4b336691bdb"];
+    assert_eq!(policy.policy.select(&tags), Ok(tags[2]));
+    let automation = &settings.automations[&key("flux-system/mcp")];
+    assert_eq!(automation.git.url, "ssh://git@github.com/goldentooth/gitops");
+    assert_eq!(
+        (
+            automation.checkout_branch.as_str(),
+            automation.push_branch.as_str()
+        ),
+        ("main", "main")
+    );
+    assert_eq!(
+        automation.author,
+        Author {
+            name: "fluxcdbot".into(),
+            email: "fluxcdbot@users.noreply.github.com".into()
+        }
+    );
+    assert_eq!(automation.update_path, "./apps/mcp");
+    assert_eq!(
+        automation.message_template.as_deref(),
+        Some("chore(flux): update mcp image to {{range .Changed.Changes}}{{.NewValue}}{{end}}\n")
+    );
+    assert_eq!(automation.policies, [key("flux-system/mcp")]);
+    match &automation.git.auth {
+        GitAuth::Ssh {
+            private_key,
+            known_hosts,
+            accept_unknown_host,
+            ..
+        } => {
+            assert_eq!(private_key, &dir.path().join("keys/id"));
+            assert_eq!(
+                known_hosts.as_deref(),
+                Some(dir.path().join("keys/known_hosts").as_path())
+            );
+            assert!(!accept_unknown_host);
+        }
+        other => panic!("expected ssh auth, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_missing_cluster_secret_is_named_with_what_to_add() {
+    let error = load_with_env(None, &[fixture()], &env(&[])).unwrap_err();
+    assert_eq!(error.problems.len(), 1, "{error}");
+    let problem = &error.problems[0];
+    assert!(problem.location.ends_with("gotk-sync.yaml:3"), "{problem}");
+    assert!(
+        problem.message.contains("Secret flux-system/flux-system")
+            && problem
+                .message
+                .contains("clusterSecrets: {flux-system/flux-system: {identityFile:"),
+        "{problem}"
+    );
+}
+
+const OWN: &str = "\
+dataDir: state
+server:
+  listen: 0.0.0.0:9090
+intake:
+  registry:
+    authorization:
+      - fromEnv: NOTIFY_AUTH
+  forgejo:
+    secrets:
+      - fromFile: forgejo.secret
+  coalesceWindow: 0s
+api:
+  tokens:
+    - name: ci
+      scope: promote
+      token: {fromEnv: CI_TOKEN}
+imageRepositories:
+  - name: app
+    image: 127.0.0.1:5000/team/app
+    interval: 30s
+    insecure: true
+    credentials: {username: bot, password: {fromEnv: REGISTRY_PASSWORD}}
+imagePolicies:
+  - name: app
+    imageRepositoryRef: {name: app}
+    filterTags: {pattern: '^v(?P<v>.*)$', extract: '$v'}
+    policy: {semver: {range: '>=1.0.0'}}
+imageUpdateAutomations:
+  - name: app
+    git:
+      url: file:///srv/gitops.git
+      checkout: {ref: {branch: trunk}}
+      push: {branch: bumps}
+      auth: {https: {token: {fromEnv: GIT_TOKEN}}}
+    update: {path: ./apps}
+";
+
+#[test]
+fn our_own_yaml_resolves_with_secrets_from_env_and_files() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "forgejo.secret", "fixture-secret\n");
+    let config = write(dir.path(), "pushdeploy.yaml", OWN);
+    let vars = env(&[
+        ("NOTIFY_AUTH", "Bearer n0tify"),
+        ("CI_TOKEN", "c1"),
+        ("REGISTRY_PASSWORD", "pw"),
+        ("GIT_TOKEN", "gt"),
+    ]);
+    let settings = load_with_env(Some(&config), &[], &vars).unwrap();
+    assert_eq!(settings.data_dir, dir.path().join("state"));
+    assert_eq!(settings.server.listen.to_string(), "0.0.0.0:9090");
+    assert_eq!(
+        settings.intake.registry_authorization[0].expose_secret(),
+        "Bearer n0tify"
+    );
+    assert_eq!(
+        settings.intake.forgejo_secrets[0].expose_secret(),
+        "fixture-secret"
+    );
+    assert_eq!(settings.intake.coalesce_window, Duration::ZERO);
+    let token: [u8; 32] = sha2::Sha256::digest(b"c1").into();
+    assert_eq!(
+        (settings.api.tokens[0].sha256, settings.api.tokens[0].scope),
+        (token, Scope::Promote)
+    );
+    let repository = &settings.repositories[&key("flux-system/app")];
+    assert!(repository.insecure);
+    assert!(
+        matches!(&repository.credentials, Some(RegistryCredentials::Basic { username, .. }) if username == "bot")
+    );
+    let policy = &settings.policies[&key("flux-system/app")];
+    assert_eq!(
+        policy.policy.select(&["v1.0.0", "v1.2.0", "v0.9.0", "x"]),
+        Ok("v1.2.0")
+    );
+    let automation = &settings.automations[&key("flux-system/app")];
+    assert_eq!(
+        (
+            automation.checkout_branch.as_str(),
+            automation.push_branch.as_str()
+        ),
+        ("trunk", "bumps")
+    );
+    assert!(matches!(&automation.git.auth, GitAuth::Https { username, .. } if username == "git"));
+    assert_eq!(automation.update_path, "./apps");
+}
+
+#[test]
+fn every_problem_is_reported_at_once_with_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "\
+imageRepositories:
+  - name: app
+    image: Registry/App:1
+    interval: 1x
+  - name: app
+    image: registry.example/app
+imagePolicies:
+  - name: bad-regex
+    imageRepositoryRef: {name: app}
+    filterTags: {pattern: '^(unclosed'}
+    policy: {numerical: {order: asc}}
+  - name: bad-range
+    imageRepositoryRef: {name: app}
+    policy: {semver: {range: '>>1'}}
+  - name: bad-order
+    imageRepositoryRef: {name: app}
+    policy: {alphabetical: {order: up}}
+  - name: two-kinds
+    imageRepositoryRef: {name: app}
+    policy: {alphabetical: {}, numerical: {}}
+  - name: dangling
+    imageRepositoryRef: {name: nope}
+    policy: {numerical: {}}
+imageUpdateAutomations:
+  - name: app
+    git: {url: file:///x, auth: {https: {token: {fromEnv: MISSING_TOKEN}}}}
+";
+    let config = write(dir.path(), "pushdeploy.yaml", text);
+    let error = load_with_env(Some(&config), &[], &env(&[])).unwrap_err();
+    let file = config.display().to_string();
+    let expected: &[(&str, &str)] = &[
+        (":3", "image: image reference \"Registry/App:1\""),
+        (":4", "interval: \"1x\" is not a duration"),
+        (":5", "ImageRepository flux-system/app is defined twice (first at"),
+        (":10", "not a valid regular expression"),
+        (":14", "semver range \">>1\" is invalid"),
+        (":17", "order \"up\" is unknown"),
+        (":20", "exactly one of numerical, semver or alphabetical"),
+        (
+            ":21",
+            "references ImageRepository flux-system/nope, which is not defined",
+        ),
+        (":25", "environment variable MISSING_TOKEN is not set"),
+    ];
+    for (line, message) in expected {
+        let found = error
+            .problems
+            .iter()
+            .any(|p| p.location == format!("{file}{line}") && p.message.contains(message));
+        assert!(found, "missing {line} {message:?} in:\n{error}");
+    }
+    assert_eq!(error.problems.len(), expected.len(), "{error}");
+}
+
+#[test]
+fn yaml_shape_errors_name_file_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(
+        dir.path(),
+        "pushdeploy.yaml",
+        "imageRepositories:\n  - name: app\n    image: a/b\n    intervall: 1m\n",
+    );
+    let error = load_with_env(Some(&config), &[], &env(&[])).unwrap_err();
+    let problem = &error.problems[0];
+    assert_eq!(problem.location, format!("{}:4:5", config.display()));
+    assert!(problem.message.contains("unknown field `intervall`"), "{problem}");
+}
+
+#[test]
+fn missing_inputs_are_problems_not_panics() {
+    let error = load_with_env(None, &[], &env(&[])).unwrap_err();
+    assert!(error.to_string().contains("--config"), "{error}");
+    let error = load_with_env(Some(Path::new("/nonexistent/pushdeploy.yaml")), &[], &env(&[])).unwrap_err();
+    assert!(
+        error.to_string().contains("cannot read the configuration file"),
+        "{error}"
+    );
+    let error = load_with_env(None, &[PathBuf::from("/nonexistent/flux")], &env(&[])).unwrap_err();
+    assert!(error.to_string().contains("Flux manifests directory"), "{error}");
+}
+
+#[test]
+fn secrets_never_appear_in_debug_output() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "forgejo.secret", "fixture-secret\n");
+    let config = write(dir.path(), "pushdeploy.yaml", OWN);
+    let vars = env(&[
+        ("NOTIFY_AUTH", "Bearer n0tify-s3cret"),
+        ("CI_TOKEN", "c1-s3cret"),
+        ("REGISTRY_PASSWORD", "pw-s3cret"),
+        ("GIT_TOKEN", "gt-s3cret"),
+    ]);
+    let settings = load_with_env(Some(&config), &[], &vars).unwrap();
+    let debug = format!("{settings:?}");
+    for secret in [
+        "n0tify-s3cret",
+        "c1-s3cret",
+        "pw-s3cret",
+        "gt-s3cret",
+        "fixture-secret",
+    ] {
+        assert!(!debug.contains(secret), "{secret} leaked into Debug");
+    }
+}
+
+#[test]
+fn the_documented_example_config_loads() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/pushdeploy.example.yaml");
+    let dir = tempfile::tempdir().unwrap();
+    // caFiles must exist: point the example at a scratch copy with a CA file present.
+    let ca = write(dir.path(), "ca.crt", "unused");
+    let text = std::fs::read_to_string(&example)
+        .unwrap()
+        .replace("/etc/ssl/registry-ca.crt", &ca.display().to_string());
+    let config = write(dir.path(), "pushdeploy.yaml", &text);
+    let vars = env(&[
+        ("REGISTRY_NOTIFY_AUTH", "Bearer x"),
+        ("FORGEJO_WEBHOOK_SECRET", "y"),
+        ("PUSHDEPLOY_API_TOKEN_CI", "z"),
+    ]);
+    let settings = load_with_env(Some(&config), &[], &vars).unwrap();
+    assert_eq!(
+        settings.automations[&key("flux-system/mcp")].policies,
+        [key("flux-system/mcp")]
+    );
+}
