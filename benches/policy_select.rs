@@ -15,19 +15,28 @@ fn median(mut samples: Vec<Duration>) -> Duration {
 
 fn time(iterations: usize, mut run: impl FnMut()) -> Duration {
     run();
-    median((0..iterations).map(|_| {
-        let start = Instant::now();
-        run();
-        start.elapsed()
-    }).collect())
+    median(
+        (0..iterations)
+            .map(|_| {
+                let start = Instant::now();
+                run();
+                start.elapsed()
+            })
+            .collect(),
+    )
 }
 
 fn main() {
-    let mut tags: Vec<String> = (0..9_000).map(|run| format!("{run}-{:040x}", run * 7919)).collect();
+    let mut tags: Vec<String> = (0..9_000)
+        .map(|run| format!("{run}-{:040x}", run * 7919))
+        .collect();
     tags.extend((0..900).map(|minor| format!("v1.{minor}.{}", minor % 7)));
     tags.extend((0..100).map(|n| format!("latest-{n}")));
     let borrowed: Vec<&str> = tags.iter().map(String::as_str).collect();
-    let numerical = Policy::new(Some(TagFilter::new("^(?P<num>[0-9]+)-[a-f0-9]+$", "$num").unwrap()), Rule::Numerical(Order::Asc));
+    let numerical = Policy::new(
+        Some(TagFilter::new("^(?P<num>[0-9]+)-[a-f0-9]+$", "$num").unwrap()),
+        Rule::Numerical(Order::Asc),
+    );
     let semver = Policy::new(None, Rule::Semver(SemverRange::parse(">=1.0.0 <2.0.0").unwrap()));
     let alphabetical = Policy::new(None, Rule::Alphabetical(Order::Asc));
 
@@ -37,8 +46,15 @@ fn main() {
         black_box(copy);
     });
     println!("tags: {}", borrowed.len());
-    println!("floor (sort the tags):        {:>8.3} ms", floor.as_secs_f64() * 1e3);
-    for (name, policy) in [("numerical + mcp filter", &numerical), ("semver >=1.0.0 <2.0.0", &semver), ("alphabetical", &alphabetical)] {
+    println!(
+        "floor (sort the tags):        {:>8.3} ms",
+        floor.as_secs_f64() * 1e3
+    );
+    for (name, policy) in [
+        ("numerical + mcp filter", &numerical),
+        ("semver >=1.0.0 <2.0.0", &semver),
+        ("alphabetical", &alphabetical),
+    ] {
         let elapsed = time(51, || {
             black_box(policy.select(black_box(&borrowed)).unwrap());
         });

@@ -32,7 +32,11 @@ fn main() {
     for index in 0..10_000 {
         let dir = root.path().join(format!("apps/app{:03}", index / 100));
         std::fs::create_dir_all(&dir).unwrap();
-        let marker = if index % 200 == 0 { " # {\"$imagepolicy\": \"flux-system:app\"}" } else { "" };
+        let marker = if index % 200 == 0 {
+            " # {\"$imagepolicy\": \"flux-system:app\"}"
+        } else {
+            ""
+        };
         let text = format!(
             "---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: app{index}\nspec:\n  replicas: 1\n  template:\n    spec:\n      containers:\n        - name: app\n          image: registry.example/app:1{marker}\n          ports:\n            - containerPort: 8080\n"
         );
@@ -40,7 +44,15 @@ fn main() {
     }
     let key = ObjectKey::parse("flux-system:app").unwrap();
     let values_for = |tag: &str| -> Values {
-        [(key.clone(), PolicyValue { image: "registry.example/app".into(), tag: tag.into(), digest: None })].into()
+        [(
+            key.clone(),
+            PolicyValue {
+                image: "registry.example/app".into(),
+                tag: tag.into(),
+                digest: None,
+            },
+        )]
+        .into()
     };
     let mut floor_samples = Vec::new();
     let mut apply_samples = Vec::new();
@@ -60,7 +72,10 @@ fn main() {
     }
     let (floor, apply) = (median(floor_samples), median(apply_samples));
     println!("files: 10000, marked: 50, changes per apply: {changes}");
-    println!("floor (walk + read every file): {:>8.2} ms", floor.as_secs_f64() * 1e3);
+    println!(
+        "floor (walk + read every file): {:>8.2} ms",
+        floor.as_secs_f64() * 1e3
+    );
     println!(
         "setters apply (warm, writes 50): {:>6.2} ms  ({:.2}x floor; goal <= 100 ms)",
         apply.as_secs_f64() * 1e3,

@@ -4,5 +4,7 @@
 
 mod cli_policy;
 mod config;
+mod gitops;
 mod setters;
+mod support;
 mod tls;

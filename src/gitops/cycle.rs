@@ -1,0 +1,206 @@
+//! One write cycle for one automation: fetch + reset, never-downgrade guard, apply setters,
+//! commit, push; on a rejected push, fetch and re-apply the same intent on the new head, with
+//! bounded, jittered retries. Blocking (git2): runs inside `spawn_blocking`.
+
+use super::workspace::Workspace;
+use super::{GitopsError, Intent, Outcome, message};
+use crate::config::Automation;
+use crate::setter::{self, Field, Mode, Site, Values};
+use std::time::Duration;
+
+const MAX_ATTEMPTS: u32 = 8;
+
+/// Fetch the branches and return the commit to build on: the push branch if it already exists
+/// (review flows accumulate there, never force-pushed), otherwise the checkout branch.
+fn sync(workspace: &mut Workspace, automation: &Automation) -> Result<git2::Oid, GitopsError> {
+    let (checkout, push) = (
+        automation.checkout_branch.as_str(),
+        automation.push_branch.as_str(),
+    );
+    let branches: Vec<&str> = if checkout == push {
+        vec![checkout]
+    } else {
+        vec![checkout, push]
+    };
+    let tips = workspace.fetch(&branches)?;
+    let base = match (tips.first().copied().flatten(), tips.get(1).copied().flatten()) {
+        (_, Some(push_tip)) => push_tip,
+        (Some(checkout_tip), None) => checkout_tip,
+        (None, _) => {
+            return Err(GitopsError::NoSuchBranch {
+                url: workspace.url.clone(),
+                branch: checkout.to_owned(),
+            });
+        }
+    };
+    workspace.reset(base)?;
+    Ok(base)
+}
+
+/// The tag a marker currently names, when the marker's field carries one.
+fn current_tag(site: &Site) -> Option<&str> {
+    match site.field {
+        Field::Tag => Some(site.value.as_str()),
+        Field::Full => {
+            let without_digest = site.value.split('@').next().unwrap_or_default();
+            let slash = without_digest.rfind('/').map_or(0, |index| index + 1);
+            without_digest[slash..]
+                .rfind(':')
+                .map(|colon| &without_digest[slash + colon + 1..])
+        }
+        Field::Name | Field::Digest => None,
+    }
+}
+
+/// Why `intent` must not be written over what the tree holds now, if it must not.
+fn downgrade(intent: &Intent, sites: &[Site]) -> Option<String> {
+    if intent.explicit {
+        return None;
+    }
+    let ranking = intent.ranking.as_ref()?;
+    let new = intent.value.tag.as_str();
+    sites.iter().filter(|site| site.policy == intent.policy).find_map(|site| {
+        let current = current_tag(site)?;
+        let ranked_above = current != new && ranking.select(&[new, current]).ok() == Some(current);
+        ranked_above.then(|| {
+            format!(
+                "{}:{} names {current}, which policy {} ranks above {new}; not downgrading (promote explicitly to move backwards)",
+                site.file.display(),
+                site.line,
+                intent.policy
+            )
+        })
+    })
+}
+
+fn backoff(attempt: u32) -> Duration {
+    let base = 20u64 << attempt.min(6);
+    Duration::from_millis(base + rand::random_range(0..=base))
+}
+
+/// Run one cycle for `intents` (all of `automation`); one outcome per intent, in order.
+pub fn run(workspace: &mut Workspace, automation: &Automation, intents: &[Intent]) -> Vec<Outcome> {
+    let mut last_error = None;
+    for attempt in 0..MAX_ATTEMPTS {
+        match attempt_once(workspace, automation, intents) {
+            Ok(outcomes) => return outcomes,
+            Err(GitopsError::NonFastForward { branch }) => {
+                tracing::info!(automation = %automation.key, attempt, "push rejected (the remote moved); re-applying on the new head");
+                metrics::counter!("pushdeploy_push_retries_total").increment(1);
+                last_error = Some(GitopsError::NonFastForward { branch });
+                std::thread::sleep(backoff(attempt));
+            }
+            Err(error) => {
+                return intents
+                    .iter()
+                    .map(|_| Outcome::Failed {
+                        error: error.to_string(),
+                    })
+                    .collect();
+            }
+        }
+    }
+    let error = last_error.map_or_else(String::new, |error| {
+        format!("{error}; gave up after {MAX_ATTEMPTS} attempts")
+    });
+    intents
+        .iter()
+        .map(|_| Outcome::Failed { error: error.clone() })
+        .collect()
+}
+
+fn attempt_once(
+    workspace: &mut Workspace,
+    automation: &Automation,
+    intents: &[Intent],
+) -> Result<Vec<Outcome>, GitopsError> {
+    let base = sync(workspace, automation)?;
+    let root = workspace.workdir().to_path_buf();
+    let update_path = automation.update_path.as_str();
+    let sites =
+        setter::scan_tree(&root, update_path).map_err(|error| GitopsError::UpdatePath(error.to_string()))?;
+    let mut outcomes: Vec<Option<Outcome>> = intents
+        .iter()
+        .map(|intent| downgrade(intent, &sites).map(|reason| Outcome::Skipped { reason }))
+        .collect();
+    let values: Values = intents
+        .iter()
+        .zip(&outcomes)
+        .filter(|(_, outcome)| outcome.is_none())
+        .map(|(intent, _)| (intent.policy.clone(), intent.value.clone()))
+        .collect();
+    let applied = setter::apply_tree(&root, update_path, &values, Mode::Write)
+        .map_err(|error| GitopsError::UpdatePath(error.to_string()))?;
+    for warning in &applied.warnings {
+        tracing::warn!(automation = %automation.key, "{warning}");
+    }
+    if applied.changes.is_empty() {
+        return Ok(outcomes
+            .into_iter()
+            .map(|outcome| outcome.unwrap_or(Outcome::UpToDate))
+            .collect());
+    }
+    let trailers = trailers(intents, &outcomes);
+    let text = message::render(
+        automation.message_template.as_deref(),
+        &automation.key,
+        &applied.changes,
+        &trailers,
+    )?;
+    let mut files: Vec<_> = applied.changes.iter().map(|change| change.file.clone()).collect();
+    files.dedup();
+    let commit = workspace.commit(base, &files, &automation.author, &text)?;
+    if let Err(error) = workspace.push(commit, &automation.push_branch) {
+        return Err(refine_push_error(workspace, error));
+    }
+    tracing::info!(automation = %automation.key, %commit, changes = applied.changes.len(), "pushed");
+    for (intent, outcome) in intents.iter().zip(outcomes.iter_mut()) {
+        if outcome.is_none() {
+            let changes: Vec<_> = applied
+                .changes
+                .iter()
+                .filter(|change| change.policy == intent.policy)
+                .cloned()
+                .collect();
+            *outcome = Some(if changes.is_empty() {
+                Outcome::UpToDate
+            } else {
+                Outcome::Pushed {
+                    commit: commit.to_string(),
+                    changes,
+                }
+            });
+        }
+    }
+    Ok(outcomes
+        .into_iter()
+        .map(|outcome| outcome.unwrap_or(Outcome::UpToDate))
+        .collect())
+}
+
+/// One `Pushdeploy-Cause:` trailer per distinct cause of the intents being written.
+fn trailers(intents: &[Intent], outcomes: &[Option<Outcome>]) -> Vec<String> {
+    let mut causes: Vec<String> = intents
+        .iter()
+        .zip(outcomes)
+        .filter(|(_, outcome)| outcome.is_none())
+        .map(|(intent, _)| format!("Pushdeploy-Cause: {}", intent.cause))
+        .collect();
+    causes.sort();
+    causes.dedup();
+    causes
+}
+
+/// A push that fails after a fetch succeeded, other than by a rejection, usually means the key
+/// may read but not write: probe receive-pack to tell a read-only key from a network fault.
+fn refine_push_error(workspace: &mut Workspace, error: GitopsError) -> GitopsError {
+    match error {
+        GitopsError::Unreachable { .. } | GitopsError::AuthFailed { .. } => {
+            match super::check::write_access(workspace) {
+                Err(GitopsError::ReadOnlyKey { url }) => GitopsError::ReadOnlyKey { url },
+                _ => error,
+            }
+        }
+        other => other,
+    }
+}

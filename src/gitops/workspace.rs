@@ -1,0 +1,250 @@
+//! The persistent working copy of one remote: cloned once into the data dir, then each cycle
+//! fetches and hard-resets. A missing or corrupted copy is re-cloned. Blocking: call from
+//! `spawn_blocking`.
+
+use super::GitopsError;
+use super::auth::{Verdict, callbacks};
+use crate::config::GitAuth;
+use git2::{FetchOptions, PushOptions, Repository};
+use std::path::{Path, PathBuf};
+
+const LOCAL_REF: &str = "refs/pushdeploy/outgoing";
+
+/// A working copy of `url`.
+pub struct Workspace {
+    pub dir: PathBuf,
+    pub url: String,
+    pub auth: GitAuth,
+    repo: Option<Repository>,
+}
+
+impl Workspace {
+    pub fn new(dir: PathBuf, url: String, auth: GitAuth) -> Self {
+        Self {
+            dir,
+            url,
+            auth,
+            repo: None,
+        }
+    }
+
+    fn open(&mut self) -> Result<&Repository, GitopsError> {
+        let usable = self
+            .repo
+            .as_ref()
+            .is_some_and(|repo| repo.head().is_ok() || repo.is_empty().unwrap_or(false));
+        if !usable {
+            self.repo = None;
+            let opened = Repository::open(&self.dir)
+                .ok()
+                .filter(|repo| repo.find_remote("origin").is_ok() && repo.odb().is_ok());
+            self.repo = Some(match opened {
+                Some(repo) => repo,
+                None => self.init()?,
+            });
+        }
+        self.repo
+            .as_ref()
+            .ok_or_else(|| GitopsError::Git("working copy unavailable".to_owned()))
+    }
+
+    /// Start a fresh copy (after a corruption, or the first time): init + remote, fetched later.
+    fn init(&self) -> Result<Repository, GitopsError> {
+        if self.dir.exists() {
+            tracing::warn!(dir = %self.dir.display(), "working copy is missing or corrupted; cloning it again");
+            std::fs::remove_dir_all(&self.dir)
+                .map_err(|error| GitopsError::Git(format!("{}: {error}", self.dir.display())))?;
+        }
+        let repo =
+            Repository::init(&self.dir).map_err(|error| GitopsError::Git(error.message().to_owned()))?;
+        repo.remote("origin", &self.url)
+            .map_err(|error| GitopsError::Git(error.message().to_owned()))?;
+        Ok(repo)
+    }
+
+    /// Fetch `branches` and return the remote-tracking commit of each (None: branch absent).
+    pub fn fetch(&mut self, branches: &[&str]) -> Result<Vec<Option<git2::Oid>>, GitopsError> {
+        let verdict = Verdict::default();
+        let (url, auth) = (self.url.clone(), self.auth.clone());
+        let result = (|| {
+            let repo = self.open()?;
+            let mut remote = repo
+                .find_remote("origin")
+                .map_err(|error| GitopsError::Git(error.message().to_owned()))?;
+            let mut options = FetchOptions::new();
+            options.remote_callbacks(callbacks(&url, &auth, &verdict));
+            options.prune(git2::FetchPrune::On);
+            let refspecs: Vec<String> = branches
+                .iter()
+                .map(|b| format!("+refs/heads/{b}:refs/remotes/origin/{b}"))
+                .collect();
+            // A branch that does not exist yet (a new push branch) is not an error for fetch.
+            let first = branches.first().copied().unwrap_or_default();
+            remote
+                .fetch(&refspecs, Some(&mut options), None)
+                .map_err(|error| classify(&url, &error, &verdict, first))?;
+            Ok(branches
+                .iter()
+                .map(|b| repo.refname_to_id(&format!("refs/remotes/origin/{b}")).ok())
+                .collect())
+        })();
+        if matches!(result, Err(GitopsError::Git(_))) {
+            // Possibly corrupted: drop the handle so the next call re-opens (or re-clones).
+            self.repo = None;
+        }
+        result
+    }
+
+    /// Hard-reset the work tree to `commit`, removing untracked files.
+    pub fn reset(&mut self, commit: git2::Oid) -> Result<(), GitopsError> {
+        let repo = self.open()?;
+        let git = |error: git2::Error| GitopsError::Git(error.message().to_owned());
+        let object = repo.find_object(commit, None).map_err(git)?;
+        let mut checkout = git2::build::CheckoutBuilder::new();
+        checkout.force().remove_untracked(true);
+        repo.set_head_detached(commit).map_err(git)?;
+        repo.reset(&object, git2::ResetType::Hard, Some(&mut checkout))
+            .map_err(git)
+    }
+
+    pub fn workdir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Commit the changed `files` on top of `parent`; returns the new commit.
+    pub fn commit(
+        &mut self,
+        parent: git2::Oid,
+        files: &[PathBuf],
+        author: &crate::config::Author,
+        message: &str,
+    ) -> Result<git2::Oid, GitopsError> {
+        let repo = self.open()?;
+        let git = |error: git2::Error| GitopsError::Git(error.message().to_owned());
+        let mut index = repo.index().map_err(git)?;
+        for file in files {
+            index.add_path(file).map_err(git)?;
+        }
+        index.write().map_err(git)?;
+        let tree = repo.find_tree(index.write_tree().map_err(git)?).map_err(git)?;
+        let parent = repo.find_commit(parent).map_err(git)?;
+        let signature = git2::Signature::now(&author.name, &author.email).map_err(git)?;
+        let commit = repo
+            .commit(None, &signature, &signature, message, &tree, &[&parent])
+            .map_err(git)?;
+        repo.set_head_detached(commit).map_err(git)?;
+        Ok(commit)
+    }
+
+    /// Push `commit` to `branch` (never forced). Rejections come back as `NonFastForward`.
+    pub fn push(&mut self, commit: git2::Oid, branch: &str) -> Result<(), GitopsError> {
+        let verdict = Verdict::default();
+        let (url, auth) = (self.url.clone(), self.auth.clone());
+        let repo = self.open()?;
+        let git = |error: git2::Error| GitopsError::Git(error.message().to_owned());
+        repo.reference(LOCAL_REF, commit, true, "pushdeploy outgoing")
+            .map_err(git)?;
+        let mut remote = repo.find_remote("origin").map_err(git)?;
+        let rejected = std::cell::RefCell::new(None::<String>);
+        let mut push_callbacks = callbacks(&url, &auth, &verdict);
+        push_callbacks.push_update_reference(|_reference, status| {
+            if let Some(message) = status {
+                *rejected.borrow_mut() = Some(message.to_owned());
+            }
+            Ok(())
+        });
+        let mut options = PushOptions::new();
+        options.remote_callbacks(push_callbacks);
+        let refspec = format!("{LOCAL_REF}:refs/heads/{branch}");
+        remote
+            .push(&[refspec.as_str()], Some(&mut options))
+            .map_err(|error| classify(&url, &error, &verdict, branch))?;
+        drop(options);
+        if let Some(reason) = rejected.into_inner() {
+            let lower = reason.to_lowercase();
+            if lower.contains("fast-forward")
+                || lower.contains("fetch first")
+                || lower.contains("lock")
+                || lower.contains("stale")
+                || lower.contains("failed to update")
+            {
+                return Err(GitopsError::NonFastForward {
+                    branch: branch.to_owned(),
+                });
+            }
+            return Err(GitopsError::Rejected {
+                branch: branch.to_owned(),
+                reason,
+            });
+        }
+        // Keep the remote-tracking ref in step, so the next cycle starts from our commit.
+        repo.reference(
+            &format!("refs/remotes/origin/{branch}"),
+            commit,
+            true,
+            "pushdeploy push",
+        )
+        .map_err(git)?;
+        Ok(())
+    }
+
+    /// Connect in push direction (runs receive-pack, reads the ref advertisement) and disconnect:
+    /// tests write access without changing anything.
+    pub fn probe(&mut self, direction: git2::Direction) -> Result<(), GitopsError> {
+        let verdict = Verdict::default();
+        let (url, auth) = (self.url.clone(), self.auth.clone());
+        let repo = self.open()?;
+        let mut remote = repo
+            .find_remote("origin")
+            .map_err(|error| GitopsError::Git(error.message().to_owned()))?;
+        let connection = remote.connect_auth(direction, Some(callbacks(&url, &auth, &verdict)), None);
+        match connection {
+            Ok(connection) => {
+                // Listing refs forces the advertisement to be read.
+                let listed = connection
+                    .list()
+                    .map(|_| ())
+                    .map_err(|error| classify(&url, &error, &verdict, ""));
+                drop(connection);
+                listed
+            }
+            Err(error) => Err(classify(&url, &error, &verdict, "")),
+        }
+    }
+}
+
+/// Map a libgit2 error for `url`, preferring what our callbacks decided.
+pub fn classify(url: &str, error: &git2::Error, verdict: &Verdict, branch: &str) -> GitopsError {
+    if let Some(decided) = verdict.take() {
+        return decided;
+    }
+    let message = error.message().to_owned();
+    let lower = message.to_lowercase();
+    let rejected =
+        lower.contains("non-fast") || lower.contains("fetch first") || lower.contains("cannot lock ref");
+    if error.code() == git2::ErrorCode::NotFastForward || rejected {
+        return GitopsError::NonFastForward {
+            branch: branch.to_owned(),
+        };
+    }
+    if error.code() == git2::ErrorCode::Auth
+        || lower.contains("authentication")
+        || lower.contains("permission denied")
+    {
+        return GitopsError::AuthFailed {
+            url: url.to_owned(),
+            reason: message,
+        };
+    }
+    let network = matches!(
+        error.class(),
+        git2::ErrorClass::Net | git2::ErrorClass::Ssh | git2::ErrorClass::Http | git2::ErrorClass::Os
+    );
+    if network {
+        return GitopsError::Unreachable {
+            url: url.to_owned(),
+            reason: message,
+        };
+    }
+    GitopsError::Git(message)
+}
