@@ -5,6 +5,7 @@
 mod cli_policy;
 mod config;
 mod gitops;
+mod registry;
 mod setters;
 mod support;
 mod tls;

@@ -1,6 +1,10 @@
 //! Harnesses that start real components for the tests: bare git remotes, sshd, the registry.
 
+pub mod fault;
 pub mod git;
+pub mod pki;
+pub mod registry;
+pub mod settings;
 pub mod sshd;
 
 use std::time::{Duration, Instant};

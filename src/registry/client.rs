@@ -1,0 +1,536 @@
+//! A thin registry client on reqwest + rustls: `tags/list` with `Link` pagination and manifest
+//! `HEAD` (GET fallback). Written on reqwest rather than oci-client because oci-client hides what
+//! we need: the `Link` header, `Retry-After`, and the peer certificate for the certificate watch.
+
+use super::RegistryError;
+use super::auth::{self, Basic, Challenge, TokenCache};
+use super::tls::{CertWatch, Trust};
+use crate::config::ImageRepository;
+use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, WWW_AUTHENTICATE};
+use reqwest::{Method, StatusCode};
+use secrecy::ExposeSecret;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const MANIFEST_TYPES: &str = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, \
+application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json";
+const MAX_PAGES: usize = 10_000;
+
+/// A manifest as the registry describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Manifest {
+    pub digest: String,
+    pub media_type: String,
+}
+
+/// A client for one configured image repository.
+#[derive(Debug)]
+pub struct RegistryClient {
+    repository: ImageRepository,
+    trust: Mutex<Trust>,
+    http: Mutex<Option<reqwest::Client>>,
+    tokens: Mutex<TokenCache>,
+    basic: Option<Basic>,
+    /// HTTP requests sent (for benchmarks and tests).
+    pub requests: AtomicU64,
+    pub watch: Arc<CertWatch>,
+}
+
+impl RegistryClient {
+    pub fn new(repository: ImageRepository, watch: Arc<CertWatch>) -> Result<Self, RegistryError> {
+        let host = repository.image.registry().to_owned();
+        let basic = auth::basic_for(&host, repository.credentials.as_ref()).map_err(|detail| {
+            RegistryError::Unauthorized {
+                host: host.clone(),
+                detail,
+            }
+        })?;
+        let trust = Trust::new(
+            repository.ca_files.clone(),
+            repository.ca_pems.clone(),
+            Arc::clone(&watch),
+        );
+        Ok(Self {
+            repository,
+            trust: Mutex::new(trust),
+            http: Mutex::new(None),
+            tokens: Mutex::default(),
+            basic,
+            requests: AtomicU64::new(0),
+            watch,
+        })
+    }
+
+    pub fn host(&self) -> &str {
+        self.repository.image.registry()
+    }
+
+    fn base(&self) -> String {
+        let scheme = if self.repository.insecure { "http" } else { "https" };
+        format!("{scheme}://{}", self.host())
+    }
+
+    /// The HTTP client, rebuilt when a CA file changed on disk (checked on every call: one read
+    /// of each CA file, compared by content).
+    fn http(&self) -> Result<reqwest::Client, RegistryError> {
+        let mut http = self.http.lock().unwrap_or_else(|p| p.into_inner());
+        if self.repository.insecure {
+            if http.is_none() {
+                *http = Some(self.build(None)?);
+            }
+        } else {
+            let refreshed = self.trust.lock().unwrap_or_else(|p| p.into_inner()).refresh();
+            let refreshed = refreshed.map_err(|detail| RegistryError::Transport {
+                host: self.host().to_owned(),
+                detail,
+            })?;
+            if let Some(config) = refreshed {
+                *http = Some(self.build(Some(config))?);
+            }
+        }
+        http.clone().ok_or_else(|| RegistryError::Transport {
+            host: self.host().to_owned(),
+            detail: "no HTTP client".to_owned(),
+        })
+    }
+
+    fn build(&self, tls: Option<rustls::ClientConfig>) -> Result<reqwest::Client, RegistryError> {
+        let mut builder = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .connect_timeout(Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::limited(5))
+            .pool_max_idle_per_host(4);
+        // Plain-HTTP clients get a TLS config too: reqwest needs one with our crypto provider.
+        let config = match tls {
+            Some(config) => config,
+            None => Trust::new(Vec::new(), Vec::new(), Arc::clone(&self.watch))
+                .refresh()
+                .map_err(|detail| RegistryError::Transport {
+                    host: self.host().to_owned(),
+                    detail,
+                })?
+                .ok_or_else(|| RegistryError::Transport {
+                    host: self.host().to_owned(),
+                    detail: "no TLS configuration".to_owned(),
+                })?,
+        };
+        builder = builder.tls_backend_preconfigured(config);
+        builder.build().map_err(|error| RegistryError::Transport {
+            host: self.host().to_owned(),
+            detail: error.to_string(),
+        })
+    }
+
+    /// Every tag, following `Link` pagination with `n` = the page size.
+    pub async fn list_tags(&self) -> Result<Vec<String>, RegistryError> {
+        let path = self.repository.image.repository();
+        let mut url = format!(
+            "{}/v2/{path}/tags/list?n={}",
+            self.base(),
+            self.repository.page_size
+        );
+        let mut tags = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..MAX_PAGES {
+            if !seen.insert(url.clone()) {
+                return Err(self.malformed(format!(
+                    "the Link header points back to {url} (a pagination loop)"
+                )));
+            }
+            let response = self
+                .send(Method::GET, &url, &format!("repository:{path}:pull"))
+                .await?;
+            let next = next_link(response.headers());
+            let body = response.bytes().await.map_err(|error| self.transport(&error))?;
+            let page: TagPage = serde_json::from_slice(&body)
+                .map_err(|error| self.malformed(format!("tags/list is not valid JSON: {error}")))?;
+            tags.extend(page.tags.unwrap_or_default());
+            match next {
+                None => return Ok(tags),
+                Some(next) => url = self.resolve_link(&url, &next)?,
+            }
+        }
+        Err(self.malformed(format!("more than {MAX_PAGES} pages of tags")))
+    }
+
+    /// The manifest behind `tag`: `HEAD`, falling back to `GET` when `HEAD` is refused.
+    pub async fn manifest(&self, tag: &str) -> Result<Manifest, RegistryError> {
+        let path = self.repository.image.repository();
+        let url = format!("{}/v2/{path}/manifests/{tag}", self.base());
+        let scope = format!("repository:{path}:pull");
+        let response = match self.send(Method::HEAD, &url, &scope).await {
+            Err(RegistryError::Malformed { .. }) => self.send(Method::GET, &url, &scope).await?,
+            Err(RegistryError::NotFound { .. }) => {
+                return Err(RegistryError::NotFound {
+                    host: self.host().to_owned(),
+                    what: format!("tag {tag} of {path}"),
+                });
+            }
+            other => other?,
+        };
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_owned)
+        };
+        let media_type = header("content-type").unwrap_or_default();
+        match header("docker-content-digest") {
+            Some(digest) => Ok(Manifest { digest, media_type }),
+            None => {
+                use sha2::Digest;
+                let body = response.bytes().await.map_err(|error| self.transport(&error))?;
+                Ok(Manifest {
+                    digest: format!("sha256:{}", hex::encode(sha2::Sha256::digest(&body))),
+                    media_type,
+                })
+            }
+        }
+    }
+
+    /// Send with the cached authorization; on a 401 answer the challenge once and retry.
+    async fn send(&self, method: Method, url: &str, scope: &str) -> Result<reqwest::Response, RegistryError> {
+        let http = self.http()?;
+        let mut authorization = self.cached_authorization(scope);
+        for attempt in 0..2 {
+            let mut request = http.request(method.clone(), url).header(ACCEPT, MANIFEST_TYPES);
+            if let Some(value) = &authorization {
+                request = request.header(AUTHORIZATION, value);
+            }
+            self.requests.fetch_add(1, Ordering::Relaxed);
+            let response = match request.try_clone().map(|retry| (request.send(), retry)) {
+                Some((sent, retry)) => match sent.await {
+                    // A pooled connection the registry closed (e.g. it restarted): one fresh try.
+                    Err(error)
+                        if error.is_request()
+                            || chain(&error).contains("close_notify")
+                            || chain(&error).contains("connection closed") =>
+                    {
+                        retry.send().await.map_err(|error| self.classify(&error))?
+                    }
+                    other => other.map_err(|error| self.classify(&error))?,
+                },
+                None => unreachable_clone(),
+            };
+            let status = response.status();
+            metrics::counter!("pushdeploy_registry_requests_total", "host" => self.host().to_owned(), "status" => status.as_u16().to_string()).increment(1);
+            if status == StatusCode::UNAUTHORIZED && attempt == 0 {
+                let challenge = response
+                    .headers()
+                    .get(WWW_AUTHENTICATE)
+                    .and_then(|value| value.to_str().ok())
+                    .and_then(auth::parse_challenge);
+                authorization = Some(self.answer(challenge, scope, &http).await?);
+                continue;
+            }
+            return self.check_status(response, url).await;
+        }
+        Err(RegistryError::Unauthorized {
+            host: self.host().to_owned(),
+            detail: "the registry refused the credentials".to_owned(),
+        })
+    }
+
+    fn cached_authorization(&self, scope: &str) -> Option<String> {
+        let cached = self.tokens.lock().unwrap_or_else(|p| p.into_inner()).get(scope);
+        cached
+            .map(|token| format!("Bearer {}", token.expose_secret()))
+            .or_else(|| self.basic.as_ref().map(Basic::header))
+    }
+
+    async fn answer(
+        &self,
+        challenge: Option<Challenge>,
+        scope: &str,
+        http: &reqwest::Client,
+    ) -> Result<String, RegistryError> {
+        let host = self.host().to_owned();
+        match challenge {
+            Some(Challenge::Basic) => {
+                self.basic
+                    .as_ref()
+                    .map(Basic::header)
+                    .ok_or(RegistryError::Unauthorized {
+                        host,
+                        detail: "the registry wants credentials and none are configured".to_owned(),
+                    })
+            }
+            Some(Challenge::Bearer {
+                realm,
+                service,
+                scope: challenged,
+            }) => {
+                let scope = challenged.unwrap_or_else(|| scope.to_owned());
+                let mut request = http.get(&realm).query(&[("scope", scope.as_str())]);
+                if let Some(service) = &service {
+                    request = request.query(&[("service", service.as_str())]);
+                }
+                let realm_host = reqwest::Url::parse(&realm)
+                    .ok()
+                    .and_then(|url| url.host_str().map(str::to_owned))
+                    .unwrap_or_default();
+                if let Some(basic) = self
+                    .basic
+                    .as_ref()
+                    .filter(|_| auth::may_send_credentials(&host, &realm_host))
+                {
+                    request = request.header(AUTHORIZATION, basic.header());
+                }
+                self.requests.fetch_add(1, Ordering::Relaxed);
+                let response = request.send().await.map_err(|error| self.classify(&error))?;
+                if !response.status().is_success() {
+                    return Err(RegistryError::Unauthorized {
+                        host,
+                        detail: format!("the token service answered {}", response.status()),
+                    });
+                }
+                let token: TokenResponse = response
+                    .json()
+                    .await
+                    .map_err(|error| self.malformed(format!("token response: {error}")))?;
+                let value = token
+                    .token
+                    .or(token.access_token)
+                    .ok_or_else(|| self.malformed("token response without a token".to_owned()))?;
+                let secret = secrecy::SecretString::from(value);
+                let lifetime = Duration::from_secs(token.expires_in.unwrap_or(60));
+                self.tokens
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .put(&scope, secret.clone(), lifetime);
+                Ok(format!("Bearer {}", secret.expose_secret()))
+            }
+            None => Err(RegistryError::Unauthorized {
+                host,
+                detail: "401 without a usable WWW-Authenticate challenge".to_owned(),
+            }),
+        }
+    }
+
+    async fn check_status(
+        &self,
+        response: reqwest::Response,
+        url: &str,
+    ) -> Result<reqwest::Response, RegistryError> {
+        let host = self.host().to_owned();
+        let status = response.status();
+        match status {
+            s if s.is_success() => Ok(response),
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Err(RegistryError::Unauthorized {
+                host,
+                detail: format!("{status}"),
+            }),
+            StatusCode::NOT_FOUND => Err(RegistryError::NotFound {
+                host,
+                what: url.to_owned(),
+            }),
+            StatusCode::TOO_MANY_REQUESTS => {
+                let retry_after = response
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|value| value.to_str().ok())
+                    .and_then(parse_retry_after);
+                Err(RegistryError::RateLimited { host, retry_after })
+            }
+            StatusCode::BAD_REQUEST if self.repository.insecure => {
+                let body = response.text().await.unwrap_or_default();
+                if body.contains("HTTPS server") {
+                    return Err(RegistryError::HttpsExpected { host });
+                }
+                Err(self.malformed(format!("400 Bad Request: {}", body.trim())))
+            }
+            StatusCode::METHOD_NOT_ALLOWED => Err(self.malformed(format!("{status} for {url}"))),
+            _ => Err(RegistryError::Transport {
+                host,
+                detail: format!("{status} for {url}"),
+            }),
+        }
+    }
+
+    fn resolve_link(&self, current: &str, link: &str) -> Result<String, RegistryError> {
+        let base = reqwest::Url::parse(current).map_err(|error| self.malformed(error.to_string()))?;
+        let next = base
+            .join(link)
+            .map_err(|error| self.malformed(format!("bad Link {link:?}: {error}")))?;
+        // Never follow a Link to another host: credentials and trust are for this registry only.
+        if next.host_str() != base.host_str() || next.port_or_known_default() != base.port_or_known_default()
+        {
+            return Err(self.malformed(format!("the Link header points to another host: {next}")));
+        }
+        Ok(next.to_string())
+    }
+
+    fn malformed(&self, detail: String) -> RegistryError {
+        RegistryError::Malformed {
+            host: self.host().to_owned(),
+            detail,
+        }
+    }
+
+    fn transport(&self, error: &reqwest::Error) -> RegistryError {
+        RegistryError::Transport {
+            host: self.host().to_owned(),
+            detail: chain(error),
+        }
+    }
+
+    /// Classify a failed request: TLS problems, protocol mismatches, or a plain transport error.
+    fn classify(&self, error: &reqwest::Error) -> RegistryError {
+        let host = self.host().to_owned();
+        if let Some(tls) = find_rustls_error(error) {
+            use rustls::CertificateError as C;
+            return match tls {
+                rustls::Error::InvalidCertificate(C::Expired | C::ExpiredContext { .. }) => {
+                    let not_after = self
+                        .watch
+                        .not_after(host.split(':').next().unwrap_or(&host))
+                        .map_or_else(|| "an unknown time".to_owned(), format_time);
+                    RegistryError::CertificateExpired { host, not_after }
+                }
+                rustls::Error::InvalidCertificate(C::UnknownIssuer) => RegistryError::UnknownIssuer { host },
+                rustls::Error::InvalidCertificate(C::NotValidForName | C::NotValidForNameContext { .. }) => {
+                    RegistryError::NameMismatch { host }
+                }
+                rustls::Error::InvalidMessage(_) => RegistryError::HttpExpected { host },
+                other => RegistryError::Transport {
+                    host,
+                    detail: other.to_string(),
+                },
+            };
+        }
+        // hyper-util does not always keep rustls's error as a source: fall back to its text.
+        let detail = chain(error);
+        if detail.contains("certificate expired") {
+            let not_after = self
+                .watch
+                .not_after(host.split(':').next().unwrap_or(&host))
+                .map_or_else(|| "an unknown time".to_owned(), format_time);
+            return RegistryError::CertificateExpired { host, not_after };
+        }
+        if detail.contains("UnknownIssuer") {
+            return RegistryError::UnknownIssuer { host };
+        }
+        if detail.contains("NotValidForName") || detail.contains("not valid for name") {
+            return RegistryError::NameMismatch { host };
+        }
+        if !self.repository.insecure
+            && (detail.contains("corrupt message") || detail.contains("InvalidContentType"))
+        {
+            return RegistryError::HttpExpected { host };
+        }
+        RegistryError::Transport { host, detail }
+    }
+}
+
+// Requests without a streaming body can always be cloned.
+fn unreachable_clone() -> ! {
+    panic!("registry requests have no streaming body and can be cloned")
+}
+
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(inner) = source {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    text
+}
+
+fn find_rustls_error<'e>(error: &'e (dyn std::error::Error + 'static)) -> Option<&'e rustls::Error> {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(inner) = current {
+        if let Some(tls) = inner.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        if let Some(io) = inner.downcast_ref::<std::io::Error>()
+            && let Some(tls) = io
+                .get_ref()
+                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        {
+            return Some(tls);
+        }
+        current = inner.source();
+    }
+    None
+}
+
+pub fn format_time(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|moment| moment.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_else(|| unix.to_string())
+}
+
+/// `Retry-After`: delay seconds or an HTTP date.
+pub fn parse_retry_after(value: &str) -> Option<Duration> {
+    if let Ok(seconds) = value.trim().parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let date =
+        time::OffsetDateTime::parse(value.trim(), &time::format_description::well_known::Rfc2822).ok()?;
+    let seconds = (date - time::OffsetDateTime::now_utc()).whole_seconds().max(0);
+    Some(Duration::from_secs(u64::try_from(seconds).unwrap_or(0)))
+}
+
+/// The `rel="next"` target of a `Link` header.
+fn next_link(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all("link")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .find_map(|part| {
+            let (target, params) = part.split_once(';')?;
+            params.contains("rel=\"next\"").then(|| {
+                target
+                    .trim()
+                    .trim_start_matches('<')
+                    .trim_end_matches('>')
+                    .to_owned()
+            })
+        })
+}
+
+#[derive(serde::Deserialize)]
+struct TagPage {
+    tags: Option<Vec<String>>,
+}
+
+#[derive(serde::Deserialize)]
+struct TokenResponse {
+    token: Option<String>,
+    access_token: Option<String>,
+    expires_in: Option<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_accepts_seconds_and_http_dates() {
+        assert_eq!(parse_retry_after("120"), Some(Duration::from_secs(120)));
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after("soon"), None);
+    }
+
+    #[test]
+    fn next_links_are_found() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "link",
+            "</v2/app/tags/list?last=b&n=2>; rel=\"next\"".parse().unwrap(),
+        );
+        assert_eq!(
+            next_link(&headers).as_deref(),
+            Some("/v2/app/tags/list?last=b&n=2")
+        );
+    }
+}

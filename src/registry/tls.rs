@@ -1,0 +1,158 @@
+//! TLS for registry connections: webpki roots plus the configured CA files and inline PEMs.
+//! CA files are re-read when their content changes (checked before each scan). A verifier
+//! wrapper records the leaf certificate's notAfter for the certificate watch.
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+use rustls_pki_types::pem::PemObject;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+/// The last leaf certificate seen per host: its notAfter (Unix seconds).
+#[derive(Debug, Default)]
+pub struct CertWatch {
+    seen: Mutex<std::collections::BTreeMap<String, i64>>,
+}
+
+impl CertWatch {
+    pub fn record(&self, host: &str, not_after: i64) {
+        self.seen
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .insert(host.to_owned(), not_after);
+        metrics::gauge!("pushdeploy_registry_certificate_expiry_seconds", "host" => host.to_owned())
+            .set((not_after - time::OffsetDateTime::now_utc().unix_timestamp()) as f64);
+    }
+
+    pub fn not_after(&self, host: &str) -> Option<i64> {
+        self.seen
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(host)
+            .copied()
+    }
+
+    pub fn snapshot(&self) -> std::collections::BTreeMap<String, i64> {
+        self.seen
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+}
+
+#[derive(Debug)]
+struct Recording {
+    inner: Arc<dyn ServerCertVerifier>,
+    watch: Arc<CertWatch>,
+}
+
+impl ServerCertVerifier for Recording {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        if let Ok((_, certificate)) = x509_parser::parse_x509_certificate(end_entity) {
+            self.watch.record(
+                &server_name.to_str(),
+                certificate.validity().not_after.timestamp(),
+            );
+        }
+        self.inner
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
+/// The trust configuration of one repository, rebuilt when a CA file changes.
+#[derive(Debug)]
+pub struct Trust {
+    ca_files: Vec<PathBuf>,
+    ca_pems: Vec<String>,
+    watch: Arc<CertWatch>,
+    fingerprint: Option<Vec<u8>>,
+}
+
+impl Trust {
+    pub fn new(ca_files: Vec<PathBuf>, ca_pems: Vec<String>, watch: Arc<CertWatch>) -> Self {
+        Self {
+            ca_files,
+            ca_pems,
+            watch,
+            fingerprint: None,
+        }
+    }
+
+    /// A new client config when the CA files changed since the last call (or on the first call).
+    pub fn refresh(&mut self) -> Result<Option<rustls::ClientConfig>, String> {
+        let mut contents = Vec::new();
+        for path in &self.ca_files {
+            let bytes = std::fs::read(path)
+                .map_err(|error| format!("cannot read CA file {}: {error}", path.display()))?;
+            contents.push(bytes);
+        }
+        let fingerprint: Vec<u8> = contents.concat();
+        if self.fingerprint.as_ref() == Some(&fingerprint) {
+            return Ok(None);
+        }
+        let mut roots = rustls::RootCertStore::empty();
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        let pems = contents
+            .iter()
+            .map(Vec::as_slice)
+            .chain(self.ca_pems.iter().map(|pem| pem.as_bytes()));
+        for pem in pems {
+            for certificate in CertificateDer::pem_slice_iter(pem) {
+                let certificate = certificate
+                    .map_err(|error| format!("a CA file holds an unreadable certificate: {error}"))?;
+                roots
+                    .add(certificate)
+                    .map_err(|error| format!("a CA certificate was refused: {error}"))?;
+            }
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let inner = rustls::client::WebPkiServerVerifier::builder_with_provider(
+            Arc::new(roots),
+            Arc::clone(&provider),
+        )
+        .build()
+        .map_err(|error| error.to_string())?;
+        let verifier = Arc::new(Recording {
+            inner,
+            watch: Arc::clone(&self.watch),
+        });
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|error| error.to_string())?
+            .dangerous()
+            .with_custom_certificate_verifier(verifier)
+            .with_no_client_auth();
+        self.fingerprint = Some(fingerprint);
+        Ok(Some(config))
+    }
+}

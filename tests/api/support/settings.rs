@@ -1,0 +1,26 @@
+//! `Settings` values for tests that build them directly instead of loading a file.
+
+use pushdeploy::config::{ApiSettings, IntakeSettings, ServerSettings, Settings};
+use std::path::Path;
+use std::time::Duration;
+
+pub fn empty(data_dir: &Path) -> Settings {
+    Settings {
+        data_dir: data_dir.to_owned(),
+        server: ServerSettings {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            tls: None,
+        },
+        repositories: Default::default(),
+        policies: Default::default(),
+        automations: Default::default(),
+        intake: IntakeSettings {
+            registry_authorization: Vec::new(),
+            forgejo_secrets: Vec::new(),
+            body_limit: 1024 * 1024,
+            coalesce_window: Duration::ZERO,
+        },
+        api: ApiSettings::default(),
+        trust_notifications: false,
+    }
+}
