@@ -1,15 +1,125 @@
-//! `pushdeploy registry tags|digest`.
+//! `pushdeploy registry tags|digest`: talk to a registry as pushdeploy would, for debugging
+//! configuration (CA, credentials, insecure). With `--config`, a configured repository with the
+//! same image supplies its settings.
 
-use clap::Subcommand;
+use super::config::ConfigArgs;
+use crate::config::{ImageRepository, Origin, RegistryCredentials};
+use crate::domain::{ImageRef, ObjectKey, Tag};
+use crate::registry::{CertWatch, RegistryClient};
+use clap::{Args, Subcommand};
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 #[derive(Debug, Subcommand)]
 pub enum RegistryCommand {
-    /// List the tags of IMAGE.
-    Tags,
+    /// List every tag of IMAGE (host[:port]/path).
+    Tags {
+        image: String,
+        #[command(flatten)]
+        options: RegistryOptions,
+    },
+    /// Print the manifest digest and media type of IMAGE:TAG.
+    Digest {
+        reference: String,
+        #[command(flatten)]
+        options: RegistryOptions,
+    },
 }
 
-pub fn run(_command: RegistryCommand) -> ExitCode {
-    eprintln!("registry: not built yet");
-    ExitCode::FAILURE
+#[derive(Debug, Args)]
+pub struct RegistryOptions {
+    /// Plain HTTP (Flux's `insecure`).
+    #[arg(long)]
+    insecure: bool,
+    /// Extra CA certificate (PEM); repeatable.
+    #[arg(long = "ca-file")]
+    ca_files: Vec<PathBuf>,
+    #[arg(long)]
+    username: Option<String>,
+    /// Environment variable holding the password.
+    #[arg(long, requires = "username")]
+    password_env: Option<String>,
+    #[command(flatten)]
+    config: ConfigArgs,
+}
+
+pub fn run(command: RegistryCommand) -> ExitCode {
+    let outcome = super::runtime()
+        .map_err(|error| error.to_string())
+        .and_then(|runtime| {
+            runtime.block_on(async {
+                match command {
+                    RegistryCommand::Tags { image, options } => {
+                        let client = client(&image, &options)?;
+                        let tags = client.list_tags().await.map_err(|error| error.to_string())?;
+                        Ok(tags.join("\n"))
+                    }
+                    RegistryCommand::Digest { reference, options } => {
+                        let (image, tag) = reference
+                            .rsplit_once(':')
+                            .filter(|(_, tag)| !tag.contains('/'))
+                            .ok_or_else(|| format!("{reference:?}: expected IMAGE:TAG"))?;
+                        let tag = Tag::parse(tag).map_err(|error| error.to_string())?;
+                        let manifest = client(image, &options)?
+                            .manifest(tag.as_str())
+                            .await
+                            .map_err(|error| error.to_string())?;
+                        Ok(format!("{} {}", manifest.digest, manifest.media_type))
+                    }
+                }
+            })
+        });
+    match outcome {
+        Ok(text) => {
+            println!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(message) => {
+            eprintln!("registry: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn client(image: &str, options: &RegistryOptions) -> Result<RegistryClient, String> {
+    let image = ImageRef::parse(image).map_err(|error| error.to_string())?;
+    let configured = if options.config.config.is_some() || !options.config.flux.is_empty() {
+        let settings = options
+            .config
+            .load()
+            .map_err(|_| "the configuration has problems (see above)".to_owned())?;
+        settings.repositories.into_values().find(|repository| {
+            repository.image.registry() == image.registry()
+                && repository.image.repository() == image.repository()
+        })
+    } else {
+        None
+    };
+    let mut repository = configured.unwrap_or_else(|| ImageRepository {
+        key: ObjectKey {
+            namespace: "cli".into(),
+            name: "cli".into(),
+        },
+        image: image.clone(),
+        interval: std::time::Duration::from_secs(60),
+        insecure: false,
+        ca_files: Vec::new(),
+        ca_pems: Vec::new(),
+        credentials: None,
+        exclusion_list: Vec::new(),
+        page_size: 1000,
+        origin: Origin::default(),
+    });
+    repository.insecure |= options.insecure;
+    repository.ca_files.extend(options.ca_files.iter().cloned());
+    if let (Some(username), Some(variable)) = (&options.username, &options.password_env) {
+        let password =
+            std::env::var(variable).map_err(|_| format!("environment variable {variable} is not set"))?;
+        repository.credentials = Some(RegistryCredentials::Basic {
+            username: username.clone(),
+            password: password.into(),
+        });
+    }
+    RegistryClient::new(repository, Arc::new(CertWatch::default())).map_err(|error| error.to_string())
 }

@@ -298,3 +298,37 @@ mod poller {
         assert!(status.last_error.as_deref().unwrap().contains("429"));
     }
 }
+
+#[test]
+fn the_registry_cli_lists_tags_and_prints_digests() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = Registry::start(dir.path(), Options::default());
+    let digest = registry.push("team/app", "v7", "a");
+    let run = |args: &[&str]| {
+        let output = assert_cmd::Command::cargo_bin("pushdeploy")
+            .unwrap()
+            .arg("registry")
+            .args(args)
+            .env_remove("PUSHDEPLOY_CONFIG")
+            .output()
+            .unwrap();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let image = format!("{}/team/app", registry.host());
+    assert_eq!(
+        run(&["tags", &image, "--insecure"]),
+        (Some(0), "v7\n".to_owned(), String::new())
+    );
+    let (code, stdout, _) = run(&["digest", &format!("{image}:v7"), "--insecure"]);
+    assert_eq!(
+        (code, stdout.split_whitespace().next()),
+        (Some(0), Some(digest.as_str()))
+    );
+    let (code, _, stderr) = run(&["tags", &image]);
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("insecure: true"), "{stderr}");
+}
