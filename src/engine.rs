@@ -1,1 +1,355 @@
-//! (to be written)
+//! The decision stage: journaled events and changed tag lists in; intents for the gitops writers
+//! out. A webhook's tag is confirmed in the registry (manifest HEAD) before anything is written;
+//! the policy picks over the known tags plus this one; pins and suspensions hold.
+
+use crate::config::Settings;
+use crate::domain::ObjectKey;
+use crate::gitops::{Intent, Outcome, Writers};
+use crate::journal::{Event, Journal, State};
+use crate::poller::{Poller, ScanResult};
+use crate::setter::PolicyValue;
+use crate::startup::Shutdown;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use tokio::sync::{Notify, mpsc};
+
+pub struct Engine {
+    pub settings: Arc<Settings>,
+    pub journal: Journal,
+    pub poller: Arc<Poller>,
+    pub writers: Arc<Writers>,
+    wake: Arc<Notify>,
+    /// The last pick per policy from a scan, so an unchanged pick does no work.
+    selected: Mutex<BTreeMap<ObjectKey, String>>,
+}
+
+/// What one decision produced for one policy.
+struct Decision {
+    policy: ObjectKey,
+    outcome: Outcome,
+}
+
+impl Engine {
+    pub fn new(
+        settings: Arc<Settings>,
+        journal: Journal,
+        poller: Arc<Poller>,
+        writers: Arc<Writers>,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            settings,
+            journal,
+            poller,
+            writers,
+            wake: Arc::new(Notify::new()),
+            selected: Mutex::default(),
+        })
+    }
+
+    /// New journal entries are waiting.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Process journal entries (including those left unfinished by a crash) and scan results
+    /// until `shutdown`; work in flight finishes first.
+    pub async fn run(self: Arc<Self>, mut scans: mpsc::UnboundedReceiver<ScanResult>, shutdown: Shutdown) {
+        loop {
+            self.drain_journal().await;
+            tokio::select! {
+                () = self.wake.notified() => {}
+                Some(scan) = scans.recv() => self.handle_scan(scan).await,
+                () = shutdown.wait() => return,
+            }
+        }
+    }
+
+    async fn drain_journal(self: &Arc<Self>) {
+        let events = match self.journal.unfinished().await {
+            Ok(events) => events,
+            Err(error) => return tracing::error!(%error, "cannot read the journal"),
+        };
+        metrics::gauge!("pushdeploy_journal_backlog").set(events.len() as f64);
+        // Concurrently, so that intents for one branch meet in the writer's coalescing window.
+        let mut tasks = tokio::task::JoinSet::new();
+        for event in events {
+            let engine = Arc::clone(self);
+            tasks.spawn(async move { engine.process(event).await });
+        }
+        while tasks.join_next().await.is_some() {}
+    }
+
+    #[tracing::instrument(name = "event", skip_all, fields(event = event.id, tag = event.tag.as_deref().unwrap_or("")))]
+    async fn process(&self, event: Event) {
+        let result = match event.kind.as_str() {
+            "push" => self.process_push(&event).await,
+            "refresh" => Ok((
+                State::Ignored,
+                Some("the gitops working copy is refreshed on the next write".to_owned()),
+                None,
+            )),
+            _ => Ok((
+                State::Ignored,
+                Some(format!("unknown event kind {}", event.kind)),
+                None,
+            )),
+        };
+        let (state, reason, commit) = match result {
+            Ok(result) => result,
+            // Transient (registry unreachable): stays unfinished and is tried again on the next wake.
+            Err(reason) => return tracing::warn!(%reason, "will retry the event"),
+        };
+        if let Err(error) = self
+            .journal
+            .transition(event.id, state, reason.as_deref(), commit.as_deref(), None)
+            .await
+        {
+            tracing::error!(%error, "cannot record the event's outcome");
+        }
+        if state == State::Written {
+            let elapsed = (crate::journal::now() - event.received_at).max(0) as f64;
+            metrics::histogram!("pushdeploy_notification_to_push_seconds").record(elapsed);
+        }
+    }
+
+    /// Confirm, decide, write. `Err` = transient, leave the event unfinished.
+    async fn process_push(&self, event: &Event) -> Result<(State, Option<String>, Option<String>), String> {
+        let (Some(repository), Some(tag)) = (&event.repository, &event.tag) else {
+            return Ok((
+                State::Failed,
+                Some("event without repository or tag".to_owned()),
+                None,
+            ));
+        };
+        let Ok(key) = ObjectKey::parse(repository) else {
+            return Ok((
+                State::Failed,
+                Some(format!("bad repository key {repository}")),
+                None,
+            ));
+        };
+        if !self.settings.trust_notifications {
+            let Some(client) = self.poller.client(&key) else {
+                return Ok((
+                    State::Ignored,
+                    Some(format!("{repository} is no longer configured")),
+                    None,
+                ));
+            };
+            let digest = match client.manifest(tag).await {
+                Ok(manifest) => manifest.digest,
+                Err(crate::registry::RegistryError::NotFound { .. }) => {
+                    return Ok((
+                        State::Failed,
+                        Some(format!(
+                            "tag {tag} does not exist in {}; nothing written",
+                            client.host()
+                        )),
+                        None,
+                    ));
+                }
+                Err(error) if error.is_transient() => return Err(error.to_string()),
+                Err(error) => return Ok((State::Failed, Some(error.to_string()), None)),
+            };
+            let _ = self
+                .journal
+                .transition(event.id, State::Confirmed, None, None, Some(&digest))
+                .await;
+        }
+        let mut tags = self.poller.tags(&key);
+        if !tags.contains(tag) {
+            tags.push(tag.clone());
+        }
+        let decisions = self
+            .decide(&key, &tags, Some(tag), &format!("webhook ({})", event.source))
+            .await;
+        Ok(summarise(decisions, tag))
+    }
+
+    async fn handle_scan(&self, scan: ScanResult) {
+        let decisions = self.decide(&scan.repository, &scan.tags, None, "poll").await;
+        for decision in decisions {
+            if let Outcome::Failed { error } = &decision.outcome {
+                tracing::warn!(policy = %decision.policy, %error, "poll update failed");
+            }
+        }
+    }
+
+    /// For every policy on `repository`: pick over `tags`; when `only` is given, act only if the
+    /// pick is that tag. Pinned policies hold their pin.
+    async fn decide(
+        &self,
+        repository: &ObjectKey,
+        tags: &[String],
+        only: Option<&String>,
+        cause: &str,
+    ) -> Vec<Decision> {
+        let borrowed: Vec<&str> = tags.iter().map(String::as_str).collect();
+        let Some(repo) = self.settings.repositories.get(repository) else {
+            return Vec::new();
+        };
+        let mut decisions = Vec::new();
+        let mut submissions = Vec::new();
+        for policy in self
+            .settings
+            .policies
+            .values()
+            .filter(|policy| &policy.repository == repository)
+        {
+            if let Ok(Some(pin)) = self.journal.pinned(&policy.key.to_string()).await {
+                decisions.push(Decision {
+                    policy: policy.key.clone(),
+                    outcome: Outcome::Skipped {
+                        reason: format!("policy {} is pinned to {pin}", policy.key),
+                    },
+                });
+                continue;
+            }
+            let pick = match policy.policy.select(&borrowed) {
+                Ok(pick) => pick.to_owned(),
+                Err(error) => {
+                    decisions.push(Decision {
+                        policy: policy.key.clone(),
+                        outcome: Outcome::Skipped {
+                            reason: format!("policy {}: {error}", policy.key),
+                        },
+                    });
+                    continue;
+                }
+            };
+            if only.is_some_and(|tag| *tag != pick) {
+                let reason = format!(
+                    "policy {} picks {pick}, not {}",
+                    policy.key,
+                    only.map_or("", String::as_str)
+                );
+                decisions.push(Decision {
+                    policy: policy.key.clone(),
+                    outcome: Outcome::Skipped { reason },
+                });
+                continue;
+            }
+            if only.is_none() {
+                let mut selected = self.selected.lock().unwrap_or_else(|p| p.into_inner());
+                if selected.get(&policy.key) == Some(&pick) {
+                    continue;
+                }
+                selected.insert(policy.key.clone(), pick.clone());
+            }
+            for automation in self
+                .settings
+                .automations
+                .values()
+                .filter(|automation| automation.policies.contains(&policy.key))
+            {
+                let intent = Intent {
+                    automation: Arc::new(automation.clone()),
+                    policy: policy.key.clone(),
+                    value: PolicyValue {
+                        image: repo.image.to_string(),
+                        tag: pick.clone(),
+                        digest: None,
+                    },
+                    ranking: Some(policy.policy.clone()),
+                    explicit: false,
+                    cause: cause.to_owned(),
+                };
+                submissions.push((
+                    policy.key.clone(),
+                    automation.author.name.clone(),
+                    self.writers.handle(automation),
+                    intent,
+                ));
+            }
+        }
+        let outcomes = futures_join(submissions.into_iter().map(
+            |(policy, author, handle, intent)| async move {
+                let tag = intent.value.tag.clone();
+                let cause = intent.cause.clone();
+                (policy, author, tag, cause, handle.submit(intent).await)
+            },
+        ))
+        .await;
+        for (policy, author, tag, cause, outcome) in outcomes {
+            if let Outcome::Pushed { commit, .. } = &outcome {
+                let _ = self
+                    .journal
+                    .record_deployment(&policy.to_string(), &tag, commit, &author, &cause)
+                    .await;
+                metrics::counter!("pushdeploy_commits_total", "result" => "pushed").increment(1);
+            }
+            decisions.push(Decision { policy, outcome });
+        }
+        decisions
+    }
+
+    /// A compact view for `/status`.
+    pub fn status(&self) -> serde_json::Value {
+        let selected = self.selected.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let repositories = self.poller.status();
+        let certificates: BTreeMap<String, String> = self
+            .poller
+            .watch
+            .snapshot()
+            .into_iter()
+            .map(|(host, at)| (host, crate::registry::format_time(at)))
+            .collect();
+        serde_json::json!({
+            "policies": self.settings.policies.keys().map(|key| (key.to_string(), serde_json::json!({"selected": selected.get(key)}))).collect::<BTreeMap<_, _>>(),
+            "repositories": repositories.into_iter().map(|(key, status)| (key.to_string(), status)).collect::<BTreeMap<_, _>>(),
+            "registry_certificates_not_after": certificates,
+        })
+    }
+}
+
+async fn futures_join<F: std::future::Future + Send + 'static>(
+    futures: impl Iterator<Item = F>,
+) -> Vec<F::Output>
+where
+    F::Output: Send + 'static,
+{
+    let handles: Vec<_> = futures.map(tokio::spawn).collect();
+    let mut outputs = Vec::with_capacity(handles.len());
+    for handle in handles {
+        if let Ok(output) = handle.await {
+            outputs.push(output);
+        }
+    }
+    outputs
+}
+
+/// One journal state for all the policies an event touched.
+fn summarise(decisions: Vec<Decision>, tag: &str) -> (State, Option<String>, Option<String>) {
+    if let Some((commit, policy)) = decisions.iter().find_map(|d| match &d.outcome {
+        Outcome::Pushed { commit, .. } => Some((commit.clone(), d.policy.clone())),
+        _ => None,
+    }) {
+        return (
+            State::Written,
+            Some(format!("{policy} now runs {tag}")),
+            Some(commit),
+        );
+    }
+    let reasons: Vec<String> = decisions
+        .iter()
+        .map(|d| match &d.outcome {
+            Outcome::UpToDate => format!("{}: already in git", d.policy),
+            Outcome::Skipped { reason } => reason.clone(),
+            Outcome::Failed { error } => format!("{}: {error}", d.policy),
+            Outcome::Pushed { .. } => String::new(),
+        })
+        .collect();
+    let failed = decisions
+        .iter()
+        .any(|d| matches!(d.outcome, Outcome::Failed { .. }));
+    let reason = if reasons.is_empty() {
+        "no policy uses this repository".to_owned()
+    } else {
+        reasons.join("; ")
+    };
+    (
+        if failed { State::Failed } else { State::Ignored },
+        Some(reason),
+        None,
+    )
+}

@@ -63,3 +63,158 @@ impl Shutdown {
         let _ = receiver.wait_for(|triggered| *triggered).await;
     }
 }
+
+use crate::config::Settings;
+use crate::engine::Engine;
+use crate::gitops::Writers;
+use crate::http::health::Readiness;
+use crate::http::{AppState, Pokes, StatusSource};
+use crate::journal::Journal;
+use crate::poller::Poller;
+use std::sync::Arc;
+
+struct EnginePokes {
+    engine: Arc<Engine>,
+}
+
+impl Pokes for EnginePokes {
+    fn engine(&self) {
+        self.engine.wake();
+    }
+
+    fn repository(&self, key: &crate::domain::ObjectKey) {
+        self.engine.poller.poke(key);
+    }
+}
+
+impl StatusSource for Engine {
+    fn status(&self) -> serde_json::Value {
+        Engine::status(self)
+    }
+}
+
+/// A running service, as tests and `serve` use it.
+pub struct Application {
+    pub listener: tokio::net::TcpListener,
+    pub state: AppState,
+    pub engine: Arc<Engine>,
+    pub shutdown: Shutdown,
+    scans: tokio::sync::mpsc::UnboundedReceiver<crate::poller::ScanResult>,
+}
+
+impl Application {
+    /// Open the journal, build the poller, writers and engine, bind the listener (port 0 in tests).
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        use anyhow::Context as _;
+        let settings = Arc::new(settings);
+        let readiness = Readiness::new();
+        let journal = Journal::open(&settings.data_dir)
+            .await
+            .context("opening the journal")?;
+        readiness.set("journal", Ok(()));
+        let (sender, scans) = tokio::sync::mpsc::unbounded_channel();
+        let poller = Poller::new(&settings, sender).context("building the registry clients")?;
+        let writers = Writers::new(settings.data_dir.clone(), settings.intake.coalesce_window);
+        let engine = Engine::new(Arc::clone(&settings), journal.clone(), poller, writers);
+        if settings.trust_notifications {
+            tracing::warn!(
+                "NO REGISTRY CONFIRMATION: trusting notifications as they come (quickstart mode); never use this in production"
+            );
+        }
+        let listener = tokio::net::TcpListener::bind(settings.server.listen)
+            .await
+            .with_context(|| format!("binding {}", settings.server.listen))?;
+        let state = AppState {
+            settings: Arc::clone(&settings),
+            journal,
+            readiness,
+            pokes: Arc::new(EnginePokes {
+                engine: Arc::clone(&engine),
+            }),
+            status: Some(Arc::clone(&engine) as Arc<dyn StatusSource>),
+            api: None,
+        };
+        Ok(Self {
+            listener,
+            state,
+            engine,
+            shutdown: Shutdown::default(),
+            scans,
+        })
+    }
+
+    pub fn address(&self) -> std::net::SocketAddr {
+        self.listener
+            .local_addr()
+            .unwrap_or(self.state.settings.server.listen)
+    }
+
+    /// Serve until the shutdown flag is triggered; then drain requests and in-flight writes.
+    pub async fn run(self) -> anyhow::Result<()> {
+        let Self {
+            listener,
+            state,
+            engine,
+            shutdown,
+            scans,
+        } = self;
+        spawn_write_checks(&state, &engine);
+        let poller_tasks = engine.poller.spawn(&shutdown);
+        let engine_task = tokio::spawn(Arc::clone(&engine).run(scans, shutdown.clone()));
+        let tls = match &state.settings.server.tls {
+            Some(files) => Some(crate::http::tls::ReloadingCertificate::load(
+                &files.cert,
+                &files.key,
+            )?),
+            None => None,
+        };
+        let readiness = Arc::clone(&state.readiness);
+        let router = crate::http::router(state);
+        let watcher = shutdown.clone();
+        let server = tokio::spawn(crate::http::serve::serve(listener, router, tls, shutdown.clone()));
+        watcher.wait().await;
+        readiness.begin_shutdown();
+        // In-flight writes and pushes finish, bounded by the grace period.
+        if tokio::time::timeout(SHUTDOWN_GRACE, engine_task).await.is_err() {
+            tracing::warn!("in-flight work did not finish within the grace period");
+        }
+        for task in poller_tasks {
+            task.abort();
+        }
+        server.await??;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// Probe write access to every gitops remote (without changing it) and report in readiness.
+fn spawn_write_checks(state: &AppState, engine: &Arc<Engine>) {
+    for automation in state.settings.automations.values() {
+        let name = format!("gitops {}", automation.key);
+        state
+            .readiness
+            .set(name.clone(), Err("write access not checked yet".to_owned()));
+        let mut workspace = engine.writers.probe_workspace(automation);
+        let readiness = Arc::clone(&state.readiness);
+        tokio::task::spawn_blocking(move || {
+            let outcome =
+                crate::gitops::check_write_access(&mut workspace).map_err(|error| error.to_string());
+            if let Err(error) = &outcome {
+                tracing::error!(check = %name, %error, "gitops write access check failed");
+            }
+            readiness.set(name, outcome);
+        });
+    }
+}
+
+/// `pushdeploy serve`: run until SIGTERM/SIGINT.
+pub async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let application = Application::build(settings).await?;
+    tracing::info!(address = %application.address(), "listening");
+    let trigger = application.shutdown.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        trigger.trigger();
+    });
+    application.run().await
+}

@@ -23,6 +23,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the service: webhooks, poller, writers, API.
+    Serve(config::ConfigArgs),
     /// Validate and print the resolved configuration.
     #[command(subcommand)]
     Config(config::ConfigCommand),
@@ -50,12 +52,30 @@ pub fn main() -> ExitCode {
     // reqwest and tokio-rustls are built without a default provider; ring is ours everywhere.
     let _ = rustls::crypto::ring::default_provider().install_default();
     match cli.command {
+        Command::Serve(args) => serve(&args),
         Command::Config(command) => config::run(command),
         Command::Policy(command) => policy::run(command),
         Command::Setters(command) => setters::run(command),
         Command::Registry(command) => registry::run(command),
         Command::RunOnce(args) => gitops::run_once(args),
         Command::Healthcheck { url } => healthcheck(&url),
+    }
+}
+
+fn serve(args: &config::ConfigArgs) -> ExitCode {
+    let settings = match args.load() {
+        Ok(settings) => settings,
+        Err(code) => return code,
+    };
+    crate::telemetry::init_tracing(crate::telemetry::LogFormat::detect());
+    crate::telemetry::metrics();
+    match runtime().and_then(|runtime| runtime.block_on(crate::startup::serve(settings))) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("{error:#}");
+            eprintln!("serve: {error:#}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -4,7 +4,9 @@
 
 mod cli_policy;
 mod config;
+mod e2e;
 mod gitops;
+mod intake;
 mod registry;
 mod setters;
 mod support;

@@ -1,5 +1,6 @@
 //! Harnesses that start real components for the tests: bare git remotes, sshd, the registry.
 
+pub mod app;
 pub mod fault;
 pub mod git;
 pub mod pki;

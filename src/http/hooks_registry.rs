@@ -1,0 +1,213 @@
+//! `POST /hooks/registry`: CNCF distribution notifications. 401 without the configured
+//! `Authorization`; 413 when too large (the body-limit layer); every other authenticated request
+//! gets a 2xx after the journal write, so the registry's queue never wedges. Only tagged
+//! manifest pushes for configured repositories become journal entries.
+
+use super::error::journal_unavailable;
+use super::state::AppState;
+use crate::journal::{AppendOutcome, NewEvent, State as EventState};
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use sha2::Digest;
+
+const ENVELOPES: [&str; 3] = [
+    "application/vnd.docker.distribution.events.v1+json",
+    "application/vnd.docker.distribution.events.v2+json",
+    "application/json",
+];
+const MANIFEST_TYPES: [&str; 5] = [
+    "application/vnd.docker.distribution.manifest.v2+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.v1+prettyjws",
+];
+
+#[derive(Debug, Default, Deserialize)]
+struct Envelope {
+    events: Vec<Event>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Event {
+    id: Option<String>,
+    action: Option<String>,
+    target: Target,
+    request: Request,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct Target {
+    media_type: Option<String>,
+    digest: Option<String>,
+    repository: Option<String>,
+    url: Option<String>,
+    tag: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Request {
+    host: Option<String>,
+}
+
+fn non_empty(value: &Option<String>) -> Option<&str> {
+    value.as_deref().map(str::trim).filter(|value| !value.is_empty())
+}
+
+fn count(result: &'static str) {
+    metrics::counter!("pushdeploy_webhook_requests_total", "source" => "registry", "result" => result)
+        .increment(1);
+}
+
+fn count_events(result: &'static str, n: usize) {
+    metrics::counter!("pushdeploy_webhook_events_total", "source" => "registry", "result" => result)
+        .increment(n as u64);
+}
+
+#[tracing::instrument(name = "hook.registry", skip_all)]
+pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    if state.readiness.is_shutting_down() {
+        count("shutting_down");
+        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down; retry later").into_response();
+    }
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("");
+    if presented.is_empty()
+        || !crate::signature::verify_token(&state.settings.intake.registry_authorization, presented)
+    {
+        count("unauthorized");
+        return (StatusCode::UNAUTHORIZED, "missing or wrong Authorization header").into_response();
+    }
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("");
+    let media_type = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let envelope = if ENVELOPES.contains(&media_type.as_str()) {
+        serde_json::from_slice::<Envelope>(&body).map_err(|error| format!("malformed notification: {error}"))
+    } else {
+        Err(format!(
+            "unsupported content type {content_type:?}; the registry sends {}",
+            ENVELOPES[0]
+        ))
+    };
+    let envelope = match envelope {
+        Ok(envelope) => envelope,
+        Err(reason) => return reject(&state, &body, reason).await,
+    };
+    let (events, ignored) = candidates(&state, &envelope);
+    count_events("ignored", ignored);
+    let accepted = events.len();
+    let outcomes = match state.journal.append(events).await {
+        Ok(outcomes) => outcomes,
+        Err(error) => return journal_unavailable(&error),
+    };
+    let duplicates = outcomes
+        .iter()
+        .filter(|outcome| **outcome == AppendOutcome::Duplicate)
+        .count();
+    count_events("accepted", accepted - duplicates);
+    count_events("duplicate", duplicates);
+    count("accepted");
+    if accepted > duplicates {
+        state.pokes.engine();
+    }
+    let body =
+        serde_json::json!({"accepted": accepted - duplicates, "duplicates": duplicates, "ignored": ignored});
+    (StatusCode::OK, axum::Json(body)).into_response()
+}
+
+/// Journal an authenticated but unusable body as `rejected`, and still answer 2xx.
+async fn reject(state: &AppState, body: &[u8], reason: String) -> Response {
+    tracing::warn!(%reason, "rejected a registry notification");
+    let event = NewEvent {
+        source: "registry".into(),
+        dedupe_key: format!("registry-rejected:{}", hex::encode(sha2::Sha256::digest(body))),
+        kind: "rejected".into(),
+        repository: None,
+        automation: None,
+        tag: None,
+        digest: None,
+        state: EventState::Rejected,
+        reason: Some(reason.clone()),
+    };
+    if let Err(error) = state.journal.append(vec![event]).await {
+        return journal_unavailable(&error);
+    }
+    count("rejected");
+    (
+        StatusCode::ACCEPTED,
+        axum::Json(serde_json::json!({"rejected": reason})),
+    )
+        .into_response()
+}
+
+/// Journal entries for tagged manifest pushes to configured repositories; the count of the rest.
+fn candidates(state: &AppState, envelope: &Envelope) -> (Vec<NewEvent>, usize) {
+    let mut events = Vec::new();
+    let mut ignored = 0;
+    for event in &envelope.events {
+        let target = &event.target;
+        let is_manifest = non_empty(&target.media_type).is_some_and(|media| MANIFEST_TYPES.contains(&media));
+        let (Some("push"), Some(tag), true) = (non_empty(&event.action), non_empty(&target.tag), is_manifest)
+        else {
+            ignored += 1;
+            continue;
+        };
+        let host = non_empty(&target.url)
+            .and_then(|url| reqwest::Url::parse(url).ok())
+            .and_then(|url| {
+                url.host_str().map(|host| {
+                    url.port()
+                        .map_or_else(|| host.to_owned(), |port| format!("{host}:{port}"))
+                })
+            });
+        let host = host
+            .or_else(|| non_empty(&event.request.host).map(str::to_owned))
+            .unwrap_or_default();
+        let path = non_empty(&target.repository).unwrap_or_default();
+        // Matching against configuration only: a payload's host is never contacted.
+        let repository =
+            state.settings.repositories.values().find(|repository| {
+                repository.image.registry() == host && repository.image.repository() == path
+            });
+        let (Some(repository), Ok(tag)) = (repository, crate::domain::Tag::parse(tag)) else {
+            ignored += 1;
+            continue;
+        };
+        let dedupe = match non_empty(&event.id) {
+            Some(id) => format!("registry:{id}"),
+            None => format!(
+                "registry:{}:{}:{}",
+                repository.key,
+                tag,
+                non_empty(&target.digest).unwrap_or_default()
+            ),
+        };
+        events.push(NewEvent {
+            source: "registry".into(),
+            dedupe_key: dedupe,
+            kind: "push".into(),
+            repository: Some(repository.key.to_string()),
+            automation: None,
+            tag: Some(tag.to_string()),
+            digest: non_empty(&target.digest).map(str::to_owned),
+            state: EventState::Received,
+            reason: None,
+        });
+    }
+    (events, ignored)
+}

@@ -1,0 +1,361 @@
+//! The durable journal (SQLite via sqlx, versioned migrations, WAL, `synchronous=FULL`): intake
+//! events and their states, pins, suspensions, audit entries and deployments. The only module
+//! that writes the database. Appends from concurrent requests are grouped into one transaction
+//! (one fsync) by a single writer task; each caller's append returns only once it is durable.
+
+mod writer;
+
+use sqlx::Row;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use std::path::Path;
+use std::time::Duration;
+
+pub use writer::AppendOutcome;
+
+/// An event as accepted by intake, before it is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEvent {
+    /// `registry`, `forgejo`, `poll`, `api`.
+    pub source: String,
+    /// Unique per real event: the registry's event id, or a hash of a Forgejo body.
+    pub dedupe_key: String,
+    /// `push` (a tag to consider), `refresh` (the gitops repo changed), `rejected` (unusable).
+    pub kind: String,
+    pub repository: Option<String>,
+    pub automation: Option<String>,
+    pub tag: Option<String>,
+    pub digest: Option<String>,
+    /// Initial state: `received`, or `rejected`/`ignored` with a reason.
+    pub state: State,
+    pub reason: Option<String>,
+}
+
+/// Where an event is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    Received,
+    Confirmed,
+    Decided,
+    Written,
+    Ignored,
+    Failed,
+    Rejected,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Received => "received",
+            Self::Confirmed => "confirmed",
+            Self::Decided => "decided",
+            Self::Written => "written",
+            Self::Ignored => "ignored",
+            Self::Failed => "failed",
+            Self::Rejected => "rejected",
+        }
+    }
+
+    fn parse(text: &str) -> Self {
+        match text {
+            "confirmed" => Self::Confirmed,
+            "decided" => Self::Decided,
+            "written" => Self::Written,
+            "ignored" => Self::Ignored,
+            "failed" => Self::Failed,
+            "rejected" => Self::Rejected,
+            _ => Self::Received,
+        }
+    }
+}
+
+/// A stored event.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct Event {
+    pub id: i64,
+    pub source: String,
+    pub kind: String,
+    pub repository: Option<String>,
+    pub automation: Option<String>,
+    pub tag: Option<String>,
+    pub digest: Option<String>,
+    pub state: State,
+    pub reason: Option<String>,
+    pub commit: Option<String>,
+    /// Unix seconds.
+    pub received_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    #[error("journal database {path}: {reason}; check that the data dir is writable")]
+    Open { path: String, reason: String },
+    #[error("journal: {0}")]
+    Database(String),
+}
+
+impl From<sqlx::Error> for JournalError {
+    fn from(error: sqlx::Error) -> Self {
+        Self::Database(error.to_string())
+    }
+}
+
+/// A handle to the journal; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Journal {
+    pool: SqlitePool,
+    appender: writer::Appender,
+}
+
+pub(crate) fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+// Only constant fragments are formatted into SQL (AssertSqlSafe below); values are always bound.
+const COLUMNS: &str = "id, source, kind, repository, automation, tag, digest, state, reason, commit_sha, received_at, updated_at";
+
+fn event(row: &sqlx::sqlite::SqliteRow) -> Event {
+    Event {
+        id: row.get("id"),
+        source: row.get("source"),
+        kind: row.get("kind"),
+        repository: row.get("repository"),
+        automation: row.get("automation"),
+        tag: row.get("tag"),
+        digest: row.get("digest"),
+        state: State::parse(row.get::<String, _>("state").as_str()),
+        reason: row.get("reason"),
+        commit: row.get("commit_sha"),
+        received_at: row.get("received_at"),
+        updated_at: row.get("updated_at"),
+    }
+}
+
+impl Journal {
+    /// Open (creating) `<data_dir>/journal.db` and run the migrations.
+    pub async fn open(data_dir: &Path) -> Result<Self, JournalError> {
+        let path = data_dir.join("journal.db");
+        let open_error = |reason: String| JournalError::Open {
+            path: path.display().to_string(),
+            reason,
+        };
+        std::fs::create_dir_all(data_dir).map_err(|error| open_error(error.to_string()))?;
+        let options = SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // FULL: an acknowledged event survives kill -9 and power loss.
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .map_err(|error| open_error(error.to_string()))?;
+        sqlx::migrate!("./migrations")
+            .run(&pool)
+            .await
+            .map_err(|error| open_error(error.to_string()))?;
+        let appender = writer::Appender::start(pool.clone());
+        Ok(Self { pool, appender })
+    }
+
+    /// Store events durably (one transaction for everything queued meanwhile); duplicates are
+    /// recognised by `dedupe_key` and stored once.
+    pub async fn append(&self, events: Vec<NewEvent>) -> Result<Vec<AppendOutcome>, JournalError> {
+        self.appender.append(events).await
+    }
+
+    /// Events not yet written, ignored, failed or rejected, oldest first: resumed after a restart.
+    pub async fn unfinished(&self) -> Result<Vec<Event>, JournalError> {
+        let query = format!(
+            "SELECT {COLUMNS} FROM events WHERE state IN ('received', 'confirmed', 'decided') ORDER BY id"
+        );
+        Ok(sqlx::query(sqlx::AssertSqlSafe(query))
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(event)
+            .collect())
+    }
+
+    pub async fn transition(
+        &self,
+        id: i64,
+        state: State,
+        reason: Option<&str>,
+        commit: Option<&str>,
+        digest: Option<&str>,
+    ) -> Result<(), JournalError> {
+        sqlx::query("UPDATE events SET state = ?, reason = COALESCE(?, reason), commit_sha = COALESCE(?, commit_sha), digest = COALESCE(?, digest), updated_at = ? WHERE id = ?")
+            .bind(state.as_str())
+            .bind(reason)
+            .bind(commit)
+            .bind(digest)
+            .bind(now())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn get(&self, id: i64) -> Result<Option<Event>, JournalError> {
+        let query = format!("SELECT {COLUMNS} FROM events WHERE id = ?");
+        Ok(sqlx::query(sqlx::AssertSqlSafe(query))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(event))
+    }
+
+    /// Newest first; `before` is the id cursor of the next page.
+    pub async fn list(
+        &self,
+        state: Option<State>,
+        repository: Option<&str>,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<Event>, JournalError> {
+        let query = format!(
+            "SELECT {COLUMNS} FROM events WHERE (? IS NULL OR state = ?) AND (? IS NULL OR repository = ?) AND (? IS NULL OR id < ?) ORDER BY id DESC LIMIT ?"
+        );
+        let state = state.map(State::as_str);
+        let rows = sqlx::query(sqlx::AssertSqlSafe(query))
+            .bind(state)
+            .bind(state)
+            .bind(repository)
+            .bind(repository)
+            .bind(before)
+            .bind(before)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(event).collect())
+    }
+
+    /// Count of events per state (for the backlog gauge and `/status`).
+    pub async fn backlog(&self) -> Result<i64, JournalError> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM events WHERE state IN ('received', 'confirmed', 'decided')",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.get("n"))
+    }
+
+    /// Delete finished events older than `max_age` and beyond the newest `max_count`.
+    pub async fn prune(&self, max_age: Duration, max_count: i64) -> Result<u64, JournalError> {
+        let cutoff = now() - i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX);
+        let finished = "state IN ('written', 'ignored', 'failed', 'rejected')";
+        let by_age = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DELETE FROM events WHERE {finished} AND received_at < ?"
+        )))
+        .bind(cutoff)
+        .execute(&self.pool)
+        .await?;
+        let by_count = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DELETE FROM events WHERE {finished} AND id NOT IN (SELECT id FROM events ORDER BY id DESC LIMIT ?)"
+        )))
+        .bind(max_count)
+        .execute(&self.pool)
+        .await?;
+        Ok(by_age.rows_affected() + by_count.rows_affected())
+    }
+
+    pub async fn pin(&self, policy: &str, tag: &str, by: &str) -> Result<(), JournalError> {
+        sqlx::query("INSERT INTO pins (policy, tag, pinned_by, at) VALUES (?, ?, ?, ?) ON CONFLICT (policy) DO UPDATE SET tag = excluded.tag, pinned_by = excluded.pinned_by, at = excluded.at")
+            .bind(policy)
+            .bind(tag)
+            .bind(by)
+            .bind(now())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn unpin(&self, policy: &str) -> Result<(), JournalError> {
+        sqlx::query("DELETE FROM pins WHERE policy = ?")
+            .bind(policy)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn pinned(&self, policy: &str) -> Result<Option<String>, JournalError> {
+        Ok(sqlx::query("SELECT tag FROM pins WHERE policy = ?")
+            .bind(policy)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|row| row.get("tag")))
+    }
+
+    pub async fn record_deployment(
+        &self,
+        policy: &str,
+        tag: &str,
+        commit: &str,
+        author: &str,
+        cause: &str,
+    ) -> Result<(), JournalError> {
+        sqlx::query(
+            "INSERT INTO deployments (policy, tag, commit_sha, author, cause, at) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(policy)
+        .bind(tag)
+        .bind(commit)
+        .bind(author)
+        .bind(cause)
+        .bind(now())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// (tag, commit, author, cause, at) newest first.
+    pub async fn deployments(
+        &self,
+        policy: &str,
+    ) -> Result<Vec<(String, String, String, String, i64)>, JournalError> {
+        let rows = sqlx::query(
+            "SELECT tag, commit_sha, author, cause, at FROM deployments WHERE policy = ? ORDER BY id DESC",
+        )
+        .bind(policy)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|row| {
+                (
+                    row.get("tag"),
+                    row.get("commit_sha"),
+                    row.get("author"),
+                    row.get("cause"),
+                    row.get("at"),
+                )
+            })
+            .collect())
+    }
+
+    pub async fn audit(&self, token: &str, request: &str, result: &str) -> Result<(), JournalError> {
+        sqlx::query("INSERT INTO audit (token_name, request, result, at) VALUES (?, ?, ?, ?)")
+            .bind(token)
+            .bind(request)
+            .bind(result)
+            .bind(now())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// How many transactions the appender committed (to observe fsync batching).
+    pub fn append_transactions(&self) -> u64 {
+        self.appender.transactions()
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,107 @@
+use super::*;
+
+fn push(key: &str, tag: &str) -> NewEvent {
+    NewEvent {
+        source: "registry".into(),
+        dedupe_key: key.into(),
+        kind: "push".into(),
+        repository: Some("flux-system/mcp".into()),
+        automation: None,
+        tag: Some(tag.into()),
+        digest: None,
+        state: State::Received,
+        reason: None,
+    }
+}
+
+#[tokio::test]
+async fn events_are_deduplicated_and_unfinished_ones_survive_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = Journal::open(dir.path()).await.unwrap();
+    let first = journal
+        .append(vec![push("registry:a", "1"), push("registry:b", "2")])
+        .await
+        .unwrap();
+    assert!(matches!(
+        first[..],
+        [AppendOutcome::Inserted(_), AppendOutcome::Inserted(_)]
+    ));
+    assert_eq!(
+        journal.append(vec![push("registry:a", "1")]).await.unwrap(),
+        [AppendOutcome::Duplicate]
+    );
+    let AppendOutcome::Inserted(id) = first[0] else {
+        unreachable!()
+    };
+    journal
+        .transition(id, State::Written, Some("pushed"), Some("abc"), None)
+        .await
+        .unwrap();
+    drop(journal);
+    let reopened = Journal::open(dir.path()).await.unwrap();
+    let unfinished = reopened.unfinished().await.unwrap();
+    assert_eq!(unfinished.len(), 1);
+    assert_eq!(unfinished[0].tag.as_deref(), Some("2"));
+    let written = reopened.get(id).await.unwrap().unwrap();
+    assert_eq!(
+        (written.state, written.commit.as_deref()),
+        (State::Written, Some("abc"))
+    );
+}
+
+#[tokio::test]
+async fn concurrent_appends_share_transactions() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = Journal::open(dir.path()).await.unwrap();
+    let appends = (0..200).map(|index| {
+        let journal = journal.clone();
+        tokio::spawn(async move {
+            journal
+                .append(vec![push(&format!("registry:{index}"), "1")])
+                .await
+                .unwrap()
+        })
+    });
+    for append in appends {
+        assert!(matches!(append.await.unwrap()[..], [AppendOutcome::Inserted(_)]));
+    }
+    assert_eq!(journal.unfinished().await.unwrap().len(), 200);
+    assert!(journal.append_transactions() <= 200);
+}
+
+#[tokio::test]
+async fn pins_listing_and_pruning() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = Journal::open(dir.path()).await.unwrap();
+    journal.pin("flux-system/mcp", "1-abc", "ops").await.unwrap();
+    journal.pin("flux-system/mcp", "2-def", "ops").await.unwrap();
+    assert_eq!(
+        journal.pinned("flux-system/mcp").await.unwrap().as_deref(),
+        Some("2-def")
+    );
+    journal.unpin("flux-system/mcp").await.unwrap();
+    assert_eq!(journal.pinned("flux-system/mcp").await.unwrap(), None);
+    let outcomes = journal
+        .append((0..5).map(|i| push(&format!("k{i}"), "1")).collect())
+        .await
+        .unwrap();
+    for outcome in &outcomes {
+        let AppendOutcome::Inserted(id) = outcome else {
+            unreachable!()
+        };
+        journal
+            .transition(*id, State::Ignored, Some("old"), None, None)
+            .await
+            .unwrap();
+    }
+    assert_eq!(journal.list(None, None, None, 2).await.unwrap().len(), 2);
+    assert_eq!(journal.prune(Duration::from_secs(3600), 2).await.unwrap(), 3);
+    assert_eq!(
+        journal
+            .list(Some(State::Ignored), None, None, 100)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+}
