@@ -159,7 +159,12 @@ impl Application {
             scans,
         } = self;
         spawn_write_checks(&state, &engine);
-        let poller_tasks = engine.poller.spawn(&shutdown);
+        // Without registry confirmation (quickstart) there is no registry to poll either.
+        let poller_tasks = if state.settings.trust_notifications {
+            Vec::new()
+        } else {
+            engine.poller.spawn(&shutdown)
+        };
         let engine_task = tokio::spawn(Arc::clone(&engine).run(scans, shutdown.clone()));
         let tls = match &state.settings.server.tls {
             Some(files) => Some(crate::http::tls::ReloadingCertificate::load(

@@ -4,6 +4,7 @@
 mod config;
 mod gitops;
 mod policy;
+mod quickstart;
 mod registry;
 mod setters;
 
@@ -25,6 +26,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the service: webhooks, poller, writers, API.
     Serve(config::ConfigArgs),
+    /// Try it on one machine: a local gitops remote, a config, the service on 127.0.0.1.
+    Quickstart(quickstart::QuickstartArgs),
     /// Validate and print the resolved configuration.
     #[command(subcommand)]
     Config(config::ConfigCommand),
@@ -39,6 +42,8 @@ pub enum Command {
     Registry(registry::RegistryCommand),
     /// Run one full cycle (scan, select, rewrite, commit, push) for every automation.
     RunOnce(gitops::RunOnceArgs),
+    /// Check config, registries (TLS, auth), gitops remotes (host key, write access) and policies.
+    Check(gitops::CheckArgs),
     /// Exit 0 when the service at URL answers 2xx (for container HEALTHCHECKs).
     Healthcheck {
         #[arg(long, default_value = "http://127.0.0.1:8080/healthz")]
@@ -53,11 +58,13 @@ pub fn main() -> ExitCode {
     let _ = rustls::crypto::ring::default_provider().install_default();
     match cli.command {
         Command::Serve(args) => serve(&args),
+        Command::Quickstart(args) => quickstart::run(args),
         Command::Config(command) => config::run(command),
         Command::Policy(command) => policy::run(command),
         Command::Setters(command) => setters::run(command),
         Command::Registry(command) => registry::run(command),
         Command::RunOnce(args) => gitops::run_once(args),
+        Command::Check(args) => gitops::check(args),
         Command::Healthcheck { url } => healthcheck(&url),
     }
 }

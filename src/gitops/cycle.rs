@@ -123,6 +123,7 @@ fn attempt_once(
         .iter()
         .map(|intent| downgrade(intent, &sites).map(|reason| Outcome::Skipped { reason }))
         .collect();
+    supersede(intents, &mut outcomes);
     let values: Values = intents
         .iter()
         .zip(&outcomes)
@@ -176,6 +177,50 @@ fn attempt_once(
         .into_iter()
         .map(|outcome| outcome.unwrap_or(Outcome::UpToDate))
         .collect())
+}
+
+/// Several intents for one policy in one batch: the latest explicit one wins, else the one the
+/// policy ranks highest; the others are skipped as superseded (never written over the winner).
+fn supersede(intents: &[Intent], outcomes: &mut [Option<Outcome>]) {
+    for (index, intent) in intents.iter().enumerate() {
+        if outcomes[index].is_some() {
+            continue;
+        }
+        let rivals: Vec<usize> = (0..intents.len())
+            .filter(|&other| outcomes[other].is_none() && intents[other].policy == intent.policy)
+            .collect();
+        if rivals.len() < 2 {
+            continue;
+        }
+        let winner = match rivals.iter().rev().find(|&&other| intents[other].explicit) {
+            Some(&explicit) => explicit,
+            None => {
+                let tags: Vec<&str> = rivals
+                    .iter()
+                    .map(|&other| intents[other].value.tag.as_str())
+                    .collect();
+                let best = intent
+                    .ranking
+                    .as_ref()
+                    .and_then(|ranking| ranking.select(&tags).ok());
+                best.and_then(|best| {
+                    rivals
+                        .iter()
+                        .rev()
+                        .copied()
+                        .find(|&other| intents[other].value.tag == best)
+                })
+                .unwrap_or(rivals[rivals.len() - 1])
+            }
+        };
+        for other in rivals.into_iter().filter(|&other| other != winner) {
+            let reason = format!(
+                "superseded by {} for policy {} in the same commit",
+                intents[winner].value.tag, intents[other].policy
+            );
+            outcomes[other] = Some(Outcome::Skipped { reason });
+        }
+    }
 }
 
 /// One `Pushdeploy-Cause:` trailer per distinct cause of the intents being written.

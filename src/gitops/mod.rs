@@ -51,3 +51,50 @@ pub enum Outcome {
 pub fn check_write_access(workspace: &mut Workspace) -> Result<(), GitopsError> {
     check::write_access(workspace)
 }
+
+/// Create a bare repository at `path` whose `branch` holds `files` in one commit (blocking).
+/// Used by `quickstart` to provide a local gitops remote.
+pub fn seed_bare_repository(
+    path: &std::path::Path,
+    branch: &str,
+    files: &[(&str, &[u8])],
+    author: &crate::config::Author,
+) -> Result<(), GitopsError> {
+    let git = |error: git2::Error| GitopsError::Git(error.message().to_owned());
+    let repo = git2::Repository::init_bare(path).map_err(git)?;
+    let mut index = git2::Index::new().map_err(git)?;
+    for (name, bytes) in files {
+        let blob = repo.blob(bytes).map_err(git)?;
+        let entry = git2::IndexEntry {
+            ctime: git2::IndexTime::new(0, 0),
+            mtime: git2::IndexTime::new(0, 0),
+            dev: 0,
+            ino: 0,
+            mode: 0o100_644,
+            uid: 0,
+            gid: 0,
+            file_size: u32::try_from(bytes.len()).unwrap_or(u32::MAX),
+            id: blob,
+            flags: 0,
+            flags_extended: 0,
+            path: name.as_bytes().to_vec(),
+        };
+        index.add(&entry).map_err(git)?;
+    }
+    let tree = repo
+        .find_tree(index.write_tree_to(&repo).map_err(git)?)
+        .map_err(git)?;
+    let signature = git2::Signature::now(&author.name, &author.email).map_err(git)?;
+    let reference = format!("refs/heads/{branch}");
+    repo.commit(
+        Some(&reference),
+        &signature,
+        &signature,
+        "Seed the quickstart gitops repository",
+        &tree,
+        &[],
+    )
+    .map_err(git)?;
+    repo.set_head(&reference).map_err(git)?;
+    Ok(())
+}

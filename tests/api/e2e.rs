@@ -203,3 +203,136 @@ fn a_webhook_for_a_tag_missing_from_the_registry_never_produces_a_commit() {
         "a tag that is not in the registry must never be committed"
     );
 }
+
+#[test]
+fn the_quickstart_runs_with_no_other_server_and_a_simulated_push_lands_as_a_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = crate::support::free_port();
+    let data = dir.path().join("qs");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_pushdeploy"))
+        .args([
+            "quickstart",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
+        .arg(&data)
+        .env("PUSHDEPLOY_LOG_FORMAT", "json")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let ready = wait_for("the quickstart to be ready", Duration::from_secs(30), || {
+        crate::support::app::get(port, "/readyz").filter(|(status, _)| *status == 200)
+    });
+    assert!(ready.1.contains("\"journal\":\"ok\""), "{}", ready.1);
+    let token = std::fs::read_to_string(data.join("notify-token")).unwrap();
+    let body = serde_json::json!({"events": [{"id": "qs", "action": "push", "target": {"mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "repository": "goldentooth-mcp", "tag": MCP_TAG, "url": format!("https://registry.goldentooth.net/v2/goldentooth-mcp/manifests/{MCP_TAG}")}}]});
+    let headers = [
+        ("Authorization", token.trim()),
+        (
+            "Content-Type",
+            "application/vnd.docker.distribution.events.v1+json",
+        ),
+    ];
+    let (status, _) = crate::support::app::request(
+        port,
+        "POST",
+        "/hooks/registry",
+        &headers,
+        body.to_string().as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(status, 200);
+    let remote = data.join("gitops.git");
+    let subject = wait_for("the quickstart commit", Duration::from_secs(30), || {
+        let log = git(&remote, &["log", "-1", "--format=%s"]);
+        log.contains(MCP_TAG).then_some(log)
+    });
+    assert_eq!(
+        subject.trim(),
+        format!("chore(flux): update mcp image to registry.goldentooth.net/goldentooth-mcp:{MCP_TAG}")
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+fn pushdeploy(args: &[&str], config: &Path) -> (Option<i32>, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_pushdeploy"))
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .env("NOTIFY_AUTH", NOTIFY)
+        .output()
+        .unwrap();
+    (
+        output.status.code(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ),
+    )
+}
+
+#[test]
+fn run_once_writes_the_pick_then_reports_up_to_date_and_check_passes() {
+    let dir = tempfile::tempdir().unwrap();
+    let remote = Remote::seeded(dir.path(), &gitops_fixture());
+    let registry = Registry::start(&dir.path().join("registry"), Options::default());
+    registry.push("goldentooth-mcp", "latest", "a");
+    registry.push("goldentooth-mcp", MCP_TAG, "c");
+    let path = dir.path().join("pushdeploy.yaml");
+    std::fs::write(
+        &path,
+        config(&registry.host(), &remote, &dir.path().join("data")).replace("{port}", "0"),
+    )
+    .unwrap();
+    let config = path;
+    let (code, output) = pushdeploy(&["run-once"], &config);
+    assert_eq!(code, Some(0), "{output}");
+    let line: serde_json::Value = serde_json::from_str(output.lines().next().unwrap()).unwrap();
+    assert_eq!(
+        (line["automation"].as_str(), line["outcome"].as_str()),
+        (Some("flux-system/mcp"), Some("pushed"))
+    );
+    assert_eq!(line["commit"].as_str(), Some(remote.head("main").as_str()));
+    let (_, output) = pushdeploy(&["run-once"], &config);
+    assert!(output.contains("\"outcome\":\"up-to-date\""), "{output}");
+    let (code, output) = pushdeploy(&["check"], &config);
+    assert_eq!(code, Some(0), "{output}");
+    assert!(
+        output.contains(&format!("PASS policy flux-system/mcp: picks {MCP_TAG}")),
+        "{output}"
+    );
+    assert!(output.contains("write access"), "{output}");
+}
+
+#[test]
+fn check_names_a_read_only_deploy_key_and_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let remote = Remote::seeded(dir.path(), &gitops_fixture());
+    let sshd = crate::support::sshd::Sshd::start(&dir.path().join("sshd"), true);
+    let registry = Registry::start(&dir.path().join("registry"), Options::default());
+    registry.push("goldentooth-mcp", MCP_TAG, "c");
+    let text = config(&registry.host(), &remote, &dir.path().join("data"))
+        .replace("{port}", "0")
+        .replace(
+            &format!("      url: {}\n", remote.url()),
+            &format!(
+                "      url: {}\n      auth: {{ssh: {{privateKeyFile: {}, knownHostsFile: {}}}}}\n",
+                sshd.url(&remote.bare),
+                sshd.deploy_key.display(),
+                sshd.known_hosts.display()
+            ),
+        );
+    let path = dir.path().join("pushdeploy.yaml");
+    std::fs::write(&path, text).unwrap();
+    let (code, output) = pushdeploy(&["check"], &path);
+    assert_eq!(code, Some(1), "{output}");
+    assert!(
+        output.contains("FAIL gitops flux-system/mcp") && output.contains("the deploy key is read-only"),
+        "{output}"
+    );
+}

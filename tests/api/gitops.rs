@@ -409,3 +409,21 @@ async fn commits_go_to_the_push_branch_on_top_of_the_checkout_branch() {
     );
     assert!(remote.show("image-updates", DEPLOYMENT).contains("4-bbb"));
 }
+
+#[tokio::test]
+async fn two_intents_for_one_policy_in_one_batch_write_the_higher_ranked_tag() {
+    let dir = tempfile::tempdir().unwrap();
+    let remote = Remote::seeded(dir.path(), &gitops_fixture());
+    let automation = automation(remote.url(), GitAuth::None);
+    let handle = Writers::new(dir.path().join("data"), Duration::from_millis(300)).handle(&automation);
+    let (high, low) = tokio::join!(
+        handle.submit(intent(&automation, "2-bbb")),
+        handle.submit(intent(&automation, "1-aaa"))
+    );
+    assert!(matches!(high, Outcome::Pushed { .. }), "{high:?}");
+    assert!(
+        matches!(&low, Outcome::Skipped { reason } if reason.contains("superseded by 2-bbb")),
+        "{low:?}"
+    );
+    assert!(remote.show("main", DEPLOYMENT).contains(":2-bbb #"));
+}
