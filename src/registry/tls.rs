@@ -9,6 +9,9 @@ use rustls_pki_types::pem::PemObject;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+/// Below this many seconds before notAfter, the certificate watch logs a warning.
+pub const EXPIRY_WARNING_SECONDS: i64 = 24 * 3600;
+
 /// The last leaf certificate seen per host: its notAfter (Unix seconds).
 #[derive(Debug, Default)]
 pub struct CertWatch {
@@ -17,12 +20,19 @@ pub struct CertWatch {
 
 impl CertWatch {
     pub fn record(&self, host: &str, not_after: i64) {
-        self.seen
+        let previous = self
+            .seen
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .insert(host.to_owned(), not_after);
+        let remaining = not_after - time::OffsetDateTime::now_utc().unix_timestamp();
         metrics::gauge!("pushdeploy_registry_certificate_expiry_seconds", "host" => host.to_owned())
-            .set((not_after - time::OffsetDateTime::now_utc().unix_timestamp()) as f64);
+            .set(remaining as f64);
+        // Warn once per certificate seen, not on every connection.
+        if remaining < EXPIRY_WARNING_SECONDS && previous != Some(not_after) {
+            let at = super::client::format_time(not_after);
+            tracing::warn!(%host, not_after = %at, "the registry's certificate expires within 24h (or has expired): renew it and reload the registry");
+        }
     }
 
     pub fn not_after(&self, host: &str) -> Option<i64> {
