@@ -4,6 +4,7 @@
 
 mod cli_policy;
 mod config;
+mod deploy;
 mod e2e;
 mod gitops;
 mod intake;
