@@ -11,7 +11,11 @@ use crate::setter::PolicyValue;
 use crate::startup::Shutdown;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::sync::{Notify, mpsc};
+
+/// Pause before retrying events that failed transiently (remote unreachable, registry down).
+const RETRY_DELAY: Duration = Duration::from_secs(10);
 
 pub struct Engine {
     pub settings: Arc<Settings>,
@@ -55,19 +59,30 @@ impl Engine {
     /// until `shutdown`; work in flight finishes first.
     pub async fn run(self: Arc<Self>, mut scans: mpsc::UnboundedReceiver<ScanResult>, shutdown: Shutdown) {
         loop {
-            self.drain_journal().await;
+            let unfinished = self.drain_journal().await;
+            // Events left unfinished by a transient failure are tried again after a pause.
+            let retry = if unfinished {
+                RETRY_DELAY
+            } else {
+                Duration::from_secs(3600)
+            };
             tokio::select! {
                 () = self.wake.notified() => {}
+                () = tokio::time::sleep(retry) => {}
                 Some(scan) = scans.recv() => self.handle_scan(scan).await,
                 () = shutdown.wait() => return,
             }
         }
     }
 
-    async fn drain_journal(self: &Arc<Self>) {
+    /// Process every unfinished event; true when some are still unfinished afterwards.
+    async fn drain_journal(self: &Arc<Self>) -> bool {
         let events = match self.journal.unfinished().await {
             Ok(events) => events,
-            Err(error) => return tracing::error!(%error, "cannot read the journal"),
+            Err(error) => {
+                tracing::error!(%error, "cannot read the journal");
+                return true;
+            }
         };
         metrics::gauge!("pushdeploy_journal_backlog").set(events.len() as f64);
         // Concurrently, so that intents for one branch meet in the writer's coalescing window.
@@ -77,6 +92,7 @@ impl Engine {
             tasks.spawn(async move { engine.process(event).await });
         }
         while tasks.join_next().await.is_some() {}
+        self.journal.backlog().await.map_or(true, |backlog| backlog > 0)
     }
 
     #[tracing::instrument(name = "event", skip_all, fields(event = event.id, tag = event.tag.as_deref().unwrap_or("")))]
@@ -163,13 +179,19 @@ impl Engine {
         let decisions = self
             .decide(&key, &tags, Some(tag), &format!("webhook ({})", event.source))
             .await;
+        if let Some(error) = decisions.iter().find_map(|d| match &d.outcome {
+            Outcome::Failed { error, retry: true } => Some(error.clone()),
+            _ => None,
+        }) {
+            return Err(error);
+        }
         Ok(summarise(decisions, tag))
     }
 
     async fn handle_scan(&self, scan: ScanResult) {
         let decisions = self.decide(&scan.repository, &scan.tags, None, "poll").await;
         for decision in decisions {
-            if let Outcome::Failed { error } = &decision.outcome {
+            if let Outcome::Failed { error, .. } = &decision.outcome {
                 tracing::warn!(policy = %decision.policy, %error, "poll update failed");
             }
         }
@@ -271,6 +293,13 @@ impl Engine {
         ))
         .await;
         for (policy, author, tag, cause, outcome) in outcomes {
+            if matches!(outcome, Outcome::Failed { retry: true, .. }) {
+                // Not done: the next scan must try this pick again.
+                self.selected
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&policy);
+            }
             if let Outcome::Pushed { commit, .. } = &outcome {
                 let _ = self
                     .journal
@@ -335,7 +364,7 @@ fn summarise(decisions: Vec<Decision>, tag: &str) -> (State, Option<String>, Opt
         .map(|d| match &d.outcome {
             Outcome::UpToDate => format!("{}: already in git", d.policy),
             Outcome::Skipped { reason } => reason.clone(),
-            Outcome::Failed { error } => format!("{}: {error}", d.policy),
+            Outcome::Failed { error, .. } => format!("{}: {error}", d.policy),
             Outcome::Pushed { .. } => String::new(),
         })
         .collect();

@@ -119,7 +119,7 @@ fn summarise(automation: &str, outcomes: &[Outcome], errors: &[String]) -> serde
     let mut failures: Vec<String> = outcomes
         .iter()
         .filter_map(|outcome| match outcome {
-            Outcome::Failed { error } => Some(error.clone()),
+            Outcome::Failed { error, .. } => Some(error.clone()),
             _ => None,
         })
         .collect();

@@ -95,6 +95,7 @@ pub fn run(workspace: &mut Workspace, automation: &Automation, intents: &[Intent
                     .iter()
                     .map(|_| Outcome::Failed {
                         error: error.to_string(),
+                        retry: error.is_transient(),
                     })
                     .collect();
             }
@@ -105,7 +106,10 @@ pub fn run(workspace: &mut Workspace, automation: &Automation, intents: &[Intent
     });
     intents
         .iter()
-        .map(|_| Outcome::Failed { error: error.clone() })
+        .map(|_| Outcome::Failed {
+            error: error.clone(),
+            retry: true,
+        })
         .collect()
 }
 

@@ -41,10 +41,20 @@ pub struct Intent {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(tag = "outcome", rename_all = "kebab-case")]
 pub enum Outcome {
-    Pushed { commit: String, changes: Vec<Change> },
+    Pushed {
+        commit: String,
+        changes: Vec<Change>,
+    },
     UpToDate,
-    Skipped { reason: String },
-    Failed { error: String },
+    Skipped {
+        reason: String,
+    },
+    /// `retry`: the cause is transient (remote unreachable, rejected push after every attempt):
+    /// the same intent may succeed later and must not be dropped.
+    Failed {
+        error: String,
+        retry: bool,
+    },
 }
 
 /// Check write access to `automation`'s remote without changing it (blocking).

@@ -26,10 +26,12 @@ impl WriterHandle {
         if self.sender.send((intent, reply)).is_err() {
             return Outcome::Failed {
                 error: "the writer has stopped (shutting down)".to_owned(),
+                retry: true,
             };
         }
         outcome.await.unwrap_or(Outcome::Failed {
             error: "the writer stopped before answering".to_owned(),
+            retry: true,
         })
     }
 }
@@ -121,7 +123,8 @@ async fn run(workspace: Workspace, mut receiver: mpsc::UnboundedReceiver<Job>, w
         .unwrap_or_else(|error| {
             vec![
                 Outcome::Failed {
-                    error: format!("writer task failed: {error}")
+                    error: format!("writer task failed: {error}"),
+                    retry: true,
                 };
                 replies.len()
             ]

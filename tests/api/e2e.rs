@@ -336,3 +336,81 @@ fn check_names_a_read_only_deploy_key_and_fails() {
         "{output}"
     );
 }
+
+#[test]
+fn a_webhook_whose_push_fails_while_the_remote_is_unreachable_lands_once_it_is_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let remote = Remote::seeded(dir.path(), &gitops_fixture());
+    let registry = Registry::start(&dir.path().join("registry"), Options::default());
+    registry.push("goldentooth-mcp", MCP_TAG, "c");
+    let away = dir.path().join("away.git");
+    std::fs::rename(&remote.bare, &away).unwrap();
+    let app = App::start(
+        dir.path(),
+        &config(&registry.host(), &remote, &dir.path().join("data")),
+        &[("NOTIFY_AUTH", NOTIFY)],
+    );
+    let body = serde_json::json!({"events": [{"id": "unreachable", "action": "push",
+        "target": {"mediaType": "application/vnd.oci.image.manifest.v1+json", "repository": "goldentooth-mcp", "tag": MCP_TAG,
+                   "url": format!("http://{}/v2/goldentooth-mcp/manifests/{MCP_TAG}", registry.host())}}]});
+    let headers = [("Authorization", NOTIFY), ("Content-Type", "application/json")];
+    assert_eq!(
+        app.post("/hooks/registry", &headers, body.to_string().as_bytes())
+            .0,
+        200
+    );
+    let (status, readiness) = app.get("/readyz").unwrap();
+    assert_eq!(status, 503, "{readiness}");
+    wait_for("the failed attempt to be logged", Duration::from_secs(30), || {
+        app.logs().contains("will retry the event").then_some(())
+    });
+    std::fs::rename(&away, &remote.bare).unwrap();
+    wait_for("the retried event to land", Duration::from_secs(60), || {
+        remote.show("main", DEPLOYMENT).contains(MCP_TAG).then_some(())
+    });
+}
+
+#[test]
+fn sigterm_exits_cleanly_and_an_acknowledged_event_still_lands() {
+    let dir = tempfile::tempdir().unwrap();
+    let remote = Remote::seeded(dir.path(), &gitops_fixture());
+    let registry = Registry::start(&dir.path().join("registry"), Options::default());
+    registry.push("goldentooth-mcp", MCP_TAG, "c");
+    let mut app = App::start(
+        dir.path(),
+        &config(&registry.host(), &remote, &dir.path().join("data")),
+        &[("NOTIFY_AUTH", NOTIFY)],
+    );
+    let body = serde_json::json!({"events": [{"id": "graceful", "action": "push",
+        "target": {"mediaType": "application/vnd.oci.image.manifest.v1+json", "repository": "goldentooth-mcp", "tag": MCP_TAG,
+                   "url": format!("http://{}/v2/goldentooth-mcp/manifests/{MCP_TAG}", registry.host())}}]});
+    let headers = [("Authorization", NOTIFY), ("Content-Type", "application/json")];
+    assert_eq!(
+        app.post("/hooks/registry", &headers, body.to_string().as_bytes())
+            .0,
+        200
+    );
+    assert_eq!(
+        app.terminate(),
+        Some(0),
+        "graceful shutdown exits 0:\n{}",
+        app.logs()
+    );
+    assert!(app.logs().contains("stopped"));
+    // Whether the write finished before the exit or not, restarting must leave exactly one commit.
+    app.launch();
+    wait_for("the event to land", Duration::from_secs(60), || {
+        remote.show("main", DEPLOYMENT).contains(MCP_TAG).then_some(())
+    });
+    wait_for("the backlog to drain", Duration::from_secs(30), || {
+        backlog_is_empty(&app)
+    });
+    assert_eq!(
+        remote
+            .subjects("main")
+            .iter()
+            .filter(|subject| subject.contains(MCP_TAG))
+            .count(),
+        1
+    );
+}
