@@ -152,7 +152,7 @@ impl Engine {
                     None,
                 ));
             };
-            let digest = match client.manifest(tag).await {
+            let digest = match confirm(&client, tag).await {
                 Ok(manifest) => manifest.digest,
                 Err(crate::registry::RegistryError::NotFound { .. }) => {
                     return Ok((
@@ -345,6 +345,25 @@ where
         }
     }
     outputs
+}
+
+/// Manifest HEAD for `tag`. distribution sends the push notification before it writes the tag
+/// link, so a first 404 is retried briefly (≈3 s in all) before the tag counts as missing.
+async fn confirm(
+    client: &crate::registry::RegistryClient,
+    tag: &str,
+) -> Result<crate::registry::Manifest, crate::registry::RegistryError> {
+    let mut delay = Duration::from_millis(100);
+    for _ in 0..5 {
+        match client.manifest(tag).await {
+            Err(crate::registry::RegistryError::NotFound { .. }) => {
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+            }
+            other => return other,
+        }
+    }
+    client.manifest(tag).await
 }
 
 /// One journal state for all the policies an event touched.

@@ -11,6 +11,13 @@ use std::time::Duration;
 const MCP_TAG: &str = "2-f62ba56a999ec99a7375fed529acf4b336691bdb";
 const DEPLOYMENT: &str = "apps/mcp/deployment.yaml";
 const NOTIFY: &str = "Bearer notify-s3cret-token";
+const FORGEJO_SECRET: &str = "forgejo-s3cret-value";
+const API_TOKEN: &str = "api-s3cret-token";
+const ENV: [(&str, &str); 3] = [
+    ("NOTIFY_AUTH", NOTIFY),
+    ("FORGEJO_SECRET", FORGEJO_SECRET),
+    ("API_TOKEN", API_TOKEN),
+];
 
 fn config(registry: &str, remote: &Remote, data: &Path) -> String {
     format!(
@@ -20,7 +27,11 @@ server:
 intake:
   registry:
     authorization: [{{fromEnv: NOTIFY_AUTH}}]
+  forgejo:
+    secrets: [{{fromEnv: FORGEJO_SECRET}}]
   coalesceWindow: 0s
+api:
+  tokens: [{{name: ops, scope: admin, token: {{fromEnv: API_TOKEN}}}}]
 imageRepositories:
   - name: mcp
     image: {registry}/goldentooth-mcp
@@ -68,7 +79,9 @@ fn the_mcp_scenario_registry_pushes_become_commits_that_change_only_the_image_li
         },
     );
     let text = config(&registry.host(), &remote, &dir.path().join("data"));
-    let app = App::start_on(app_port_holder, dir.path(), &text, &[("NOTIFY_AUTH", NOTIFY)]);
+    let mut env = ENV.to_vec();
+    env.push(("RUST_LOG", "debug"));
+    let app = App::start_on(app_port_holder, dir.path(), &text, &env);
     let before = remote.show("main", DEPLOYMENT);
     let seed_commits = remote.subjects("main").len();
 
@@ -87,10 +100,24 @@ fn the_mcp_scenario_registry_pushes_become_commits_that_change_only_the_image_li
     registry.push("goldentooth-mcp", "1-0c1e0a2b", "b");
     registry.push("goldentooth-mcp", MCP_TAG, "c");
     let image = format!("{}/goldentooth-mcp", registry.host());
-    wait_for(
-        "the commit for 2-f62… on the remote",
-        Duration::from_secs(60),
-        || remote.show("main", DEPLOYMENT).contains(MCP_TAG).then_some(()),
+    let landed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        wait_for(
+            "the commit for 2-f62… on the remote",
+            Duration::from_secs(60),
+            || remote.show("main", DEPLOYMENT).contains(MCP_TAG).then_some(()),
+        )
+    }));
+    let quiet = |text: String| {
+        text.lines()
+            .filter(|line| !line.contains("\"DEBUG\""))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let registry_log = std::fs::read_to_string(registry.dir.join("registry.log")).unwrap_or_default();
+    assert!(
+        landed.is_ok(),
+        "no commit; service log:\n{}\nregistry log:\n{registry_log}",
+        quiet(app.logs())
     );
     let after = remote.show("main", DEPLOYMENT);
     let expected = before.replace(
@@ -132,7 +159,7 @@ fn a_notification_acknowledged_before_a_kill_9_is_committed_exactly_once_after_r
     let mut app = App::start(
         dir.path(),
         &config(&registry.host(), &remote, &dir.path().join("data")),
-        &[("NOTIFY_AUTH", NOTIFY)],
+        &ENV,
     );
     let body = serde_json::json!({"events": [{
         "id": "crash-test-event",
@@ -179,7 +206,7 @@ fn a_webhook_for_a_tag_missing_from_the_registry_never_produces_a_commit() {
     let app = App::start(
         dir.path(),
         &config(&registry.host(), &remote, &dir.path().join("data")),
-        &[("NOTIFY_AUTH", NOTIFY)],
+        &ENV,
     );
     wait_for("the startup scan's commit", Duration::from_secs(60), || {
         remote.show("main", DEPLOYMENT).contains("1-aaa").then_some(())
@@ -348,7 +375,7 @@ fn a_webhook_whose_push_fails_while_the_remote_is_unreachable_lands_once_it_is_b
     let app = App::start(
         dir.path(),
         &config(&registry.host(), &remote, &dir.path().join("data")),
-        &[("NOTIFY_AUTH", NOTIFY)],
+        &ENV,
     );
     let body = serde_json::json!({"events": [{"id": "unreachable", "action": "push",
         "target": {"mediaType": "application/vnd.oci.image.manifest.v1+json", "repository": "goldentooth-mcp", "tag": MCP_TAG,
@@ -379,7 +406,7 @@ fn sigterm_exits_cleanly_and_an_acknowledged_event_still_lands() {
     let mut app = App::start(
         dir.path(),
         &config(&registry.host(), &remote, &dir.path().join("data")),
-        &[("NOTIFY_AUTH", NOTIFY)],
+        &ENV,
     );
     let body = serde_json::json!({"events": [{"id": "graceful", "action": "push",
         "target": {"mediaType": "application/vnd.oci.image.manifest.v1+json", "repository": "goldentooth-mcp", "tag": MCP_TAG,
