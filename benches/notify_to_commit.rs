@@ -95,6 +95,8 @@ fn main() {
             forgejo_secrets: vec![],
             body_limit: 1 << 20,
             coalesce_window: Duration::ZERO,
+            journal_max_age: Duration::from_secs(3600),
+            journal_max_count: 1000,
         },
         api: Default::default(),
         trust_notifications: true,

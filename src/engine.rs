@@ -25,6 +25,7 @@ pub struct Engine {
     wake: Arc<Notify>,
     /// The last pick per policy from a scan, so an unchanged pick does no work.
     selected: Mutex<BTreeMap<ObjectKey, String>>,
+    last_prune: Mutex<Option<std::time::Instant>>,
 }
 
 /// What one decision produced for one policy.
@@ -47,6 +48,7 @@ impl Engine {
             writers,
             wake: Arc::new(Notify::new()),
             selected: Mutex::default(),
+            last_prune: Mutex::default(),
         })
     }
 
@@ -66,11 +68,35 @@ impl Engine {
             } else {
                 Duration::from_secs(3600)
             };
+            self.prune_now_and_then().await;
             tokio::select! {
                 () = self.wake.notified() => {}
                 () = tokio::time::sleep(retry) => {}
                 Some(scan) = scans.recv() => self.handle_scan(scan).await,
                 () = shutdown.wait() => return,
+            }
+        }
+    }
+
+    /// Prune finished journal entries at most once an hour.
+    async fn prune_now_and_then(&self) {
+        let due = {
+            let mut last = self.last_prune.lock().unwrap_or_else(|p| p.into_inner());
+            let due = last.is_none_or(|at| at.elapsed() >= Duration::from_secs(3600));
+            if due {
+                *last = Some(std::time::Instant::now());
+            }
+            due
+        };
+        if due {
+            let intake = &self.settings.intake;
+            match self
+                .journal
+                .prune(intake.journal_max_age, intake.journal_max_count)
+                .await
+            {
+                Ok(pruned) => tracing::debug!(pruned, "journal pruned"),
+                Err(error) => tracing::warn!(%error, "journal pruning failed"),
             }
         }
     }

@@ -259,11 +259,25 @@ fn intake(context: &mut Context<'_>, raw: raw::RawIntake) -> IntakeSettings {
             Duration::from_secs(1)
         }),
     };
+    let journal = raw.journal.unwrap_or_default();
+    let journal_max_age = match journal.max_age.as_deref().map(duration::parse) {
+        None => Duration::from_secs(30 * 24 * 3600),
+        Some(Ok(age)) => age,
+        Some(Err(message)) => {
+            context.problems.add(
+                context.config_file.display(),
+                format!("intake.journal.maxAge: {message}"),
+            );
+            Duration::from_secs(30 * 24 * 3600)
+        }
+    };
     IntakeSettings {
         registry_authorization: secrets(context, raw.registry.unwrap_or_default().authorization),
         forgejo_secrets: secrets(context, raw.forgejo.unwrap_or_default().secrets),
         body_limit: raw.body_limit.unwrap_or(1024 * 1024),
         coalesce_window,
+        journal_max_age,
+        journal_max_count: journal.max_count.unwrap_or(100_000).max(1),
     }
 }
 

@@ -48,6 +48,15 @@ pub struct RawIntake {
     /// Bytes.
     pub body_limit: Option<usize>,
     pub coalesce_window: Option<Spanned<String>>,
+    pub journal: Option<RawJournal>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawJournal {
+    /// A duration such as `720h`.
+    pub max_age: Option<String>,
+    pub max_count: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -148,6 +148,10 @@ pub struct IntakeSettings {
     pub body_limit: usize,
     /// Changes arriving within this window share one commit (default 1s; 0 = immediate).
     pub coalesce_window: Duration,
+    /// Finished journal entries older than this are pruned (default 30 days).
+    pub journal_max_age: Duration,
+    /// At most this many finished journal entries are kept (default 100,000).
+    pub journal_max_count: i64,
 }
 
 /// REST API tokens, stored as SHA-256 hashes.

@@ -19,6 +19,8 @@ pub fn empty(data_dir: &Path) -> Settings {
             forgejo_secrets: Vec::new(),
             body_limit: 1024 * 1024,
             coalesce_window: Duration::ZERO,
+            journal_max_age: Duration::from_secs(3600),
+            journal_max_count: 1000,
         },
         api: ApiSettings::default(),
         trust_notifications: false,
