@@ -56,21 +56,23 @@ fn key(text: &str) -> ObjectKey {
     ObjectKey::parse(text).unwrap()
 }
 
-fn main() {
-    let root = tempfile::tempdir().unwrap();
-    let seed = root.path().join("seed");
-    std::fs::create_dir_all(seed.join("apps/mcp")).unwrap();
-    std::fs::write(
-        seed.join("apps/mcp/deployment.yaml"),
-        "spec:\n  image: registry.example/app:0-a # {\"$imagepolicy\": \"flux-system:mcp\"}\n",
-    )
-    .unwrap();
+/// A bare remote with one marked file per policy `p0…`, and settings with one repository
+/// (`registry.example/app<i>`) and numerical policy per marker, all in one automation.
+fn setup(root: &Path, policies: usize, window: Duration) -> (Settings, std::path::PathBuf) {
+    let seed = root.join("seed");
+    for index in 0..policies {
+        std::fs::create_dir_all(seed.join(format!("apps/p{index}"))).unwrap();
+        let text = format!(
+            "spec:\n  image: registry.example/app{index}:0-a # {{\"$imagepolicy\": \"flux-system:p{index}\"}}\n"
+        );
+        std::fs::write(seed.join(format!("apps/p{index}/deployment.yaml")), text).unwrap();
+    }
     git(&seed, &["init", "-q"]);
     git(&seed, &["add", "-A"]);
     git(&seed, &["commit", "-q", "-m", "seed"]);
-    let bare = root.path().join("remote.git");
+    let bare = root.join("remote.git");
     git(
-        root.path(),
+        root,
         &[
             "clone",
             "-q",
@@ -82,7 +84,7 @@ fn main() {
     let url = format!("file://{}", bare.display());
 
     let mut settings = Settings {
-        data_dir: root.path().join("data"),
+        data_dir: root.join("data"),
         server: ServerSettings {
             listen: "127.0.0.1:0".parse().unwrap(),
             tls: None,
@@ -94,44 +96,49 @@ fn main() {
             registry_authorization: vec!["Bearer bench".to_owned().into()],
             forgejo_secrets: vec![],
             body_limit: 1 << 20,
-            coalesce_window: Duration::ZERO,
+            coalesce_window: window,
             journal_max_age: Duration::from_secs(3600),
-            journal_max_count: 1000,
+            journal_max_count: 100_000,
         },
         api: Default::default(),
         trust_notifications: true,
     };
-    let image = ImageRef::parse("registry.example/app").unwrap();
-    let repository = ImageRepository {
-        key: key("flux-system:mcp"),
-        image,
-        interval: Duration::from_secs(3600),
-        insecure: false,
-        ca_files: vec![],
-        ca_pems: vec![],
-        credentials: None,
-        exclusion_list: vec![],
-        page_size: 1000,
-        origin: Origin::default(),
-    };
-    let policy = Policy::new(
-        Some(TagFilter::new("^(?P<n>[0-9]+)-", "$n").unwrap()),
-        Rule::Numerical(Order::Asc),
-    );
-    settings.repositories.insert(key("flux-system:mcp"), repository);
-    settings.policies.insert(
-        key("flux-system:mcp"),
-        ImagePolicy {
-            key: key("flux-system:mcp"),
-            repository: key("flux-system:mcp"),
-            policy,
+    let mut keys = Vec::new();
+    for index in 0..policies {
+        let key = key(&format!("flux-system:p{index}"));
+        let image = ImageRef::parse(&format!("registry.example/app{index}")).unwrap();
+        let repository = ImageRepository {
+            key: key.clone(),
+            image,
+            interval: Duration::from_secs(3600),
+            insecure: false,
+            ca_files: vec![],
+            ca_pems: vec![],
+            credentials: None,
+            exclusion_list: vec![],
+            page_size: 1000,
             origin: Origin::default(),
-        },
-    );
+        };
+        let policy = Policy::new(
+            Some(TagFilter::new("^(?P<n>[0-9]+)-", "$n").unwrap()),
+            Rule::Numerical(Order::Asc),
+        );
+        settings.repositories.insert(key.clone(), repository);
+        settings.policies.insert(
+            key.clone(),
+            ImagePolicy {
+                key: key.clone(),
+                repository: key.clone(),
+                policy,
+                origin: Origin::default(),
+            },
+        );
+        keys.push(key);
+    }
     let automation = Automation {
-        key: key("flux-system:mcp"),
+        key: key("flux-system:apps"),
         git: GitRemote {
-            url: url.clone(),
+            url,
             auth: GitAuth::None,
         },
         checkout_branch: "main".into(),
@@ -141,13 +148,25 @@ fn main() {
             email: "b@e".into(),
         },
         message_template: None,
-        update_path: "./apps/mcp".into(),
+        update_path: "./apps".into(),
         interval: Duration::from_secs(3600),
-        policies: vec![key("flux-system:mcp")],
+        policies: keys,
         origin: Origin::default(),
     };
-    settings.automations.insert(key("flux-system:mcp"), automation);
+    settings.automations.insert(key("flux-system:apps"), automation);
+    (settings, bare)
+}
 
+fn event(id: &str, repository: &str, tag: &str) -> String {
+    format!(
+        r#"{{"events":[{{"id":"{id}","action":"push","target":{{"mediaType":"application/vnd.oci.image.manifest.v1+json","repository":"{repository}","tag":"{tag}","url":"https://registry.example/v2/{repository}/manifests/x"}}}}]}}"#
+    )
+}
+
+fn main() {
+    let root = tempfile::tempdir().unwrap();
+    let (settings, bare) = setup(&root.path().join("latency"), 1, Duration::ZERO);
+    let url = format!("file://{}", bare.display());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -168,9 +187,7 @@ fn main() {
     let mut latencies = Vec::new();
     for run in 1..=100 {
         let before = head();
-        let body = format!(
-            r#"{{"events":[{{"id":"bench-{run}","action":"push","target":{{"mediaType":"application/vnd.oci.image.manifest.v1+json","repository":"app","tag":"{run}-b","url":"https://registry.example/v2/app/manifests/x"}}}}]}}"#
-        );
+        let body = event(&format!("bench-{run}"), "app0", &format!("{run}-b"));
         let start = Instant::now();
         assert_eq!(post(port, &body), 200);
         let deadline = start + Duration::from_secs(30);
@@ -216,5 +233,67 @@ fn main() {
         ms(p50),
         p50.as_secs_f64() / floor.as_secs_f64(),
         ms(p99)
+    );
+    burst(&root.path().join("burst"));
+}
+
+/// 200 tags across 50 policies within a second (four per policy, in random order), with the
+/// default 1 s coalescing window: time until every policy's newest tag is on the remote, and
+/// how many commits that took (goal: ≤ 3 s, ≤ 10 commits, none lost).
+fn burst(root: &Path) {
+    let (settings, bare) = setup(root, 50, Duration::from_secs(1));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let application = runtime
+        .block_on(pushdeploy::startup::Application::build(settings))
+        .unwrap();
+    let port = application.address().port();
+    let shutdown = application.shutdown.clone();
+    let server = runtime.spawn(application.run());
+    let commits_before: usize = git(&bare, &["rev-list", "--count", "main"])
+        .trim()
+        .parse()
+        .unwrap();
+    let mut bodies: Vec<String> = (0..50)
+        .flat_map(|p| {
+            (1..=4).map(move |n| event(&format!("burst-{p}-{n}"), &format!("app{p}"), &format!("{n}-x")))
+        })
+        .collect();
+    bodies.sort_by_key(|body| (body.len() * 7919 + body.bytes().map(usize::from).sum::<usize>()) % 101);
+    let start = Instant::now();
+    let senders: Vec<_> = bodies
+        .chunks(20)
+        .map(|chunk| {
+            let chunk = chunk.to_vec();
+            std::thread::spawn(move || chunk.iter().for_each(|body| assert_eq!(post(port, body), 200)))
+        })
+        .collect();
+    for sender in senders {
+        sender.join().unwrap();
+    }
+    let sent = start.elapsed();
+    let all_landed = || {
+        (0..50).all(|p| {
+            git(&bare, &["show", &format!("main:apps/p{p}/deployment.yaml")]).contains(&format!("app{p}:4-x"))
+        })
+    };
+    let deadline = start + Duration::from_secs(30);
+    while !all_landed() {
+        assert!(Instant::now() < deadline, "the burst did not land within 30 s");
+    }
+    let landed = start.elapsed();
+    let commits: usize = git(&bare, &["rev-list", "--count", "main"])
+        .trim()
+        .parse::<usize>()
+        .unwrap()
+        - commits_before;
+    shutdown.trigger();
+    runtime.block_on(server).unwrap().unwrap();
+    println!(
+        "burst: 200 notifications for 50 policies sent in {:.0} ms; all newest tags on the remote after {:.0} ms in {commits} commit(s) (goal <= 3000 ms, <= 10 commits)",
+        sent.as_secs_f64() * 1e3,
+        landed.as_secs_f64() * 1e3
     );
 }
