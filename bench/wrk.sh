@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# wrk against POST /hooks/registry of a release `pushdeploy serve` (trust-free config, file://
+# remote, no registry needed for intake): rejected requests (bad token) and accepted durable
+# events (each a new event id, journaled with synchronous=FULL before the 2xx).
+# Goals: rejected >= 20k req/s, accepted >= 2k/s. Floor in the same run: wrk against /healthz.
+# Usage: bench/wrk.sh   (needs wrk; scripts/test does not install it: apt-get install wrk)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+command -v wrk >/dev/null || { echo "bench/wrk.sh: install wrk (apt-get install wrk)" >&2; exit 1; }
+cargo build --release --quiet
+work=$(mktemp -d)
+trap 'kill $server 2>/dev/null || true; rm -rf "$work"' EXIT
+git init -q --bare -b main "$work/remote.git"
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+cat > "$work/pushdeploy.yaml" <<YAML
+dataDir: $work/data
+server: {listen: 127.0.0.1:$port}
+intake:
+  registry: {authorization: [{fromEnv: NOTIFY_AUTH}]}
+imageRepositories: [{name: app, image: 127.0.0.1:1/app, insecure: true, interval: 1h}]
+imagePolicies: [{name: app, imageRepositoryRef: {name: app}, policy: {numerical: {order: asc}}}]
+YAML
+NOTIFY_AUTH="Bearer wrk-token" RUST_LOG=error target/release/pushdeploy serve --config "$work/pushdeploy.yaml" 2>"$work/log" &
+server=$!
+for _ in $(seq 100); do curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+cat > "$work/post.lua" <<'LUA'
+local counter = 0
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/vnd.docker.distribution.events.v1+json"
+wrk.headers["Authorization"] = os.getenv("WRK_AUTH")
+request = function()
+  counter = counter + 1
+  local id = string.format("%d-%d", math.random(1, 1e9), counter)
+  local body = '{"events":[{"id":"' .. id .. '","action":"push","target":{"mediaType":"application/vnd.oci.image.manifest.v1+json","repository":"unknown","tag":"1-a"}}]}'
+  if os.getenv("WRK_ACCEPTED") == "1" then
+    body = '{"events":[{"id":"' .. id .. '","action":"push","target":{"mediaType":"application/vnd.oci.image.manifest.v1+json","repository":"app","tag":"1-a","url":"http://127.0.0.1:1/v2/app/manifests/x"}}]}'
+  end
+  return wrk.format(nil, "/hooks/registry", nil, body)
+end
+LUA
+rate() { awk '/Requests\/sec/ {print $2}'; }
+floor=$(wrk -t2 -c32 -d5s "http://127.0.0.1:$port/healthz" | rate)
+rejected=$(WRK_AUTH="Bearer wrong" wrk -t2 -c32 -d5s -s "$work/post.lua" "http://127.0.0.1:$port" | rate)
+accepted=$(WRK_AUTH="Bearer wrk-token" WRK_ACCEPTED=1 wrk -t2 -c32 -d5s -s "$work/post.lua" "http://127.0.0.1:$port" | rate)
+echo "floor (GET /healthz):                 $floor req/s"
+echo "rejected (bad token, 401):            $rejected req/s  (goal >= 20000)"
+echo "accepted durable events (200):        $accepted req/s  (goal >= 2000)"
+python3 -c "print(f'ratios to floor: rejected {float(\"$rejected\")/float(\"$floor\"):.2f}x, accepted {float(\"$accepted\")/float(\"$floor\"):.2f}x')"
