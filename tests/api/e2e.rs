@@ -290,7 +290,7 @@ fn pushdeploy(args: &[&str], config: &Path) -> (Option<i32>, String) {
         .args(args)
         .arg("--config")
         .arg(config)
-        .env("NOTIFY_AUTH", NOTIFY)
+        .envs(ENV)
         .output()
         .unwrap();
     (
