@@ -14,6 +14,41 @@ use tokio::sync::{Notify, Semaphore, mpsc};
 /// Pokes within this window after the first one cause a single scan.
 const POKE_DEBOUNCE: Duration = Duration::from_millis(100);
 
+/// Scans per registry host: a budget of 600 a minute with bursts of 100 (a token bucket), so a
+/// large fleet of repositories never floods one registry.
+const BUDGET_PER_SECOND: f64 = 10.0;
+const BUDGET_BURST: f64 = 100.0;
+
+/// A token bucket shared by the repositories of one registry host.
+#[derive(Debug)]
+struct Budget {
+    tokens: f64,
+    updated: std::time::Instant,
+}
+
+impl Budget {
+    fn new() -> Self {
+        Self {
+            tokens: BUDGET_BURST,
+            updated: std::time::Instant::now(),
+        }
+    }
+
+    /// Take one token, or say how long to wait for it.
+    fn take(&mut self) -> Option<Duration> {
+        let now = std::time::Instant::now();
+        self.tokens = (self.tokens + now.duration_since(self.updated).as_secs_f64() * BUDGET_PER_SECOND)
+            .min(BUDGET_BURST);
+        self.updated = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            None
+        } else {
+            Some(Duration::from_secs_f64((1.0 - self.tokens) / BUDGET_PER_SECOND))
+        }
+    }
+}
+
 /// Requests in flight per registry host.
 const PER_HOST_CONCURRENCY: usize = 4;
 
@@ -42,6 +77,7 @@ struct Entry {
     client: Arc<RegistryClient>,
     poke: Arc<Notify>,
     host_slots: Arc<Semaphore>,
+    budget: Arc<std::sync::Mutex<Budget>>,
 }
 
 pub struct Poller {
@@ -57,24 +93,27 @@ impl Poller {
         sender: mpsc::UnboundedSender<ScanResult>,
     ) -> Result<Arc<Self>, RegistryError> {
         let watch = Arc::new(CertWatch::default());
-        let mut hosts: HashMap<String, Arc<Semaphore>> = HashMap::new();
+        let mut hosts: HashMap<String, (Arc<Semaphore>, Arc<std::sync::Mutex<Budget>>)> = HashMap::new();
         let mut entries = BTreeMap::new();
         for (key, repository) in &settings.repositories {
             let client = Arc::new(RegistryClient::new(repository.clone(), Arc::clone(&watch))?);
-            let host_slots = Arc::clone(
-                hosts
-                    .entry(repository.image.registry().to_owned())
-                    .or_insert_with(|| Arc::new(Semaphore::new(PER_HOST_CONCURRENCY))),
-            );
-            entries.insert(
-                key.clone(),
-                Entry {
-                    repository: repository.clone(),
-                    client,
-                    poke: Arc::new(Notify::new()),
-                    host_slots,
-                },
-            );
+            let (slots, budget) = hosts
+                .entry(repository.image.registry().to_owned())
+                .or_insert_with(|| {
+                    (
+                        Arc::new(Semaphore::new(PER_HOST_CONCURRENCY)),
+                        Arc::new(std::sync::Mutex::new(Budget::new())),
+                    )
+                })
+                .clone();
+            let entry = Entry {
+                repository: repository.clone(),
+                client,
+                poke: Arc::new(Notify::new()),
+                host_slots: slots,
+                budget,
+            };
+            entries.insert(key.clone(), entry);
         }
         Ok(Arc::new(Self {
             entries,
@@ -117,6 +156,13 @@ impl Poller {
                 what: format!("image repository {key} (not configured)"),
             });
         };
+        loop {
+            let wait = entry.budget.lock().unwrap_or_else(|p| p.into_inner()).take();
+            match wait {
+                None => break,
+                Some(wait) => tokio::time::sleep(wait).await,
+            }
+        }
         let _slot = entry.host_slots.acquire().await;
         let started = std::time::Instant::now();
         let result = entry.client.list_tags().await;
@@ -216,6 +262,19 @@ fn backoff(failures: u32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_host_budget_allows_a_burst_then_paces_requests() {
+        let mut budget = Budget::new();
+        for _ in 0..100 {
+            assert_eq!(budget.take(), None);
+        }
+        let wait = budget.take().expect("the burst is spent");
+        assert!(
+            wait > Duration::ZERO && wait <= Duration::from_millis(100),
+            "{wait:?}"
+        );
+    }
 
     #[test]
     fn jitter_stays_within_ten_percent() {

@@ -79,6 +79,7 @@ fn backoff(attempt: u32) -> Duration {
 }
 
 /// Run one cycle for `intents` (all of `automation`); one outcome per intent, in order.
+#[tracing::instrument(name = "cycle", skip_all, fields(automation = %automation.key, intents = intents.len(), policies = ?intents.iter().map(|i| i.policy.to_string()).collect::<Vec<_>>()))]
 pub fn run(workspace: &mut Workspace, automation: &Automation, intents: &[Intent]) -> Vec<Outcome> {
     let mut last_error = None;
     for attempt in 0..MAX_ATTEMPTS {
@@ -91,6 +92,7 @@ pub fn run(workspace: &mut Workspace, automation: &Automation, intents: &[Intent
                 std::thread::sleep(backoff(attempt));
             }
             Err(error) => {
+                metrics::counter!("pushdeploy_pushes_total", "result" => "failed").increment(1);
                 return intents
                     .iter()
                     .map(|_| Outcome::Failed {
@@ -159,6 +161,7 @@ fn attempt_once(
         return Err(refine_push_error(workspace, error));
     }
     tracing::info!(automation = %automation.key, %commit, changes = applied.changes.len(), "pushed");
+    metrics::counter!("pushdeploy_pushes_total", "result" => "pushed").increment(1);
     for (intent, outcome) in intents.iter().zip(outcomes.iter_mut()) {
         if outcome.is_none() {
             let changes: Vec<_> = applied
