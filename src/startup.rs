@@ -116,6 +116,10 @@ impl Application {
         let poller = Poller::new(&settings, sender).context("building the registry clients")?;
         let writers = Writers::new(settings.data_dir.clone(), settings.intake.coalesce_window);
         let engine = Engine::new(Arc::clone(&settings), journal.clone(), poller, writers);
+        engine
+            .load_overrides()
+            .await
+            .context("loading pins and suspensions from the journal")?;
         if settings.trust_notifications {
             tracing::warn!(
                 "NO REGISTRY CONFIRMATION: trusting notifications as they come (quickstart mode); never use this in production"
@@ -132,7 +136,7 @@ impl Application {
                 engine: Arc::clone(&engine),
             }),
             status: Some(Arc::clone(&engine) as Arc<dyn StatusSource>),
-            api: None,
+            engine: Some(Arc::clone(&engine)),
         };
         Ok(Self {
             listener,

@@ -1,6 +1,7 @@
 //! Command line: clap definitions and dispatch. Each subcommand lives in its own file and
 //! returns an `ExitCode`; errors go to stderr. Exit status 2 means "bad configuration".
 
+mod client;
 mod config;
 mod gitops;
 mod policy;
@@ -45,6 +46,14 @@ pub enum Command {
     /// Check config, registries (TLS, auth), gitops remotes (host key, write access) and policies.
     Check(gitops::CheckArgs),
     /// Exit 0 when the service at URL answers 2xx (for container HEALTHCHECKs).
+    /// Deploy a tag now (pins the policy): `promote flux-system/mcp 2-f62ba56`.
+    Promote(client::PromoteArgs),
+    /// Go back to the previous deployment, or `--to TAG` (pins the policy).
+    Rollback(client::RollbackArgs),
+    /// Every deployed tag of a policy with commit, author, time and cause.
+    History(client::HistoryArgs),
+    /// Print the OpenAPI document of the REST API (the content of openapi.yaml).
+    Openapi,
     Healthcheck {
         #[arg(long, default_value = "http://127.0.0.1:8080/healthz")]
         url: String,
@@ -65,6 +74,10 @@ pub fn main() -> ExitCode {
         Command::Registry(command) => registry::run(command),
         Command::RunOnce(args) => gitops::run_once(args),
         Command::Check(args) => gitops::check(args),
+        Command::Promote(args) => client::promote(&args),
+        Command::Rollback(args) => client::rollback(&args),
+        Command::History(args) => client::history(&args),
+        Command::Openapi => client::openapi(),
         Command::Healthcheck { url } => healthcheck(&url),
     }
 }

@@ -3,7 +3,7 @@
 //! bounded, jittered retries. Blocking (git2): runs inside `spawn_blocking`.
 
 use super::workspace::Workspace;
-use super::{GitopsError, Intent, Outcome, message};
+use super::{GitopsError, Intent, Outcome, Overrides, message};
 use crate::config::Automation;
 use crate::setter::{self, Field, Mode, Site, Values};
 use std::time::Duration;
@@ -80,10 +80,15 @@ fn backoff(attempt: u32) -> Duration {
 
 /// Run one cycle for `intents` (all of `automation`); one outcome per intent, in order.
 #[tracing::instrument(name = "cycle", skip_all, fields(automation = %automation.key, intents = intents.len(), policies = ?intents.iter().map(|i| i.policy.to_string()).collect::<Vec<_>>()))]
-pub fn run(workspace: &mut Workspace, automation: &Automation, intents: &[Intent]) -> Vec<Outcome> {
+pub fn run(
+    workspace: &mut Workspace,
+    automation: &Automation,
+    intents: &[Intent],
+    overrides: &Overrides,
+) -> Vec<Outcome> {
     let mut last_error = None;
     for attempt in 0..MAX_ATTEMPTS {
-        match attempt_once(workspace, automation, intents) {
+        match attempt_once(workspace, automation, intents, overrides) {
             Ok(outcomes) => return outcomes,
             Err(GitopsError::NonFastForward { branch }) => {
                 tracing::info!(automation = %automation.key, attempt, "push rejected (the remote moved); re-applying on the new head");
@@ -119,6 +124,7 @@ fn attempt_once(
     workspace: &mut Workspace,
     automation: &Automation,
     intents: &[Intent],
+    overrides: &Overrides,
 ) -> Result<Vec<Outcome>, GitopsError> {
     let base = sync(workspace, automation)?;
     let root = workspace.workdir().to_path_buf();
@@ -127,7 +133,12 @@ fn attempt_once(
         setter::scan_tree(&root, update_path).map_err(|error| GitopsError::UpdatePath(error.to_string()))?;
     let mut outcomes: Vec<Option<Outcome>> = intents
         .iter()
-        .map(|intent| downgrade(intent, &sites).map(|reason| Outcome::Skipped { reason }))
+        .map(|intent| {
+            overrides
+                .holds(intent)
+                .or_else(|| downgrade(intent, &sites))
+                .map(|reason| Outcome::Skipped { reason })
+        })
         .collect();
     supersede(intents, &mut outcomes);
     let values: Values = intents
@@ -147,7 +158,7 @@ fn attempt_once(
             .map(|outcome| outcome.unwrap_or(Outcome::UpToDate))
             .collect());
     }
-    let trailers = trailers(intents, &outcomes);
+    let trailers = trailers(intents, &outcomes, &applied.changes);
     let text = message::render(
         automation.message_template.as_deref(),
         &automation.key,
@@ -230,17 +241,73 @@ fn supersede(intents: &[Intent], outcomes: &mut [Option<Outcome>]) {
     }
 }
 
-/// One `Pushdeploy-Cause:` trailer per distinct cause of the intents being written.
-fn trailers(intents: &[Intent], outcomes: &[Option<Outcome>]) -> Vec<String> {
-    let mut causes: Vec<String> = intents
+/// Trailers that make the history readable from git alone: one `Pushdeploy-Cause:` per
+/// distinct cause, one `Pushdeploy-Deployed: POLICY=TAG` per policy that changed, and
+/// `Pushdeploy-Pinned: POLICY=TAG` for manual (pinning) intents.
+fn trailers(
+    intents: &[Intent],
+    outcomes: &[Option<Outcome>],
+    changes: &[crate::setter::Change],
+) -> Vec<String> {
+    let written: Vec<&Intent> = intents
         .iter()
         .zip(outcomes)
-        .filter(|(_, outcome)| outcome.is_none())
-        .map(|(intent, _)| format!("Pushdeploy-Cause: {}", intent.cause))
+        .filter(|(intent, outcome)| {
+            outcome.is_none() && changes.iter().any(|change| change.policy == intent.policy)
+        })
+        .map(|(intent, _)| intent)
+        .collect();
+    let mut causes: Vec<String> = written
+        .iter()
+        .map(|intent| format!("Pushdeploy-Cause: {}", intent.cause))
         .collect();
     causes.sort();
     causes.dedup();
+    for intent in &written {
+        causes.push(format!(
+            "Pushdeploy-Deployed: {}={}",
+            intent.policy, intent.value.tag
+        ));
+    }
+    for intent in written.iter().filter(|intent| intent.explicit) {
+        causes.push(format!(
+            "Pushdeploy-Pinned: {}={}",
+            intent.policy, intent.value.tag
+        ));
+    }
     causes
+}
+
+/// Record `message` as an empty commit on the push branch (a pin, resume or suspension made
+/// visible in git history), retrying on a concurrent push. Returns the commit.
+pub fn note(workspace: &mut Workspace, automation: &Automation, text: &str) -> Result<String, GitopsError> {
+    let mut attempt = 0;
+    loop {
+        let base = sync(workspace, automation)?;
+        let commit = workspace.commit(base, &[], &automation.author, text)?;
+        match workspace.push(commit, &automation.push_branch) {
+            Ok(()) => return Ok(commit.to_string()),
+            Err(GitopsError::NonFastForward { .. }) if attempt + 1 < MAX_ATTEMPTS => {
+                std::thread::sleep(backoff(attempt));
+                attempt += 1;
+            }
+            Err(error) => return Err(refine_push_error(workspace, error)),
+        }
+    }
+}
+
+/// The current marker sites under the automation's update path and the branch history, after
+/// a fetch (so they reflect the remote, not a stale copy).
+pub fn inspect(
+    workspace: &mut Workspace,
+    automation: &Automation,
+    log_limit: usize,
+) -> Result<(Vec<Site>, Vec<super::LogEntry>), GitopsError> {
+    let base = sync(workspace, automation)?;
+    let sites = setter::scan_tree(workspace.workdir(), &automation.update_path)
+        .map_err(|error| GitopsError::UpdatePath(error.to_string()))?;
+    let log = workspace.log(base, log_limit)?;
+    Ok((sites, log))
 }
 
 /// A push that fails after a fetch succeeded, other than by a rejection, usually means the key

@@ -14,14 +14,83 @@ mod writer;
 pub use error::GitopsError;
 pub use message::render as render_message;
 pub use template::Template;
-pub use workspace::Workspace;
-pub use writer::{WriterHandle, Writers};
+pub use workspace::{LogEntry, Workspace};
+pub use writer::{Inspection, WriterHandle, Writers};
 
 use crate::config::Automation;
 use crate::domain::ObjectKey;
 use crate::policy::Policy;
 use crate::setter::{Change, PolicyValue};
-use std::sync::Arc;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, RwLock};
+
+/// Manual overrides the writers honour at write time: pins (policy → tag) and suspended
+/// automations. An automatic intent for a pinned policy or a suspended automation is skipped
+/// even when it was decided before the pin or suspension was set.
+#[derive(Debug, Default)]
+pub struct Overrides {
+    pins: RwLock<BTreeMap<ObjectKey, String>>,
+    suspended: RwLock<BTreeSet<ObjectKey>>,
+}
+
+impl Overrides {
+    pub fn pin(&self, policy: &ObjectKey, tag: &str) {
+        self.pins
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(policy.clone(), tag.to_owned());
+    }
+
+    pub fn unpin(&self, policy: &ObjectKey) {
+        self.pins
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(policy);
+    }
+
+    pub fn pinned(&self, policy: &ObjectKey) -> Option<String> {
+        self.pins
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(policy)
+            .cloned()
+    }
+
+    pub fn set_suspended(&self, automation: &ObjectKey, suspended: bool) {
+        let mut set = self
+            .suspended
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if suspended {
+            set.insert(automation.clone());
+        } else {
+            set.remove(automation);
+        }
+    }
+
+    pub fn is_suspended(&self, automation: &ObjectKey) -> bool {
+        self.suspended
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .contains(automation)
+    }
+
+    /// Why an automatic `intent` must not be written now, if it must not.
+    fn holds(&self, intent: &Intent) -> Option<String> {
+        if intent.explicit {
+            return None;
+        }
+        if self.is_suspended(&intent.automation.key) {
+            return Some(format!(
+                "automation {} is suspended (resume it to let updates through)",
+                intent.automation.key
+            ));
+        }
+        self.pinned(&intent.policy)
+            .filter(|pin| *pin != intent.value.tag)
+            .map(|pin| format!("policy {} is pinned to {pin}", intent.policy))
+    }
+}
 
 /// A request to make a policy's markers name `value`.
 #[derive(Debug, Clone)]

@@ -10,6 +10,21 @@ use std::path::{Path, PathBuf};
 
 const LOCAL_REF: &str = "refs/pushdeploy/outgoing";
 
+/// One commit of the branch history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogEntry {
+    pub commit: String,
+    /// `Name <email>`.
+    pub author: String,
+    /// Unix seconds (author time).
+    pub time: i64,
+    pub message: String,
+}
+
+fn oid_text(oid: git2::Oid) -> String {
+    oid.to_string()
+}
+
 /// A working copy of `url`.
 pub struct Workspace {
     pub dir: PathBuf,
@@ -134,6 +149,32 @@ impl Workspace {
             .map_err(git)?;
         repo.set_head_detached(commit).map_err(git)?;
         Ok(commit)
+    }
+
+    /// Up to `limit` commits reachable from `head`, newest first.
+    pub fn log(&mut self, head: git2::Oid, limit: usize) -> Result<Vec<LogEntry>, GitopsError> {
+        let repo = self.open()?;
+        let git = |error: git2::Error| GitopsError::Git(error.message().to_owned());
+        let mut walk = repo.revwalk().map_err(git)?;
+        walk.push(head).map_err(git)?;
+        walk.set_sorting(git2::Sort::TOPOLOGICAL | git2::Sort::TIME)
+            .map_err(git)?;
+        let mut entries = Vec::new();
+        for oid in walk.take(limit) {
+            let commit = repo.find_commit(oid.map_err(git)?).map_err(git)?;
+            let author = commit.author();
+            entries.push(LogEntry {
+                commit: oid_text(commit.id()),
+                author: format!(
+                    "{} <{}>",
+                    author.name().unwrap_or_default(),
+                    author.email().unwrap_or_default()
+                ),
+                time: commit.time().seconds(),
+                message: commit.message().unwrap_or_default().to_owned(),
+            });
+        }
+        Ok(entries)
     }
 
     /// Push `commit` to `branch` (never forced). Rejections come back as `NonFastForward`.

@@ -3,15 +3,36 @@
 //! each intent with its outcome. Automations that share a branch share its writer.
 
 use super::workspace::Workspace;
-use super::{Intent, Outcome, cycle};
+use super::{GitopsError, Intent, LogEntry, Outcome, Overrides, cycle};
 use crate::config::Automation;
+use crate::setter::Site;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
-type Job = (Intent, oneshot::Sender<Outcome>);
+/// What the API reads from git: marker sites (the values in git now) and the branch history.
+#[derive(Debug, Clone, Default)]
+pub struct Inspection {
+    pub sites: Vec<Site>,
+    pub log: Vec<LogEntry>,
+}
+
+enum Job {
+    Write(Box<Intent>, oneshot::Sender<Outcome>),
+    Inspect(Arc<Automation>, oneshot::Sender<Result<Inspection, GitopsError>>),
+    Note(
+        Arc<Automation>,
+        String,
+        oneshot::Sender<Result<String, GitopsError>>,
+    ),
+}
+
+const STOPPED: &str = "the writer has stopped (shutting down)";
+
+/// How many commits of history an inspection reads.
+const LOG_LIMIT: usize = 500;
 
 /// A handle to the writer of one remote branch.
 #[derive(Debug, Clone)]
@@ -23,9 +44,9 @@ impl WriterHandle {
     /// Queue an intent and wait for its outcome.
     pub async fn submit(&self, intent: Intent) -> Outcome {
         let (reply, outcome) = oneshot::channel();
-        if self.sender.send((intent, reply)).is_err() {
+        if self.sender.send(Job::Write(Box::new(intent), reply)).is_err() {
             return Outcome::Failed {
-                error: "the writer has stopped (shutting down)".to_owned(),
+                error: STOPPED.to_owned(),
                 retry: true,
             };
         }
@@ -33,6 +54,28 @@ impl WriterHandle {
             error: "the writer stopped before answering".to_owned(),
             retry: true,
         })
+    }
+
+    /// Fetch and read `automation`'s marker sites and branch history, in turn with the writes.
+    pub async fn inspect(&self, automation: Arc<Automation>) -> Result<Inspection, GitopsError> {
+        let (reply, answer) = oneshot::channel();
+        self.sender
+            .send(Job::Inspect(automation, reply))
+            .map_err(|_| GitopsError::Git(STOPPED.to_owned()))?;
+        answer
+            .await
+            .unwrap_or_else(|_| Err(GitopsError::Git(STOPPED.to_owned())))
+    }
+
+    /// Record `message` as an empty commit on `automation`'s push branch; returns the commit.
+    pub async fn note(&self, automation: Arc<Automation>, message: String) -> Result<String, GitopsError> {
+        let (reply, answer) = oneshot::channel();
+        self.sender
+            .send(Job::Note(automation, message, reply))
+            .map_err(|_| GitopsError::Git(STOPPED.to_owned()))?;
+        answer
+            .await
+            .unwrap_or_else(|_| Err(GitopsError::Git(STOPPED.to_owned())))
     }
 }
 
@@ -42,6 +85,7 @@ pub struct Writers {
     data_dir: PathBuf,
     window: Duration,
     writers: Mutex<HashMap<(String, String), WriterHandle>>,
+    overrides: Arc<Overrides>,
 }
 
 impl Writers {
@@ -50,7 +94,13 @@ impl Writers {
             data_dir,
             window,
             writers: Mutex::new(HashMap::new()),
+            overrides: Arc::default(),
         })
+    }
+
+    /// The pins and suspensions every writer honours.
+    pub fn overrides(&self) -> &Arc<Overrides> {
+        &self.overrides
     }
 
     /// The writer for `automation`'s remote branch, started on first use.
@@ -69,7 +119,7 @@ impl Writers {
                     .join(dir_name(&automation.git.url, &automation.push_branch));
                 let workspace = Workspace::new(dir, automation.git.url.clone(), automation.git.auth.clone());
                 let (sender, receiver) = mpsc::unbounded_channel();
-                tokio::spawn(run(workspace, receiver, self.window));
+                tokio::spawn(run(workspace, receiver, self.window, Arc::clone(&self.overrides)));
                 WriterHandle { sender }
             })
             .clone()
@@ -101,7 +151,12 @@ fn dir_name(url: &str, branch: &str) -> String {
     format!("{readable}-{hash}")
 }
 
-async fn run(workspace: Workspace, mut receiver: mpsc::UnboundedReceiver<Job>, window: Duration) {
+async fn run(
+    workspace: Workspace,
+    mut receiver: mpsc::UnboundedReceiver<Job>,
+    window: Duration,
+    overrides: Arc<Overrides>,
+) {
     let workspace = Arc::new(Mutex::new(workspace));
     while let Some(first) = receiver.recv().await {
         let mut batch = vec![first];
@@ -113,31 +168,63 @@ async fn run(workspace: Workspace, mut receiver: mpsc::UnboundedReceiver<Job>, w
         while let Ok(job) = receiver.try_recv() {
             batch.push(job);
         }
-        let (intents, replies): (Vec<Intent>, Vec<_>) = batch.into_iter().unzip();
-        let shared = Arc::clone(&workspace);
-        let outcomes = tokio::task::spawn_blocking(move || {
-            let mut workspace = shared.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            run_batch(&mut workspace, &intents)
-        })
-        .await
-        .unwrap_or_else(|error| {
-            vec![
-                Outcome::Failed {
-                    error: format!("writer task failed: {error}"),
-                    retry: true,
-                };
-                replies.len()
-            ]
-        });
-        for (reply, outcome) in replies.into_iter().zip(outcomes) {
-            // The submitter may have given up waiting; the outcome is recorded by the caller anyway.
-            let _ = reply.send(outcome);
+        let mut intents = Vec::new();
+        let mut replies = Vec::new();
+        let mut others = Vec::new();
+        for job in batch {
+            match job {
+                Job::Write(intent, reply) => {
+                    intents.push(*intent);
+                    replies.push(reply);
+                }
+                other => others.push(other),
+            }
+        }
+        if !intents.is_empty() {
+            let shared = Arc::clone(&workspace);
+            let overrides = Arc::clone(&overrides);
+            let outcomes = tokio::task::spawn_blocking(move || {
+                let mut workspace = shared.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                run_batch(&mut workspace, &intents, &overrides)
+            })
+            .await
+            .unwrap_or_else(|error| {
+                vec![
+                    Outcome::Failed {
+                        error: format!("writer task failed: {error}"),
+                        retry: true,
+                    };
+                    replies.len()
+                ]
+            });
+            for (reply, outcome) in replies.into_iter().zip(outcomes) {
+                // The submitter may have given up waiting; the outcome is recorded by the caller anyway.
+                let _ = reply.send(outcome);
+            }
+        }
+        for job in others {
+            let shared = Arc::clone(&workspace);
+            let _ = tokio::task::spawn_blocking(move || {
+                let mut workspace = shared.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                match job {
+                    Job::Inspect(automation, reply) => {
+                        let result = cycle::inspect(&mut workspace, &automation, LOG_LIMIT)
+                            .map(|(sites, log)| Inspection { sites, log });
+                        let _ = reply.send(result);
+                    }
+                    Job::Note(automation, message, reply) => {
+                        let _ = reply.send(cycle::note(&mut workspace, &automation, &message));
+                    }
+                    Job::Write(..) => {}
+                }
+            })
+            .await;
         }
     }
 }
 
 /// One cycle per automation in the batch (they share the remote branch), outcomes in order.
-fn run_batch(workspace: &mut Workspace, intents: &[Intent]) -> Vec<Outcome> {
+fn run_batch(workspace: &mut Workspace, intents: &[Intent], overrides: &Overrides) -> Vec<Outcome> {
     let mut outcomes = vec![Outcome::UpToDate; intents.len()];
     let mut automations: Vec<&Arc<Automation>> = intents.iter().map(|intent| &intent.automation).collect();
     automations.dedup_by(|a, b| a.key == b.key);
@@ -150,7 +237,10 @@ fn run_batch(workspace: &mut Workspace, intents: &[Intent]) -> Vec<Outcome> {
             .filter(|&i| intents[i].automation.key == automation.key)
             .collect();
         let group: Vec<Intent> = indices.iter().map(|&i| intents[i].clone()).collect();
-        for (index, outcome) in indices.into_iter().zip(cycle::run(workspace, automation, &group)) {
+        for (index, outcome) in indices
+            .into_iter()
+            .zip(cycle::run(workspace, automation, &group, overrides))
+        {
             outcomes[index] = outcome;
         }
     }

@@ -37,6 +37,10 @@ pub enum ApiError {
     NotFound(String),
     #[error("{message}")]
     Validation { field: &'static str, message: String },
+    #[error("{message}")]
+    TagNotFound { field: &'static str, message: String },
+    #[error("{message}")]
+    PolicyRejectsTag { field: &'static str, message: String },
     #[error("{0}")]
     Conflict(String),
     #[error("{0}")]
@@ -58,6 +62,16 @@ impl ApiError {
             Self::Forbidden { .. } => (StatusCode::FORBIDDEN, "forbidden", "Token scope too small"),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
             Self::Validation { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "validation", "Invalid request"),
+            Self::TagNotFound { .. } => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "tag-not-found",
+                "Tag not in the registry",
+            ),
+            Self::PolicyRejectsTag { .. } => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "policy-rejects-tag",
+                "Tag does not pass the policy",
+            ),
             Self::Conflict(_) => (StatusCode::CONFLICT, "conflict", "Conflict"),
             Self::Unavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -82,7 +96,9 @@ impl ApiError {
             status: status.as_u16(),
             detail: self.to_string(),
             field: match self {
-                Self::Validation { field, .. } => Some((*field).to_owned()),
+                Self::Validation { field, .. }
+                | Self::TagNotFound { field, .. }
+                | Self::PolicyRejectsTag { field, .. } => Some((*field).to_owned()),
                 _ => None,
             },
         }

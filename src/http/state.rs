@@ -36,7 +36,8 @@ pub struct AppState {
     pub readiness: Arc<Readiness>,
     pub pokes: Arc<dyn Pokes>,
     pub status: Option<Arc<dyn StatusSource>>,
-    pub api: Option<Arc<dyn super::api::Api>>,
+    /// The engine behind the REST API; `None` in tests of intake alone (the API answers 503).
+    pub engine: Option<Arc<crate::engine::Engine>>,
 }
 
 impl FromRef<AppState> for Arc<Readiness> {

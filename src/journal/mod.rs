@@ -293,6 +293,64 @@ impl Journal {
             .map(|row| row.get("tag")))
     }
 
+    /// Every pin: (policy, tag, pinned by, at).
+    pub async fn pins(&self) -> Result<Vec<(String, String, String, i64)>, JournalError> {
+        let rows = sqlx::query("SELECT policy, tag, pinned_by, at FROM pins ORDER BY policy")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|row| {
+                (
+                    row.get("policy"),
+                    row.get("tag"),
+                    row.get("pinned_by"),
+                    row.get("at"),
+                )
+            })
+            .collect())
+    }
+
+    pub async fn suspend(&self, automation: &str, by: &str) -> Result<(), JournalError> {
+        sqlx::query("INSERT INTO suspensions (automation, suspended_by, at) VALUES (?, ?, ?) ON CONFLICT (automation) DO UPDATE SET suspended_by = excluded.suspended_by, at = excluded.at")
+            .bind(automation)
+            .bind(by)
+            .bind(now())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn unsuspend(&self, automation: &str) -> Result<(), JournalError> {
+        sqlx::query("DELETE FROM suspensions WHERE automation = ?")
+            .bind(automation)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Every suspension: (automation, suspended by, at).
+    pub async fn suspensions(&self) -> Result<Vec<(String, String, i64)>, JournalError> {
+        let rows = sqlx::query("SELECT automation, suspended_by, at FROM suspensions ORDER BY automation")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|row| (row.get("automation"), row.get("suspended_by"), row.get("at")))
+            .collect())
+    }
+
+    /// Unfinished events for `repository` (`namespace/name`).
+    pub async fn pending(&self, repository: &str) -> Result<i64, JournalError> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM events WHERE repository = ? AND state IN ('received', 'confirmed', 'decided')",
+        )
+        .bind(repository)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.get("n"))
+    }
+
     pub async fn record_deployment(
         &self,
         policy: &str,
@@ -349,6 +407,18 @@ impl Journal {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    /// Audit entries, newest first: (token name, request, result).
+    pub async fn audit_entries(&self, limit: i64) -> Result<Vec<(String, String, String)>, JournalError> {
+        let rows = sqlx::query("SELECT token_name, request, result FROM audit ORDER BY id DESC LIMIT ?")
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|row| (row.get("token_name"), row.get("request"), row.get("result")))
+            .collect())
     }
 
     /// How many transactions the appender committed (to observe fsync batching).

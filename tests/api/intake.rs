@@ -49,7 +49,7 @@ async fn state(dir: &Path) -> AppState {
         readiness: Readiness::new(),
         pokes: Arc::new(NoPokes),
         status: None,
-        api: None,
+        engine: None,
     }
 }
 

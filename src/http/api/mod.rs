@@ -1,14 +1,548 @@
 //! The REST API under `/api/v1`: policies, promotion, rollback, pins, history, events, scans
-//! and automations. Handlers check the caller's scope, then ask the engine through `Api`.
+//! and automations. Handlers check the caller's scope, then ask the engine; every mutating
+//! call leaves an audit entry. The routes and `openapi.yaml` come from the same annotations
+//! (utoipa-axum), so the spec cannot drift from the router.
 
 pub mod auth;
 
+use super::problem::{ApiError, Problem};
 use super::state::AppState;
-use axum::Router;
+use crate::config::Scope;
+use crate::domain::ObjectKey;
+use crate::engine::views::{
+    AutomationView, HistoryEntry, NoteResult, PolicyView, PromoteRequest, PromoteResult, RollbackRequest,
+    ScanView,
+};
+use crate::engine::{Engine, Manual, ManualError};
+use crate::journal::{Event, State as EventState};
+use auth::Caller;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-/// What the API needs from the running service (implemented by the engine).
-pub trait Api: Send + Sync {}
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "pushdeploy",
+        description = "Manual promotion, rollback, pinning and history for pushdeploy. Every call needs `Authorization: Bearer <token>`; tokens have a scope: read < promote < admin. Errors are RFC 9457 problem details.",
+        license(name = "Apache-2.0")
+    ),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+    components(schemas(Problem))
+)]
+struct ApiDoc;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(list_policies))
+        .routes(routes!(get_policy))
+        .routes(routes!(promote))
+        .routes(routes!(rollback))
+        .routes(routes!(pin))
+        .routes(routes!(resume))
+        .routes(routes!(history))
+        .routes(routes!(list_events))
+        .routes(routes!(scan))
+        .routes(routes!(list_automations))
+        .routes(routes!(suspend_automation))
+        .routes(routes!(resume_automation))
+}
+
+pub fn router() -> axum::Router<AppState> {
+    api().split_for_parts().0
+}
+
+/// The OpenAPI document, as checked in at `openapi.yaml` (`pushdeploy openapi`).
+pub fn openapi_yaml() -> String {
+    api().split_for_parts().1.to_yaml().unwrap_or_default()
+}
+
+fn engine(state: &AppState) -> Result<&Arc<Engine>, ApiError> {
+    state
+        .engine
+        .as_ref()
+        .ok_or_else(|| ApiError::Unavailable("the engine is not running in this process".to_owned()))
+}
+
+fn policy_key(namespace: &str, name: &str) -> Result<ObjectKey, ApiError> {
+    ObjectKey::from_parts(namespace, name)
+        .map_err(|_| ApiError::NotFound(format!("no image policy {namespace}/{name}")))
+}
+
+impl ApiError {
+    fn from_manual(error: ManualError, field: &'static str) -> Self {
+        match error {
+            ManualError::NotFound(message) => Self::NotFound(message),
+            ManualError::Invalid { field, message } => Self::Validation { field, message },
+            error @ ManualError::TagNotFound { .. } => Self::TagNotFound {
+                field,
+                message: error.to_string(),
+            },
+            error @ ManualError::PolicyRejects { .. } => Self::PolicyRejectsTag {
+                field,
+                message: error.to_string(),
+            },
+            ManualError::Conflict(message) => Self::Conflict(message),
+            ManualError::Upstream(message) => Self::Upstream(message),
+            ManualError::Internal(message) => Self::Internal(message),
+        }
+    }
+}
+
+/// Parse a JSON body; an empty body is `T::default()` when `empty` is given.
+fn body<T: serde::de::DeserializeOwned>(bytes: &Bytes, empty: Option<T>) -> Result<T, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace)
+        && let Some(default) = empty
+    {
+        return Ok(default);
+    }
+    serde_json::from_slice(bytes).map_err(|error| {
+        let text = error.to_string();
+        let field = ["missing field `", "unknown field `"]
+            .iter()
+            .find_map(|prefix| text.split_once(prefix))
+            .and_then(|(_, rest)| rest.split_once('`'))
+            .map_or("/", |(name, _)| match name {
+                "tag" => "/tag",
+                "force" => "/force",
+                "to" => "/to",
+                _ => "/",
+            });
+        let field = if text.contains("invalid type") && text.contains("boolean") {
+            "/force"
+        } else {
+            field
+        };
+        ApiError::Validation {
+            field,
+            message: format!("the request body is not valid: {text}"),
+        }
+    })
+}
+
+/// Record a mutating call (who, what, how it ended) and pass its result on.
+async fn audited<T: Serialize>(
+    state: &AppState,
+    caller: &Caller,
+    request: String,
+    result: Result<T, ApiError>,
+) -> Result<Json<T>, ApiError> {
+    let outcome = match &result {
+        Ok(_) => "ok".to_owned(),
+        Err(error) => format!("{} {error}", error.problem().status),
+    };
+    if let Err(error) = state.journal.audit(&caller.token, &request, &outcome).await {
+        tracing::error!(%error, "cannot write the audit entry");
+        return Err(ApiError::Internal(format!(
+            "cannot write the audit entry: {error}"
+        )));
+    }
+    tracing::info!(token = %caller.token, %request, %outcome, "API call");
+    result.map(Json)
+}
+
+/// Every image policy with its pick, the values in git and its pin.
+#[utoipa::path(get, path = "/api/v1/policies", tag = "policies",
+    responses(
+        (status = 200, description = "The configured policies", body = [PolicyView]),
+        (status = 401, description = "No or unknown token", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Not running", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn list_policies(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<PolicyView>>, ApiError> {
+    caller.require(Scope::Read)?;
+    engine(&state)?
+        .policies()
+        .await
+        .map(Json)
+        .map_err(|error| ApiError::from_manual(error, "/"))
+}
+
+/// One image policy.
+#[utoipa::path(get, path = "/api/v1/policies/{namespace}/{name}", tag = "policies",
+    params(("namespace" = String, Path), ("name" = String, Path)),
+    responses(
+        (status = 200, description = "The policy", body = PolicyView),
+        (status = 401, description = "No or unknown token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such policy", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Not running", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn get_policy(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((namespace, name)): Path<(String, String)>,
+) -> Result<Json<PolicyView>, ApiError> {
+    caller.require(Scope::Read)?;
+    let key = policy_key(&namespace, &name)?;
+    engine(&state)?
+        .policy_detail(&key)
+        .await
+        .map(Json)
+        .map_err(|error| ApiError::from_manual(error, "/"))
+}
+
+/// Deploy a tag now: it must exist in the registry and pass the policy's filter (unless
+/// `force`). Commits and pushes before answering; pins the policy to the tag. Moving backwards
+/// is allowed and reported as `direction: backward`.
+#[utoipa::path(post, path = "/api/v1/policies/{namespace}/{name}/promote", tag = "policies",
+    params(("namespace" = String, Path), ("name" = String, Path)),
+    request_body = PromoteRequest,
+    responses(
+        (status = 200, description = "Written and pushed (or git already named the tag)", body = PromoteResult),
+        (status = 401, description = "No or unknown token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The token's scope is below promote", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such policy", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "No automation writes this policy", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid body, tag not in the registry (`tag-not-found`) or rejected by the policy (`policy-rejects-tag`)", body = Problem, content_type = "application/problem+json"),
+        (status = 502, description = "The registry or the git remote failed; nothing was written", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Not running", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn promote(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((namespace, name)): Path<(String, String)>,
+    bytes: Bytes,
+) -> Result<Json<PromoteResult>, ApiError> {
+    let request = format!(
+        "POST /api/v1/policies/{namespace}/{name}/promote {}",
+        printable(&bytes)
+    );
+    let result = async {
+        caller.require(Scope::Promote)?;
+        let key = policy_key(&namespace, &name)?;
+        let input: PromoteRequest = body(&bytes, None)?;
+        engine(&state)?
+            .promote(&key, &input.tag, input.force, &caller.token, Manual::Promote)
+            .await
+            .map_err(|error| ApiError::from_manual(error, "/tag"))
+    }
+    .await;
+    audited(&state, &caller, request, result).await
+}
+
+/// Go back to `to`, or by default to the tag deployed before the current one; pins.
+#[utoipa::path(post, path = "/api/v1/policies/{namespace}/{name}/rollback", tag = "policies",
+    params(("namespace" = String, Path), ("name" = String, Path)),
+    request_body(content = Option<RollbackRequest>, description = "Optional; an empty body rolls back one deployment"),
+    responses(
+        (status = 200, description = "Written and pushed", body = PromoteResult),
+        (status = 401, description = "No or unknown token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The token's scope is below promote", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such policy", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Nothing earlier to roll back to", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid body, or the tag is missing or rejected", body = Problem, content_type = "application/problem+json"),
+        (status = 502, description = "The registry or the git remote failed; nothing was written", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Not running", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn rollback(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((namespace, name)): Path<(String, String)>,
+    bytes: Bytes,
+) -> Result<Json<PromoteResult>, ApiError> {
+    let request = format!(
+        "POST /api/v1/policies/{namespace}/{name}/rollback {}",
+        printable(&bytes)
+    );
+    let result = async {
+        caller.require(Scope::Promote)?;
+        let key = policy_key(&namespace, &name)?;
+        let input: RollbackRequest = body(&bytes, Some(RollbackRequest::default()))?;
+        engine(&state)?
+            .rollback(&key, input.to, input.force, &caller.token)
+            .await
+            .map_err(|error| ApiError::from_manual(error, "/to"))
+    }
+    .await;
+    audited(&state, &caller, request, result).await
+}
+
+/// Pin the policy at the tag git names now: automation stops moving it.
+#[utoipa::path(post, path = "/api/v1/policies/{namespace}/{name}/pin", tag = "policies",
+    params(("namespace" = String, Path), ("name" = String, Path)),
+    responses(
+        (status = 200, description = "Pinned, and noted in git", body = NoteResult),
+        (status = 401, description = "No or unknown token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The token's scope is below promote", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such policy", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Git names no tag for this policy", body = Problem, content_type = "application/problem+json"),
+        (status = 502, description = "The git remote failed", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Not running", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn pin(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((namespace, name)): Path<(String, String)>,
+) -> Result<Json<NoteResult>, ApiError> {
+    let request = format!("POST /api/v1/policies/{namespace}/{name}/pin");
+    let result = async {
+        caller.require(Scope::Promote)?;
+        let key = policy_key(&namespace, &name)?;
+        engine(&state)?
+            .pin(&key, &caller.token)
+            .await
+            .map_err(|error| ApiError::from_manual(error, "/"))
+    }
+    .await;
+    audited(&state, &caller, request, result).await
+}
+
+/// Unpin: automation takes over again at once and may move the policy forward.
+#[utoipa::path(post, path = "/api/v1/policies/{namespace}/{name}/resume", tag = "policies",
+    params(("namespace" = String, Path), ("name" = String, Path)),
+    responses(
+        (status = 200, description = "Unpinned; `decision` says what automation did", body = NoteResult),
+        (status = 401, description = "No or unknown token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The token's scope is below promote", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such policy", body = Problem, content_type = "application/problem+json"),
+        (status = 502, description = "The git remote failed", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Not running", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn resume(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((namespace, name)): Path<(String, String)>,
+) -> Result<Json<NoteResult>, ApiError> {
+    let request = format!("POST /api/v1/policies/{namespace}/{name}/resume");
+    let result = async {
+        caller.require(Scope::Promote)?;
+        let key = policy_key(&namespace, &name)?;
+        engine(&state)?
+            .resume_policy(&key, &caller.token)
+            .await
+            .map_err(|error| ApiError::from_manual(error, "/"))
+    }
+    .await;
+    audited(&state, &caller, request, result).await
+}
+
+/// Every deployed tag, newest first, from git history (commit trailers) and the journal.
+#[utoipa::path(get, path = "/api/v1/policies/{namespace}/{name}/history", tag = "policies",
+    params(("namespace" = String, Path), ("name" = String, Path)),
+    responses(
+        (status = 200, description = "Deployments, newest first", body = [HistoryEntry]),
+        (status = 401, description = "No or unknown token", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such policy", body = Problem, content_type = "application/problem+json"),
+        (status = 502, description = "The git remote failed", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Not running", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn history(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((namespace, name)): Path<(String, String)>,
+) -> Result<Json<Vec<HistoryEntry>>, ApiError> {
+    caller.require(Scope::Read)?;
+    let key = policy_key(&namespace, &name)?;
+    engine(&state)?
+        .history(&key)
+        .await
+        .map(Json)
+        .map_err(|error| ApiError::from_manual(error, "/"))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct EventsQuery {
+    /// Only events in this state.
+    state: Option<EventState>,
+    /// Only events for this image repository (`namespace/name`).
+    repository: Option<String>,
+    /// Page cursor: events with a smaller id (`next_before` of the previous page).
+    #[param(minimum = 1)]
+    before: Option<i64>,
+    /// Page size, 1–500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
+    limit: Option<i64>,
+}
+
+/// A page of intake events.
+#[derive(Debug, Serialize, ToSchema)]
+struct EventsPage {
+    events: Vec<Event>,
+    /// Pass as `before` for the next page; `null` on the last page.
+    next_before: Option<i64>,
+}
+
+/// The intake journal, newest first, with each event's state and reason.
+#[utoipa::path(get, path = "/api/v1/events", tag = "events",
+    params(EventsQuery),
+    responses(
+        (status = 200, description = "A page of events", body = EventsPage),
+        (status = 401, description = "No or unknown token", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A bad query parameter", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn list_events(
+    State(state): State<AppState>,
+    caller: Caller,
+    query: Result<Query<EventsQuery>, QueryRejection>,
+) -> Result<Json<EventsPage>, ApiError> {
+    caller.require(Scope::Read)?;
+    let Query(query) = query.map_err(|rejection| ApiError::Validation {
+        field: "/query",
+        message: format!(
+            "{}; valid: state, repository, before (≥ 1), limit (1–500)",
+            rejection.body_text()
+        ),
+    })?;
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::Validation {
+            field: "/limit",
+            message: format!("limit must be between 1 and 500, not {limit}"),
+        });
+    }
+    if query.before.is_some_and(|before| before < 1) {
+        return Err(ApiError::Validation {
+            field: "/before",
+            message: "before must be at least 1 (use next_before from the previous page)".to_owned(),
+        });
+    }
+    let events = state
+        .journal
+        .list(query.state, query.repository.as_deref(), query.before, limit)
+        .await
+        .map_err(|error| ApiError::Internal(error.to_string()))?;
+    let next_before = (i64::try_from(events.len()).unwrap_or(i64::MAX) == limit)
+        .then(|| events.last().map(|event| event.id))
+        .flatten();
+    Ok(Json(EventsPage { events, next_before }))
+}
+
+/// Scan an image repository now and report what each of its policies picks.
+#[utoipa::path(post, path = "/api/v1/repositories/{namespace}/{name}/scan", tag = "repositories",
+    params(("namespace" = String, Path), ("name" = String, Path)),
+    responses(
+        (status = 200, description = "Scanned", body = ScanView),
+        (status = 401, description = "No or unknown token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The token's scope is below promote", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such image repository", body = Problem, content_type = "application/problem+json"),
+        (status = 502, description = "The registry failed", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Not running", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn scan(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((namespace, name)): Path<(String, String)>,
+) -> Result<Json<ScanView>, ApiError> {
+    let request = format!("POST /api/v1/repositories/{namespace}/{name}/scan");
+    let result = async {
+        caller.require(Scope::Promote)?;
+        let key = ObjectKey::from_parts(&namespace, &name)
+            .map_err(|_| ApiError::NotFound(format!("no image repository {namespace}/{name}")))?;
+        engine(&state)?
+            .scan(&key)
+            .await
+            .map_err(|error| ApiError::from_manual(error, "/"))
+    }
+    .await;
+    audited(&state, &caller, request, result).await
+}
+
+/// Every image update automation and whether it is suspended.
+#[utoipa::path(get, path = "/api/v1/automations", tag = "automations",
+    responses(
+        (status = 200, description = "The automations", body = [AutomationView]),
+        (status = 401, description = "No or unknown token", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Not running", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn list_automations(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<AutomationView>>, ApiError> {
+    caller.require(Scope::Read)?;
+    engine(&state)?
+        .automations()
+        .await
+        .map(Json)
+        .map_err(|error| ApiError::from_manual(error, "/"))
+}
+
+async fn set_suspended(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+    suspended: bool,
+) -> Result<Json<NoteResult>, ApiError> {
+    let request = format!(
+        "POST /api/v1/automations/{name}/{}",
+        if suspended { "suspend" } else { "resume" }
+    );
+    let result = async {
+        caller.require(Scope::Admin)?;
+        engine(state)?
+            .set_suspended(name, suspended, &caller.token)
+            .await
+            .map_err(|error| ApiError::from_manual(error, "/"))
+    }
+    .await;
+    audited(state, caller, request, result).await
+}
+
+/// Stop automatic updates by an automation (manual promotions still write).
+#[utoipa::path(post, path = "/api/v1/automations/{name}/suspend", tag = "automations",
+    params(("name" = String, Path, description = "`name`, or `namespace:name` when the name is not unique")),
+    responses(
+        (status = 200, description = "Suspended, and noted in git", body = NoteResult),
+        (status = 401, description = "No or unknown token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The token's scope is below admin", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such automation", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The name is ambiguous", body = Problem, content_type = "application/problem+json"),
+        (status = 502, description = "The git remote failed", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Not running", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn suspend_automation(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<Json<NoteResult>, ApiError> {
+    set_suspended(&state, &caller, &name, true).await
+}
+
+/// Let an automation update again; its policies are decided at once.
+#[utoipa::path(post, path = "/api/v1/automations/{name}/resume", tag = "automations",
+    params(("name" = String, Path, description = "`name`, or `namespace:name` when the name is not unique")),
+    responses(
+        (status = 200, description = "Resumed, and noted in git", body = NoteResult),
+        (status = 401, description = "No or unknown token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The token's scope is below admin", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such automation", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The name is ambiguous", body = Problem, content_type = "application/problem+json"),
+        (status = 502, description = "The git remote failed", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Not running", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn resume_automation(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<Json<NoteResult>, ApiError> {
+    set_suspended(&state, &caller, &name, false).await
+}
+
+/// The request body as it goes into the audit log: text, at most 200 characters.
+fn printable(bytes: &Bytes) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let text: String = text.chars().filter(|c| !c.is_control()).take(200).collect();
+    text
 }

@@ -14,6 +14,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{Notify, mpsc};
 
+mod manual;
+pub mod views;
+
+pub use manual::{Manual, ManualError};
+
 /// Pause before retrying events that failed transiently (remote unreachable, registry down).
 const RETRY_DELAY: Duration = Duration::from_secs(10);
 
@@ -26,6 +31,10 @@ pub struct Engine {
     /// The last pick per policy from a scan, so an unchanged pick does no work.
     selected: Mutex<BTreeMap<ObjectKey, String>>,
     last_prune: Mutex<Option<std::time::Instant>>,
+    /// Manual calls on one policy run one at a time.
+    manual_locks: Mutex<std::collections::HashMap<ObjectKey, Arc<tokio::sync::Mutex<()>>>>,
+    /// Scan results fully decided (and written) so far: lets callers wait for a scan's effect.
+    scans_decided: std::sync::atomic::AtomicU64,
 }
 
 /// What one decision produced for one policy.
@@ -49,6 +58,8 @@ impl Engine {
             wake: Arc::new(Notify::new()),
             selected: Mutex::default(),
             last_prune: Mutex::default(),
+            manual_locks: Mutex::default(),
+            scans_decided: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -221,6 +232,8 @@ impl Engine {
                 tracing::warn!(policy = %decision.policy, %error, "poll update failed");
             }
         }
+        self.scans_decided
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// For every policy on `repository`: pick over `tags`; when `only` is given, act only if the
@@ -244,7 +257,7 @@ impl Engine {
             .values()
             .filter(|policy| &policy.repository == repository)
         {
-            if let Ok(Some(pin)) = self.journal.pinned(&policy.key.to_string()).await {
+            if let Some(pin) = self.writers.overrides().pinned(&policy.key) {
                 decisions.push(Decision {
                     policy: policy.key.clone(),
                     outcome: Outcome::Skipped {
@@ -290,6 +303,15 @@ impl Engine {
                 .values()
                 .filter(|automation| automation.policies.contains(&policy.key))
             {
+                if self.writers.overrides().is_suspended(&automation.key) {
+                    decisions.push(Decision {
+                        policy: policy.key.clone(),
+                        outcome: Outcome::Skipped {
+                            reason: format!("automation {} is suspended", automation.key),
+                        },
+                    });
+                    continue;
+                }
                 let intent = Intent {
                     automation: Arc::new(automation.clone()),
                     policy: policy.key.clone(),
@@ -353,6 +375,7 @@ impl Engine {
             "policies": self.settings.policies.keys().map(|key| (key.to_string(), serde_json::json!({"selected": selected.get(key)}))).collect::<BTreeMap<_, _>>(),
             "repositories": repositories.into_iter().map(|(key, status)| (key.to_string(), status)).collect::<BTreeMap<_, _>>(),
             "registry_certificates_not_after": certificates,
+            "scans_decided": self.scans_decided.load(std::sync::atomic::Ordering::SeqCst),
         })
     }
 }

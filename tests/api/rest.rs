@@ -1,0 +1,540 @@
+//! The REST API against a running `pushdeploy serve`, a real registry and a file:// remote:
+//! promotion and pins across scans and restarts, refusals (missing tag, filter, scopes),
+//! history causes, the audit trail, the CLI client, and openapi.yaml kept in step with the code.
+
+use crate::support::app::{App, request};
+use crate::support::git::{Remote, gitops_fixture};
+use crate::support::registry::{Options, Registry};
+use crate::support::wait_for;
+use serde_json::{Value, json};
+use std::path::Path;
+use std::time::Duration;
+
+const DEPLOYMENT: &str = "apps/mcp/deployment.yaml";
+const POLICY: &str = "/api/v1/policies/flux-system/mcp";
+const SCAN: &str = "/api/v1/repositories/flux-system/mcp/scan";
+const NOTIFY: &str = "Bearer notify-s3cret-token";
+const ADMIN: &str = "admin-s3cret-token";
+const CI: &str = "ci-s3cret-token";
+const RO: &str = "ro-s3cret-token";
+const ENV: [(&str, &str); 4] = [
+    ("NOTIFY_AUTH", NOTIFY),
+    ("ADMIN_TOKEN", ADMIN),
+    ("CI_TOKEN", CI),
+    ("RO_TOKEN", RO),
+];
+
+fn tag(run: u32) -> String {
+    format!("{run}-{:040x}", u128::from(run) * 0x1234_5678_9abc_def1)
+}
+
+pub fn config(registry: &str, remote: &Remote, data: &Path) -> String {
+    format!(
+        "dataDir: {data}
+server:
+  listen: 127.0.0.1:{{port}}
+intake:
+  registry:
+    authorization: [{{fromEnv: NOTIFY_AUTH}}]
+  coalesceWindow: 0s
+api:
+  tokens:
+    - {{name: ops, scope: admin, token: {{fromEnv: ADMIN_TOKEN}}}}
+    - {{name: ci, scope: promote, token: {{fromEnv: CI_TOKEN}}}}
+    - {{name: dashboard, scope: read, token: {{fromEnv: RO_TOKEN}}}}
+imageRepositories:
+  - name: mcp
+    image: {registry}/goldentooth-mcp
+    insecure: true
+    interval: 1h
+imagePolicies:
+  - name: mcp
+    imageRepositoryRef: {{name: mcp}}
+    filterTags: {{pattern: '^(?P<num>[0-9]+)-[a-f0-9]+$', extract: '$num'}}
+    policy: {{numerical: {{order: asc}}}}
+imageUpdateAutomations:
+  - name: mcp
+    git:
+      url: {url}
+      commit:
+        author: {{name: fluxcdbot, email: fluxcdbot@users.noreply.github.com}}
+    update: {{path: ./apps/mcp}}
+",
+        data = data.display(),
+        url = remote.url(),
+    )
+}
+
+/// One API call; the body parsed as JSON (Null when empty or not JSON).
+fn call(app: &App, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
+    let bearer = token.map(|token| format!("Bearer {token}"));
+    let mut headers = vec![("Content-Type", "application/json")];
+    if let Some(bearer) = &bearer {
+        headers.push(("Authorization", bearer.as_str()));
+    }
+    let body = body.map(|body| body.to_string()).unwrap_or_default();
+    let (status, text) = request(app.port, method, path, &headers, body.as_bytes()).unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// The tag the deployment names on the remote's main branch.
+fn deployed(remote: &Remote) -> String {
+    let text = remote.show("main", DEPLOYMENT);
+    let line = text
+        .lines()
+        .find(|line| line.contains("$imagepolicy"))
+        .unwrap()
+        .to_owned();
+    let image = line.split_whitespace().nth(1).unwrap();
+    image.rsplit(':').next().unwrap().to_owned()
+}
+
+struct World {
+    dir: tempfile::TempDir,
+    remote: Remote,
+    registry: Registry,
+}
+
+fn world() -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let remote = Remote::seeded(dir.path(), &gitops_fixture());
+    let registry = Registry::start(&dir.path().join("registry"), Options::default());
+    World {
+        dir,
+        remote,
+        registry,
+    }
+}
+
+impl World {
+    fn start(&self) -> App {
+        let text = config(&self.registry.host(), &self.remote, &self.dir.path().join("data"));
+        App::start(self.dir.path(), &text, &ENV)
+    }
+
+    fn audit(&self) -> Vec<(String, String, String)> {
+        let data = self.dir.path().join("data");
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(async {
+            let journal = pushdeploy::journal::Journal::open(&data).await.unwrap();
+            journal.audit_entries(100).await.unwrap()
+        })
+    }
+}
+
+/// How many scan results the engine has fully decided (from /status).
+fn scans_decided(app: &App) -> u64 {
+    let (_, body) = app.get("/status").unwrap();
+    let status: Value = serde_json::from_str(&body).unwrap();
+    status["scans_decided"].as_u64().unwrap()
+}
+
+fn wait_for_decisions(app: &App, at_least: u64) {
+    wait_for("the engine to decide the scan", Duration::from_secs(30), || {
+        (scans_decided(app) >= at_least).then_some(())
+    });
+}
+
+fn scan(app: &App) -> Value {
+    let (status, body) = call(app, "POST", SCAN, Some(CI), None);
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+#[test]
+fn a_promotion_to_an_older_tag_holds_across_scans_and_restarts_until_resumed() {
+    let world = world();
+    for run in 1..=3 {
+        world
+            .registry
+            .push("goldentooth-mcp", &tag(run), &run.to_string());
+    }
+    let mut app = world.start();
+    scan(&app);
+    wait_for("the poll to deploy run 3", Duration::from_secs(30), || {
+        (deployed(&world.remote) == tag(3)).then_some(())
+    });
+    let before = world.remote.show("main", DEPLOYMENT);
+
+    let (status, body) = call(
+        &app,
+        "POST",
+        &format!("{POLICY}/promote"),
+        Some(CI),
+        Some(json!({"tag": tag(1)})),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (
+            body["direction"].as_str(),
+            body["previous"].as_str(),
+            body["pinned"].as_bool()
+        ),
+        (Some("backward"), Some(tag(3).as_str()), Some(true))
+    );
+    assert_eq!(
+        body["commit"].as_str(),
+        Some(world.remote.head("main").as_str()),
+        "pushed before the answer"
+    );
+    assert_eq!(
+        world.remote.show("main", DEPLOYMENT),
+        before.replace(&tag(3), &tag(1)),
+        "only the image value changed"
+    );
+    let message = crate::support::git::git(&world.remote.bare, &["log", "-1", "--format=%B", "main"]);
+    assert!(
+        message.contains("Pushdeploy-Cause: promote by ci")
+            && message.contains(&format!("Pushdeploy-Pinned: flux-system/mcp={}", tag(1))),
+        "{message}"
+    );
+
+    // The poller keeps seeing a newer tag: the pin holds.
+    world.registry.push("goldentooth-mcp", &tag(4), "4");
+    let decided = scans_decided(&app);
+    let scanned = scan(&app);
+    wait_for_decisions(&app, decided + 1);
+    assert_eq!(
+        scanned["policies"][0]["selected"].as_str(),
+        Some(tag(4).as_str()),
+        "{scanned}"
+    );
+    let (_, policy) = call(&app, "GET", POLICY, Some(RO), None);
+    assert_eq!(
+        policy["pinned"]["tag"].as_str(),
+        Some(tag(1).as_str()),
+        "{policy}"
+    );
+    assert_eq!(policy["selected"].as_str(), Some(tag(4).as_str()), "{policy}");
+    assert_eq!(
+        policy["in_git"][0]["value"]
+            .as_str()
+            .map(|v| v.ends_with(&tag(1))),
+        Some(true),
+        "{policy}"
+    );
+    assert_eq!(deployed(&world.remote), tag(1));
+
+    // ...and across a restart (the startup scan sees run 4 again).
+    assert_eq!(app.terminate(), Some(0));
+    app.launch();
+    scan(&app);
+    wait_for_decisions(&app, 1);
+    let (_, policy) = call(&app, "GET", POLICY, Some(RO), None);
+    assert_eq!(
+        policy["pinned"]["tag"].as_str(),
+        Some(tag(1).as_str()),
+        "{policy}"
+    );
+    assert_eq!(deployed(&world.remote), tag(1), "the pin survived the restart");
+
+    // Resume: automation takes over at once and moves forward.
+    let (status, body) = call(&app, "POST", &format!("{POLICY}/resume"), Some(CI), None);
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body["decision"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("pushed"),
+        "{body}"
+    );
+    assert_eq!(deployed(&world.remote), tag(4));
+    let (_, policy) = call(&app, "GET", POLICY, Some(RO), None);
+    assert!(policy["pinned"].is_null(), "{policy}");
+}
+
+#[test]
+fn missing_or_filtered_tags_and_tokens_without_the_scope_are_refused_and_audited() {
+    let world = world();
+    world.registry.push("goldentooth-mcp", &tag(1), "1");
+    world.registry.push("goldentooth-mcp", "latest", "l");
+    let app = world.start();
+    scan(&app);
+    wait_for("the poll to deploy run 1", Duration::from_secs(30), || {
+        (deployed(&world.remote) == tag(1)).then_some(())
+    });
+    let head = world.remote.head("main");
+    let promote = format!("{POLICY}/promote");
+
+    let (status, body) = call(&app, "POST", &promote, None, Some(json!({"tag": tag(1)})));
+    assert_eq!(
+        (status, body["type"].as_str()),
+        (401, Some("urn:pushdeploy:problem:unauthorized"))
+    );
+    let (status, body) = call(
+        &app,
+        "POST",
+        &promote,
+        Some("not-a-token"),
+        Some(json!({"tag": tag(1)})),
+    );
+    assert_eq!(status, 401, "{body}");
+    let (status, body) = call(&app, "POST", &promote, Some(RO), Some(json!({"tag": tag(1)})));
+    assert_eq!(
+        (status, body["type"].as_str()),
+        (403, Some("urn:pushdeploy:problem:forbidden"))
+    );
+    assert!(body["detail"].as_str().unwrap().contains("promote"), "{body}");
+
+    let missing = tag(9);
+    let (status, body) = call(&app, "POST", &promote, Some(CI), Some(json!({"tag": missing})));
+    assert_eq!(
+        (status, body["type"].as_str(), body["field"].as_str()),
+        (422, Some("urn:pushdeploy:problem:tag-not-found"), Some("/tag")),
+        "{body}"
+    );
+    assert!(body["detail"].as_str().unwrap().contains(&missing), "{body}");
+    let (status, body) = call(&app, "POST", &promote, Some(CI), Some(json!({"tag": "latest"})));
+    assert_eq!(
+        (status, body["type"].as_str()),
+        (422, Some("urn:pushdeploy:problem:policy-rejects-tag")),
+        "{body}"
+    );
+    assert!(body["detail"].as_str().unwrap().contains("force"), "{body}");
+    let (status, body) = call(&app, "POST", &promote, Some(CI), Some(json!({"tag": "bad tag!"})));
+    assert_eq!((status, body["field"].as_str()), (422, Some("/tag")), "{body}");
+    let (status, body) = call(&app, "POST", &promote, Some(CI), Some(json!({"tga": "x"})));
+    assert_eq!(
+        (status, body["type"].as_str()),
+        (422, Some("urn:pushdeploy:problem:validation")),
+        "{body}"
+    );
+    let (status, _) = call(
+        &app,
+        "POST",
+        "/api/v1/policies/flux-system/nope/promote",
+        Some(CI),
+        Some(json!({"tag": tag(1)})),
+    );
+    assert_eq!(status, 404);
+    assert_eq!(
+        world.remote.head("main"),
+        head,
+        "nothing was written by any refusal"
+    );
+    let (_, policy) = call(&app, "GET", POLICY, Some(RO), None);
+    assert!(
+        policy["pinned"].is_null(),
+        "a refused promotion leaves no pin: {policy}"
+    );
+
+    let (status, body) = call(
+        &app,
+        "POST",
+        &promote,
+        Some(CI),
+        Some(json!({"tag": "latest", "force": true})),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(deployed(&world.remote), "latest");
+
+    let (status, body) = call(&app, "POST", "/api/v1/automations/mcp/suspend", Some(CI), None);
+    assert_eq!(status, 403, "suspending needs admin: {body}");
+    let (status, body) = call(&app, "POST", "/api/v1/automations/mcp/suspend", Some(ADMIN), None);
+    assert_eq!((status, body["suspended"].as_bool()), (200, Some(true)), "{body}");
+    let (_, automations) = call(&app, "GET", "/api/v1/automations", Some(RO), None);
+    assert_eq!(
+        automations[0]["suspended_by"].as_str(),
+        Some("ops"),
+        "{automations}"
+    );
+
+    let audit = world.audit();
+    let results: Vec<(&str, &str)> = audit
+        .iter()
+        .rev()
+        .map(|(token, _, result)| (token.as_str(), result.split(' ').next().unwrap()))
+        .collect();
+    assert_eq!(
+        results,
+        vec![
+            ("ci", "ok"),
+            ("dashboard", "403"),
+            ("ci", "422"),
+            ("ci", "422"),
+            ("ci", "422"),
+            ("ci", "422"),
+            ("ci", "404"),
+            ("ci", "ok"),
+            ("ci", "403"),
+            ("ops", "ok"),
+        ],
+        "{audit:#?}"
+    );
+}
+
+#[test]
+fn history_names_webhook_poll_promote_and_rollback_and_the_cli_prints_it() {
+    let world = world();
+    world.registry.push("goldentooth-mcp", &tag(1), "1");
+    let app = world.start();
+    scan(&app);
+    wait_for("the poll to deploy run 1", Duration::from_secs(30), || {
+        (deployed(&world.remote) == tag(1)).then_some(())
+    });
+    // A registry notification for run 2 (as distribution sends it; the tag is really there).
+    world.registry.push("goldentooth-mcp", &tag(2), "2");
+    let notification = json!({"events": [{"id": "history-2", "action": "push", "target": {
+        "mediaType": "application/vnd.oci.image.manifest.v1+json", "repository": "goldentooth-mcp",
+        "tag": tag(2), "url": format!("http://{}/v2/goldentooth-mcp/manifests/sha256:00", world.registry.host())}}]});
+    let (status, body) = request(
+        app.port,
+        "POST",
+        "/hooks/registry",
+        &[
+            ("Authorization", NOTIFY),
+            (
+                "Content-Type",
+                "application/vnd.docker.distribution.events.v1+json",
+            ),
+        ],
+        notification.to_string().as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{body}");
+    wait_for("the webhook to deploy run 2", Duration::from_secs(30), || {
+        (deployed(&world.remote) == tag(2)).then_some(())
+    });
+    world.registry.push("goldentooth-mcp", &tag(3), "3");
+    let (status, body) = call(
+        &app,
+        "POST",
+        &format!("{POLICY}/promote"),
+        Some(CI),
+        Some(json!({"tag": tag(3)})),
+    );
+    assert_eq!(
+        (status, body["direction"].as_str()),
+        (200, Some("forward")),
+        "{body}"
+    );
+    let (status, body) = call(&app, "POST", &format!("{POLICY}/rollback"), Some(CI), None);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["tag"].as_str(),
+        Some(tag(2).as_str()),
+        "rollback goes to the previous deployment"
+    );
+    assert_eq!(deployed(&world.remote), tag(2));
+
+    let (status, history) = call(&app, "GET", &format!("{POLICY}/history"), Some(RO), None);
+    assert_eq!(status, 200, "{history}");
+    let kinds: Vec<(String, String)> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| {
+            (
+                entry["kind"].as_str().unwrap().to_owned(),
+                entry["tag"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, String)> = [("rollback", 2), ("promote", 3), ("webhook", 2), ("poll", 1)]
+        .iter()
+        .map(|(kind, run)| ((*kind).to_owned(), tag(*run)))
+        .collect();
+    // Entries in one second share a timestamp; compare as sets, then check the newest.
+    let mut sorted_kinds = kinds.clone();
+    sorted_kinds.sort();
+    let mut sorted_expected = expected.clone();
+    sorted_expected.sort();
+    assert_eq!(sorted_kinds, sorted_expected, "{history}");
+    assert!(
+        history
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|entry| entry["in_git"] == true
+                && entry["author"].as_str().unwrap().contains("fluxcdbot")
+                && entry["commit"].as_str().unwrap().len() == 40),
+        "{history}"
+    );
+
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_pushdeploy"))
+        .args(["history", "flux-system/mcp", "--server"])
+        .arg(format!("http://127.0.0.1:{}", app.port))
+        .env("PUSHDEPLOY_TOKEN", RO)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(text.lines().count(), 4, "{text}");
+    assert!(
+        text.contains("rollback") && text.contains("webhook (registry)"),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_cli_promotes_and_rolls_back_and_explains_a_refusal() {
+    let world = world();
+    world.registry.push("goldentooth-mcp", &tag(1), "1");
+    world.registry.push("goldentooth-mcp", &tag(2), "2");
+    let app = world.start();
+    let server = format!("http://127.0.0.1:{}", app.port);
+    let cli = |args: &[&str], token: &str| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_pushdeploy"))
+            .args(args)
+            .args(["--server", &server])
+            .env("PUSHDEPLOY_TOKEN", token)
+            .output()
+            .unwrap();
+        (
+            output.status.code(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            ),
+        )
+    };
+    let (code, text) = cli(&["promote", "flux-system/mcp", &tag(1)], CI);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains(&format!("flux-system/mcp now runs {}", tag(1))),
+        "{text}"
+    );
+    assert!(text.contains("apps/mcp/deployment.yaml:"), "{text}");
+    assert_eq!(deployed(&world.remote), tag(1));
+    let (code, text) = cli(&["promote", "flux-system/mcp", &tag(2), "--json"], CI);
+    assert_eq!(code, Some(0), "{text}");
+    let answer: Value = serde_json::from_str(text.trim()).unwrap();
+    assert_eq!(answer["direction"].as_str(), Some("forward"));
+    let (code, text) = cli(&["rollback", "flux-system/mcp"], CI);
+    assert_eq!(code, Some(0), "{text}");
+    assert_eq!(deployed(&world.remote), tag(1));
+    let (code, text) = cli(&["promote", "flux-system/mcp", &tag(7)], CI);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("422 tag-not-found") && text.contains(&tag(7)),
+        "{text}"
+    );
+    let (code, text) = cli(&["rollback", "flux-system/mcp", "--to", &tag(2)], RO);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("403 forbidden"), "{text}");
+}
+
+#[test]
+fn openapi_yaml_is_what_the_code_generates() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let checked_in = std::fs::read_to_string(root.join("openapi.yaml")).unwrap_or_default();
+    let generated = pushdeploy::http::api::openapi_yaml();
+    assert!(
+        checked_in == generated,
+        "openapi.yaml is out of date with the code; regenerate it with:\n  cargo run -q -- openapi > openapi.yaml"
+    );
+    for path in [
+        "/api/v1/policies/{namespace}/{name}/promote:",
+        "/api/v1/policies/{namespace}/{name}/history:",
+        "/api/v1/events:",
+        "/api/v1/automations/{name}/suspend:",
+        "/api/v1/repositories/{namespace}/{name}/scan:",
+    ] {
+        assert!(generated.contains(path), "{path} missing from the spec");
+    }
+}
