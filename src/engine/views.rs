@@ -52,6 +52,10 @@ pub struct GitValue {
 #[serde(deny_unknown_fields)]
 pub struct PromoteRequest {
     /// The tag to deploy; it must exist in the registry.
+    #[schema(
+        pattern = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$",
+        example = "2-f62ba56a999ec99a7375fed529acf4b336691bdb"
+    )]
     pub tag: String,
     /// Promote even when the tag does not pass the policy's filter.
     #[serde(default)]
@@ -64,6 +68,7 @@ pub struct PromoteRequest {
 pub struct RollbackRequest {
     /// The tag to go back to; default: the tag deployed before the current one.
     #[serde(default)]
+    #[schema(pattern = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")]
     pub to: Option<String>,
     #[serde(default)]
     pub force: bool,
