@@ -592,3 +592,115 @@ fn schemathesis_finds_no_server_error_and_no_answer_outside_the_spec() {
         assert!(text.contains(" passed"), "{text}");
     }
 }
+
+#[test]
+fn concurrent_promotions_of_one_policy_are_serialised_and_both_answers_are_true() {
+    let world = world();
+    for run in 1..=3 {
+        world
+            .registry
+            .push("goldentooth-mcp", &tag(run), &run.to_string());
+    }
+    let app = world.start();
+    let promote = format!("{POLICY}/promote");
+    let answers: Vec<(u16, Value)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = [1, 2]
+            .into_iter()
+            .map(|run| {
+                let (app, promote) = (&app, &promote);
+                scope.spawn(move || call(app, "POST", promote, Some(CI), Some(json!({"tag": tag(run)}))))
+            })
+            .collect();
+        handles.into_iter().map(|handle| handle.join().unwrap()).collect()
+    });
+    for (status, body) in &answers {
+        assert_eq!(*status, 200, "{body}");
+    }
+    // One ran after the other: the later one saw the earlier one's tag in git.
+    let (first, second) = if answers[1].1["previous"].as_str() == Some(tag(1).as_str()) {
+        (&answers[0].1, &answers[1].1)
+    } else {
+        (&answers[1].1, &answers[0].1)
+    };
+    assert_eq!(second["previous"], first["tag"], "{answers:?}");
+    assert_eq!(deployed(&world.remote), second["tag"].as_str().unwrap());
+    assert_eq!(world.remote.head("main"), second["commit"].as_str().unwrap());
+    let parent = crate::support::git::git(&world.remote.bare, &["rev-parse", "main~1"]);
+    assert_eq!(
+        parent.trim(),
+        first["commit"].as_str().unwrap(),
+        "both commits landed, in order"
+    );
+    let (_, policy) = call(&app, "GET", POLICY, Some(RO), None);
+    assert_eq!(policy["pinned"]["tag"], second["tag"], "{policy}");
+}
+
+#[test]
+fn events_are_listed_newest_first_filtered_and_paged() {
+    let world = world();
+    world.registry.push("goldentooth-mcp", &tag(1), "1");
+    let app = world.start();
+    for run in 1..=3 {
+        let body = json!({"events": [{"id": format!("page-{run}"), "action": "push", "target": {
+            "mediaType": "application/vnd.oci.image.manifest.v1+json", "repository": "goldentooth-mcp",
+            "tag": tag(run), "url": format!("http://{}/v2/goldentooth-mcp/manifests/sha256:00", world.registry.host())}}]});
+        let (status, text) = request(
+            app.port,
+            "POST",
+            "/hooks/registry",
+            &[("Authorization", NOTIFY), ("Content-Type", "application/json")],
+            body.to_string().as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(status, 200, "{text}");
+    }
+    let (status, page) = call(&app, "GET", "/api/v1/events?limit=2", Some(RO), None);
+    assert_eq!(status, 200, "{page}");
+    let ids: Vec<i64> = page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 2);
+    assert!(ids[0] > ids[1], "newest first: {ids:?}");
+    let next = page["next_before"].as_i64().unwrap();
+    let (_, rest) = call(
+        &app,
+        "GET",
+        &format!("/api/v1/events?limit=2&before={next}"),
+        Some(RO),
+        None,
+    );
+    assert_eq!(rest["events"].as_array().unwrap().len(), 1, "{rest}");
+    assert!(rest["next_before"].is_null(), "{rest}");
+    // The missing tags (runs 2 and 3 were never pushed) end failed, with the reason.
+    wait_for("the missing tags to be refused", Duration::from_secs(30), || {
+        let (_, failed) = call(&app, "GET", "/api/v1/events?state=failed", Some(RO), None);
+        (failed["events"].as_array()?.len() == 2).then_some(failed)
+    });
+    let (_, failed) = call(
+        &app,
+        "GET",
+        "/api/v1/events?state=failed&repository=flux-system/mcp",
+        Some(RO),
+        None,
+    );
+    assert!(
+        failed["events"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("does not exist"),
+        "{failed}"
+    );
+    let (status, bad) = call(&app, "GET", "/api/v1/events?limit=0", Some(RO), None);
+    assert_eq!((status, bad["field"].as_str()), (422, Some("/limit")), "{bad}");
+    let (status, bad) = call(&app, "GET", "/api/v1/events?state=sideways", Some(RO), None);
+    assert_eq!(
+        (status, bad["type"].as_str()),
+        (422, Some("urn:pushdeploy:problem:validation")),
+        "{bad}"
+    );
+    let (status, _) = call(&app, "GET", "/api/v1/events", None, None);
+    assert_eq!(status, 401);
+}
