@@ -66,6 +66,17 @@ impl Engine {
                 overrides.pin(&key, &tag);
             }
         }
+        for key in self.settings.policies.keys() {
+            if let Some((tag, ..)) = self
+                .journal
+                .deployments(&key.to_string())
+                .await?
+                .into_iter()
+                .next()
+            {
+                self.note_deployed(key, &tag);
+            }
+        }
         for (automation, _, _) in self.journal.suspensions().await? {
             if let Ok(key) = ObjectKey::parse(&automation) {
                 overrides.set_suspended(&key, true);
@@ -317,6 +328,7 @@ impl Engine {
                     self.journal
                         .record_deployment(&key_text, &tag, &commit, &automation.author.name, &cause)
                         .await?;
+                    self.note_deployed(key, &tag);
                     let entry = pushed.get_or_insert_with(|| (commit.clone(), Vec::new()));
                     entry.0 = commit;
                     entry.1.extend(changes.into_iter().map(|change| ChangeView {

@@ -33,6 +33,8 @@ pub struct Engine {
     last_prune: Mutex<Option<std::time::Instant>>,
     /// Manual calls on one policy run one at a time.
     manual_locks: Mutex<std::collections::HashMap<ObjectKey, Arc<tokio::sync::Mutex<()>>>>,
+    /// The tag last pushed per policy (loaded from the journal at startup), for `/status`.
+    deployed: Mutex<BTreeMap<ObjectKey, String>>,
     /// Scan results fully decided (and written) so far: lets callers wait for a scan's effect.
     scans_decided: std::sync::atomic::AtomicU64,
 }
@@ -60,6 +62,7 @@ impl Engine {
             last_prune: Mutex::default(),
             manual_locks: Mutex::default(),
             scans_decided: std::sync::atomic::AtomicU64::new(0),
+            deployed: Mutex::default(),
         })
     }
 
@@ -353,6 +356,7 @@ impl Engine {
                     .journal
                     .record_deployment(&policy.to_string(), &tag, commit, &author, &cause)
                     .await;
+                self.note_deployed(&policy, &tag);
                 metrics::counter!("pushdeploy_commits_total", "result" => "pushed").increment(1);
             }
             decisions.push(Decision { policy, outcome });
@@ -360,9 +364,18 @@ impl Engine {
         decisions
     }
 
+    fn note_deployed(&self, policy: &ObjectKey, tag: &str) {
+        self.deployed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(policy.clone(), tag.to_owned());
+    }
+
     /// A compact view for `/status`.
     pub fn status(&self) -> serde_json::Value {
         let selected = self.selected.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let deployed = self.deployed.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let overrides = self.writers.overrides();
         let repositories = self.poller.status();
         let certificates: BTreeMap<String, String> = self
             .poller
@@ -372,7 +385,11 @@ impl Engine {
             .map(|(host, at)| (host, crate::registry::format_time(at)))
             .collect();
         serde_json::json!({
-            "policies": self.settings.policies.keys().map(|key| (key.to_string(), serde_json::json!({"selected": selected.get(key)}))).collect::<BTreeMap<_, _>>(),
+            "policies": self.settings.policies.keys().map(|key| (key.to_string(), serde_json::json!({
+                "selected": selected.get(key),
+                "deployed": deployed.get(key),
+                "pinned": overrides.pinned(key),
+            }))).collect::<BTreeMap<_, _>>(),
             "repositories": repositories.into_iter().map(|(key, status)| (key.to_string(), status)).collect::<BTreeMap<_, _>>(),
             "registry_certificates_not_after": certificates,
             "scans_decided": self.scans_decided.load(std::sync::atomic::Ordering::SeqCst),

@@ -189,6 +189,14 @@ fn a_promotion_to_an_older_tag_holds_across_scans_and_restarts_until_resumed() {
         "{message}"
     );
 
+    let status: Value = serde_json::from_str(&app.get("/status").unwrap().1).unwrap();
+    let view = &status["policies"]["flux-system/mcp"];
+    assert_eq!(
+        (view["deployed"].as_str(), view["pinned"].as_str()),
+        (Some(tag(1).as_str()), Some(tag(1).as_str())),
+        "{status}"
+    );
+
     // The poller keeps seeing a newer tag: the pin holds.
     world.registry.push("goldentooth-mcp", &tag(4), "4");
     let decided = scans_decided(&app);

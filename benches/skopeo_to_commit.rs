@@ -1,0 +1,183 @@
+//! Registry push → commit on the remote, measured from skopeo's start, over the real thing:
+//! Debian's docker-registry notifying `pushdeploy serve` (a child process, registry
+//! confirmation on), a file:// bare remote. 100 pushes of `<run>-<sha>`; p50/p99 from skopeo's
+//! start and from skopeo's exit. Floors in the same run: skopeo's own push time, and the git CLI
+//! doing the same edit + commit + push. Run: `cargo bench --bench skopeo_to_commit`.
+// A benchmark that cannot set up should stop loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[allow(dead_code)]
+#[path = "../tests/api/support/mod.rs"]
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+use support::app::App;
+use support::git::{Remote, git, gitops_fixture};
+use support::registry::{Notify, Options, Registry, write_layout};
+
+const PUSHES: u32 = 100;
+const NOTIFY: &str = "Bearer bench-notify-token";
+const DEPLOYMENT: &str = "apps/mcp/deployment.yaml";
+
+fn tag(run: u32) -> String {
+    format!("{run}-{:040x}", u128::from(run) * 0x1234_5678_9abc_def1)
+}
+
+fn percentile(samples: &mut [Duration], p: f64) -> Duration {
+    samples.sort();
+    let index = ((samples.len() as f64 - 1.0) * p).round() as usize;
+    samples[index]
+}
+
+fn ms(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1000.0
+}
+
+fn config(registry: &str, remote: &Remote, data: &Path) -> String {
+    format!(
+        "dataDir: {data}
+server:
+  listen: 127.0.0.1:{{port}}
+intake:
+  registry:
+    authorization: [{{fromEnv: NOTIFY_AUTH}}]
+  coalesceWindow: 0s
+imageRepositories:
+  - name: mcp
+    image: {registry}/goldentooth-mcp
+    insecure: true
+    interval: 1h
+imagePolicies:
+  - name: mcp
+    imageRepositoryRef: {{name: mcp}}
+    filterTags: {{pattern: '^(?P<num>[0-9]+)-[a-f0-9]+$', extract: '$num'}}
+    policy: {{numerical: {{order: asc}}}}
+imageUpdateAutomations:
+  - name: mcp
+    git:
+      url: {url}
+      commit:
+        author: {{name: fluxcdbot, email: fluxcdbot@users.noreply.github.com}}
+    update: {{path: ./apps/mcp}}
+",
+        data = data.display(),
+        url = remote.url(),
+    )
+}
+
+/// The branch tip as the remote's loose ref says (libgit2 and git push both write it).
+fn tip(remote: &Remote) -> String {
+    std::fs::read_to_string(remote.bare.join("refs/heads/main")).unwrap_or_default()
+}
+
+fn main() {
+    let dir = tempfile::tempdir().unwrap();
+    let remote = Remote::seeded(dir.path(), &gitops_fixture());
+    let port = support::free_port();
+    let registry = Registry::start(
+        &dir.path().join("registry"),
+        Options {
+            notify: Some(Notify {
+                url: format!("http://127.0.0.1:{port}/hooks/registry"),
+                authorization: NOTIFY.to_owned(),
+            }),
+            ..Options::default()
+        },
+    );
+    let app = App::start_on(
+        port,
+        dir.path(),
+        &config(&registry.host(), &remote, &dir.path().join("data")),
+        &[("NOTIFY_AUTH", NOTIFY), ("RUST_LOG", "warn")],
+    );
+    let layouts: Vec<_> = (1..=PUSHES)
+        .map(|run| {
+            let layout = dir.path().join(format!("layout-{run}"));
+            write_layout(&layout, &run.to_string());
+            layout
+        })
+        .collect();
+
+    let mut from_start = Vec::new();
+    let mut from_exit = Vec::new();
+    let mut skopeo = Vec::new();
+    for run in 1..=PUSHES {
+        let before = tip(&remote);
+        let started = Instant::now();
+        let status = Command::new("skopeo")
+            .args(["--insecure-policy", "copy", "--quiet", "--dest-tls-verify=false"])
+            .arg(format!("oci:{}:latest", layouts[run as usize - 1].display()))
+            .arg(format!(
+                "docker://{}/goldentooth-mcp:{}",
+                registry.host(),
+                tag(run)
+            ))
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let exited = Instant::now();
+        support::wait_for("the commit", Duration::from_secs(30), || {
+            let now = tip(&remote);
+            (now != before && !now.is_empty()).then_some(())
+        });
+        let landed = Instant::now();
+        from_start.push(landed - started);
+        from_exit.push(landed.saturating_duration_since(exited));
+        skopeo.push(exited - started);
+    }
+    let text = remote.show("main", DEPLOYMENT);
+    assert!(text.contains(&tag(PUSHES)), "the last push is on the remote");
+    let commits = remote.subjects("main").len();
+    drop(app);
+
+    // Floor: the git CLI doing the same edit + commit + push from a warm clone.
+    let clone = dir.path().join("floor");
+    git(
+        dir.path(),
+        &[
+            "clone",
+            "-q",
+            remote.bare.to_str().unwrap(),
+            clone.to_str().unwrap(),
+        ],
+    );
+    let mut floor = Vec::new();
+    for run in 0..20u32 {
+        let started = Instant::now();
+        git(&clone, &["pull", "-q", "--ff-only"]);
+        let file = clone.join(DEPLOYMENT);
+        let content = std::fs::read_to_string(&file).unwrap();
+        let current = tag(PUSHES + run);
+        let next = tag(PUSHES + run + 1);
+        std::fs::write(&file, content.replace(&current, &next)).unwrap();
+        git(&clone, &["commit", "-q", "-am", "floor"]);
+        git(&clone, &["push", "-q", "origin", "main"]);
+        floor.push(started.elapsed());
+    }
+
+    let floor_p50 = percentile(&mut floor, 0.5);
+    let start_p50 = percentile(&mut from_start, 0.5);
+    let start_p99 = percentile(&mut from_start, 0.99);
+    let exit_p50 = percentile(&mut from_exit, 0.5);
+    let exit_p99 = percentile(&mut from_exit, 0.99);
+    let skopeo_p50 = percentile(&mut skopeo, 0.5);
+    println!("skopeo_to_commit: {PUSHES} pushes, {commits} commits on the remote");
+    println!(
+        "  from skopeo's start: p50 {:.1} ms  p99 {:.1} ms",
+        ms(start_p50),
+        ms(start_p99)
+    );
+    println!("  skopeo alone:        p50 {:.1} ms", ms(skopeo_p50));
+    println!(
+        "  from skopeo's exit:  p50 {:.1} ms  p99 {:.1} ms",
+        ms(exit_p50),
+        ms(exit_p99)
+    );
+    println!(
+        "  floor (git CLI pull + edit + commit + push): p50 {:.1} ms; ratio (from exit p50 / floor) {:.2}",
+        ms(floor_p50),
+        ms(exit_p50) / ms(floor_p50)
+    );
+}
