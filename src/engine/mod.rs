@@ -139,11 +139,7 @@ impl Engine {
     async fn process(&self, event: Event) {
         let result = match event.kind.as_str() {
             "push" => self.process_push(&event).await,
-            "refresh" => Ok((
-                State::Ignored,
-                Some("the gitops working copy is refreshed on the next write".to_owned()),
-                None,
-            )),
+            "refresh" => self.process_refresh(&event).await,
             _ => Ok((
                 State::Ignored,
                 Some(format!("unknown event kind {}", event.kind)),
@@ -165,6 +161,48 @@ impl Engine {
         if state == State::Written {
             let elapsed = (crate::journal::now() - event.received_at).max(0) as f64;
             metrics::histogram!("pushdeploy_notification_to_push_seconds").record(elapsed);
+        }
+    }
+
+    /// Someone pushed to a gitops branch: fetch and reset that automation's working copy now,
+    /// so the next write (and the API's view of git) starts from the new head.
+    async fn process_refresh(
+        &self,
+        event: &Event,
+    ) -> Result<(State, Option<String>, Option<String>), String> {
+        let automation = event
+            .automation
+            .as_deref()
+            .and_then(|key| ObjectKey::parse(key).ok())
+            .and_then(|key| self.settings.automations.get(&key));
+        let Some(automation) = automation else {
+            return Ok((
+                State::Ignored,
+                Some("the automation is no longer configured".to_owned()),
+                None,
+            ));
+        };
+        let automation = Arc::new(automation.clone());
+        match self
+            .writers
+            .handle(&automation)
+            .inspect(Arc::clone(&automation))
+            .await
+        {
+            Ok(inspection) => {
+                let head = inspection.log.first().map(|entry| entry.commit.clone());
+                Ok((
+                    State::Refreshed,
+                    Some(format!(
+                        "working copy of {} refreshed to {}",
+                        automation.key,
+                        head.as_deref().unwrap_or("an empty branch")
+                    )),
+                    head,
+                ))
+            }
+            Err(error) if error.is_transient() => Err(error.to_string()),
+            Err(error) => Ok((State::Failed, Some(error.to_string()), None)),
         }
     }
 

@@ -40,6 +40,8 @@ pub enum State {
     Confirmed,
     Decided,
     Written,
+    /// A gitops push event: the working copy was fetched and reset.
+    Refreshed,
     Ignored,
     Failed,
     Rejected,
@@ -52,6 +54,7 @@ impl State {
             Self::Confirmed => "confirmed",
             Self::Decided => "decided",
             Self::Written => "written",
+            Self::Refreshed => "refreshed",
             Self::Ignored => "ignored",
             Self::Failed => "failed",
             Self::Rejected => "rejected",
@@ -63,6 +66,7 @@ impl State {
             "confirmed" => Self::Confirmed,
             "decided" => Self::Decided,
             "written" => Self::Written,
+            "refreshed" => Self::Refreshed,
             "ignored" => Self::Ignored,
             "failed" => Self::Failed,
             "rejected" => Self::Rejected,
@@ -250,7 +254,7 @@ impl Journal {
     /// Delete finished events older than `max_age` and beyond the newest `max_count`.
     pub async fn prune(&self, max_age: Duration, max_count: i64) -> Result<u64, JournalError> {
         let cutoff = now() - i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX);
-        let finished = "state IN ('written', 'ignored', 'failed', 'rejected')";
+        let finished = "state IN ('written', 'refreshed', 'ignored', 'failed', 'rejected')";
         let by_age = sqlx::query(sqlx::AssertSqlSafe(format!(
             "DELETE FROM events WHERE {finished} AND received_at < ?"
         )))

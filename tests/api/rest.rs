@@ -17,8 +17,10 @@ const NOTIFY: &str = "Bearer notify-s3cret-token";
 const ADMIN: &str = "admin-s3cret-token";
 const CI: &str = "ci-s3cret-token";
 const RO: &str = "ro-s3cret-token";
-const ENV: [(&str, &str); 4] = [
+const FORGEJO_SECRET: &str = "forgejo-s3cret";
+const ENV: [(&str, &str); 5] = [
     ("NOTIFY_AUTH", NOTIFY),
+    ("FORGEJO_SECRET", FORGEJO_SECRET),
     ("ADMIN_TOKEN", ADMIN),
     ("CI_TOKEN", CI),
     ("RO_TOKEN", RO),
@@ -36,6 +38,8 @@ server:
 intake:
   registry:
     authorization: [{{fromEnv: NOTIFY_AUTH}}]
+  forgejo:
+    secrets: [{{fromEnv: FORGEJO_SECRET}}]
   coalesceWindow: 0s
 api:
   tokens:
@@ -711,4 +715,61 @@ fn events_are_listed_newest_first_filtered_and_paged() {
     );
     let (status, _) = call(&app, "GET", "/api/v1/events", None, None);
     assert_eq!(status, 401);
+}
+
+#[test]
+fn a_forgejo_push_to_the_gitops_branch_refreshes_the_working_copy_at_once() {
+    use hmac::Mac;
+    let world = world();
+    world.registry.push("goldentooth-mcp", &tag(1), "1");
+    let app = world.start();
+    wait_for("the startup scan to deploy run 1", Duration::from_secs(30), || {
+        (deployed(&world.remote) == tag(1)).then_some(())
+    });
+    // Someone else commits to the gitops branch.
+    let work = world.dir.path().join("someone");
+    crate::support::git::git(
+        world.dir.path(),
+        &[
+            "clone",
+            "-q",
+            world.remote.bare.to_str().unwrap(),
+            work.to_str().unwrap(),
+        ],
+    );
+    std::fs::write(work.join("apps/mcp/NOTE.md"), "hello\n").unwrap();
+    crate::support::git::git(&work, &["add", "-A"]);
+    crate::support::git::git(&work, &["commit", "-q", "-m", "a human change"]);
+    crate::support::git::git(&work, &["push", "-q", "origin", "main"]);
+    let head = world.remote.head("main");
+
+    let body = json!({"ref": "refs/heads/main", "after": head,
+        "repository": {"full_name": "ops/gitops", "clone_url": world.remote.url()}})
+    .to_string();
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(FORGEJO_SECRET.as_bytes()).unwrap();
+    mac.update(body.as_bytes());
+    let signature = hex::encode(mac.finalize().into_bytes());
+    let (status, text) = request(
+        app.port,
+        "POST",
+        "/hooks/forgejo",
+        &[
+            ("Content-Type", "application/json"),
+            ("X-Forgejo-Event-Type", "push"),
+            ("X-Forgejo-Delivery", "delivery-1"),
+            ("X-Forgejo-Signature", &signature),
+        ],
+        body.as_bytes(),
+    )
+    .unwrap();
+    assert!((200..300).contains(&status), "{status} {text}");
+    let refreshed = wait_for("the refresh to be recorded", Duration::from_secs(30), || {
+        let (_, page) = call(&app, "GET", "/api/v1/events?state=refreshed", Some(RO), None);
+        page["events"].as_array()?.first().cloned()
+    });
+    assert_eq!(refreshed["commit"].as_str(), Some(head.as_str()), "{refreshed}");
+    assert!(
+        refreshed["reason"].as_str().unwrap().contains("flux-system/mcp"),
+        "{refreshed}"
+    );
 }
