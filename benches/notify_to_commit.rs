@@ -207,9 +207,9 @@ fn main() {
         let start = Instant::now();
         git(&cli, &["pull", "-q", "--ff-only"]);
         std::fs::write(
-            cli.join("apps/mcp/deployment.yaml"),
+            cli.join("apps/p0/deployment.yaml"),
             format!(
-                "spec:\n  image: registry.example/app:{}-c # {{\"$imagepolicy\": \"flux-system:mcp\"}}\n",
+                "spec:\n  image: registry.example/app0:{}-c # {{\"$imagepolicy\": \"flux-system:p0\"}}\n",
                 1000 + run
             ),
         )

@@ -33,6 +33,9 @@ pub struct Engine {
     last_prune: Mutex<Option<std::time::Instant>>,
     /// Manual calls on one policy run one at a time.
     manual_locks: Mutex<std::collections::HashMap<ObjectKey, Arc<tokio::sync::Mutex<()>>>>,
+    /// Events that failed transiently, with the time before which they are not tried again:
+    /// a wake for new events does not re-run them (no hot loop against a registry that is down).
+    retry_at: Mutex<std::collections::HashMap<i64, std::time::Instant>>,
     /// The tag last pushed per policy (loaded from the journal at startup), for `/status`.
     deployed: Mutex<BTreeMap<ObjectKey, String>>,
     /// Scan results fully decided (and written) so far: lets callers wait for a scan's effect.
@@ -63,6 +66,7 @@ impl Engine {
             manual_locks: Mutex::default(),
             scans_decided: std::sync::atomic::AtomicU64::new(0),
             deployed: Mutex::default(),
+            retry_at: Mutex::default(),
         })
     }
 
@@ -125,9 +129,19 @@ impl Engine {
             }
         };
         metrics::gauge!("pushdeploy_journal_backlog").set(events.len() as f64);
+        let now = std::time::Instant::now();
+        let due: Vec<Event> = {
+            let mut retry_at = self.retry_at.lock().unwrap_or_else(|p| p.into_inner());
+            let ids: std::collections::HashSet<i64> = events.iter().map(|event| event.id).collect();
+            retry_at.retain(|id, _| ids.contains(id));
+            events
+                .into_iter()
+                .filter(|event| retry_at.get(&event.id).is_none_or(|at| *at <= now))
+                .collect()
+        };
         // Concurrently, so that intents for one branch meet in the writer's coalescing window.
         let mut tasks = tokio::task::JoinSet::new();
-        for event in events {
+        for event in due {
             let engine = Arc::clone(self);
             tasks.spawn(async move { engine.process(event).await });
         }
@@ -148,8 +162,14 @@ impl Engine {
         };
         let (state, reason, commit) = match result {
             Ok(result) => result,
-            // Transient (registry unreachable): stays unfinished and is tried again on the next wake.
-            Err(reason) => return tracing::warn!(%reason, "will retry the event"),
+            // Transient (registry unreachable): stays unfinished and is tried again after a pause.
+            Err(reason) => {
+                self.retry_at
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(event.id, std::time::Instant::now() + RETRY_DELAY);
+                return tracing::warn!(%reason, "will retry the event");
+            }
         };
         if let Err(error) = self
             .journal
