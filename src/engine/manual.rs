@@ -296,8 +296,13 @@ impl Engine {
         };
         let key_text = key.to_string();
         let previous_pin = self.writers.overrides().pinned(key);
+        // Moving backwards is allowed here, and recorded as such (commit trailer, history).
+        let moved = match (&direction, &previous_tag) {
+            (Direction::Backward, Some(previous)) => format!(" (backward from {previous})"),
+            _ => String::new(),
+        };
         let cause = format!(
-            "{} by {by}",
+            "{} by {by}{moved}",
             if kind == Manual::Promote {
                 "promote"
             } else {

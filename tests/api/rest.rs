@@ -188,8 +188,10 @@ fn a_promotion_to_an_older_tag_holds_across_scans_and_restarts_until_resumed() {
     );
     let message = crate::support::git::git(&world.remote.bare, &["log", "-1", "--format=%B", "main"]);
     assert!(
-        message.contains("Pushdeploy-Cause: promote by ci")
-            && message.contains(&format!("Pushdeploy-Pinned: flux-system/mcp={}", tag(1))),
+        message.contains(&format!(
+            "Pushdeploy-Cause: promote by ci (backward from {})",
+            tag(3)
+        )) && message.contains(&format!("Pushdeploy-Pinned: flux-system/mcp={}", tag(1))),
         "{message}"
     );
 
@@ -723,9 +725,11 @@ fn a_forgejo_push_to_the_gitops_branch_refreshes_the_working_copy_at_once() {
     let world = world();
     world.registry.push("goldentooth-mcp", &tag(1), "1");
     let app = world.start();
-    wait_for("the startup scan to deploy run 1", Duration::from_secs(30), || {
-        (deployed(&world.remote) == tag(1)).then_some(())
-    });
+    wait_for(
+        "the startup scan to deploy run 1",
+        Duration::from_secs(30),
+        || (deployed(&world.remote) == tag(1)).then_some(()),
+    );
     // Someone else commits to the gitops branch.
     let work = world.dir.path().join("someone");
     crate::support::git::git(
