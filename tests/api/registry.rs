@@ -113,6 +113,46 @@ async fn htpasswd_credentials_are_used_and_a_wrong_password_is_unauthorized() {
 }
 
 #[tokio::test]
+async fn bearer_tokens_from_the_challenge_are_fetched_with_the_credentials_and_cached() {
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = crate::support::token::TokenServer::start("ci", "s3cret");
+    let options = Options {
+        token: Some((
+            tokens.realm.clone(),
+            tokens.cert_pem.clone(),
+            "ci".into(),
+            "s3cret".into(),
+        )),
+        ..Options::default()
+    };
+    let registry = Registry::start(dir.path(), options);
+    registry.push("team/app", "v1", "a");
+    let mut config = repository(&registry.host(), "team/app", true, vec![]);
+    config.credentials = Some(RegistryCredentials::Basic {
+        username: "ci".into(),
+        password: "s3cret".to_owned().into(),
+    });
+    let ours = client(config.clone());
+    let before = tokens.issued.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(ours.list_tags().await.unwrap(), ["v1"]);
+    let after_first = tokens.issued.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(after_first, before + 1, "one token for the first call");
+    assert_eq!(ours.list_tags().await.unwrap(), ["v1"]);
+    assert!(ours.manifest("v1").await.unwrap().digest.starts_with("sha256:"));
+    assert_eq!(
+        tokens.issued.load(std::sync::atomic::Ordering::SeqCst),
+        after_first,
+        "the cached token is reused until it expires"
+    );
+    config.credentials = Some(RegistryCredentials::Basic {
+        username: "ci".into(),
+        password: "wrong".to_owned().into(),
+    });
+    let error = client(config).list_tags().await.unwrap_err();
+    assert!(matches!(error, RegistryError::Unauthorized { .. }), "{error}");
+}
+
+#[tokio::test]
 async fn a_small_page_size_still_lists_every_tag_from_the_real_registry() {
     let dir = tempfile::tempdir().unwrap();
     let registry = Registry::start(dir.path(), Options::default());

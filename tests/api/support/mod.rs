@@ -7,6 +7,7 @@ pub mod pki;
 pub mod registry;
 pub mod settings;
 pub mod sshd;
+pub mod token;
 
 use std::time::{Duration, Instant};
 

@@ -20,6 +20,8 @@ pub struct Options {
     pub tls: Option<(String, String)>,
     pub htpasswd: Option<(String, String)>,
     pub notify: Option<Notify>,
+    /// `auth: token` against this token server: (realm, certificate PEM, user, password).
+    pub token: Option<(String, String, String, String)>,
 }
 
 impl Options {
@@ -107,6 +109,16 @@ impl Registry {
                 path.display()
             ));
         }
+        if let Some((realm, cert_pem, _, _)) = &self.options.token {
+            let bundle = self.dir.join("token-bundle.pem");
+            std::fs::write(&bundle, cert_pem).unwrap();
+            text.push_str(&format!(
+                "auth:\n  token:\n    realm: {realm}\n    service: {}\n    issuer: {}\n    rootcertbundle: {}\n",
+                super::token::SERVICE,
+                super::token::ISSUER,
+                bundle.display()
+            ));
+        }
         if let Some(notify) = &self.options.notify {
             text.push_str(&format!(
                 "notifications:\n  endpoints:\n    - name: pushdeploy\n      url: {}\n      headers:\n        Authorization: [\"{}\"]\n      timeout: 1s\n      threshold: 5\n      backoff: 100ms\n      ignore:\n        mediatypes: [application/octet-stream]\n        actions: [pull, mount]\n",
@@ -148,6 +160,9 @@ impl Registry {
             command.arg("--dest-tls-verify=false");
         }
         if let Some((user, password)) = &self.options.htpasswd {
+            command.arg("--dest-creds").arg(format!("{user}:{password}"));
+        }
+        if let Some((_, _, user, password)) = &self.options.token {
             command.arg("--dest-creds").arg(format!("{user}:{password}"));
         }
         command
