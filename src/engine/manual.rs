@@ -13,7 +13,7 @@ use crate::domain::{ObjectKey, Tag};
 use crate::gitops::{Inspection, Intent, Outcome};
 use crate::poller::ScanResult;
 use crate::registry::RegistryError;
-use crate::setter::{Field, PolicyValue, Site};
+use crate::setter::PolicyValue;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -211,7 +211,7 @@ impl Engine {
                 .sites
                 .iter()
                 .filter(|site| site.policy == *policy)
-                .find_map(site_tag)
+                .find_map(|site| site.tag().map(str::to_owned))
             {
                 return Ok(Some(tag));
             }
@@ -702,21 +702,6 @@ impl Engine {
         }
         entries.sort_by_key(|entry| std::cmp::Reverse(entry.at));
         Ok(entries)
-    }
-}
-
-/// The tag a marker names, when its field carries one.
-fn site_tag(site: &Site) -> Option<String> {
-    match site.field {
-        Field::Tag => Some(site.value.clone()),
-        Field::Full => {
-            let without_digest = site.value.split('@').next().unwrap_or_default();
-            let slash = without_digest.rfind('/').map_or(0, |index| index + 1);
-            without_digest[slash..]
-                .rfind(':')
-                .map(|colon| without_digest[slash + colon + 1..].to_owned())
-        }
-        Field::Name | Field::Digest => None,
     }
 }
 

@@ -5,7 +5,7 @@
 use super::workspace::Workspace;
 use super::{GitopsError, Intent, Outcome, Overrides, message};
 use crate::config::Automation;
-use crate::setter::{self, Field, Mode, Site, Values};
+use crate::setter::{self, Mode, Site, Values};
 use std::time::Duration;
 
 const MAX_ATTEMPTS: u32 = 8;
@@ -37,21 +37,6 @@ fn sync(workspace: &mut Workspace, automation: &Automation) -> Result<git2::Oid,
     Ok(base)
 }
 
-/// The tag a marker currently names, when the marker's field carries one.
-fn current_tag(site: &Site) -> Option<&str> {
-    match site.field {
-        Field::Tag => Some(site.value.as_str()),
-        Field::Full => {
-            let without_digest = site.value.split('@').next().unwrap_or_default();
-            let slash = without_digest.rfind('/').map_or(0, |index| index + 1);
-            without_digest[slash..]
-                .rfind(':')
-                .map(|colon| &without_digest[slash + colon + 1..])
-        }
-        Field::Name | Field::Digest => None,
-    }
-}
-
 /// Why `intent` must not be written over what the tree holds now, if it must not.
 fn downgrade(intent: &Intent, sites: &[Site]) -> Option<String> {
     if intent.explicit {
@@ -60,7 +45,7 @@ fn downgrade(intent: &Intent, sites: &[Site]) -> Option<String> {
     let ranking = intent.ranking.as_ref()?;
     let new = intent.value.tag.as_str();
     sites.iter().filter(|site| site.policy == intent.policy).find_map(|site| {
-        let current = current_tag(site)?;
+        let current = site.tag()?;
         let ranked_above = current != new && ranking.select(&[new, current]).ok() == Some(current);
         ranked_above.then(|| {
             format!(

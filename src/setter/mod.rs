@@ -95,6 +95,24 @@ pub struct Site {
     pub value: String,
 }
 
+impl Site {
+    /// The tag this marker names now, when its field carries one (`:tag`, or the full image
+    /// reference, where the tag follows the last `:` after the last `/`).
+    pub fn tag(&self) -> Option<&str> {
+        match self.field {
+            Field::Tag => Some(self.value.as_str()),
+            Field::Full => {
+                let without_digest = self.value.split('@').next().unwrap_or_default();
+                let slash = without_digest.rfind('/').map_or(0, |index| index + 1);
+                without_digest[slash..]
+                    .rfind(':')
+                    .map(|colon| &without_digest[slash + colon + 1..])
+            }
+            Field::Name | Field::Digest => None,
+        }
+    }
+}
+
 /// Result of `rewrite` on one file's text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rewritten {

@@ -27,6 +27,53 @@ use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+/// The error answers, one type per status, listed by name in each operation's `responses(...)`.
+/// Never constructed: they only describe `ApiError`'s problem bodies to the spec.
+#[allow(dead_code)]
+mod answers {
+    use super::Problem;
+    use utoipa::IntoResponses;
+
+    /// No token, or an unknown one (`unauthorized`).
+    #[derive(IntoResponses)]
+    #[response(status = 401, content_type = "application/problem+json")]
+    pub struct Unauthorized(Problem);
+
+    /// The token's scope is too small for this call (`forbidden`).
+    #[derive(IntoResponses)]
+    #[response(status = 403, content_type = "application/problem+json")]
+    pub struct Forbidden(Problem);
+
+    /// No such policy, image repository or automation (`not-found`).
+    #[derive(IntoResponses)]
+    #[response(status = 404, content_type = "application/problem+json")]
+    pub struct NotFound(Problem);
+
+    /// Not possible in the current state, e.g. nothing to roll back to, no automation writes the
+    /// policy, or an ambiguous name (`conflict`).
+    #[derive(IntoResponses)]
+    #[response(status = 409, content_type = "application/problem+json")]
+    pub struct Conflict(Problem);
+
+    /// Invalid input (`validation`), a tag the registry does not have (`tag-not-found`) or one
+    /// the policy rejects (`policy-rejects-tag`); `field` names the part at fault.
+    #[derive(IntoResponses)]
+    #[response(status = 422, content_type = "application/problem+json")]
+    pub struct Unprocessable(Problem);
+
+    /// The registry or the git remote failed; nothing was written (`upstream`).
+    #[derive(IntoResponses)]
+    #[response(status = 502, content_type = "application/problem+json")]
+    pub struct BadGateway(Problem);
+
+    /// The engine is not running in this process, or it is shutting down (`unavailable`).
+    #[derive(IntoResponses)]
+    #[response(status = 503, content_type = "application/problem+json")]
+    pub struct Unavailable(Problem);
+}
+
+use answers::{BadGateway, Conflict, Forbidden, NotFound, Unauthorized, Unavailable, Unprocessable};
+
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -165,8 +212,8 @@ async fn audited<T: Serialize>(
 #[utoipa::path(get, path = "/api/v1/policies", tag = "policies",
     responses(
         (status = 200, description = "The configured policies", body = [PolicyView]),
-        (status = 401, description = "No or unknown token", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Not running", body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
+        Unavailable,
     ))]
 async fn list_policies(
     State(state): State<AppState>,
@@ -185,9 +232,9 @@ async fn list_policies(
     params(("namespace" = String, Path), ("name" = String, Path)),
     responses(
         (status = 200, description = "The policy", body = PolicyView),
-        (status = 401, description = "No or unknown token", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such policy", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Not running", body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
+        NotFound,
+        Unavailable,
     ))]
 async fn get_policy(
     State(state): State<AppState>,
@@ -211,13 +258,13 @@ async fn get_policy(
     request_body = PromoteRequest,
     responses(
         (status = 200, description = "Written and pushed (or git already named the tag)", body = PromoteResult),
-        (status = 401, description = "No or unknown token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The token's scope is below promote", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such policy", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "No automation writes this policy", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid body, tag not in the registry (`tag-not-found`) or rejected by the policy (`policy-rejects-tag`)", body = Problem, content_type = "application/problem+json"),
-        (status = 502, description = "The registry or the git remote failed; nothing was written", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Not running", body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
+        Forbidden,
+        NotFound,
+        Conflict,
+        Unprocessable,
+        BadGateway,
+        Unavailable,
     ))]
 async fn promote(
     State(state): State<AppState>,
@@ -248,13 +295,13 @@ async fn promote(
     request_body(content = Option<RollbackRequest>, description = "Optional; an empty body rolls back one deployment"),
     responses(
         (status = 200, description = "Written and pushed", body = PromoteResult),
-        (status = 401, description = "No or unknown token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The token's scope is below promote", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such policy", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Nothing earlier to roll back to", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid body, or the tag is missing or rejected", body = Problem, content_type = "application/problem+json"),
-        (status = 502, description = "The registry or the git remote failed; nothing was written", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Not running", body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
+        Forbidden,
+        NotFound,
+        Conflict,
+        Unprocessable,
+        BadGateway,
+        Unavailable,
     ))]
 async fn rollback(
     State(state): State<AppState>,
@@ -284,12 +331,12 @@ async fn rollback(
     params(("namespace" = String, Path), ("name" = String, Path)),
     responses(
         (status = 200, description = "Pinned, and noted in git", body = NoteResult),
-        (status = 401, description = "No or unknown token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The token's scope is below promote", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such policy", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Git names no tag for this policy", body = Problem, content_type = "application/problem+json"),
-        (status = 502, description = "The git remote failed", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Not running", body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
+        Forbidden,
+        NotFound,
+        Conflict,
+        BadGateway,
+        Unavailable,
     ))]
 async fn pin(
     State(state): State<AppState>,
@@ -314,11 +361,11 @@ async fn pin(
     params(("namespace" = String, Path), ("name" = String, Path)),
     responses(
         (status = 200, description = "Unpinned; `decision` says what automation did", body = NoteResult),
-        (status = 401, description = "No or unknown token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The token's scope is below promote", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such policy", body = Problem, content_type = "application/problem+json"),
-        (status = 502, description = "The git remote failed", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Not running", body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
+        Forbidden,
+        NotFound,
+        BadGateway,
+        Unavailable,
     ))]
 async fn resume(
     State(state): State<AppState>,
@@ -343,10 +390,10 @@ async fn resume(
     params(("namespace" = String, Path), ("name" = String, Path)),
     responses(
         (status = 200, description = "Deployments, newest first", body = [HistoryEntry]),
-        (status = 401, description = "No or unknown token", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such policy", body = Problem, content_type = "application/problem+json"),
-        (status = 502, description = "The git remote failed", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Not running", body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
+        NotFound,
+        BadGateway,
+        Unavailable,
     ))]
 async fn history(
     State(state): State<AppState>,
@@ -390,8 +437,8 @@ struct EventsPage {
     params(EventsQuery),
     responses(
         (status = 200, description = "A page of events", body = EventsPage),
-        (status = 401, description = "No or unknown token", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A bad query parameter", body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
+        Unprocessable,
     ))]
 async fn list_events(
     State(state): State<AppState>,
@@ -435,11 +482,11 @@ async fn list_events(
     params(("namespace" = String, Path), ("name" = String, Path)),
     responses(
         (status = 200, description = "Scanned", body = ScanView),
-        (status = 401, description = "No or unknown token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The token's scope is below promote", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such image repository", body = Problem, content_type = "application/problem+json"),
-        (status = 502, description = "The registry failed", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Not running", body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
+        Forbidden,
+        NotFound,
+        BadGateway,
+        Unavailable,
     ))]
 async fn scan(
     State(state): State<AppState>,
@@ -464,8 +511,8 @@ async fn scan(
 #[utoipa::path(get, path = "/api/v1/automations", tag = "automations",
     responses(
         (status = 200, description = "The automations", body = [AutomationView]),
-        (status = 401, description = "No or unknown token", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Not running", body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
+        Unavailable,
     ))]
 async fn list_automations(
     State(state): State<AppState>,
@@ -505,12 +552,12 @@ async fn set_suspended(
     params(("name" = String, Path, description = "`name`, or `namespace:name` when the name is not unique")),
     responses(
         (status = 200, description = "Suspended, and noted in git", body = NoteResult),
-        (status = 401, description = "No or unknown token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The token's scope is below admin", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such automation", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The name is ambiguous", body = Problem, content_type = "application/problem+json"),
-        (status = 502, description = "The git remote failed", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Not running", body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
+        Forbidden,
+        NotFound,
+        Conflict,
+        BadGateway,
+        Unavailable,
     ))]
 async fn suspend_automation(
     State(state): State<AppState>,
@@ -525,12 +572,12 @@ async fn suspend_automation(
     params(("name" = String, Path, description = "`name`, or `namespace:name` when the name is not unique")),
     responses(
         (status = 200, description = "Resumed, and noted in git", body = NoteResult),
-        (status = 401, description = "No or unknown token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The token's scope is below admin", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such automation", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The name is ambiguous", body = Problem, content_type = "application/problem+json"),
-        (status = 502, description = "The git remote failed", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Not running", body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
+        Forbidden,
+        NotFound,
+        Conflict,
+        BadGateway,
+        Unavailable,
     ))]
 async fn resume_automation(
     State(state): State<AppState>,
