@@ -35,7 +35,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics_text))
         .route("/status", get(status))
-        .merge(api::router())
+        .merge(api::router(&state))
         .with_state(state)
         .layer(RequestBodyLimitLayer::new(body_limit))
         .layer(TimeoutLayer::with_status_code(

@@ -115,8 +115,36 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(resume_automation))
 }
 
-pub fn router() -> axum::Router<AppState> {
-    api().split_for_parts().0
+pub fn router(state: &AppState) -> axum::Router<AppState> {
+    api()
+        .split_for_parts()
+        .0
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            audit_refusals,
+        ))
+}
+
+/// A mutating call refused for want of a valid token never reaches a handler: audit it here,
+/// so the trail also shows who knocked without a key.
+async fn audit_refusals(
+    State(state): State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let mutating = request.method() == axum::http::Method::POST;
+    let line = format!("{} {}", request.method(), request.uri().path());
+    let response = next.run(request).await;
+    if mutating
+        && response.status() == axum::http::StatusCode::UNAUTHORIZED
+        && let Err(error) = state
+            .journal
+            .audit("(no valid token)", &line, "401 unauthorized")
+            .await
+    {
+        tracing::error!(%error, "cannot write the audit entry");
+    }
+    response
 }
 
 /// The OpenAPI document, as checked in at `openapi.yaml` (`pushdeploy openapi`).
