@@ -779,3 +779,42 @@ fn a_forgejo_push_to_the_gitops_branch_refreshes_the_working_copy_at_once() {
         "{refreshed}"
     );
 }
+
+#[test]
+fn a_suspended_automation_writes_nothing_automatic_until_resumed_and_survives_a_restart() {
+    let world = world();
+    world.registry.push("goldentooth-mcp", &tag(1), "1");
+    let mut app = world.start();
+    scan(&app);
+    wait_for("the poll to deploy run 1", Duration::from_secs(30), || {
+        (deployed(&world.remote) == tag(1)).then_some(())
+    });
+    let (status, body) = call(&app, "POST", "/api/v1/automations/mcp/suspend", Some(ADMIN), None);
+    assert_eq!(status, 200, "{body}");
+    let note = crate::support::git::git(&world.remote.bare, &["log", "-1", "--format=%B", "main"]);
+    assert!(note.contains("Pushdeploy-Suspended: flux-system/mcp"), "{note}");
+
+    world.registry.push("goldentooth-mcp", &tag(2), "2");
+    assert_eq!(app.terminate(), Some(0));
+    app.launch();
+    scan(&app);
+    wait_for_decisions(&app, 1);
+    assert_eq!(deployed(&world.remote), tag(1), "suspended across the restart");
+    let (_, automations) = call(&app, "GET", "/api/v1/automations", Some(RO), None);
+    assert_eq!(automations[0]["suspended"].as_bool(), Some(true), "{automations}");
+
+    let (status, body) = call(&app, "POST", "/api/v1/automations/mcp/resume", Some(ADMIN), None);
+    assert_eq!(
+        (status, body["suspended"].as_bool()),
+        (200, Some(false)),
+        "{body}"
+    );
+    assert!(
+        body["decision"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("pushed"),
+        "{body}"
+    );
+    assert_eq!(deployed(&world.remote), tag(2));
+}
