@@ -67,13 +67,7 @@ impl Engine {
             }
         }
         for key in self.settings.policies.keys() {
-            if let Some((tag, ..)) = self
-                .journal
-                .deployments(&key.to_string())
-                .await?
-                .into_iter()
-                .next()
-            {
+            if let Some(tag) = self.journal.last_deployed(&key.to_string()).await? {
                 self.note_deployed(key, &tag);
             }
         }
@@ -102,11 +96,14 @@ impl Engine {
             .collect()
     }
 
-    /// Fetch and read what git holds for every automation (one inspection per automation).
-    async fn inspect_all(&self) -> BTreeMap<ObjectKey, Result<Inspection, String>> {
+    /// Fetch and read what git holds for `automations` (one inspection each); a failure is kept
+    /// per automation so that a view can still show the rest.
+    async fn inspect(
+        &self,
+        automations: Vec<Arc<Automation>>,
+    ) -> BTreeMap<ObjectKey, Result<Inspection, String>> {
         let mut inspections = BTreeMap::new();
-        for automation in self.settings.automations.values() {
-            let automation = Arc::new(automation.clone());
+        for automation in automations {
             let result = self
                 .writers
                 .handle(&automation)
@@ -118,10 +115,20 @@ impl Engine {
         inspections
     }
 
+    /// The inspections of the automations that write `policy`; any failure fails the call.
+    async fn inspections_of(&self, policy: &ObjectKey) -> Result<Vec<Inspection>, ManualError> {
+        self.inspect(self.automations_of(policy))
+            .await
+            .into_values()
+            .map(|result| result.map_err(ManualError::Upstream))
+            .collect()
+    }
+
     async fn policy_view(
         &self,
         policy: &ImagePolicy,
         inspections: &BTreeMap<ObjectKey, Result<Inspection, String>>,
+        pins: &[(String, String, String, i64)],
     ) -> Result<PolicyView, ManualError> {
         let tags = self.poller.tags(&policy.repository);
         let borrowed: Vec<&str> = tags.iter().map(String::as_str).collect();
@@ -130,11 +137,15 @@ impl Engine {
             .status()
             .remove(&policy.repository)
             .unwrap_or_default();
-        let pins = self.journal.pins().await?;
+        let key_text = policy.key.to_string();
         let pinned = pins
-            .into_iter()
-            .find(|(key, ..)| *key == policy.key.to_string())
-            .map(|(_, tag, by, at)| PinView { tag, by, at });
+            .iter()
+            .find(|(key, ..)| *key == key_text)
+            .map(|(_, tag, by, at)| PinView {
+                tag: tag.clone(),
+                by: by.clone(),
+                at: *at,
+            });
         let mut in_git = Vec::new();
         let mut git_errors = Vec::new();
         for automation in self.automations_of(&policy.key) {
@@ -178,18 +189,26 @@ impl Engine {
     }
 
     pub async fn policies(&self) -> Result<Vec<PolicyView>, ManualError> {
-        let inspections = self.inspect_all().await;
+        let all: Vec<Arc<Automation>> = self
+            .settings
+            .automations
+            .values()
+            .map(|automation| Arc::new(automation.clone()))
+            .collect();
+        let inspections = self.inspect(all).await;
+        let pins = self.journal.pins().await?;
         let mut views = Vec::new();
         for policy in self.settings.policies.values() {
-            views.push(self.policy_view(policy, &inspections).await?);
+            views.push(self.policy_view(policy, &inspections, &pins).await?);
         }
         Ok(views)
     }
 
     pub async fn policy_detail(&self, key: &ObjectKey) -> Result<PolicyView, ManualError> {
         let policy = self.policy(key)?;
-        let inspections = self.inspect_all().await;
-        self.policy_view(policy, &inspections).await
+        let inspections = self.inspect(self.automations_of(key)).await;
+        let pins = self.journal.pins().await?;
+        self.policy_view(policy, &inspections, &pins).await
     }
 
     /// The serialisation lock of one policy's manual calls.
@@ -200,23 +219,7 @@ impl Engine {
 
     /// The tag git currently names for `policy` (first tag-bearing marker), after a fetch.
     async fn tag_in_git(&self, policy: &ObjectKey) -> Result<Option<String>, ManualError> {
-        for automation in self.automations_of(policy) {
-            let inspection = self
-                .writers
-                .handle(&automation)
-                .inspect(Arc::clone(&automation))
-                .await
-                .map_err(|error| ManualError::Upstream(error.to_string()))?;
-            if let Some(tag) = inspection
-                .sites
-                .iter()
-                .filter(|site| site.policy == *policy)
-                .find_map(|site| site.tag().map(str::to_owned))
-            {
-                return Ok(Some(tag));
-            }
-        }
-        Ok(None)
+        Ok(current_tag(policy, &self.inspections_of(policy).await?))
     }
 
     /// Write `tag` for `key` now (synchronously) and pin the policy to it.
@@ -401,9 +404,11 @@ impl Engine {
         let target = match to {
             Some(to) => to,
             None => {
-                let current = self.tag_in_git(key).await?;
-                let history = self.history(key).await?;
-                history
+                // One fetch serves both the current tag and the history.
+                let inspections = self.inspections_of(key).await?;
+                let current = current_tag(key, &inspections);
+                self.history_from(key, &inspections)
+                    .await?
                     .into_iter()
                     .map(|entry| entry.tag)
                     .find(|tag| Some(tag) != current.as_ref())
@@ -547,14 +552,7 @@ impl Engine {
             .values()
             .map(|automation| {
                 let key = automation.key.to_string();
-                let suspended = suspensions
-                    .iter()
-                    .find(|(name, ..)| *name == key)
-                    .map(|(_, by, at)| PinView {
-                        tag: String::new(),
-                        by: by.clone(),
-                        at: *at,
-                    });
+                let suspended = suspensions.iter().find(|(name, ..)| *name == key);
                 AutomationView {
                     namespace: automation.key.namespace.clone(),
                     name: automation.key.name.clone(),
@@ -564,8 +562,8 @@ impl Engine {
                     update_path: automation.update_path.clone(),
                     policies: automation.policies.iter().map(ToString::to_string).collect(),
                     suspended: suspended.is_some(),
-                    suspended_by: suspended.as_ref().map(|s| s.by.clone()),
-                    suspended_at: suspended.map(|s| s.at),
+                    suspended_by: suspended.map(|(_, by, _)| by.clone()),
+                    suspended_at: suspended.map(|(_, _, at)| *at),
                 }
             })
             .collect())
@@ -629,14 +627,16 @@ impl Engine {
             .policies
             .values()
             .filter(|policy| policy.repository == *key)
-            .map(|policy| SelectedView {
-                policy: policy.key.to_string(),
-                selected: policy.policy.select(&borrowed).ok().map(str::to_owned),
-                error: policy
-                    .policy
-                    .select(&borrowed)
-                    .err()
-                    .map(|error| error.to_string()),
+            .map(|policy| {
+                let (selected, error) = match policy.policy.select(&borrowed) {
+                    Ok(tag) => (Some(tag.to_owned()), None),
+                    Err(error) => (None, Some(error.to_string())),
+                };
+                SelectedView {
+                    policy: policy.key.to_string(),
+                    selected,
+                    error,
+                }
             })
             .collect();
         Ok(ScanView {
@@ -650,15 +650,18 @@ impl Engine {
     /// journal (deployments whose commit is no longer on the branch are marked `in_git: false`).
     pub async fn history(&self, key: &ObjectKey) -> Result<Vec<HistoryEntry>, ManualError> {
         self.policy(key)?;
+        let inspections = self.inspections_of(key).await?;
+        self.history_from(key, &inspections).await
+    }
+
+    async fn history_from(
+        &self,
+        key: &ObjectKey,
+        inspections: &[Inspection],
+    ) -> Result<Vec<HistoryEntry>, ManualError> {
         let key_text = key.to_string();
         let mut entries: Vec<HistoryEntry> = Vec::new();
-        for automation in self.automations_of(key) {
-            let inspection = self
-                .writers
-                .handle(&automation)
-                .inspect(Arc::clone(&automation))
-                .await
-                .map_err(|error| ManualError::Upstream(error.to_string()))?;
+        for inspection in inspections {
             for commit in &inspection.log {
                 let trailers = parse_trailers(&commit.message);
                 let Some(tag) = trailers
@@ -703,6 +706,15 @@ impl Engine {
         entries.sort_by_key(|entry| std::cmp::Reverse(entry.at));
         Ok(entries)
     }
+}
+
+/// The tag the first tag-bearing marker of `policy` names in `inspections`.
+fn current_tag(policy: &ObjectKey, inspections: &[Inspection]) -> Option<String> {
+    inspections
+        .iter()
+        .flat_map(|inspection| &inspection.sites)
+        .filter(|site| site.policy == *policy)
+        .find_map(|site| site.tag().map(str::to_owned))
 }
 
 /// `Name: value` lines of a commit message's last paragraph.

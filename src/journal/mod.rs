@@ -289,14 +289,6 @@ impl Journal {
         Ok(())
     }
 
-    pub async fn pinned(&self, policy: &str) -> Result<Option<String>, JournalError> {
-        Ok(sqlx::query("SELECT tag FROM pins WHERE policy = ?")
-            .bind(policy)
-            .fetch_optional(&self.pool)
-            .await?
-            .map(|row| row.get("tag")))
-    }
-
     /// Every pin: (policy, tag, pinned by, at).
     pub async fn pins(&self) -> Result<Vec<(String, String, String, i64)>, JournalError> {
         let rows = sqlx::query("SELECT policy, tag, pinned_by, at FROM pins ORDER BY policy")
@@ -375,6 +367,17 @@ impl Journal {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    /// The tag of the newest deployment of `policy` (read at startup for `/status`).
+    pub async fn last_deployed(&self, policy: &str) -> Result<Option<String>, JournalError> {
+        Ok(
+            sqlx::query("SELECT tag FROM deployments WHERE policy = ? ORDER BY id DESC LIMIT 1")
+                .bind(policy)
+                .fetch_optional(&self.pool)
+                .await?
+                .map(|row| row.get("tag")),
+        )
     }
 
     /// (tag, commit, author, cause, at) newest first.

@@ -75,12 +75,18 @@ async fn pins_listing_and_pruning() {
     let journal = Journal::open(dir.path()).await.unwrap();
     journal.pin("flux-system/mcp", "1-abc", "ops").await.unwrap();
     journal.pin("flux-system/mcp", "2-def", "ops").await.unwrap();
+    let pins = journal.pins().await.unwrap();
+    let tags: Vec<(&str, &str)> = pins
+        .iter()
+        .map(|(policy, tag, ..)| (policy.as_str(), tag.as_str()))
+        .collect();
     assert_eq!(
-        journal.pinned("flux-system/mcp").await.unwrap().as_deref(),
-        Some("2-def")
+        tags,
+        [("flux-system/mcp", "2-def")],
+        "one pin per policy, the latest"
     );
     journal.unpin("flux-system/mcp").await.unwrap();
-    assert_eq!(journal.pinned("flux-system/mcp").await.unwrap(), None);
+    assert!(journal.pins().await.unwrap().is_empty());
     let outcomes = journal
         .append((0..5).map(|i| push(&format!("k{i}"), "1")).collect())
         .await
