@@ -215,13 +215,19 @@ fn body<T: serde::de::DeserializeOwned>(bytes: &Bytes, empty: Option<T>) -> Resu
     })
 }
 
-/// Record a mutating call (who, what, how it ended) and pass its result on.
-async fn audited<T: Serialize>(
+/// The frame of every mutating call: the scope check, then the call, then the audit entry
+/// (who, what, how it ended); the answer goes out only once the audit entry is written.
+async fn mutating<T: Serialize>(
     state: &AppState,
     caller: &Caller,
     request: String,
-    result: Result<T, ApiError>,
+    scope: Scope,
+    call: impl Future<Output = Result<T, ApiError>>,
 ) -> Result<Json<T>, ApiError> {
+    let result = match caller.require(scope) {
+        Ok(()) => call.await,
+        Err(error) => Err(error),
+    };
     let outcome = match &result {
         Ok(_) => "ok".to_owned(),
         Err(error) => format!("{} {error}", error.problem().status),
@@ -304,17 +310,15 @@ async fn promote(
         "POST /api/v1/policies/{namespace}/{name}/promote {}",
         printable(&bytes)
     );
-    let result = async {
-        caller.require(Scope::Promote)?;
+    mutating(&state, &caller, request, Scope::Promote, async {
         let key = policy_key(&namespace, &name)?;
         let input: PromoteRequest = body(&bytes, None)?;
         engine(&state)?
             .promote(&key, &input.tag, input.force, &caller.token, Manual::Promote)
             .await
             .map_err(|error| ApiError::from_manual(error, "/tag"))
-    }
-    .await;
-    audited(&state, &caller, request, result).await
+    })
+    .await
 }
 
 /// Go back to `to`, or by default to the tag deployed before the current one; pins.
@@ -341,17 +345,15 @@ async fn rollback(
         "POST /api/v1/policies/{namespace}/{name}/rollback {}",
         printable(&bytes)
     );
-    let result = async {
-        caller.require(Scope::Promote)?;
+    mutating(&state, &caller, request, Scope::Promote, async {
         let key = policy_key(&namespace, &name)?;
         let input: RollbackRequest = body(&bytes, Some(RollbackRequest::default()))?;
         engine(&state)?
             .rollback(&key, input.to, input.force, &caller.token)
             .await
             .map_err(|error| ApiError::from_manual(error, "/to"))
-    }
-    .await;
-    audited(&state, &caller, request, result).await
+    })
+    .await
 }
 
 /// Pin the policy at the tag git names now: automation stops moving it.
@@ -372,16 +374,14 @@ async fn pin(
     Path((namespace, name)): Path<(String, String)>,
 ) -> Result<Json<NoteResult>, ApiError> {
     let request = format!("POST /api/v1/policies/{namespace}/{name}/pin");
-    let result = async {
-        caller.require(Scope::Promote)?;
+    mutating(&state, &caller, request, Scope::Promote, async {
         let key = policy_key(&namespace, &name)?;
         engine(&state)?
             .pin(&key, &caller.token)
             .await
             .map_err(|error| ApiError::from_manual(error, "/"))
-    }
-    .await;
-    audited(&state, &caller, request, result).await
+    })
+    .await
 }
 
 /// Unpin: automation takes over again at once and may move the policy forward.
@@ -401,16 +401,14 @@ async fn resume(
     Path((namespace, name)): Path<(String, String)>,
 ) -> Result<Json<NoteResult>, ApiError> {
     let request = format!("POST /api/v1/policies/{namespace}/{name}/resume");
-    let result = async {
-        caller.require(Scope::Promote)?;
+    mutating(&state, &caller, request, Scope::Promote, async {
         let key = policy_key(&namespace, &name)?;
         engine(&state)?
             .resume_policy(&key, &caller.token)
             .await
             .map_err(|error| ApiError::from_manual(error, "/"))
-    }
-    .await;
-    audited(&state, &caller, request, result).await
+    })
+    .await
 }
 
 /// Every deployed tag, newest first, from git history (commit trailers) and the journal.
@@ -522,17 +520,15 @@ async fn scan(
     Path((namespace, name)): Path<(String, String)>,
 ) -> Result<Json<ScanView>, ApiError> {
     let request = format!("POST /api/v1/repositories/{namespace}/{name}/scan");
-    let result = async {
-        caller.require(Scope::Promote)?;
+    mutating(&state, &caller, request, Scope::Promote, async {
         let key = ObjectKey::from_parts(&namespace, &name)
             .map_err(|_| ApiError::NotFound(format!("no image repository {namespace}/{name}")))?;
         engine(&state)?
             .scan(&key)
             .await
             .map_err(|error| ApiError::from_manual(error, "/"))
-    }
-    .await;
-    audited(&state, &caller, request, result).await
+    })
+    .await
 }
 
 /// Every image update automation and whether it is suspended.
@@ -564,15 +560,13 @@ async fn set_suspended(
         "POST /api/v1/automations/{name}/{}",
         if suspended { "suspend" } else { "resume" }
     );
-    let result = async {
-        caller.require(Scope::Admin)?;
+    mutating(state, caller, request, Scope::Admin, async {
         engine(state)?
             .set_suspended(name, suspended, &caller.token)
             .await
             .map_err(|error| ApiError::from_manual(error, "/"))
-    }
-    .await;
-    audited(state, caller, request, result).await
+    })
+    .await
 }
 
 /// Stop automatic updates by an automation (manual promotions still write).
