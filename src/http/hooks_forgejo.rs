@@ -66,7 +66,11 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: By
             return journal(
                 &state,
                 &signed,
-                rejected(format!("malformed {event_type} payload: {error}")),
+                NewEvent::rejected(
+                    "forgejo",
+                    String::new(),
+                    format!("malformed {event_type} payload: {error}"),
+                ),
             )
             .await;
         }
@@ -83,20 +87,6 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: By
             count("ignored");
             (StatusCode::OK, axum::Json(serde_json::json!({"ignored": reason}))).into_response()
         }
-    }
-}
-
-fn rejected(reason: String) -> NewEvent {
-    NewEvent {
-        source: "forgejo".into(),
-        dedupe_key: String::new(),
-        kind: "rejected".into(),
-        repository: None,
-        automation: None,
-        tag: None,
-        digest: None,
-        state: EventState::Rejected,
-        reason: Some(reason),
     }
 }
 

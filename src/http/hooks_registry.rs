@@ -133,17 +133,11 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: By
 /// Journal an authenticated but unusable body as `rejected`, and still answer 2xx.
 async fn reject(state: &AppState, body: &[u8], reason: String) -> Response {
     tracing::warn!(%reason, "rejected a registry notification");
-    let event = NewEvent {
-        source: "registry".into(),
-        dedupe_key: format!("registry-rejected:{}", hex::encode(sha2::Sha256::digest(body))),
-        kind: "rejected".into(),
-        repository: None,
-        automation: None,
-        tag: None,
-        digest: None,
-        state: EventState::Rejected,
-        reason: Some(reason.clone()),
-    };
+    let event = NewEvent::rejected(
+        "registry",
+        format!("registry-rejected:{}", hex::encode(sha2::Sha256::digest(body))),
+        reason.clone(),
+    );
     if let Err(error) = state.journal.append(vec![event]).await {
         return journal_unavailable(&error);
     }

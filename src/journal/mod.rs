@@ -32,6 +32,24 @@ pub struct NewEvent {
     pub reason: Option<String>,
 }
 
+impl NewEvent {
+    /// An authenticated body that cannot be used: journaled as `rejected` with the reason, so
+    /// the sender is never wedged and the operator still sees it.
+    pub fn rejected(source: &str, dedupe_key: String, reason: String) -> Self {
+        Self {
+            source: source.to_owned(),
+            dedupe_key,
+            kind: "rejected".into(),
+            repository: None,
+            automation: None,
+            tag: None,
+            digest: None,
+            state: State::Rejected,
+            reason: Some(reason),
+        }
+    }
+}
+
 /// Where an event is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
