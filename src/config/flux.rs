@@ -61,6 +61,18 @@ struct Metadata {
     labels: BTreeMap<String, String>,
 }
 
+impl Metadata {
+    /// `namespace/name`, the namespace defaulting as in Flux; how `sourceRef`s and
+    /// `certSecretRef`s find the object.
+    fn key(&self) -> String {
+        format!(
+            "{}/{}",
+            self.namespace.as_deref().unwrap_or(super::DEFAULT_NAMESPACE),
+            self.name
+        )
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct RepositorySpec {
@@ -329,15 +341,7 @@ fn git_repository(
     let Some(parsed) = parse::<Document<GitRepositorySpec>>(document, file, problems) else {
         return;
     };
-    let key = format!(
-        "{}/{}",
-        parsed
-            .metadata
-            .namespace
-            .as_deref()
-            .unwrap_or(super::DEFAULT_NAMESPACE),
-        parsed.metadata.name
-    );
+    let key = parsed.metadata.key();
     let repository = GitRepository {
         url: parsed.spec.url,
         branch: parsed.spec.reference.and_then(|reference| reference.branch),
@@ -351,15 +355,7 @@ fn secret(document: &str, origin: Origin, file: &Path, objects: &mut FluxObjects
     let Some(parsed) = parse::<SecretDocument>(document, file, problems) else {
         return;
     };
-    let key = format!(
-        "{}/{}",
-        parsed
-            .metadata
-            .namespace
-            .as_deref()
-            .unwrap_or(super::DEFAULT_NAMESPACE),
-        parsed.metadata.name
-    );
+    let key = parsed.metadata.key();
     let mut data = parsed.string_data;
     for (name, encoded) in parsed.data {
         match base64::engine::general_purpose::STANDARD.decode(encoded.trim()) {
