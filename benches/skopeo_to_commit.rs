@@ -36,34 +36,16 @@ fn ms(duration: Duration) -> f64 {
 }
 
 fn config(registry: &str, remote: &Remote, data: &Path) -> String {
-    format!(
-        "dataDir: {data}
-server:
-  listen: 127.0.0.1:{{port}}
-intake:
+    support::mcp_config(
+        registry,
+        &remote.url(),
+        data,
+        "intake:
   registry:
-    authorization: [{{fromEnv: NOTIFY_AUTH}}]
+    authorization: [{fromEnv: NOTIFY_AUTH}]
   coalesceWindow: 0s
-imageRepositories:
-  - name: mcp
-    image: {registry}/goldentooth-mcp
-    insecure: true
-    interval: 1h
-imagePolicies:
-  - name: mcp
-    imageRepositoryRef: {{name: mcp}}
-    filterTags: {{pattern: '^(?P<num>[0-9]+)-[a-f0-9]+$', extract: '$num'}}
-    policy: {{numerical: {{order: asc}}}}
-imageUpdateAutomations:
-  - name: mcp
-    git:
-      url: {url}
-      commit:
-        author: {{name: fluxcdbot, email: fluxcdbot@users.noreply.github.com}}
-    update: {{path: ./apps/mcp}}
 ",
-        data = data.display(),
-        url = remote.url(),
+        "",
     )
 }
 

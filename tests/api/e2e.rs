@@ -20,39 +20,20 @@ const ENV: [(&str, &str); 3] = [
 ];
 
 fn config(registry: &str, remote: &Remote, data: &Path) -> String {
-    format!(
-        "dataDir: {data}
-server:
-  listen: 127.0.0.1:{{port}}
-intake:
+    crate::support::mcp_config(
+        registry,
+        &remote.url(),
+        data,
+        "intake:
   registry:
-    authorization: [{{fromEnv: NOTIFY_AUTH}}]
+    authorization: [{fromEnv: NOTIFY_AUTH}]
   forgejo:
-    secrets: [{{fromEnv: FORGEJO_SECRET}}]
+    secrets: [{fromEnv: FORGEJO_SECRET}]
   coalesceWindow: 0s
 api:
-  tokens: [{{name: ops, scope: admin, token: {{fromEnv: API_TOKEN}}}}]
-imageRepositories:
-  - name: mcp
-    image: {registry}/goldentooth-mcp
-    insecure: true
-    interval: 1h
-imagePolicies:
-  - name: mcp
-    imageRepositoryRef: {{name: mcp}}
-    filterTags: {{pattern: '^(?P<num>[0-9]+)-[a-f0-9]+$', extract: '$num'}}
-    policy: {{numerical: {{order: asc}}}}
-imageUpdateAutomations:
-  - name: mcp
-    git:
-      url: {url}
-      commit:
-        author: {{name: fluxcdbot, email: fluxcdbot@users.noreply.github.com}}
-        messageTemplate: 'chore(flux): update mcp image to {{{{range .Changed.Changes}}}}{{{{.NewValue}}}}{{{{end}}}}'
-    update: {{path: ./apps/mcp}}
+  tokens: [{name: ops, scope: admin, token: {fromEnv: API_TOKEN}}]
 ",
-        data = data.display(),
-        url = remote.url(),
+        "        messageTemplate: 'chore(flux): update mcp image to {{range .Changed.Changes}}{{.NewValue}}{{end}}'\n",
     )
 }
 

@@ -30,42 +30,24 @@ fn tag(run: u32) -> String {
     format!("{run}-{:040x}", u128::from(run) * 0x1234_5678_9abc_def1)
 }
 
-pub fn config(registry: &str, remote: &Remote, data: &Path) -> String {
-    format!(
-        "dataDir: {data}
-server:
-  listen: 127.0.0.1:{{port}}
-intake:
+fn config(registry: &str, remote: &Remote, data: &Path) -> String {
+    crate::support::mcp_config(
+        registry,
+        &remote.url(),
+        data,
+        "intake:
   registry:
-    authorization: [{{fromEnv: NOTIFY_AUTH}}]
+    authorization: [{fromEnv: NOTIFY_AUTH}]
   forgejo:
-    secrets: [{{fromEnv: FORGEJO_SECRET}}]
+    secrets: [{fromEnv: FORGEJO_SECRET}]
   coalesceWindow: 0s
 api:
   tokens:
-    - {{name: ops, scope: admin, token: {{fromEnv: ADMIN_TOKEN}}}}
-    - {{name: ci, scope: promote, token: {{fromEnv: CI_TOKEN}}}}
-    - {{name: dashboard, scope: read, token: {{fromEnv: RO_TOKEN}}}}
-imageRepositories:
-  - name: mcp
-    image: {registry}/goldentooth-mcp
-    insecure: true
-    interval: 1h
-imagePolicies:
-  - name: mcp
-    imageRepositoryRef: {{name: mcp}}
-    filterTags: {{pattern: '^(?P<num>[0-9]+)-[a-f0-9]+$', extract: '$num'}}
-    policy: {{numerical: {{order: asc}}}}
-imageUpdateAutomations:
-  - name: mcp
-    git:
-      url: {url}
-      commit:
-        author: {{name: fluxcdbot, email: fluxcdbot@users.noreply.github.com}}
-    update: {{path: ./apps/mcp}}
+    - {name: ops, scope: admin, token: {fromEnv: ADMIN_TOKEN}}
+    - {name: ci, scope: promote, token: {fromEnv: CI_TOKEN}}
+    - {name: dashboard, scope: read, token: {fromEnv: RO_TOKEN}}
 ",
-        data = data.display(),
-        url = remote.url(),
+        "",
     )
 }
 

@@ -9,7 +9,39 @@ pub mod settings;
 pub mod sshd;
 pub mod token;
 
+use std::path::Path;
 use std::time::{Duration, Instant};
+
+/// The mcp scenario's `pushdeploy.yaml`: `goldentooth-mcp` on `registry` (plain HTTP, 1 h
+/// interval), the numerical `<run>-<sha>` policy, one automation writing `./apps/mcp` on
+/// `remote_url`. `access` is the YAML of `intake:` and `api:` (secrets from env); `commit` adds
+/// lines under `git.commit` (e.g. a `messageTemplate`). `{port}` is left for `App` to fill.
+pub fn mcp_config(registry: &str, remote_url: &str, data: &Path, access: &str, commit: &str) -> String {
+    format!(
+        "dataDir: {data}
+server:
+  listen: 127.0.0.1:{{port}}
+{access}imageRepositories:
+  - name: mcp
+    image: {registry}/goldentooth-mcp
+    insecure: true
+    interval: 1h
+imagePolicies:
+  - name: mcp
+    imageRepositoryRef: {{name: mcp}}
+    filterTags: {{pattern: '^(?P<num>[0-9]+)-[a-f0-9]+$', extract: '$num'}}
+    policy: {{numerical: {{order: asc}}}}
+imageUpdateAutomations:
+  - name: mcp
+    git:
+      url: {remote_url}
+      commit:
+        author: {{name: fluxcdbot, email: fluxcdbot@users.noreply.github.com}}
+{commit}    update: {{path: ./apps/mcp}}
+",
+        data = data.display(),
+    )
+}
 
 /// Poll `check` until it returns `Some` or `timeout` passes (no sleeps as synchronisation).
 pub fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
