@@ -3,7 +3,7 @@
 
 use crate::support::app::App;
 use crate::support::git::{Remote, git, gitops_fixture};
-use crate::support::registry::{Notify, Options, Registry};
+use crate::support::registry::{Notify, Options, Registry, push_notification};
 use crate::support::wait_for;
 use std::path::Path;
 use std::time::Duration;
@@ -193,15 +193,9 @@ fn a_webhook_for_a_tag_missing_from_the_registry_never_produces_a_commit() {
         remote.show("main", DEPLOYMENT).contains("1-aaa").then_some(())
     });
     let head = remote.head("main");
-    let forged = serde_json::json!({"events": [{"id": "forged", "action": "push",
-        "target": {"mediaType": "application/vnd.oci.image.manifest.v1+json", "repository": "goldentooth-mcp", "tag": "999-deadbeef",
-                   "url": format!("http://{}/v2/goldentooth-mcp/manifests/999-deadbeef", registry.host())}}]});
+    let forged = push_notification("forged", &format!("http://{}", registry.host()), "999-deadbeef");
     let headers = [("Authorization", NOTIFY), ("Content-Type", "application/json")];
-    assert_eq!(
-        app.post("/hooks/registry", &headers, forged.to_string().as_bytes())
-            .0,
-        200
-    );
+    assert_eq!(app.post("/hooks/registry", &headers, forged.as_bytes()).0, 200);
     wait_for("the forged event to be decided", Duration::from_secs(30), || {
         backlog_is_empty(&app)
     });
@@ -235,8 +229,7 @@ fn the_quickstart_runs_with_no_other_server_and_a_simulated_push_lands_as_a_comm
     });
     assert!(ready.1.contains("\"journal\":\"ok\""), "{}", ready.1);
     let token = std::fs::read_to_string(data.join("notify-token")).unwrap();
-    let body = serde_json::json!({"events": [{"id": "qs", "action": "push", "target": {"mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "repository": "goldentooth-mcp", "tag": MCP_TAG, "url": format!("https://registry.goldentooth.net/v2/goldentooth-mcp/manifests/{MCP_TAG}")}}]});
+    let body = push_notification("qs", "https://registry.goldentooth.net", MCP_TAG);
     let headers = [
         ("Authorization", token.trim()),
         (
@@ -244,14 +237,8 @@ fn the_quickstart_runs_with_no_other_server_and_a_simulated_push_lands_as_a_comm
             "application/vnd.docker.distribution.events.v1+json",
         ),
     ];
-    let (status, _) = crate::support::app::request(
-        port,
-        "POST",
-        "/hooks/registry",
-        &headers,
-        body.to_string().as_bytes(),
-    )
-    .unwrap();
+    let (status, _) =
+        crate::support::app::request(port, "POST", "/hooks/registry", &headers, body.as_bytes()).unwrap();
     assert_eq!(status, 200);
     let remote = data.join("gitops.git");
     let subject = wait_for("the quickstart commit", Duration::from_secs(30), || {
@@ -358,15 +345,9 @@ fn a_webhook_whose_push_fails_while_the_remote_is_unreachable_lands_once_it_is_b
         &config(&registry.host(), &remote, &dir.path().join("data")),
         &ENV,
     );
-    let body = serde_json::json!({"events": [{"id": "unreachable", "action": "push",
-        "target": {"mediaType": "application/vnd.oci.image.manifest.v1+json", "repository": "goldentooth-mcp", "tag": MCP_TAG,
-                   "url": format!("http://{}/v2/goldentooth-mcp/manifests/{MCP_TAG}", registry.host())}}]});
+    let body = push_notification("unreachable", &format!("http://{}", registry.host()), MCP_TAG);
     let headers = [("Authorization", NOTIFY), ("Content-Type", "application/json")];
-    assert_eq!(
-        app.post("/hooks/registry", &headers, body.to_string().as_bytes())
-            .0,
-        200
-    );
+    assert_eq!(app.post("/hooks/registry", &headers, body.as_bytes()).0, 200);
     let (status, readiness) = app.get("/readyz").unwrap();
     assert_eq!(status, 503, "{readiness}");
     wait_for("the failed attempt to be logged", Duration::from_secs(30), || {
@@ -389,15 +370,9 @@ fn sigterm_exits_cleanly_and_an_acknowledged_event_still_lands() {
         &config(&registry.host(), &remote, &dir.path().join("data")),
         &ENV,
     );
-    let body = serde_json::json!({"events": [{"id": "graceful", "action": "push",
-        "target": {"mediaType": "application/vnd.oci.image.manifest.v1+json", "repository": "goldentooth-mcp", "tag": MCP_TAG,
-                   "url": format!("http://{}/v2/goldentooth-mcp/manifests/{MCP_TAG}", registry.host())}}]});
+    let body = push_notification("graceful", &format!("http://{}", registry.host()), MCP_TAG);
     let headers = [("Authorization", NOTIFY), ("Content-Type", "application/json")];
-    assert_eq!(
-        app.post("/hooks/registry", &headers, body.to_string().as_bytes())
-            .0,
-        200
-    );
+    assert_eq!(app.post("/hooks/registry", &headers, body.as_bytes()).0, 200);
     assert_eq!(
         app.terminate(),
         Some(0),

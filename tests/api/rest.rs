@@ -4,7 +4,7 @@
 
 use crate::support::app::{App, request};
 use crate::support::git::{Remote, gitops_fixture};
-use crate::support::registry::{Options, Registry};
+use crate::support::registry::{Options, Registry, push_notification};
 use crate::support::wait_for;
 use serde_json::{Value, json};
 use std::path::Path;
@@ -372,9 +372,7 @@ fn history_names_webhook_poll_promote_and_rollback_and_the_cli_prints_it() {
     });
     // A registry notification for run 2 (as distribution sends it; the tag is really there).
     world.registry.push("goldentooth-mcp", &tag(2), "2");
-    let notification = json!({"events": [{"id": "history-2", "action": "push", "target": {
-        "mediaType": "application/vnd.oci.image.manifest.v1+json", "repository": "goldentooth-mcp",
-        "tag": tag(2), "url": format!("http://{}/v2/goldentooth-mcp/manifests/sha256:00", world.registry.host())}}]});
+    let notification = push_notification("history-2", &format!("http://{}", world.registry.host()), &tag(2));
     let (status, body) = request(
         app.port,
         "POST",
@@ -386,7 +384,7 @@ fn history_names_webhook_poll_promote_and_rollback_and_the_cli_prints_it() {
                 "application/vnd.docker.distribution.events.v1+json",
             ),
         ],
-        notification.to_string().as_bytes(),
+        notification.as_bytes(),
     )
     .unwrap();
     assert_eq!(status, 200, "{body}");
@@ -639,15 +637,17 @@ fn events_are_listed_newest_first_filtered_and_paged() {
     world.registry.push("goldentooth-mcp", &tag(1), "1");
     let app = world.start();
     for run in 1..=3 {
-        let body = json!({"events": [{"id": format!("page-{run}"), "action": "push", "target": {
-            "mediaType": "application/vnd.oci.image.manifest.v1+json", "repository": "goldentooth-mcp",
-            "tag": tag(run), "url": format!("http://{}/v2/goldentooth-mcp/manifests/sha256:00", world.registry.host())}}]});
+        let body = push_notification(
+            &format!("page-{run}"),
+            &format!("http://{}", world.registry.host()),
+            &tag(run),
+        );
         let (status, text) = request(
             app.port,
             "POST",
             "/hooks/registry",
             &[("Authorization", NOTIFY), ("Content-Type", "application/json")],
-            body.to_string().as_bytes(),
+            body.as_bytes(),
         )
         .unwrap();
         assert_eq!(status, 200, "{text}");

@@ -8,6 +8,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+/// A distribution notification envelope for one manifest push of `goldentooth-mcp:TAG`, as the
+/// registry at `base` (e.g. `http://127.0.0.1:5000`) sends it.
+pub fn push_notification(id: &str, base: &str, tag: &str) -> String {
+    serde_json::json!({"events": [{"id": id, "action": "push", "target": {
+        "mediaType": "application/vnd.oci.image.manifest.v1+json", "repository": "goldentooth-mcp",
+        "tag": tag, "url": format!("{base}/v2/goldentooth-mcp/manifests/{tag}")}}]})
+    .to_string()
+}
+
 /// Where the registry sends notifications.
 #[derive(Clone)]
 pub struct Notify {
