@@ -163,20 +163,47 @@ fn event(id: &str, repository: &str, tag: &str) -> String {
     )
 }
 
+/// The service in-process on its own runtime, with real HTTP on loopback.
+struct Service {
+    runtime: tokio::runtime::Runtime,
+    port: u16,
+    shutdown: pushdeploy::startup::Shutdown,
+    server: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Service {
+    fn start(settings: Settings) -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let application = runtime
+            .block_on(pushdeploy::startup::Application::build(settings))
+            .unwrap();
+        let port = application.address().port();
+        let shutdown = application.shutdown.clone();
+        let server = runtime.spawn(application.run());
+        Self {
+            runtime,
+            port,
+            shutdown,
+            server,
+        }
+    }
+
+    /// Graceful shutdown, waited for.
+    fn stop(self) {
+        self.shutdown.trigger();
+        self.runtime.block_on(self.server).unwrap().unwrap();
+    }
+}
+
 fn main() {
     let root = tempfile::tempdir().unwrap();
     let (settings, bare) = setup(&root.path().join("latency"), 1, Duration::ZERO);
     let url = format!("file://{}", bare.display());
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let application = runtime
-        .block_on(pushdeploy::startup::Application::build(settings))
-        .unwrap();
-    let port = application.address().port();
-    let shutdown = application.shutdown.clone();
-    let server = runtime.spawn(application.run());
+    let service = Service::start(settings);
+    let port = service.port;
     let head = || {
         std::fs::read_to_string(bare.join("refs/heads/main"))
             .ok()
@@ -218,8 +245,7 @@ fn main() {
         git(&cli, &["push", "-q", "origin", "main"]);
         floor.push(start.elapsed());
     }
-    shutdown.trigger();
-    runtime.block_on(server).unwrap().unwrap();
+    service.stop();
     let (p50, p99) = (percentile(&mut latencies, 0.5), percentile(&mut latencies, 0.99));
     let floor = percentile(&mut floor, 0.5);
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
@@ -242,16 +268,8 @@ fn main() {
 /// how many commits that took (goal: ≤ 3 s, ≤ 10 commits, none lost).
 fn burst(root: &Path) {
     let (settings, bare) = setup(root, 50, Duration::from_secs(1));
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let application = runtime
-        .block_on(pushdeploy::startup::Application::build(settings))
-        .unwrap();
-    let port = application.address().port();
-    let shutdown = application.shutdown.clone();
-    let server = runtime.spawn(application.run());
+    let service = Service::start(settings);
+    let port = service.port;
     let commits_before: usize = git(&bare, &["rev-list", "--count", "main"])
         .trim()
         .parse()
@@ -289,8 +307,7 @@ fn burst(root: &Path) {
         .parse::<usize>()
         .unwrap()
         - commits_before;
-    shutdown.trigger();
-    runtime.block_on(server).unwrap().unwrap();
+    service.stop();
     println!(
         "burst: 200 notifications for 50 policies sent in {:.0} ms; all newest tags on the remote after {:.0} ms in {commits} commit(s) (goal <= 3000 ms, <= 10 commits)",
         sent.as_secs_f64() * 1e3,
