@@ -88,6 +88,7 @@ fn setup(root: &Path, policies: usize, window: Duration) -> (Settings, std::path
         server: ServerSettings {
             listen: "127.0.0.1:0".parse().unwrap(),
             tls: None,
+            limits: Default::default(),
         },
         repositories: Default::default(),
         policies: Default::default(),

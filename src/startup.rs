@@ -178,9 +178,16 @@ impl Application {
             None => None,
         };
         let readiness = Arc::clone(&state.readiness);
+        let limits = state.settings.server.limits.clone();
         let router = crate::http::router(state);
         let watcher = shutdown.clone();
-        let server = tokio::spawn(crate::http::serve::serve(listener, router, tls, shutdown.clone()));
+        let server = tokio::spawn(crate::http::serve::serve(
+            listener,
+            router,
+            tls,
+            shutdown.clone(),
+            limits,
+        ));
         watcher.wait().await;
         readiness.begin_shutdown();
         // In-flight writes and pushes finish, bounded by the grace period.

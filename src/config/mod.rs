@@ -212,8 +212,10 @@ fn server(context: &mut Context<'_>, raw: Option<raw::RawServer>) -> ServerSetti
         return ServerSettings {
             listen: default_listen,
             tls: None,
+            limits: EdgeLimits::default(),
         };
     };
+    let limits = edge_limits(context, &raw);
     let listen = raw.listen.map_or(Ok(default_listen), |listen| {
         listen.value.parse().map_err(|_| {
             let at = format!("{}:{}", context.config_file.display(), listen.referenced.line());
@@ -233,6 +235,59 @@ fn server(context: &mut Context<'_>, raw: Option<raw::RawServer>) -> ServerSetti
     ServerSettings {
         listen: listen.unwrap_or(default_listen),
         tls,
+        limits,
+    }
+}
+
+fn edge_limits(context: &mut Context<'_>, raw: &raw::RawServer) -> EdgeLimits {
+    let defaults = EdgeLimits::default();
+    let mut duration = |field: &str, value: &Option<serde_saphyr::Spanned<String>>, default: Duration| {
+        let Some(value) = value else { return default };
+        match duration::parse(&value.value) {
+            Ok(parsed) if !parsed.is_zero() => parsed,
+            result => {
+                let origin = context.origin(&value.referenced);
+                let message = result.err().unwrap_or_else(|| "must be more than 0s".to_owned());
+                context
+                    .problems
+                    .add(origin, format!("server.{field}: {message}; write e.g. 10s"));
+                default
+            }
+        }
+    };
+    let header_read_timeout = duration(
+        "headerReadTimeout",
+        &raw.header_read_timeout,
+        defaults.header_read_timeout,
+    );
+    let idle_timeout = duration("idleTimeout", &raw.idle_timeout, defaults.idle_timeout);
+    let request_timeout = duration("requestTimeout", &raw.request_timeout, defaults.request_timeout);
+    let mut count = |field: &str, value: Option<usize>, default: usize| match value {
+        Some(0) => {
+            context.problems.add(
+                context.config_file.display(),
+                format!("server.{field} must be at least 1"),
+            );
+            default
+        }
+        Some(value) => value,
+        None => default,
+    };
+    EdgeLimits {
+        header_read_timeout,
+        idle_timeout,
+        request_timeout,
+        max_connections: count("maxConnections", raw.max_connections, defaults.max_connections),
+        max_bodies_in_flight: count(
+            "maxBodiesInFlight",
+            raw.max_bodies_in_flight,
+            defaults.max_bodies_in_flight,
+        ),
+        max_body_bytes_in_flight: count(
+            "maxBodyBytesInFlight",
+            raw.max_body_bytes_in_flight,
+            defaults.max_body_bytes_in_flight,
+        ),
     }
 }
 

@@ -31,6 +31,14 @@ pub struct RawConfig {
 pub struct RawServer {
     pub listen: Option<Spanned<String>>,
     pub tls: Option<RawTls>,
+    /// Durations such as `10s`: see `settings::EdgeLimits`.
+    pub header_read_timeout: Option<Spanned<String>>,
+    pub idle_timeout: Option<Spanned<String>>,
+    pub request_timeout: Option<Spanned<String>>,
+    pub max_connections: Option<usize>,
+    pub max_bodies_in_flight: Option<usize>,
+    /// Bytes.
+    pub max_body_bytes_in_flight: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -41,6 +41,38 @@ pub struct ServerSettings {
     pub listen: SocketAddr,
     /// Serve HTTPS with these files (re-read when they change).
     pub tls: Option<TlsFiles>,
+    /// Timeouts and budgets that keep unauthenticated clients from holding memory or sockets.
+    pub limits: EdgeLimits,
+}
+
+/// What one client may hold of the server before it is cut off.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EdgeLimits {
+    /// A connection that has sent no complete request head for this long is closed (default 10s).
+    pub header_read_timeout: Duration,
+    /// A connection with no request in flight for this long is closed (default 60s).
+    pub idle_timeout: Duration,
+    /// A request (body read and handler) taking longer answers 408 (default 30s).
+    pub request_timeout: Duration,
+    /// Open connections at most; past it the oldest idle one is closed, or the new one if none is idle.
+    pub max_connections: usize,
+    /// Request bodies read at once by the hooks (default 64).
+    pub max_bodies_in_flight: usize,
+    /// Bytes of request bodies being read at once by the hooks (default 32 MiB).
+    pub max_body_bytes_in_flight: usize,
+}
+
+impl Default for EdgeLimits {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            request_timeout: Duration::from_secs(30),
+            max_connections: 512,
+            max_bodies_in_flight: 64,
+            max_body_bytes_in_flight: 32 * 1024 * 1024,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

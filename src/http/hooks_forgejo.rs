@@ -3,14 +3,18 @@
 //! branch → refresh that working copy; everything else → 2xx, ignored. Replays (new delivery id,
 //! same bytes) are deduplicated on the content hash.
 
+use super::Edge;
 use super::error::journal_unavailable;
+use super::refusals::refused;
 use super::state::AppState;
 use crate::journal::{AppendOutcome, NewEvent, State as EventState};
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Extension, FromRequest, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use sha2::Digest;
+
+const ROUTE: &str = "/hooks/forgejo";
 
 fn count(result: &'static str) {
     metrics::counter!("pushdeploy_webhook_requests_total", "source" => "forgejo", "result" => result)
@@ -36,11 +40,25 @@ fn signed_bytes(headers: &HeaderMap, body: &[u8]) -> Vec<u8> {
 }
 
 #[tracing::instrument(name = "hook.forgejo", skip_all)]
-pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn receive(
+    State(state): State<AppState>,
+    Extension(edge): Extension<Edge>,
+    request: axum::extract::Request,
+) -> Response {
     if state.readiness.is_shutting_down() {
         count("shutting_down");
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down; retry later").into_response();
     }
+    // The signature covers the body, so the body must be read first: within the shared budget.
+    let _reservation = match edge.budget.reserve(ROUTE, request.headers()) {
+        Ok(reservation) => reservation,
+        Err(busy) => return busy,
+    };
+    let headers = request.headers().clone();
+    let body = match Bytes::from_request(request, &()).await {
+        Ok(body) => body,
+        Err(rejection) => return rejection.into_response(),
+    };
     let signed = signed_bytes(&headers, &body);
     let signature = crate::signature::presented_signature(|name| header_value(&headers, name));
     let valid = signature.is_some_and(|signature| {
@@ -48,6 +66,7 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: By
     });
     if !valid {
         count("unauthorized");
+        refused(ROUTE, "unauthorized");
         return (StatusCode::UNAUTHORIZED, "missing or wrong webhook signature").into_response();
     }
     let event_type = [

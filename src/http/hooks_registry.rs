@@ -3,15 +3,19 @@
 //! gets a 2xx after the journal write, so the registry's queue never wedges. Only tagged
 //! manifest pushes for configured repositories become journal entries.
 
+use super::Edge;
 use super::error::journal_unavailable;
+use super::refusals::refused;
 use super::state::AppState;
 use crate::journal::{AppendOutcome, NewEvent, State as EventState};
 use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{Extension, FromRequest, State};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use sha2::Digest;
+
+const ROUTE: &str = "/hooks/registry";
 
 const ENVELOPES: [&str; 3] = [
     "application/vnd.docker.distribution.events.v1+json",
@@ -71,25 +75,40 @@ fn count_events(result: &'static str, n: usize) {
 }
 
 #[tracing::instrument(name = "hook.registry", skip_all)]
-pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn receive(
+    State(state): State<AppState>,
+    Extension(edge): Extension<Edge>,
+    request: axum::extract::Request,
+) -> Response {
     if state.readiness.is_shutting_down() {
         count("shutting_down");
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down; retry later").into_response();
     }
+    let headers = request.headers();
+    // The credential is a header: check it before a byte of the body is read.
     let presented = headers
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
-        .unwrap_or("");
-    if presented.is_empty()
-        || !crate::signature::verify_token(&state.settings.intake.registry_authorization, presented)
-    {
+        .map(crate::http::api::auth::normalize_authorization)
+        .unwrap_or_default();
+    if presented.is_empty() || !crate::signature::verify_token(&edge.registry_authorization, &presented) {
         count("unauthorized");
+        refused(ROUTE, "unauthorized");
         return (StatusCode::UNAUTHORIZED, "missing or wrong Authorization header").into_response();
     }
+    let _reservation = match edge.budget.reserve(ROUTE, headers) {
+        Ok(reservation) => reservation,
+        Err(busy) => return busy,
+    };
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
-        .unwrap_or("");
+        .unwrap_or("")
+        .to_owned();
+    let body = match Bytes::from_request(request, &()).await {
+        Ok(body) => body,
+        Err(rejection) => return rejection.into_response(),
+    };
     let media_type = content_type
         .split(';')
         .next()
@@ -182,14 +201,17 @@ fn candidates(state: &AppState, envelope: &Envelope) -> (Vec<NewEvent>, usize) {
             ignored += 1;
             continue;
         };
+        // The id alone is not the event: a sender reusing an id for another tag or digest
+        // must not have the new push dropped as a duplicate.
+        let target_key = format!(
+            "{}:{}:{}",
+            repository.key,
+            tag,
+            non_empty(&target.digest).unwrap_or_default()
+        );
         let dedupe = match non_empty(&event.id) {
-            Some(id) => format!("registry:{id}"),
-            None => format!(
-                "registry:{}:{}:{}",
-                repository.key,
-                tag,
-                non_empty(&target.digest).unwrap_or_default()
-            ),
+            Some(id) => format!("registry:{id}:{target_key}"),
+            None => format!("registry:{target_key}"),
         };
         events.push(NewEvent {
             source: "registry".into(),

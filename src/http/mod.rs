@@ -2,32 +2,62 @@
 //! `gitops` or `registry` directly: it verifies, journals, answers and pokes.
 
 pub mod api;
+pub mod budget;
+pub mod connections;
 mod error;
 pub mod health;
 pub mod hooks_forgejo;
 pub mod hooks_registry;
 pub mod problem;
+pub mod refusals;
 pub mod serve;
 pub mod state;
 pub mod tls;
 
 pub use state::{AppState, NoPokes, Pokes, StatusSource};
 
-use axum::Router;
-use axum::extract::State;
-use axum::http::{HeaderName, StatusCode};
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderName, Request, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
-use std::time::Duration;
+use axum::{Extension, Router};
+use secrecy::{ExposeSecret, SecretString};
+use std::sync::Arc;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+/// What the hooks share besides `AppState`: the body budget and the accepted `Authorization`
+/// values with their scheme names lower-cased (scheme names are case-insensitive).
+#[derive(Clone)]
+pub struct Edge {
+    pub budget: budget::BodyBudget,
+    pub registry_authorization: Arc<Vec<SecretString>>,
+}
+
 /// The whole HTTP application.
 pub fn router(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     let body_limit = state.settings.intake.body_limit;
+    let limits = &state.settings.server.limits;
+    let edge = Edge {
+        budget: budget::BodyBudget::new(
+            limits.max_bodies_in_flight,
+            limits.max_body_bytes_in_flight,
+            body_limit,
+        ),
+        registry_authorization: Arc::new(
+            state
+                .settings
+                .intake
+                .registry_authorization
+                .iter()
+                .map(|value| SecretString::from(api::auth::normalize_authorization(value.expose_secret())))
+                .collect(),
+        ),
+    };
+    let request_timeout = limits.request_timeout;
     Router::new()
         .route("/hooks/registry", post(hooks_registry::receive))
         .route("/hooks/forgejo", post(hooks_forgejo::receive))
@@ -36,15 +66,39 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics_text))
         .route("/status", get(status))
         .merge(api::router(&state))
+        .fallback(no_route)
         .with_state(state)
+        .layer(Extension(edge))
+        // The configured limit is the limit: axum's own 2 MiB default must not cut it short.
+        .layer(DefaultBodyLimit::max(body_limit))
         .layer(RequestBodyLimitLayer::new(body_limit))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
-            Duration::from_secs(30),
+            request_timeout,
         ))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(request_span::<axum::body::Body>))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}
+
+/// The request span: method and path only. Query strings are left out, since a caller may put
+/// a token there (`?token=…`) and the span is logged at DEBUG.
+fn request_span<B>(request: &Request<B>) -> tracing::Span {
+    tracing::debug_span!(
+        "request",
+        method = %request.method(),
+        path = %refusals::truncated(request.uri().path()),
+        version = ?request.version(),
+    )
+}
+
+/// Unknown routes: an RFC 9457 problem like every other API refusal.
+async fn no_route(method: axum::http::Method, uri: axum::http::Uri) -> problem::ApiError {
+    refusals::refused("unmatched", "no_route");
+    problem::ApiError::NotFound(format!(
+        "no route for {method} {}; the API is under /api/v1 (see openapi.yaml), the hooks are POST /hooks/registry and POST /hooks/forgejo",
+        refusals::truncated(uri.path())
+    ))
 }
 
 async fn metrics_text() -> impl IntoResponse {

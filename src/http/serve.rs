@@ -1,15 +1,22 @@
 //! Serving a router over plain HTTP or HTTPS (with certificate hot reload), with graceful
-//! shutdown: stop accepting, let in-flight requests finish within a bound.
+//! shutdown: stop accepting, let in-flight requests finish within a bound. Every connection
+//! has a place in a bounded table and is closed when it sends no request head in time, sits
+//! idle, or is the idlest one when the table is full (`connections.rs`).
 
+use super::connections::{self, Connections, Slot};
+use super::refusals::Sampled;
 use super::tls::ReloadingCertificate;
+use crate::config::EdgeLimits;
 use crate::startup::{SHUTDOWN_GRACE, Shutdown};
 use axum::Router;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
 use std::sync::Arc;
-use tokio::net::TcpListener;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
+use tower::ServiceExt;
 
 /// Serve `router` on `listener` until `shutdown` triggers, then drain connections (bounded).
 pub async fn serve(
@@ -17,53 +24,58 @@ pub async fn serve(
     router: Router,
     tls: Option<Arc<ReloadingCertificate>>,
     shutdown: Shutdown,
+    limits: EdgeLimits,
 ) -> std::io::Result<()> {
-    match tls {
-        None => {
-            let drain = shutdown.clone();
-            axum::serve(listener, router)
-                .with_graceful_shutdown(async move { drain.wait().await })
-                .await
+    let acceptor = match tls {
+        Some(certificate) => {
+            let config = certificate.server_config().map_err(std::io::Error::other)?;
+            Some(tokio_rustls::TlsAcceptor::from(config))
         }
-        Some(certificate) => serve_tls(listener, router, certificate, shutdown).await,
+        None => None,
+    };
+    let max = connections::effective_max(limits.max_connections, connections::open_file_limit());
+    if max < limits.max_connections {
+        tracing::info!(
+            configured = limits.max_connections,
+            max,
+            "server.maxConnections lowered to stay under the open-file limit (ulimit -n)"
+        );
     }
-}
-
-async fn serve_tls(
-    listener: TcpListener,
-    router: Router,
-    certificate: Arc<ReloadingCertificate>,
-    shutdown: Shutdown,
-) -> std::io::Result<()> {
-    let config = certificate.server_config().map_err(std::io::Error::other)?;
-    let acceptor = tokio_rustls::TlsAcceptor::from(config);
+    let table = Connections::new(max);
+    let limits = Arc::new(limits);
     let graceful = GracefulShutdown::new();
+    let accept_errors = Sampled::new(Duration::from_secs(10));
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(pair) => pair,
                 Err(error) => {
-                    tracing::warn!(%error, "accept failed");
+                    accept_errors.warn(|suppressed| tracing::warn!(%error, suppressed, "accept failed"));
+                    // EMFILE and friends persist for a moment: do not spin on them.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
             },
             () = shutdown.wait() => break,
         };
-        let acceptor = acceptor.clone();
-        let service = TowerToHyperService::new(router.clone());
+        let Some(slot) = table.admit(peer) else {
+            continue;
+        };
+        // Small answers must not wait for Nagle's algorithm.
+        let _ = stream.set_nodelay(true);
+        let router = router.clone();
         let watcher = graceful.watcher();
+        let limits = Arc::clone(&limits);
+        let acceptor = acceptor.clone();
         tokio::spawn(async move {
-            let tls_stream = match acceptor.accept(stream).await {
-                Ok(tls_stream) => tls_stream,
-                Err(error) => {
-                    tracing::debug!(%peer, %error, "TLS handshake failed");
-                    return;
+            match acceptor {
+                None => drive(stream, router, slot, &limits, watcher).await,
+                Some(acceptor) => {
+                    let tls_stream = accept_tls(&acceptor, stream, &limits).await;
+                    if let Some(tls_stream) = tls_stream {
+                        drive(tls_stream, router, slot, &limits, watcher).await;
+                    }
                 }
-            };
-            let builder = auto::Builder::new(TokioExecutor::new());
-            let connection = builder.serve_connection_with_upgrades(TokioIo::new(tls_stream), service);
-            if let Err(error) = watcher.watch(connection.into_owned()).await {
-                tracing::debug!(%peer, %error, "connection ended with an error");
             }
         });
     }
@@ -74,4 +86,70 @@ async fn serve_tls(
         tracing::warn!("connections still open after the shutdown grace period; closing them");
     }
     Ok(())
+}
+
+async fn accept_tls(
+    acceptor: &tokio_rustls::TlsAcceptor,
+    stream: TcpStream,
+    limits: &EdgeLimits,
+) -> Option<tokio_rustls::server::TlsStream<TcpStream>> {
+    match tokio::time::timeout(limits.header_read_timeout, acceptor.accept(stream)).await {
+        Ok(Ok(tls_stream)) => Some(tls_stream),
+        Ok(Err(error)) => {
+            tracing::debug!(%error, "TLS handshake failed");
+            None
+        }
+        Err(_) => {
+            connections::closed("handshake_timeout");
+            None
+        }
+    }
+}
+
+/// Serve one connection until it ends, is evicted, or passes its idle deadline.
+async fn drive<I>(
+    io: I,
+    router: Router,
+    slot: Slot,
+    limits: &EdgeLimits,
+    watcher: hyper_util::server::graceful::Watcher,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let entry = Arc::clone(&slot.entry);
+    let service = hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+        let in_flight = entry.begin();
+        let response = router.clone().oneshot(request);
+        async move {
+            let response = response.await;
+            drop(in_flight);
+            response
+        }
+    });
+    // One clock for slow request heads and idle connections: ours below (it also covers the
+    // protocol sniffing of the auto builder, which has no timeout of its own).
+    let builder = auto::Builder::new(TokioExecutor::new());
+    let connection = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
+    let connection = watcher.watch(connection.into_owned());
+    tokio::pin!(connection);
+    loop {
+        let (deadline, reason) = slot.entry.deadline(limits);
+        tokio::select! {
+            result = &mut connection => {
+                if let Err(error) = result {
+                    tracing::debug!(%error, "connection ended with an error");
+                }
+                return;
+            }
+            () = slot.entry.evicted() => return,
+            () = tokio::time::sleep_until(deadline.into()) => {
+                // The deadline may have moved while we slept (a request began or ended).
+                let (now_due, now_reason) = slot.entry.deadline(limits);
+                if now_reason == reason && now_reason != "busy" && now_due <= std::time::Instant::now() {
+                    connections::closed(reason);
+                    return;
+                }
+            }
+        }
+    }
 }

@@ -18,6 +18,11 @@ const TOKEN: &str = "Bearer intake-token";
 const V1: &str = "application/vnd.docker.distribution.events.v1+json";
 
 async fn state(dir: &Path) -> AppState {
+    state_with(dir, |_| {}).await
+}
+
+/// The intake state, with `tweak` applied to the settings last.
+async fn state_with(dir: &Path, tweak: impl FnOnce(&mut pushdeploy::config::Settings)) -> AppState {
     pushdeploy::telemetry::metrics();
     let mut settings = crate::support::settings::empty(dir);
     settings.intake.registry_authorization = vec![SecretString::from(TOKEN.to_owned())];
@@ -42,6 +47,7 @@ async fn state(dir: &Path) -> AppState {
         };
         settings.repositories.insert(key, repository);
     }
+    tweak(&mut settings);
     let journal = Journal::open(dir).await.unwrap();
     AppState {
         settings: Arc::new(settings),
@@ -312,4 +318,227 @@ async fn form_encoded_deliveries_are_verified_over_the_decoded_payload_and_diges
     assert_eq!(status, StatusCode::OK);
     assert!(body.contains("platform manifest digest"), "{body}");
     assert_eq!(journaled(&state).await.len(), 1);
+}
+
+/// The value of one counter series in `/metrics` (0 when absent).
+fn counter(series: &str) -> u64 {
+    pushdeploy::telemetry::render_metrics()
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.trim().parse::<f64>().ok())
+        .map_or(0, |value| value as u64)
+}
+
+#[tokio::test]
+async fn a_body_limit_above_two_mib_is_the_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = state_with(dir.path(), |settings| {
+        settings.intake.body_limit = 3 * 1024 * 1024
+    })
+    .await;
+    let auth = [("Authorization", TOKEN), ("Content-Type", V1)];
+    let padded = |size: usize| {
+        let mut body = envelope(&[push("big", "1-big")]);
+        body.resize(size, b' ');
+        body
+    };
+    let (status, text) = post(&state, "/hooks/registry", &auth, padded(5 * 1024 * 1024 / 2)).await;
+    assert_eq!(status, StatusCode::OK, "2.5 MiB under a 3 MiB limit: {text}");
+    assert_eq!(journaled(&state).await.len(), 1);
+    let (status, _) = post(&state, "/hooks/registry", &auth, padded(7 * 1024 * 1024 / 2)).await;
+    assert_eq!(
+        status,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "3.5 MiB over a 3 MiB limit"
+    );
+    assert_eq!(journaled(&state).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_registry_event_id_reused_for_another_tag_or_digest_is_not_a_duplicate() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = state(dir.path()).await;
+    let auth = [("Authorization", TOKEN), ("Content-Type", V1)];
+    let mut other_digest = push("same-id", "1-a");
+    other_digest["target"]["digest"] = serde_json::json!(format!("sha256:{}", "b".repeat(64)));
+    let rows = [
+        (push("same-id", "1-a"), 1),
+        (push("same-id", "1-a"), 1),
+        (push("same-id", "2-b"), 2),
+        (other_digest.clone(), 3),
+        (other_digest, 3),
+    ];
+    for (event, entries) in rows {
+        let (status, text) = post(&state, "/hooks/registry", &auth, envelope(&[event])).await;
+        assert_eq!(status, StatusCode::OK, "{text}");
+        assert_eq!(journaled(&state).await.len(), entries, "{text}");
+    }
+}
+
+#[tokio::test]
+async fn authorization_scheme_names_are_case_insensitive_on_the_registry_hook() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = state(dir.path()).await;
+    for (n, value) in [
+        "bearer intake-token",
+        "BEARER intake-token",
+        "Bearer  intake-token",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let headers = [("Authorization", value), ("Content-Type", V1)];
+        let (status, text) = post(
+            &state,
+            "/hooks/registry",
+            &headers,
+            envelope(&[push(&format!("c{n}"), "1-c")]),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{value}: {text}");
+    }
+    let wrong_case_credentials = [("Authorization", "Bearer INTAKE-TOKEN"), ("Content-Type", V1)];
+    let (status, _) = post(
+        &state,
+        "/hooks/registry",
+        &wrong_case_credentials,
+        envelope(&[push("d", "1-d")]),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "credentials stay case-sensitive"
+    );
+}
+
+async fn api_call(
+    state: &AppState,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (StatusCode, String, String) {
+    let mut request = Request::builder().method(method).uri(path);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = router(state.clone())
+        .oneshot(request.body(Body::from(body.to_owned())).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|value| value.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    (status, content_type, String::from_utf8_lossy(&bytes).into_owned())
+}
+
+fn with_api_token(settings: &mut pushdeploy::config::Settings) {
+    use sha2::Digest;
+    settings.api.tokens = vec![pushdeploy::config::ApiToken {
+        name: "ci".to_owned(),
+        sha256: sha2::Sha256::digest(b"ci-token").into(),
+        scope: pushdeploy::config::Scope::Promote,
+    }];
+}
+
+#[tokio::test]
+async fn tokenless_api_posts_cost_a_counter_and_no_audit_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = state_with(dir.path(), with_api_token).await;
+    let series = "pushdeploy_http_refused_total{route=\"/api/v1/policies/{namespace}/{name}/pin\",reason=\"unauthorized\"}";
+    let before = counter(series);
+    const N: u64 = 200;
+    for n in 0..N {
+        let token = if n % 2 == 0 {
+            None
+        } else {
+            Some(("Authorization", "Bearer wrong"))
+        };
+        let headers: Vec<_> = token.into_iter().collect();
+        let path = format!("/api/v1/policies/flux-system/app-{n}/pin");
+        let (status, content_type, _) = api_call(&state, "POST", &path, &headers, "").await;
+        assert_eq!(
+            (status, content_type.as_str()),
+            (StatusCode::UNAUTHORIZED, "application/problem+json")
+        );
+    }
+    assert_eq!(counter(series) - before, N);
+    assert!(
+        state.journal.audit_entries(1000).await.unwrap().is_empty(),
+        "refusals wrote audit rows"
+    );
+}
+
+#[tokio::test]
+async fn bearer_is_case_insensitive_and_non_json_bodies_are_415_problems() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = state_with(dir.path(), with_api_token).await;
+    let path = "/api/v1/policies/flux-system/mcp/promote";
+    let (status, content_type, body) = api_call(
+        &state,
+        "POST",
+        path,
+        &[
+            ("Authorization", "bearer ci-token"),
+            ("Content-Type", "text/plain"),
+        ],
+        r#"{"tag": "1-a"}"#,
+    )
+    .await;
+    assert_eq!(
+        (status, content_type.as_str()),
+        (StatusCode::UNSUPPORTED_MEDIA_TYPE, "application/problem+json"),
+        "{body}"
+    );
+    let problem: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(problem["type"], "urn:pushdeploy:problem:unsupported-media-type");
+    assert!(
+        problem["detail"].as_str().unwrap().contains("application/json"),
+        "{problem}"
+    );
+    // The same call as JSON passes the token and media checks and reaches the (absent) engine.
+    let (status, _, body) = api_call(
+        &state,
+        "POST",
+        path,
+        &[
+            ("Authorization", "BEARER ci-token"),
+            ("Content-Type", "application/json; charset=utf-8"),
+        ],
+        r#"{"tag": "1-a"}"#,
+    )
+    .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    let audit = state.journal.audit_entries(10).await.unwrap();
+    assert_eq!(audit.len(), 2, "authenticated calls are still audited: {audit:?}");
+}
+
+#[tokio::test]
+async fn unknown_routes_answer_problem_json_404s() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = state(dir.path()).await;
+    for (method, path) in [
+        ("GET", "/nope?token=planted"),
+        ("POST", "/api/v1/nothing"),
+        ("GET", "/api/v2/policies"),
+    ] {
+        let (status, content_type, body) = api_call(&state, method, path, &[], "").await;
+        assert_eq!(
+            (status, content_type.as_str()),
+            (StatusCode::NOT_FOUND, "application/problem+json"),
+            "{path}: {body}"
+        );
+        let problem: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(problem["type"], "urn:pushdeploy:problem:not-found", "{body}");
+        assert!(
+            !body.contains("planted"),
+            "the query string is not echoed: {body}"
+        );
+    }
 }

@@ -6,6 +6,7 @@ mod cli_policy;
 mod config;
 mod deploy;
 mod e2e;
+mod edge;
 mod gitops;
 mod intake;
 mod registry;

@@ -118,7 +118,13 @@ async fn rotated_certificate_is_served_to_new_handshakes_while_open_connections_
     let port = listener.local_addr().unwrap().port();
     let router = axum::Router::new().route("/healthz", axum::routing::get(pushdeploy::http::health::healthz));
     let shutdown = Shutdown::default();
-    let server = tokio::spawn(serve(listener, router, Some(certificate), shutdown.clone()));
+    let server = tokio::spawn(serve(
+        listener,
+        router,
+        Some(certificate),
+        shutdown.clone(),
+        Default::default(),
+    ));
 
     let trusting_both = connector(&[&old_ca, &new_ca]);
     let mut long_lived = handshake(&trusting_both, port).await;

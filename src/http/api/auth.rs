@@ -74,11 +74,30 @@ where
             .headers
             .get(AUTHORIZATION)
             .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.strip_prefix("Bearer "))
-            .map(str::trim)
-            .filter(|token| !token.is_empty())
+            .and_then(|value| credentials(value, "bearer"))
             .ok_or(ApiError::Unauthorized)?;
         tokens.identify(presented).ok_or(ApiError::Unauthorized)
+    }
+}
+
+/// The credentials of an `Authorization` value whose scheme is `scheme` (RFC 9110: scheme
+/// names are case-insensitive), or `None`.
+pub fn credentials<'v>(value: &'v str, scheme: &str) -> Option<&'v str> {
+    let (name, rest) = value.trim().split_once(|c: char| c == ' ' || c == '\t')?;
+    let rest = rest.trim();
+    (name.eq_ignore_ascii_case(scheme) && !rest.is_empty()).then_some(rest)
+}
+
+/// An `Authorization` value with its scheme name lower-cased and the separating whitespace
+/// made one space, so `bearer x`, `BEARER  x` and `Bearer x` compare equal; the credentials are
+/// untouched. A value without a scheme is only trimmed.
+pub fn normalize_authorization(value: &str) -> String {
+    let value = value.trim();
+    match value.split_once(|c: char| c == ' ' || c == '\t') {
+        Some((scheme, rest)) if !rest.trim().is_empty() => {
+            format!("{} {}", scheme.to_ascii_lowercase(), rest.trim())
+        }
+        _ => value.to_owned(),
     }
 }
 
@@ -114,5 +133,26 @@ mod tests {
         assert_eq!(tokens.identify("s3cret-ro").unwrap().scope, Scope::Read);
         assert_eq!(tokens.identify("s3cret-c"), None);
         assert_eq!(tokens.identify(""), None);
+    }
+
+    #[test]
+    fn authorization_scheme_names_are_case_insensitive_and_credentials_are_not() {
+        for value in ["Bearer abc", "bearer abc", "BEARER  abc", "bEaReR\tabc "] {
+            assert_eq!(credentials(value, "bearer"), Some("abc"), "{value:?}");
+            assert_eq!(normalize_authorization(value), "bearer abc", "{value:?}");
+        }
+        assert_eq!(credentials("Bearer", "bearer"), None);
+        assert_eq!(credentials("Bearer   ", "bearer"), None);
+        assert_eq!(credentials("Basic abc", "bearer"), None);
+        assert_eq!(credentials("Bearerabc", "bearer"), None);
+        assert_eq!(
+            normalize_authorization("Basic QWxhZGRpbg=="),
+            "basic QWxhZGRpbg=="
+        );
+        assert_ne!(
+            normalize_authorization("Bearer ABC"),
+            normalize_authorization("Bearer abc")
+        );
+        assert_eq!(normalize_authorization(" secret "), "secret");
     }
 }

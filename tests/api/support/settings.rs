@@ -10,6 +10,7 @@ pub fn empty(data_dir: &Path) -> Settings {
         server: ServerSettings {
             listen: "127.0.0.1:0".parse().unwrap(),
             tls: None,
+            limits: Default::default(),
         },
         repositories: Default::default(),
         policies: Default::default(),
