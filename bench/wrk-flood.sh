@@ -34,7 +34,7 @@ wrk.headers["Content-Type"] = "application/json"
 wrk.headers["X-Forgejo-Event-Type"] = "package"
 wrk.body = string.rep("x", 1024 * 1024 - 16)
 LUA
-statuses() { awk '/Requests\/sec/ {print $2 " req/s"} /Non-2xx/ {print "non-2xx: " $4}' | paste -sd' '; }
+statuses() { awk '/Requests\/sec/ {print $2 " req/s"} /Non-2xx/ {print "non-2xx: " $5}' | paste -sd' '; }
 echo "RSS at start:                 $(rss)"
 for route in /hooks/registry /hooks/forgejo; do
   wrk -t2 -c100 -d10s -s "$work/flood.lua" "http://127.0.0.1:$port$route" > "$work/wrk.out" &

@@ -83,7 +83,7 @@ where
 /// The credentials of an `Authorization` value whose scheme is `scheme` (RFC 9110: scheme
 /// names are case-insensitive), or `None`.
 pub fn credentials<'v>(value: &'v str, scheme: &str) -> Option<&'v str> {
-    let (name, rest) = value.trim().split_once(|c: char| c == ' ' || c == '\t')?;
+    let (name, rest) = value.trim().split_once([' ', '\t'])?;
     let rest = rest.trim();
     (name.eq_ignore_ascii_case(scheme) && !rest.is_empty()).then_some(rest)
 }
@@ -93,7 +93,7 @@ pub fn credentials<'v>(value: &'v str, scheme: &str) -> Option<&'v str> {
 /// untouched. A value without a scheme is only trimmed.
 pub fn normalize_authorization(value: &str) -> String {
     let value = value.trim();
-    match value.split_once(|c: char| c == ' ' || c == '\t') {
+    match value.split_once([' ', '\t']) {
         Some((scheme, rest)) if !rest.trim().is_empty() => {
             format!("{} {}", scheme.to_ascii_lowercase(), rest.trim())
         }
