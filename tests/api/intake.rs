@@ -38,6 +38,7 @@ async fn state(dir: &Path) -> AppState {
             credentials: None,
             exclusion_list: vec![],
             page_size: 1000,
+            aliases: Vec::new(),
             origin: Origin::default(),
         };
         settings.repositories.insert(key, repository);
