@@ -208,10 +208,8 @@ fn aliases(context: &mut Context<'_>, origin: &Origin, raw: &[serde_saphyr::Span
             }
             context.problems.add(
                 context.at(origin, &alias.referenced),
-                format!(
-                    "aliases: {:?} is not a registry host; write host or host:port as notifications name it (e.g. registry.internal:5000), without scheme, path or credentials",
-                    alias.value
-                ),
+                // The value is not echoed: it may hold credentials (`https://user:password@…`).
+                "aliases: this entry is not a registry host; write host or host:port as notifications name it (e.g. registry.internal:5000), without scheme, path or credentials".to_owned(),
             );
             None
         })

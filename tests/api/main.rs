@@ -13,3 +13,4 @@ mod rest;
 mod setters;
 mod support;
 mod tls;
+mod visibility;
