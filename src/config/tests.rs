@@ -350,5 +350,8 @@ fn image_repository_aliases_are_bare_hosts_and_anything_else_is_a_problem_at_its
         problem.message.contains("aliases:") && problem.message.contains("host:port"),
         "{problem}"
     );
-    assert!(!error.to_string().contains("pw@"), "no credentials echoed: {error}");
+    assert!(
+        !error.to_string().contains("pw@"),
+        "no credentials echoed: {error}"
+    );
 }

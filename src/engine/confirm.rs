@@ -59,9 +59,7 @@ impl Confirmer {
         }
         Err(RegistryError::NotFound {
             host: client.host().to_owned(),
-            what: format!(
-                "tag {tag} (manifest HEAD 404, and absent from {RECHECKS} tag lists over ≈3 s)"
-            ),
+            what: format!("tag {tag} (manifest HEAD 404, and absent from {RECHECKS} tag lists over ≈3 s)"),
         })
     }
 

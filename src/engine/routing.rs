@@ -20,8 +20,7 @@ pub fn find<'a>(settings: &'a Settings, host: &str, path: &str) -> Option<&'a Im
     let host = host.to_ascii_lowercase();
     settings.repositories.values().find(|repository| {
         repository.image.repository() == path
-            && (repository.image.registry().eq_ignore_ascii_case(&host)
-                || repository.aliases.iter().any(|alias| *alias == host))
+            && (repository.image.registry().eq_ignore_ascii_case(&host) || repository.aliases.contains(&host))
     })
 }
 
@@ -47,7 +46,11 @@ pub fn nearest(settings: &Settings, host: &str, path: &str) -> Vec<String> {
         })
         .collect();
     ranked.sort_by_key(|(rank, _)| *rank);
-    ranked.into_iter().take(NEAREST).map(|(_, repository)| describe(repository)).collect()
+    ranked
+        .into_iter()
+        .take(NEAREST)
+        .map(|(_, repository)| describe(repository))
+        .collect()
 }
 
 /// Why a push for `host/path` was ignored, naming what is configured and what to do.
@@ -145,7 +148,12 @@ impl Unmatched {
 }
 
 /// The journal entry for an authenticated push that matched nothing: `ignored`, with the reason.
-pub fn ignored_event(dedupe_key: String, tag: Option<&str>, digest: Option<&str>, reason: String) -> NewEvent {
+pub fn ignored_event(
+    dedupe_key: String,
+    tag: Option<&str>,
+    digest: Option<&str>,
+    reason: String,
+) -> NewEvent {
     NewEvent {
         source: "registry".into(),
         dedupe_key,
@@ -167,7 +175,12 @@ mod tests {
     fn an_unknown_pair_is_counted_each_time_but_listed_once() {
         let unmatched = Unmatched::default();
         for tag in ["1-a", "2-b", "3-c"] {
-            unmatched.note("registry.internal:5000", "app", Some(tag), "no ImageRepository matches");
+            unmatched.note(
+                "registry.internal:5000",
+                "app",
+                Some(tag),
+                "no ImageRepository matches",
+            );
         }
         unmatched.note("other:5000", "app", None, "no ImageRepository matches");
         let status = unmatched.status();

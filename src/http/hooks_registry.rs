@@ -224,7 +224,10 @@ fn unmatched(state: &AppState, event: &Event, host: &str, path: &str, tag: &str)
     let digest = non_empty(&event.target.digest);
     let dedupe = match non_empty(&event.id) {
         Some(id) => format!("registry:{id}"),
-        None => format!("registry-unmatched:{host}/{path}:{tag}:{}", digest.unwrap_or_default()),
+        None => format!(
+            "registry-unmatched:{host}/{path}:{tag}:{}",
+            digest.unwrap_or_default()
+        ),
     };
     crate::engine::routing::ignored_event(dedupe, Some(tag), digest, reason)
 }

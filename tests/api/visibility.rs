@@ -37,7 +37,11 @@ api:
 ",
         "",
     )
-    .replacen("    interval: 1h\n", &format!("    interval: 1h\n{repository_extra}"), 1)
+    .replacen(
+        "    interval: 1h\n",
+        &format!("    interval: 1h\n{repository_extra}"),
+        1,
+    )
 }
 
 fn call(app: &App, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
@@ -78,7 +82,12 @@ fn deployed(remote: &Remote) -> String {
 }
 
 fn events_in(app: &App, state: &str) -> Vec<Value> {
-    let (_, page) = call(app, "GET", &format!("/api/v1/events?state={state}&limit=500"), None);
+    let (_, page) = call(
+        app,
+        "GET",
+        &format!("/api/v1/events?state={state}&limit=500"),
+        None,
+    );
     page["events"].as_array().cloned().unwrap_or_default()
 }
 
@@ -166,7 +175,12 @@ fn pushes_for_an_unknown_registry_host_are_journaled_ignored_listed_in_status_an
         .lines()
         .filter(|line| line.contains("\"WARN\"") && line.contains("no ImageRepository matches"))
         .count();
-    assert_eq!(warnings, 1, "one WARN per unknown host/repository:\n{}", app.logs());
+    assert_eq!(
+        warnings,
+        1,
+        "one WARN per unknown host/repository:\n{}",
+        app.logs()
+    );
     assert_eq!(world.remote.subjects("main").len(), 1, "nothing written");
 }
 
@@ -199,8 +213,7 @@ fn a_push_under_an_alias_host_is_confirmed_at_the_configured_registry_and_lands(
 }
 
 #[test]
-fn a_webhook_confirmed_tag_is_selected_at_once_and_resume_after_a_backward_promote_moves_forward_to_it()
-{
+fn a_webhook_confirmed_tag_is_selected_at_once_and_resume_after_a_backward_promote_moves_forward_to_it() {
     let world = world();
     world.registry.push("goldentooth-mcp", &tag(1), "one");
     let app = world.start("");
@@ -208,7 +221,9 @@ fn a_webhook_confirmed_tag_is_selected_at_once_and_resume_after_a_backward_promo
         (deployed(&world.remote) == tag(1)).then_some(())
     });
     for run in [2, 4] {
-        world.registry.push("goldentooth-mcp", &tag(run), &format!("v{run}"));
+        world
+            .registry
+            .push("goldentooth-mcp", &tag(run), &format!("v{run}"));
         let base = format!("http://{}", world.registry.host());
         let (code, answer) = notify(&app, &push_notification(&format!("w{run}"), &base, &tag(run)));
         assert_eq!(code, 200, "{answer}");
@@ -228,7 +243,11 @@ fn a_webhook_confirmed_tag_is_selected_at_once_and_resume_after_a_backward_promo
         "/api/v1/policies/flux-system/mcp/promote",
         Some(json!({"tag": tag(2)})),
     );
-    assert_eq!((code, promoted["direction"].as_str()), (200, Some("backward")), "{promoted}");
+    assert_eq!(
+        (code, promoted["direction"].as_str()),
+        (200, Some("backward")),
+        "{promoted}"
+    );
     assert_eq!(deployed(&world.remote), tag(2));
     let (code, resumed) = call(&app, "POST", "/api/v1/policies/flux-system/mcp/resume", None);
     assert_eq!(code, 200, "{resumed}");
