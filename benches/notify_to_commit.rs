@@ -118,6 +118,7 @@ fn setup(root: &Path, policies: usize, window: Duration) -> (Settings, std::path
             credentials: None,
             exclusion_list: vec![],
             page_size: 1000,
+            aliases: Vec::new(),
             origin: Origin::default(),
         };
         let policy = Policy::new(

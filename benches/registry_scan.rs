@@ -112,6 +112,7 @@ fn main() {
             credentials: None,
             exclusion_list: vec![],
             page_size: 1000,
+            aliases: Vec::new(),
             origin: Origin::default(),
         };
         settings.repositories.insert(key, config);

@@ -83,6 +83,9 @@ struct Entry {
 pub struct Poller {
     entries: BTreeMap<ObjectKey, Entry>,
     status: RwLock<BTreeMap<ObjectKey, RepositoryStatus>>,
+    /// Tags confirmed by manifest HEAD (webhooks, promotions) since the last scan that started
+    /// after them: part of the known tags at once, not only after the next scan.
+    confirmed: RwLock<BTreeMap<ObjectKey, Vec<(String, std::time::Instant)>>>,
     sender: mpsc::UnboundedSender<ScanResult>,
     pub watch: Arc<CertWatch>,
 }
@@ -118,6 +121,7 @@ impl Poller {
         Ok(Arc::new(Self {
             entries,
             status: RwLock::default(),
+            confirmed: RwLock::default(),
             sender,
             watch,
         }))
@@ -138,14 +142,38 @@ impl Poller {
         self.status.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    /// The last known tags of `key` (after exclusions).
+    /// The known tags of `key` (after exclusions): the last scan's plus every tag confirmed
+    /// since that scan started.
     pub fn tags(&self, key: &ObjectKey) -> Vec<String> {
-        self.status
+        let mut tags = self
+            .status
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .get(key)
             .map(|status| status.tags.clone())
-            .unwrap_or_default()
+            .unwrap_or_default();
+        let confirmed = self.confirmed.read().unwrap_or_else(|p| p.into_inner());
+        for (tag, _) in confirmed.get(key).into_iter().flatten() {
+            if !tags.contains(tag) {
+                tags.push(tag.clone());
+            }
+        }
+        tags
+    }
+
+    /// `tag` exists in `key` (the registry answered a manifest HEAD): known from now on,
+    /// unless the exclusion list drops it.
+    pub fn note_confirmed(&self, key: &ObjectKey, tag: &str) {
+        let Some(entry) = self.entries.get(key) else {
+            return;
+        };
+        if entry.repository.exclusion_list.iter().any(|re| re.is_match(tag)) {
+            return;
+        }
+        let mut confirmed = self.confirmed.write().unwrap_or_else(|p| p.into_inner());
+        let tags = confirmed.entry(key.clone()).or_default();
+        tags.retain(|(known, _)| known != tag);
+        tags.push((tag.to_owned(), std::time::Instant::now()));
     }
 
     /// Scan one repository now; records status and sends the tags on if they changed.
@@ -175,6 +203,15 @@ impl Poller {
         current.last_scan = Some(now);
         match result {
             Ok(tags) => {
+                // A scan that started after a confirmation has seen that tag (or its deletion).
+                if let Some(confirmed) = self
+                    .confirmed
+                    .write()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get_mut(key)
+                {
+                    confirmed.retain(|(_, at)| *at > started);
+                }
                 let tags: Vec<String> = tags
                     .into_iter()
                     .filter(|tag| !entry.repository.exclusion_list.iter().any(|re| re.is_match(tag)))

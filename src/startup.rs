@@ -115,6 +115,11 @@ impl Application {
         let (sender, scans) = tokio::sync::mpsc::unbounded_channel();
         let poller = Poller::new(&settings, sender).context("building the registry clients")?;
         let writers = Writers::new(settings.data_dir.clone(), settings.intake.coalesce_window);
+        // Readiness follows the last write attempt per remote, not only the startup probe.
+        let remote_readiness = Arc::clone(&readiness);
+        writers.report_health(Arc::new(move |check, outcome| {
+            remote_readiness.set(check, outcome)
+        }));
         let engine = Engine::new(Arc::clone(&settings), journal.clone(), poller, writers);
         engine
             .load_overrides()

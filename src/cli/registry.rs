@@ -109,6 +109,7 @@ fn client(image: &str, options: &RegistryOptions) -> Result<RegistryClient, Stri
         credentials: None,
         exclusion_list: Vec::new(),
         page_size: 1000,
+        aliases: Vec::new(),
         origin: Origin::default(),
     });
     repository.insecure |= options.insecure;

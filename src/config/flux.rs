@@ -276,6 +276,7 @@ fn repository(
         ca_files: Vec::new(),
         credentials: None,
         page_size: None,
+        aliases: Vec::new(),
         ca_pems: Vec::new(),
     };
     objects.repositories.push((origin, raw));

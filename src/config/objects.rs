@@ -175,6 +175,7 @@ pub fn repository(
             .problems
             .add(&origin, "pageSize must be at least 1 (default 1000)");
     }
+    let aliases = aliases(context, &origin, &raw.aliases);
     Some(ImageRepository {
         key,
         image: image?,
@@ -185,8 +186,34 @@ pub fn repository(
         credentials,
         exclusion_list,
         page_size,
+        aliases,
         origin,
     })
+}
+
+/// `aliases`: bare `host[:port]` names (lowercased), each a problem at its line when it is not.
+fn aliases(context: &mut Context<'_>, origin: &Origin, raw: &[serde_saphyr::Spanned<String>]) -> Vec<String> {
+    raw.iter()
+        .filter_map(|alias| {
+            let text = alias.value.trim().to_ascii_lowercase();
+            let port_ok = text
+                .rsplit_once(':')
+                .is_none_or(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+            let host_ok = !text.is_empty()
+                && text
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '_' | '[' | ']'));
+            if host_ok && port_ok {
+                return Some(text);
+            }
+            context.problems.add(
+                context.at(origin, &alias.referenced),
+                // The value is not echoed: it may hold credentials (`https://user:password@…`).
+                "aliases: this entry is not a registry host; write host or host:port as notifications name it (e.g. registry.internal:5000), without scheme, path or credentials".to_owned(),
+            );
+            None
+        })
+        .collect()
 }
 
 fn credentials(

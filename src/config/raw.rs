@@ -148,6 +148,10 @@ pub struct RawRepository {
     pub credentials: Option<RawCredentials>,
     pub exclusion_list: Option<Vec<Spanned<String>>>,
     pub page_size: Option<u32>,
+    /// Other `host[:port]` names the registry is reached by (an internal service name, an
+    /// ingress host): push notifications naming them match this repository.
+    #[serde(default)]
+    pub aliases: Vec<Spanned<String>>,
     #[serde(skip)]
     pub ca_pems: Vec<String>,
 }

@@ -99,6 +99,9 @@ pub struct ImageRepository {
     pub exclusion_list: Vec<regex::Regex>,
     /// `n` for `tags/list` pages (default 1000).
     pub page_size: u32,
+    /// Other `host[:port]` names the registry is reached by; a push notification naming one
+    /// of them (with this repository's path) matches. Never contacted.
+    pub aliases: Vec<String>,
     pub origin: Origin,
 }
 

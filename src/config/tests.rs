@@ -323,3 +323,35 @@ fn the_documented_example_config_loads() {
         [key("flux-system/mcp")]
     );
 }
+
+#[test]
+fn image_repository_aliases_are_bare_hosts_and_anything_else_is_a_problem_at_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = write(
+        dir.path(),
+        "good.yaml",
+        "imageRepositories:\n  - name: app\n    image: reg.example:5000/app\n    aliases: [Registry.Internal:5000, ingress.example]\n",
+    );
+    let settings = load_with_env(Some(&good), &[], &env(&[])).unwrap();
+    assert_eq!(
+        settings.repositories[&key("flux-system/app")].aliases,
+        ["registry.internal:5000", "ingress.example"]
+    );
+    let bad = write(
+        dir.path(),
+        "bad.yaml",
+        "imageRepositories:\n  - name: app\n    image: reg.example:5000/app\n    aliases:\n      - https://user:pw@reg.internal/app\n",
+    );
+    let error = load_with_env(Some(&bad), &[], &env(&[])).unwrap_err();
+    assert_eq!(error.problems.len(), 1, "{error}");
+    let problem = &error.problems[0];
+    assert!(problem.location.ends_with("bad.yaml:5"), "{problem}");
+    assert!(
+        problem.message.contains("aliases:") && problem.message.contains("host:port"),
+        "{problem}"
+    );
+    assert!(
+        !error.to_string().contains("pw@"),
+        "no credentials echoed: {error}"
+    );
+}

@@ -274,7 +274,11 @@ impl Engine {
             client.manifest(&tag).await
         };
         let manifest = match confirmed {
-            Ok(manifest) => manifest,
+            Ok(manifest) => {
+                // Confirmed: every view and the next decision know this tag from now on.
+                self.poller.note_confirmed(&policy.repository, &tag);
+                manifest
+            }
             Err(RegistryError::NotFound { .. }) => {
                 return Err(ManualError::TagNotFound {
                     tag,

@@ -14,7 +14,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{Notify, mpsc};
 
+mod confirm;
 mod manual;
+pub mod routing;
 pub mod views;
 
 pub use manual::{Manual, ManualError};
@@ -40,6 +42,10 @@ pub struct Engine {
     deployed: Mutex<BTreeMap<ObjectKey, String>>,
     /// Scan results fully decided (and written) so far: lets callers wait for a scan's effect.
     scans_decided: std::sync::atomic::AtomicU64,
+    /// Shared, bounded manifest HEADs and tag lists for confirming webhook tags.
+    confirmer: confirm::Confirmer,
+    /// Authenticated pushes for hosts/repositories nothing is configured for (`/status`).
+    pub unmatched: routing::Unmatched,
 }
 
 /// What one decision produced for one policy.
@@ -67,6 +73,8 @@ impl Engine {
             scans_decided: std::sync::atomic::AtomicU64::new(0),
             deployed: Mutex::default(),
             retry_at: Mutex::default(),
+            confirmer: confirm::Confirmer::default(),
+            unmatched: routing::Unmatched::default(),
         })
     }
 
@@ -250,14 +258,15 @@ impl Engine {
                     None,
                 ));
             };
-            let digest = match confirm(&client, tag).await {
+            let digest = match self.confirmer.confirm(&key, &client, tag).await {
                 Ok(manifest) => manifest.digest,
                 Err(crate::registry::RegistryError::NotFound { .. }) => {
                     return Ok((
                         State::Failed,
                         Some(format!(
-                            "tag {tag} does not exist in {}; nothing written",
-                            client.host()
+                            "tag {tag} does not exist in {}/{}; nothing written",
+                            client.host(),
+                            client.repository()
                         )),
                         None,
                     ));
@@ -269,6 +278,7 @@ impl Engine {
                 .journal
                 .transition(event.id, State::Confirmed, None, None, Some(&digest))
                 .await;
+            self.poller.note_confirmed(&key, tag);
         }
         let mut tags = self.poller.tags(&key);
         if !tags.contains(tag) {
@@ -287,7 +297,10 @@ impl Engine {
     }
 
     async fn handle_scan(&self, scan: ScanResult) {
-        let decisions = self.decide(&scan.repository, &scan.tags, None, "poll").await;
+        // The scan's tags plus those confirmed meanwhile: a scan that began before a webhook's
+        // tag landed must not pick (and try to write) an older tag.
+        let tags = self.poller.tags(&scan.repository);
+        let decisions = self.decide(&scan.repository, &tags, None, "poll").await;
         for decision in decisions {
             if let Outcome::Failed { error, .. } = &decision.outcome {
                 tracing::warn!(policy = %decision.policy, %error, "poll update failed");
@@ -429,9 +442,21 @@ impl Engine {
             .insert(policy.clone(), tag.to_owned());
     }
 
+    /// What `policy` picks over every known tag (the last scan plus confirmed tags).
+    pub fn pick(&self, policy: &crate::config::ImagePolicy) -> Option<String> {
+        let tags = self.poller.tags(&policy.repository);
+        let borrowed: Vec<&str> = tags.iter().map(String::as_str).collect();
+        policy.policy.select(&borrowed).ok().map(str::to_owned)
+    }
+
     /// A compact view for `/status`.
     pub fn status(&self) -> serde_json::Value {
-        let selected = self.selected.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let selected: BTreeMap<&ObjectKey, Option<String>> = self
+            .settings
+            .policies
+            .iter()
+            .map(|(key, policy)| (key, self.pick(policy)))
+            .collect();
         let deployed = self.deployed.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let overrides = self.writers.overrides();
         let repositories = self.poller.status();
@@ -444,13 +469,14 @@ impl Engine {
             .collect();
         serde_json::json!({
             "policies": self.settings.policies.keys().map(|key| (key.to_string(), serde_json::json!({
-                "selected": selected.get(key),
+                "selected": selected.get(key).cloned().flatten(),
                 "deployed": deployed.get(key),
                 "pinned": overrides.pinned(key),
             }))).collect::<BTreeMap<_, _>>(),
             "repositories": repositories.into_iter().map(|(key, status)| (key.to_string(), status)).collect::<BTreeMap<_, _>>(),
             "registry_certificates_not_after": certificates,
             "scans_decided": self.scans_decided.load(std::sync::atomic::Ordering::SeqCst),
+            "unmatched": self.unmatched.status(),
         })
     }
 }
@@ -469,25 +495,6 @@ where
         }
     }
     outputs
-}
-
-/// Manifest HEAD for `tag`. distribution sends the push notification before it writes the tag
-/// link, so a first 404 is retried briefly (≈3 s in all) before the tag counts as missing.
-async fn confirm(
-    client: &crate::registry::RegistryClient,
-    tag: &str,
-) -> Result<crate::registry::Manifest, crate::registry::RegistryError> {
-    let mut delay = Duration::from_millis(100);
-    for _ in 0..5 {
-        match client.manifest(tag).await {
-            Err(crate::registry::RegistryError::NotFound { .. }) => {
-                tokio::time::sleep(delay).await;
-                delay *= 2;
-            }
-            other => return other,
-        }
-    }
-    client.manifest(tag).await
 }
 
 /// One journal state for all the policies an event touched.

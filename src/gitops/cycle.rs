@@ -63,18 +63,32 @@ fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(base + rand::random_range(0..=base))
 }
 
-/// Run one cycle for `intents` (all of `automation`); one outcome per intent, in order.
+/// What a cycle says about its remote, for readiness: reached and written (or nothing to
+/// write), failed there (unreachable, auth, host key, missing branch, …), or nothing learnt
+/// (the cause was local: template, update path; or a contended branch).
+pub type RemoteVerdict = Option<Result<(), String>>;
+
+/// The remote's share of `error`, for readiness.
+pub fn remote_verdict(error: &GitopsError) -> RemoteVerdict {
+    match error {
+        GitopsError::Template(_) | GitopsError::UpdatePath(_) | GitopsError::NonFastForward { .. } => None,
+        other => Some(Err(other.to_string())),
+    }
+}
+
+/// Run one cycle for `intents` (all of `automation`); one outcome per intent, in order, and
+/// what the cycle learnt about the remote.
 #[tracing::instrument(name = "cycle", skip_all, fields(automation = %automation.key, intents = intents.len(), policies = ?intents.iter().map(|i| i.policy.to_string()).collect::<Vec<_>>()))]
 pub fn run(
     workspace: &mut Workspace,
     automation: &Automation,
     intents: &[Intent],
     overrides: &Overrides,
-) -> Vec<Outcome> {
+) -> (Vec<Outcome>, RemoteVerdict) {
     let mut last_error = None;
     for attempt in 0..MAX_ATTEMPTS {
         match attempt_once(workspace, automation, intents, overrides) {
-            Ok(outcomes) => return outcomes,
+            Ok(outcomes) => return (outcomes, Some(Ok(()))),
             Err(GitopsError::NonFastForward { branch }) => {
                 tracing::info!(automation = %automation.key, attempt, "push rejected (the remote moved); re-applying on the new head");
                 metrics::counter!("pushdeploy_push_retries_total").increment(1);
@@ -83,26 +97,28 @@ pub fn run(
             }
             Err(error) => {
                 metrics::counter!("pushdeploy_pushes_total", "result" => "failed").increment(1);
-                return intents
+                let outcomes = intents
                     .iter()
                     .map(|_| Outcome::Failed {
                         error: error.to_string(),
                         retry: error.is_transient(),
                     })
                     .collect();
+                return (outcomes, remote_verdict(&error));
             }
         }
     }
     let error = last_error.map_or_else(String::new, |error| {
         format!("{error}; gave up after {MAX_ATTEMPTS} attempts")
     });
-    intents
+    let outcomes = intents
         .iter()
         .map(|_| Outcome::Failed {
             error: error.clone(),
             retry: true,
         })
-        .collect()
+        .collect();
+    (outcomes, None)
 }
 
 fn attempt_once(

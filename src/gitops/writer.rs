@@ -31,6 +31,66 @@ enum Job {
 
 const STOPPED: &str = "the writer has stopped (shutting down)";
 
+/// Where writers report what each write attempt learnt about its remote: the readiness check
+/// `gitops <automation>` with `Ok` (written, or nothing to write) or the error naming the remote.
+pub type HealthReport = Arc<dyn Fn(String, Result<(), String>) + Send + Sync>;
+
+/// The reporter, set once at startup; writers started before it report nothing.
+#[derive(Default, Clone)]
+struct Health(Arc<std::sync::RwLock<Option<HealthReport>>>);
+
+impl std::fmt::Debug for Health {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("Health")
+    }
+}
+
+impl Health {
+    fn report(&self, automation: &Automation, verdict: cycle::RemoteVerdict) {
+        let Some(verdict) = verdict else { return };
+        let report = self.0.read().unwrap_or_else(|p| p.into_inner()).clone();
+        let Some(report) = report else { return };
+        let outcome = verdict.map_err(|error| {
+            redact_userinfo(&format!(
+                "the last write to {} (branch {}) failed: {error}",
+                automation.git.url, automation.push_branch
+            ))
+        });
+        report(format!("gitops {}", automation.key), outcome);
+    }
+}
+
+/// `scheme://user:password@host` → `scheme://user:***@host` (and a bare http(s) token
+/// `https://token@host` → `https://***@host`) wherever a URL appears in `text`.
+pub fn redact_userinfo(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(index) = rest.find("://") {
+        let (before, after) = rest.split_at(index + 3);
+        out.push_str(before);
+        let authority_end = after
+            .find(|c: char| c == '/' || c.is_whitespace())
+            .unwrap_or(after.len());
+        let authority = &after[..authority_end];
+        match authority.rfind('@') {
+            Some(at) => {
+                let userinfo = &authority[..at];
+                let scheme_is_http = before.ends_with("http://") || before.ends_with("https://");
+                match userinfo.split_once(':') {
+                    Some((user, _)) => out.push_str(&format!("{user}:***")),
+                    None if scheme_is_http => out.push_str("***"),
+                    None => out.push_str(userinfo),
+                }
+                out.push_str(&authority[at..]);
+            }
+            None => out.push_str(authority),
+        }
+        rest = &after[authority_end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// How many commits of history an inspection reads.
 const LOG_LIMIT: usize = 500;
 
@@ -86,6 +146,7 @@ pub struct Writers {
     window: Duration,
     writers: Mutex<HashMap<(String, String), WriterHandle>>,
     overrides: Arc<Overrides>,
+    health: Health,
 }
 
 impl Writers {
@@ -95,7 +156,13 @@ impl Writers {
             window,
             writers: Mutex::new(HashMap::new()),
             overrides: Arc::default(),
+            health: Health::default(),
         })
+    }
+
+    /// Report every write attempt's verdict on its remote to `report` (readiness).
+    pub fn report_health(&self, report: HealthReport) {
+        *self.health.0.write().unwrap_or_else(|p| p.into_inner()) = Some(report);
     }
 
     /// The pins and suspensions every writer honours.
@@ -119,7 +186,13 @@ impl Writers {
                     .join(dir_name(&automation.git.url, &automation.push_branch));
                 let workspace = Workspace::new(dir, automation.git.url.clone(), automation.git.auth.clone());
                 let (sender, receiver) = mpsc::unbounded_channel();
-                tokio::spawn(run(workspace, receiver, self.window, Arc::clone(&self.overrides)));
+                tokio::spawn(run(
+                    workspace,
+                    receiver,
+                    self.window,
+                    Arc::clone(&self.overrides),
+                    self.health.clone(),
+                ));
                 WriterHandle { sender }
             })
             .clone()
@@ -156,6 +229,7 @@ async fn run(
     mut receiver: mpsc::UnboundedReceiver<Job>,
     window: Duration,
     overrides: Arc<Overrides>,
+    health: Health,
 ) {
     let workspace = Arc::new(Mutex::new(workspace));
     while let Some(first) = receiver.recv().await {
@@ -183,9 +257,10 @@ async fn run(
         if !intents.is_empty() {
             let shared = Arc::clone(&workspace);
             let overrides = Arc::clone(&overrides);
+            let health = health.clone();
             let outcomes = tokio::task::spawn_blocking(move || {
                 let mut workspace = shared.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-                run_batch(&mut workspace, &intents, &overrides)
+                run_batch(&mut workspace, &intents, &overrides, &health)
             })
             .await
             .unwrap_or_else(|error| {
@@ -204,16 +279,27 @@ async fn run(
         }
         for job in others {
             let shared = Arc::clone(&workspace);
+            let health = health.clone();
             let _ = tokio::task::spawn_blocking(move || {
                 let mut workspace = shared.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
                 match job {
                     Job::Inspect(automation, reply) => {
                         let result = cycle::inspect(&mut workspace, &automation, LOG_LIMIT)
                             .map(|(sites, log)| Inspection { sites, log });
+                        // A successful read proves no write access: only failures are reported.
+                        if let Err(error) = &result {
+                            health.report(&automation, cycle::remote_verdict(error));
+                        }
                         let _ = reply.send(result);
                     }
                     Job::Note(automation, message, reply) => {
-                        let _ = reply.send(cycle::note(&mut workspace, &automation, &message));
+                        let result = cycle::note(&mut workspace, &automation, &message);
+                        let verdict = match &result {
+                            Ok(_) => Some(Ok(())),
+                            Err(error) => cycle::remote_verdict(error),
+                        };
+                        health.report(&automation, verdict);
+                        let _ = reply.send(result);
                     }
                     Job::Write(..) => {}
                 }
@@ -224,7 +310,12 @@ async fn run(
 }
 
 /// One cycle per automation in the batch (they share the remote branch), outcomes in order.
-fn run_batch(workspace: &mut Workspace, intents: &[Intent], overrides: &Overrides) -> Vec<Outcome> {
+fn run_batch(
+    workspace: &mut Workspace,
+    intents: &[Intent],
+    overrides: &Overrides,
+    health: &Health,
+) -> Vec<Outcome> {
     let mut outcomes = vec![Outcome::UpToDate; intents.len()];
     let mut automations: Vec<&Arc<Automation>> = intents.iter().map(|intent| &intent.automation).collect();
     automations.dedup_by(|a, b| a.key == b.key);
@@ -237,12 +328,32 @@ fn run_batch(workspace: &mut Workspace, intents: &[Intent], overrides: &Override
             .filter(|&i| intents[i].automation.key == automation.key)
             .collect();
         let group: Vec<Intent> = indices.iter().map(|&i| intents[i].clone()).collect();
-        for (index, outcome) in indices
-            .into_iter()
-            .zip(cycle::run(workspace, automation, &group, overrides))
-        {
+        let (group_outcomes, verdict) = cycle::run(workspace, automation, &group, overrides);
+        health.report(automation, verdict);
+        for (index, outcome) in indices.into_iter().zip(group_outcomes) {
             outcomes[index] = outcome;
         }
     }
     outcomes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_userinfo;
+
+    #[test]
+    fn userinfo_is_redacted_wherever_a_url_appears() {
+        assert_eq!(
+            redact_userinfo("https://bot:hunter2@git.example/r.git is unreachable"),
+            "https://bot:***@git.example/r.git is unreachable"
+        );
+        assert_eq!(
+            redact_userinfo("push to https://ghp_secret@github.com/o/r failed; also http://h/x"),
+            "push to https://***@github.com/o/r failed; also http://h/x"
+        );
+        assert_eq!(
+            redact_userinfo("ssh://git@host:22/repo and file:///tmp/r.git"),
+            "ssh://git@host:22/repo and file:///tmp/r.git"
+        );
+    }
 }

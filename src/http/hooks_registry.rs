@@ -1,7 +1,8 @@
 //! `POST /hooks/registry`: CNCF distribution notifications. 401 without the configured
 //! `Authorization`; 413 when too large (the body-limit layer); every other authenticated request
 //! gets a 2xx after the journal write, so the registry's queue never wedges. Only tagged
-//! manifest pushes for configured repositories become journal entries.
+//! manifest pushes become journal entries; those for no configured repository are journaled as
+//! `ignored` with the reason (and counted for `/status`).
 
 use super::Edge;
 use super::error::journal_unavailable;
@@ -129,14 +130,20 @@ pub async fn receive(
     };
     let (events, ignored) = candidates(&state, &envelope);
     count_events("ignored", ignored);
-    let accepted = events.len();
+    // Unmatched pushes are journaled too, already `ignored`: they are not work for the engine.
+    let fresh: Vec<bool> = events
+        .iter()
+        .map(|event| event.state == EventState::Received)
+        .collect();
+    let accepted = fresh.iter().filter(|fresh| **fresh).count();
     let outcomes = match state.journal.append(events).await {
         Ok(outcomes) => outcomes,
         Err(error) => return journal_unavailable(&error),
     };
     let duplicates = outcomes
         .iter()
-        .filter(|outcome| **outcome == AppendOutcome::Duplicate)
+        .zip(&fresh)
+        .filter(|(outcome, fresh)| **fresh && **outcome == AppendOutcome::Duplicate)
         .count();
     count_events("accepted", accepted - duplicates);
     count_events("duplicate", duplicates);
@@ -193,11 +200,11 @@ fn candidates(state: &AppState, envelope: &Envelope) -> (Vec<NewEvent>, usize) {
             .unwrap_or_default();
         let path = non_empty(&target.repository).unwrap_or_default();
         // Matching against configuration only: a payload's host is never contacted.
-        let repository =
-            state.settings.repositories.values().find(|repository| {
-                repository.image.registry() == host && repository.image.repository() == path
-            });
+        let repository = crate::engine::routing::find(&state.settings, &host, path);
         let (Some(repository), Ok(tag)) = (repository, crate::domain::Tag::parse(tag)) else {
+            if repository.is_none() {
+                events.push(unmatched(state, event, &host, path, tag));
+            }
             ignored += 1;
             continue;
         };
@@ -226,4 +233,23 @@ fn candidates(state: &AppState, envelope: &Envelope) -> (Vec<NewEvent>, usize) {
         });
     }
     (events, ignored)
+}
+
+/// An authenticated push for a host/repository nothing is configured for: journaled as
+/// `ignored` with what is configured, counted (and logged once per pair) for `/status`.
+fn unmatched(state: &AppState, event: &Event, host: &str, path: &str, tag: &str) -> NewEvent {
+    let reason = crate::engine::routing::reason(&state.settings, host, path);
+    match &state.engine {
+        Some(engine) => engine.unmatched.note(host, path, Some(tag), &reason),
+        None => tracing::warn!(host, repository = path, "{reason}"),
+    }
+    let digest = non_empty(&event.target.digest);
+    let dedupe = match non_empty(&event.id) {
+        Some(id) => format!("registry:{id}"),
+        None => format!(
+            "registry-unmatched:{host}/{path}:{tag}:{}",
+            digest.unwrap_or_default()
+        ),
+    };
+    crate::engine::routing::ignored_event(dedupe, Some(tag), digest, reason)
 }

@@ -66,6 +66,11 @@ impl RegistryClient {
         self.repository.image.registry()
     }
 
+    /// The repository path on the registry, e.g. `goldentooth-mcp`.
+    pub fn repository(&self) -> &str {
+        self.repository.image.repository()
+    }
+
     fn base(&self) -> String {
         let scheme = if self.repository.insecure { "http" } else { "https" };
         format!("{scheme}://{}", self.host())

@@ -43,6 +43,7 @@ async fn state_with(dir: &Path, tweak: impl FnOnce(&mut pushdeploy::config::Sett
             credentials: None,
             exclusion_list: vec![],
             page_size: 1000,
+            aliases: Vec::new(),
             origin: Origin::default(),
         };
         settings.repositories.insert(key, repository);
@@ -105,10 +106,10 @@ async fn the_registry_bad_input_table() {
         ("wrong content type", vec![("Authorization", TOKEN), ("Content-Type", "text/plain")], envelope(&[push("b", "1-b")]), StatusCode::ACCEPTED, 2),
         ("pull and blob events", auth.to_vec(), envelope(&[serde_json::json!({"id": "p", "action": "pull", "target": {"mediaType": "application/vnd.oci.image.manifest.v1+json", "repository": "goldentooth-mcp", "tag": "1-p"}}), serde_json::json!({"id": "q", "action": "push", "target": {"mediaType": "application/octet-stream", "repository": "goldentooth-mcp"}})]), StatusCode::OK, 2),
         ("by-digest push", auth.to_vec(), envelope(&[serde_json::json!({"id": "d", "action": "push", "target": {"mediaType": "application/vnd.oci.image.manifest.v1+json", "repository": "goldentooth-mcp", "tag": ""}})]), StatusCode::OK, 2),
-        ("unknown repository", auth.to_vec(), envelope(&[serde_json::json!({"id": "u", "action": "push", "target": {"mediaType": "application/vnd.oci.image.manifest.v1+json", "repository": "other", "tag": "1-u", "url": "http://127.0.0.1:5000/v2/other/manifests/x"}})]), StatusCode::OK, 2),
-        ("a usable push", auth.to_vec(), envelope(&[push("good", "1-good")]), StatusCode::OK, 3),
-        ("the same event again", auth.to_vec(), envelope(&[push("good", "1-good")]), StatusCode::OK, 3),
-        ("two events, keys reordered, request.host fallback", auth.to_vec(), br#"{"events":[{"target":{"tag":"2-x","repository":"goldentooth-mcp","mediaType":"application/vnd.docker.distribution.manifest.v2+json","url":""},"action":"push","id":"r1","request":{"host":"127.0.0.1:5000"}},{"id":"r2","action":"push","target":{"tag":"3-y","repository":"goldentooth-mcp","mediaType":"application/vnd.oci.image.index.v1+json","url":"http://127.0.0.1:5000/v2/goldentooth-mcp/manifests/sha256:1"}}]}"#.to_vec(), StatusCode::OK, 5),
+        ("unknown repository", auth.to_vec(), envelope(&[serde_json::json!({"id": "u", "action": "push", "target": {"mediaType": "application/vnd.oci.image.manifest.v1+json", "repository": "other", "tag": "1-u", "url": "http://127.0.0.1:5000/v2/other/manifests/x"}})]), StatusCode::OK, 3),
+        ("a usable push", auth.to_vec(), envelope(&[push("good", "1-good")]), StatusCode::OK, 4),
+        ("the same event again", auth.to_vec(), envelope(&[push("good", "1-good")]), StatusCode::OK, 4),
+        ("two events, keys reordered, request.host fallback", auth.to_vec(), br#"{"events":[{"target":{"tag":"2-x","repository":"goldentooth-mcp","mediaType":"application/vnd.docker.distribution.manifest.v2+json","url":""},"action":"push","id":"r1","request":{"host":"127.0.0.1:5000"}},{"id":"r2","action":"push","target":{"tag":"3-y","repository":"goldentooth-mcp","mediaType":"application/vnd.oci.image.index.v1+json","url":"http://127.0.0.1:5000/v2/goldentooth-mcp/manifests/sha256:1"}}]}"#.to_vec(), StatusCode::OK, 6),
     ];
     for (name, headers, body, status, entries) in rows {
         let (actual, text) = post(&state, "/hooks/registry", &headers, body).await;
@@ -136,7 +137,21 @@ async fn the_registry_bad_input_table() {
             .contains("unsupported content type")
     }));
     let tags: Vec<_> = events.iter().filter_map(|event| event.tag.clone()).collect();
-    assert_eq!(tags, ["3-y", "2-x", "1-good"]);
+    assert_eq!(tags, ["3-y", "2-x", "1-good", "1-u"]);
+    // A push for an unknown repository is journaled `ignored`, naming what is configured.
+    let unknown = events
+        .iter()
+        .find(|event| event.tag.as_deref() == Some("1-u"))
+        .unwrap();
+    assert_eq!(unknown.state, State::Ignored);
+    assert!(
+        unknown
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("no ImageRepository matches 127.0.0.1:5000/other; configured:"),
+        "{unknown:?}"
+    );
     let metrics = pushdeploy::telemetry::render_metrics();
     assert!(
         metrics.contains("pushdeploy_webhook_requests_total{source=\"registry\",result=\"unauthorized\"}"),

@@ -14,3 +14,4 @@ mod rest;
 mod setters;
 mod support;
 mod tls;
+mod visibility;

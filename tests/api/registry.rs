@@ -27,6 +27,7 @@ fn repository(host: &str, path: &str, insecure: bool, ca_files: Vec<PathBuf>) ->
         credentials: None,
         exclusion_list: Vec::new(),
         page_size: 1000,
+        aliases: Vec::new(),
         origin: Origin::default(),
     }
 }

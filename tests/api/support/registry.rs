@@ -31,6 +31,8 @@ pub struct Options {
     pub notify: Option<Notify>,
     /// `auth: token` against this token server: (realm, certificate PEM, user, password).
     pub token: Option<(String, String, String, String)>,
+    /// Write the registry's access log (one line per request) to `<dir>/access.log`.
+    pub access_log: bool,
 }
 
 impl Options {
@@ -79,7 +81,11 @@ impl Registry {
         let child = Command::new("docker-registry")
             .arg("serve")
             .arg(&config)
-            .stdout(Stdio::null())
+            .stdout(if self.options.access_log {
+                Stdio::from(std::fs::File::create(self.dir.join("access.log")).unwrap())
+            } else {
+                Stdio::null()
+            })
             .stderr(std::fs::File::create(self.dir.join("registry.log")).unwrap())
             .spawn()
             .expect("docker-registry must be installed (scripts/test installs it)");
@@ -92,7 +98,8 @@ impl Registry {
 
     fn config(&self) -> String {
         let mut text = format!(
-            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{}\n  secret: test-secret\n",
+            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: {}\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{}\n  secret: test-secret\n",
+            !self.options.access_log,
             self.dir.join("storage").display(),
             self.port
         );

@@ -1,0 +1,139 @@
+//! Tag confirmation with bounded registry work. One manifest HEAD per (repository, tag) at a
+//! time, shared by every event waiting for that tag. distribution notifies before it writes the
+//! tag link, so a 404 is re-checked a few times with backoff, but through one `tags/list` per
+//! repository per round shared by all the tags waiting on it, never a HEAD per event per retry.
+//! At most `PER_REPOSITORY` requests are in flight per repository.
+
+use crate::domain::ObjectKey;
+use crate::registry::{Manifest, RegistryClient, RegistryError};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{OnceCell, Semaphore};
+
+/// Confirmation requests in flight per repository.
+pub const PER_REPOSITORY: usize = 4;
+
+/// Re-checks of a missing tag (the notification-before-tag-link race): 200, 400, 800, 1600 ms,
+/// ≈3 s in all, as before, but each one a shared tag list.
+const RECHECKS: u32 = 4;
+const FIRST_RECHECK: Duration = Duration::from_millis(200);
+
+type Shared<T> = Arc<OnceCell<Result<T, RegistryError>>>;
+
+/// A tag list fetched once for everyone who asked after `started`.
+struct ListRound {
+    started: Instant,
+    result: Shared<Vec<String>>,
+}
+
+#[derive(Default)]
+pub struct Confirmer {
+    heads: Mutex<HashMap<(ObjectKey, String), Shared<Manifest>>>,
+    lists: Mutex<HashMap<ObjectKey, Arc<ListRound>>>,
+    slots: Mutex<HashMap<ObjectKey, Arc<Semaphore>>>,
+}
+
+impl Confirmer {
+    /// The manifest of `tag` in `repository`, or `NotFound` once the re-checks are spent.
+    pub async fn confirm(
+        &self,
+        repository: &ObjectKey,
+        client: &RegistryClient,
+        tag: &str,
+    ) -> Result<Manifest, RegistryError> {
+        match self.head(repository, client, tag).await {
+            Err(RegistryError::NotFound { .. }) => {}
+            other => return other,
+        }
+        let mut observed = Instant::now();
+        let mut delay = FIRST_RECHECK;
+        for _ in 0..RECHECKS {
+            tokio::time::sleep(delay).await;
+            delay *= 2;
+            let (started, tags) = self.list(repository, client, observed).await;
+            observed = started;
+            if tags?.iter().any(|listed| listed == tag) {
+                return self.head(repository, client, tag).await;
+            }
+        }
+        Err(RegistryError::NotFound {
+            host: client.host().to_owned(),
+            what: format!("tag {tag} (manifest HEAD 404, and absent from {RECHECKS} tag lists over ≈3 s)"),
+        })
+    }
+
+    fn slots(&self, repository: &ObjectKey) -> Arc<Semaphore> {
+        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        Arc::clone(
+            slots
+                .entry(repository.clone())
+                .or_insert_with(|| Arc::new(Semaphore::new(PER_REPOSITORY))),
+        )
+    }
+
+    /// One HEAD for `tag`, joined by everyone asking while it runs.
+    async fn head(
+        &self,
+        repository: &ObjectKey,
+        client: &RegistryClient,
+        tag: &str,
+    ) -> Result<Manifest, RegistryError> {
+        let key = (repository.clone(), tag.to_owned());
+        let cell = {
+            let mut heads = self.heads.lock().unwrap_or_else(|p| p.into_inner());
+            Arc::clone(heads.entry(key.clone()).or_default())
+        };
+        let slots = self.slots(repository);
+        let result = cell
+            .get_or_init(|| async {
+                let _slot = slots.acquire().await;
+                metrics::counter!("pushdeploy_confirmation_requests_total", "kind" => "head").increment(1);
+                client.manifest(tag).await
+            })
+            .await
+            .clone();
+        // Done: the next round asks the registry again (a later push may change the answer).
+        let mut heads = self.heads.lock().unwrap_or_else(|p| p.into_inner());
+        if heads.get(&key).is_some_and(|current| Arc::ptr_eq(current, &cell)) {
+            heads.remove(&key);
+        }
+        result
+    }
+
+    /// A tag list of `repository` fetched no earlier than `after`: a round already started
+    /// since then is joined (or its answer reused), otherwise a new one starts.
+    async fn list(
+        &self,
+        repository: &ObjectKey,
+        client: &RegistryClient,
+        after: Instant,
+    ) -> (Instant, Result<Vec<String>, RegistryError>) {
+        let round = {
+            let mut lists = self.lists.lock().unwrap_or_else(|p| p.into_inner());
+            let fresh = lists
+                .get(repository)
+                .filter(|round| round.started >= after)
+                .cloned();
+            fresh.unwrap_or_else(|| {
+                let round = Arc::new(ListRound {
+                    started: Instant::now(),
+                    result: Arc::default(),
+                });
+                lists.insert(repository.clone(), Arc::clone(&round));
+                round
+            })
+        };
+        let slots = self.slots(repository);
+        let result = round
+            .result
+            .get_or_init(|| async {
+                let _slot = slots.acquire().await;
+                metrics::counter!("pushdeploy_confirmation_requests_total", "kind" => "list").increment(1);
+                client.list_tags().await
+            })
+            .await
+            .clone();
+        (round.started, result)
+    }
+}
