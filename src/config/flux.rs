@@ -116,7 +116,7 @@ struct FluxGit {
 #[serde(rename_all = "camelCase")]
 struct FluxCommit {
     author: Option<RawAuthor>,
-    message_template: Option<String>,
+    message_template: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
