@@ -132,10 +132,10 @@ pub fn describe(settings: &Settings) -> String {
             automation.author.email,
             automation.update_path,
             automation.interval,
-            automation
-                .message_template
-                .as_ref()
-                .map_or_else(|| "default".to_owned(), |template| format!("custom ({})", template.origin)),
+            automation.message_template.as_ref().map_or_else(
+                || "default".to_owned(),
+                |template| format!("custom ({})", template.origin)
+            ),
         );
     }
     let _ = writeln!(out, "api: {} token(s)", settings.api.tokens.len());

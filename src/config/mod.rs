@@ -141,7 +141,7 @@ fn read_config(path: &Path, problems: &mut Problems) -> Option<RawConfig> {
         })
         .ok()?;
     serde_saphyr::from_str(&text)
-        .map_err(|error| problems.yaml(path, &error))
+        .map_err(|error| problems.yaml(path, &text, &error))
         .ok()
 }
 

@@ -12,8 +12,10 @@ use std::time::Duration;
 
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);
 
-const REGISTRY_REMEDY: &str = "credentials: {username: USER, password: {fromEnv: VAR}} on the ImageRepository (or a secretRef)";
-const GIT_REMEDY: &str = "git.auth.https: {username: USER, token: {fromEnv: VAR}} (or a GitRepository secretRef)";
+const REGISTRY_REMEDY: &str =
+    "credentials: {username: USER, password: {fromEnv: VAR}} on the ImageRepository (or a secretRef)";
+const GIT_REMEDY: &str =
+    "git.auth.https: {username: USER, token: {fromEnv: VAR}} (or a GitRepository secretRef)";
 
 /// Credentials written into a URL or image reference end up wherever it is printed: refuse
 /// them, naming what was found but never echoing the URL or its value.
@@ -122,12 +124,14 @@ pub fn repository(
     }
     let image_at = context.at(&origin, &raw.image.referenced);
     let image = refuse_credentials(context, &image_at, "image", &raw.image.value, REGISTRY_REMEDY)
-        .and_then(|()| ImageRef::parse(&raw.image.value).map_err(|error| {
-            context.problems.add(
-                context.at(&origin, &raw.image.referenced),
-                format!("image: {error}"),
-            )
-        }))
+        .and_then(|()| {
+            ImageRef::parse(&raw.image.value).map_err(|error| {
+                context.problems.add(
+                    context.at(&origin, &raw.image.referenced),
+                    format!("image: {error}"),
+                )
+            })
+        })
         .ok();
     let interval = interval(context, &origin, raw.interval.as_ref());
     let mut ca_files: Vec<_> = raw.ca_files.iter().map(|path| context.base.join(path)).collect();
@@ -452,7 +456,11 @@ fn contained_path(path: &str) -> Result<(), &'static str> {
     for component in path.split(['/', '\\']) {
         match component {
             "" | "." => {}
-            ".." => depth = depth.checked_sub(1).ok_or("climbs out of the repository with ..")?,
+            ".." => {
+                depth = depth
+                    .checked_sub(1)
+                    .ok_or("climbs out of the repository with ..")?
+            }
             _ => depth += 1,
         }
     }
@@ -521,7 +529,13 @@ fn remote(
             let example = "{identityFile: /path/to/deploy_key, knownHostsFile: /path/to/known_hosts}";
             let (secret_origin, secret) =
                 cluster_secret(context, &source.origin, &referrer, &secret_key, example)?;
-            secret_auth(context, &secret_origin, &secret_key, &secret, &format!("{referrer} ({})", source.origin))?
+            secret_auth(
+                context,
+                &secret_origin,
+                &secret_key,
+                &secret,
+                &format!("{referrer} ({})", source.origin),
+            )?
         }
     };
     clean.ok()?;
@@ -545,7 +559,10 @@ fn secret_auth(
         return Some(GitAuth::Ssh {
             private_key: context.base.join(identity),
             passphrase,
-            known_hosts: secret.known_hosts_file.as_ref().map(|path| context.base.join(path)),
+            known_hosts: secret
+                .known_hosts_file
+                .as_ref()
+                .map(|path| context.base.join(path)),
             accept_unknown_host: secret.accept_unknown_host_keys,
         });
     }

@@ -68,7 +68,10 @@ fn the_reference_flux_tree_loads_verbatim_with_the_deploy_key_mapped() {
     );
     assert_eq!(automation.update_path, "./apps/mcp");
     assert_eq!(
-        automation.message_template.as_ref().map(|template| template.text.as_str()),
+        automation
+            .message_template
+            .as_ref()
+            .map(|template| template.text.as_str()),
         Some("chore(flux): update mcp image to {{range .Changed.Changes}}{{.NewValue}}{{end}}\n")
     );
     assert_eq!(automation.policies, [key("flux-system/mcp")]);
@@ -335,7 +338,9 @@ fn a_cluster_secret_without_identity_file_is_a_problem_naming_what_to_add() {
         let problem = &error.problems[0];
         assert_eq!(problem.location, format!("{}:2", config.display()), "{problem}");
         assert!(
-            problem.message.contains("clusterSecrets.flux-system/flux-system has no identityFile")
+            problem
+                .message
+                .contains("clusterSecrets.flux-system/flux-system has no identityFile")
                 && problem.message.contains("gotk-sync.yaml:3")
                 && problem.message.contains("identityFile: /path/to/deploy_key"),
             "{problem}"
@@ -396,7 +401,11 @@ imageUpdateAutomations:
     let shown = error.to_string();
     assert!(!shown.contains("pl4nted"), "{shown}");
     let file = config.display();
-    for (line, remedy) in [(3, "credentials: {username"), (6, "git.auth.https"), (8, "git.auth.https")] {
+    for (line, remedy) in [
+        (3, "credentials: {username"),
+        (6, "git.auth.https"),
+        (8, "git.auth.https"),
+    ] {
         assert!(
             error
                 .problems
@@ -456,5 +465,30 @@ imageUpdateAutomations:
     assert_eq!(error.problems.len(), 1, "{error}");
     let problem = &error.problems[0];
     assert_eq!(problem.location, format!("{}:6", config.display()), "{problem}");
-    assert!(problem.message.contains("messageTemplate: missing {{end}}"), "{problem}");
+    assert!(
+        problem.message.contains("messageTemplate: missing {{end}}"),
+        "{problem}"
+    );
+}
+
+#[test]
+fn a_type_error_names_the_field_and_the_expected_type() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(
+        dir.path(),
+        "pushdeploy.yaml",
+        "imageRepositories:\n  - name: app\n    image: a/b\n    interval:\n      every: 1m\n",
+    );
+    let error = load_with_env(Some(&config), &[], &env(&[])).unwrap_err();
+    let problem = &error.problems[0];
+    assert!(
+        problem.location.starts_with(&format!("{}:", config.display())),
+        "{problem}"
+    );
+    assert!(
+        problem
+            .message
+            .contains("`interval` must be a duration like `1m`, got a map"),
+        "{problem}"
+    );
 }

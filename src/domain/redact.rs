@@ -61,9 +61,15 @@ mod tests {
         let cases = [
             ("https://user:s3cret@host/repo.git", "https://host/repo.git"),
             ("https://ghp_token@github.com/o/r", "https://github.com/o/r"),
-            ("http://u:p@127.0.0.1:3000/r?x=a@b", "http://127.0.0.1:3000/r?x=a@b"),
+            (
+                "http://u:p@127.0.0.1:3000/r?x=a@b",
+                "http://127.0.0.1:3000/r?x=a@b",
+            ),
             ("ssh://git:s3cret@host:22/r", "ssh://git@host:22/r"),
-            ("ssh://git@github.com/goldentooth/gitops", "ssh://git@github.com/goldentooth/gitops"),
+            (
+                "ssh://git@github.com/goldentooth/gitops",
+                "ssh://git@github.com/goldentooth/gitops",
+            ),
             ("git@github.com:o/r.git", "git@github.com:o/r.git"),
             ("bot:s3cret@registry.example/app", "registry.example/app"),
             ("file:///srv/gitops.git", "file:///srv/gitops.git"),
@@ -81,7 +87,13 @@ mod tests {
         assert_eq!(url_credentials("https://tok@h/r"), Some("a user name"));
         assert_eq!(url_credentials("ssh://git:p@h/r"), Some("a password"));
         assert_eq!(url_credentials("u:p@registry.example/app"), Some("a password"));
-        for clean in ["ssh://git@h/r", "git@h:o/r", "https://h/r", "file:///x", "registry.example/app"] {
+        for clean in [
+            "ssh://git@h/r",
+            "git@h:o/r",
+            "https://h/r",
+            "file:///x",
+            "registry.example/app",
+        ] {
             assert_eq!(url_credentials(clean), None, "{clean}");
         }
     }

@@ -408,7 +408,10 @@ mod tests {
                 "can't evaluate field First in .AutomationObject.Name: it is a string",
             ),
             ("{{ $nope }}", "undefined variable $nope"),
-            ("{{range .AutomationObject.Name}}x{{end}}", "range can't iterate over a string"),
+            (
+                "{{range .AutomationObject.Name}}x{{end}}",
+                "range can't iterate over a string",
+            ),
         ] {
             let error = Template::parse(template).unwrap().render(&data()).unwrap_err();
             assert!(error.to_string().contains(expected), "{template}: {error}");

@@ -55,7 +55,10 @@ imageUpdateAutomations:
     let (code, output) = config_check(&config, false);
     assert_eq!(code, 2, "{output}");
     assert!(!output.contains("pl4nted"), "{output}");
-    assert!(output.contains("git.auth.https") && output.contains("credentials: {username"), "{output}");
+    assert!(
+        output.contains("git.auth.https") && output.contains("credentials: {username"),
+        "{output}"
+    );
 }
 
 #[test]
@@ -74,6 +77,12 @@ imageUpdateAutomations:
     let (code, output) = config_check(&config, false);
     assert_eq!(code, 2, "{output}");
     let file = config.display();
-    assert!(output.contains(&format!("{file}:5: messageTemplate: missing {{{{end}}}}")), "{output}");
-    assert!(output.contains(&format!("{file}:6: update.path \"../..\" climbs out")), "{output}");
+    assert!(
+        output.contains(&format!("{file}:5: messageTemplate: missing {{{{end}}}}")),
+        "{output}"
+    );
+    assert!(
+        output.contains(&format!("{file}:6: update.path \"../..\" climbs out")),
+        "{output}"
+    );
 }
