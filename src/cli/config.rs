@@ -125,18 +125,17 @@ pub fn describe(settings: &Settings) -> String {
             "ImageUpdateAutomation {} ({}): {} branch {} -> {}, {auth}, author {} <{}>, path {}, interval {:?}, template {}, policies {policies:?}",
             automation.key,
             automation.origin,
-            automation.git.url,
+            crate::domain::redact_url(&automation.git.url),
             automation.checkout_branch,
             automation.push_branch,
             automation.author.name,
             automation.author.email,
             automation.update_path,
             automation.interval,
-            if automation.message_template.is_some() {
-                "custom"
-            } else {
-                "default"
-            },
+            automation.message_template.as_ref().map_or_else(
+                || "default".to_owned(),
+                |template| format!("custom ({})", template.origin)
+            ),
         );
     }
     let _ = writeln!(out, "api: {} token(s)", settings.api.tokens.len());

@@ -210,7 +210,9 @@ async fn checks(settings: Settings) -> Vec<(bool, String)> {
             tokio::task::spawn_blocking(move || crate::gitops::check_write_access(&mut workspace)).await;
         let label = format!(
             "gitops {} ({} branch {})",
-            automation.key, automation.git.url, automation.push_branch
+            automation.key,
+            crate::domain::redact_url(&automation.git.url),
+            automation.push_branch
         );
         match result {
             Ok(Ok(())) => lines.push((

@@ -53,10 +53,12 @@ impl Problems {
         });
     }
 
-    /// A YAML syntax or shape error from serde-saphyr, as `file:line:column: message`.
-    pub fn yaml(&mut self, file: &std::path::Path, error: &serde_saphyr::Error) {
-        let text = error.to_string();
-        let first = text
+    /// A YAML syntax or shape error from serde-saphyr, as `file:line:column: message`. `text` is
+    /// the source, so a type error can name its field: "`interval` must be a duration like `1m`,
+    /// got a map" instead of serde's bare "invalid type".
+    pub fn yaml(&mut self, file: &std::path::Path, text: &str, error: &serde_saphyr::Error) {
+        let rendered = error.to_string();
+        let first = rendered
             .lines()
             .next()
             .unwrap_or_default()
@@ -66,10 +68,82 @@ impl Problems {
             .split_once(": ")
             .filter(|(head, _)| head.starts_with("line "))
             .map_or(first, |(_, rest)| rest);
+        let message = error
+            .location()
+            .and_then(|location| {
+                let line = usize::try_from(location.line()).ok()?;
+                let column = usize::try_from(location.column()).ok()?;
+                field_at(text, line, column)
+            })
+            .map_or_else(
+                || message.to_owned(),
+                |(field, got)| name_the_field(field, got, message),
+            );
         let location = match error.location() {
             Some(location) => format!("{}:{}:{}", file.display(), location.line(), location.column()),
             None => file.display().to_string(),
         };
-        self.add(location, message.to_owned());
+        self.add(location, message);
     }
+}
+
+/// The field whose value starts at `line`:`column` (1-based) and what that value looks like:
+/// the key before the column on the same line, else the key of the nearest line above that is
+/// indented less (a block value under `field:`).
+fn field_at(text: &str, line: usize, column: usize) -> Option<(&str, &'static str)> {
+    let lines: Vec<&str> = text.lines().collect();
+    let here = *lines.get(line.checked_sub(1)?)?;
+    let value = here.get(column.saturating_sub(1)..).unwrap_or_default();
+    let got = if value.starts_with('[') || value.starts_with("- ") {
+        "a sequence"
+    } else if value.starts_with('{') || key_of(value).is_some() {
+        "a map"
+    } else {
+        "a scalar"
+    };
+    if let Some(key) = here.get(..column.saturating_sub(1)).and_then(key_of) {
+        return Some((key, got));
+    }
+    let indent = column.saturating_sub(1);
+    lines[..line - 1]
+        .iter()
+        .rev()
+        .find(|above| {
+            let depth = above.len() - above.trim_start().len();
+            !above.trim().is_empty() && depth < indent
+        })
+        .and_then(|above| key_of(above))
+        .map(|key| (key, got))
+}
+
+/// The key of a block mapping line (`  interval: …`, `- name: …`).
+fn key_of(line: &str) -> Option<&str> {
+    let line = line.trim_start().trim_start_matches("- ");
+    let (key, _) = line.split_once(':')?;
+    let key = key.trim();
+    (!key.is_empty() && key.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-')).then_some(key)
+}
+
+const DURATION_FIELDS: &[&str] = &["interval", "coalesceWindow", "maxAge"];
+
+/// serde's "invalid type: map, expected a string" (or serde-saphyr's "expected string scalar")
+/// becomes "`field` must be a string, got a map".
+fn name_the_field(field: &str, got: &str, message: &str) -> String {
+    let (got, expected) = if let Some((got, expected)) = message
+        .strip_prefix("invalid type: ")
+        .and_then(|rest| rest.split_once(", expected "))
+    {
+        (got.to_owned(), expected.to_owned())
+    } else if let Some(expected) = message.strip_prefix("expected ") {
+        let expected = expected.trim_end_matches(" scalar");
+        (got.to_owned(), format!("a {expected}"))
+    } else {
+        return message.to_owned();
+    };
+    let expected = if DURATION_FIELDS.contains(&field) {
+        "a duration like `1m`".to_owned()
+    } else {
+        expected
+    };
+    format!("`{field}` must be {expected}, got {got}")
 }

@@ -116,7 +116,7 @@ struct FluxGit {
 #[serde(rename_all = "camelCase")]
 struct FluxCommit {
     author: Option<RawAuthor>,
-    message_template: Option<String>,
+    message_template: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -198,7 +198,7 @@ const SOURCE_API: &[&str] = &["source.toolkit.fluxcd.io/v1", "source.toolkit.flu
 fn load_file(file: &Path, text: &str, objects: &mut FluxObjects, problems: &mut Problems) {
     let headers: Vec<Spanned<Header>> = match serde_saphyr::from_multiple(text) {
         Ok(headers) => headers,
-        Err(error) => return problems.yaml(file, &error),
+        Err(error) => return problems.yaml(file, text, &error),
     };
     let starts: Vec<usize> = headers
         .iter()
@@ -249,7 +249,7 @@ fn document_text(text: &str, start: usize, next: Option<usize>) -> String {
 
 fn parse<T: DeserializeOwned>(document: &str, file: &Path, problems: &mut Problems) -> Option<T> {
     serde_saphyr::from_str(document)
-        .map_err(|error| problems.yaml(file, &error))
+        .map_err(|error| problems.yaml(file, document, &error))
         .ok()
 }
 

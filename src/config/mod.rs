@@ -40,7 +40,8 @@ pub(crate) struct Context<'a> {
     base: PathBuf,
     env: Env<'a>,
     problems: Problems,
-    cluster_secrets: BTreeMap<String, raw::RawClusterSecret>,
+    /// `clusterSecrets` entries with where each is written.
+    cluster_secrets: BTreeMap<String, (Origin, raw::RawClusterSecret)>,
     flux: flux::FluxObjects,
     declared: BTreeMap<(&'static str, crate::domain::ObjectKey), Origin>,
 }
@@ -99,20 +100,21 @@ pub fn load_with_env(
     let base = config
         .and_then(Path::parent)
         .map_or_else(PathBuf::new, Path::to_path_buf);
-    let cluster_secrets = std::mem::take(&mut raw.cluster_secrets)
-        .into_iter()
-        .map(|(key, secret)| (key, secret.value))
-        .collect();
+    let cluster_secrets = std::mem::take(&mut raw.cluster_secrets);
     let flux = flux::FluxObjects::default();
     let mut context = Context {
         config_file,
         base,
         env,
         problems,
-        cluster_secrets,
+        cluster_secrets: BTreeMap::new(),
         flux,
         declared: BTreeMap::new(),
     };
+    context.cluster_secrets = cluster_secrets
+        .into_iter()
+        .map(|(key, secret)| (key, (context.origin(&secret.referenced), secret.value)))
+        .collect();
     let manifest_dirs: Vec<PathBuf> = raw.flux.as_ref().map_or_else(Vec::new, |flux| {
         flux.manifests.iter().map(|dir| context.base.join(dir)).collect()
     });
@@ -139,7 +141,7 @@ fn read_config(path: &Path, problems: &mut Problems) -> Option<RawConfig> {
         })
         .ok()?;
     serde_saphyr::from_str(&text)
-        .map_err(|error| problems.yaml(path, &error))
+        .map_err(|error| problems.yaml(path, &text, &error))
         .ok()
 }
 

@@ -12,6 +12,34 @@ use std::time::Duration;
 
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);
 
+const REGISTRY_REMEDY: &str =
+    "credentials: {username: USER, password: {fromEnv: VAR}} on the ImageRepository (or a secretRef)";
+const GIT_REMEDY: &str =
+    "git.auth.https: {username: USER, token: {fromEnv: VAR}} (or a GitRepository secretRef)";
+
+/// Credentials written into a URL or image reference end up wherever it is printed: refuse
+/// them, naming what was found but never echoing the URL or its value.
+fn refuse_credentials(
+    context: &mut Context<'_>,
+    at: &dyn std::fmt::Display,
+    field: &str,
+    url: &str,
+    remedy: &str,
+) -> Result<(), ()> {
+    let Some(what) = crate::domain::url_credentials(url) else {
+        return Ok(());
+    };
+    context.problems.add(
+        at,
+        format!(
+            "{field} {:?} carries {what} in its userinfo (user:password@); credentials in URLs leak into logs and \
+             status pages; remove them from the URL and write  {remedy}",
+            crate::domain::redact_url(url)
+        ),
+    );
+    Err(())
+}
+
 fn object_key(
     context: &mut Context<'_>,
     origin: &Origin,
@@ -63,14 +91,15 @@ fn interval(
     }
 }
 
-/// A cluster-only Secret, or a problem saying exactly what to add to `pushdeploy.yaml`.
+/// A cluster-only Secret with where it is written, or a problem saying exactly what to add to
+/// `pushdeploy.yaml`.
 fn cluster_secret(
     context: &mut Context<'_>,
     origin: &Origin,
     referrer: &str,
     key: &str,
     example: &str,
-) -> Option<RawClusterSecret> {
+) -> Option<(Origin, RawClusterSecret)> {
     if !context.cluster_secrets.contains_key(key) {
         context.problems.add(
             origin,
@@ -93,12 +122,15 @@ pub fn repository(
     if !declare(context, "ImageRepository", &key, &origin) {
         return None;
     }
-    let image = ImageRef::parse(&raw.image.value)
-        .map_err(|error| {
-            context.problems.add(
-                context.at(&origin, &raw.image.referenced),
-                format!("image: {error}"),
-            )
+    let image_at = context.at(&origin, &raw.image.referenced);
+    let image = refuse_credentials(context, &image_at, "image", &raw.image.value, REGISTRY_REMEDY)
+        .and_then(|()| {
+            ImageRef::parse(&raw.image.value).map_err(|error| {
+                context.problems.add(
+                    context.at(&origin, &raw.image.referenced),
+                    format!("image: {error}"),
+                )
+            })
         })
         .ok();
     let interval = interval(context, &origin, raw.interval.as_ref());
@@ -116,7 +148,7 @@ pub fn repository(
                 ),
             },
             None => {
-                if let Some(secret) = cluster_secret(
+                if let Some((secret_origin, secret)) = cluster_secret(
                     context,
                     &origin,
                     &referrer,
@@ -126,8 +158,11 @@ pub fn repository(
                     match &secret.ca_file {
                         Some(path) => ca_files.push(context.base.join(path)),
                         None => context.problems.add(
-                            &origin,
-                            format!("clusterSecrets.{secret_key} needs caFile for certSecretRef"),
+                            &secret_origin,
+                            format!(
+                                "clusterSecrets.{secret_key} has no caFile, which the certSecretRef of {referrer} ({origin}) needs; \
+                                 add caFile: /path/to/ca.crt to it"
+                            ),
                         ),
                     }
                 }
@@ -245,20 +280,25 @@ fn credentials(
     let secret_key = format!("{}/{}", key.namespace, reference.name);
     let referrer = format!("ImageRepository {key}");
     let example = "{dockerConfigJson: /path/to/config.json}";
-    let secret = cluster_secret(context, origin, &referrer, &secret_key, example)?;
-    let (docker, username, password) = (
-        secret.docker_config_json.clone(),
-        secret.username.clone(),
-        secret.password.clone(),
-    );
-    if let Some(path) = docker {
+    let (secret_origin, secret) = cluster_secret(context, origin, &referrer, &secret_key, example)?;
+    if let Some(path) = &secret.docker_config_json {
         return Some(RegistryCredentials::DockerConfig {
             path: context.base.join(path),
         });
     }
-    let password = context.secret(origin, password.as_ref()?)?;
+    let Some(password) = &secret.password else {
+        context.problems.add(
+            &secret_origin,
+            format!(
+                "clusterSecrets.{secret_key} has neither dockerConfigJson nor password, so the secretRef of {referrer} \
+                 ({origin}) would pull anonymously; add  dockerConfigJson: /path/to/config.json  (or username + password: {{fromEnv: VAR}})"
+            ),
+        );
+        return None;
+    };
+    let password = context.secret(&secret_origin, password)?;
     Some(RegistryCredentials::Basic {
-        username: username.unwrap_or_default(),
+        username: secret.username.clone().unwrap_or_default(),
         password,
     })
 }
@@ -373,9 +413,22 @@ pub fn automation(
             format!("update.strategy {strategy:?} is not supported; use Setters (the only Flux strategy)"),
         );
     }
-    let update_path = update
-        .and_then(|update| update.path.clone())
-        .unwrap_or_else(|| ".".to_owned());
+    let update_path = match update.and_then(|update| update.path.as_ref()) {
+        None => ".".to_owned(),
+        Some(path) => match contained_path(&path.value) {
+            Ok(()) => path.value.clone(),
+            Err(why) => {
+                context.problems.add(
+                    context.at(&origin, &path.referenced),
+                    format!(
+                        "update.path {:?} {why}; give a path inside the repository, relative to its root, e.g. ./apps/mcp",
+                        path.value
+                    ),
+                );
+                ".".to_owned()
+            }
+        },
+    };
     let interval = interval(context, &origin, raw.interval.as_ref());
     let selector = raw.policy_selector.map(|selector| selector.match_labels);
     let automation = Automation {
@@ -384,13 +437,61 @@ pub fn automation(
         checkout_branch,
         push_branch,
         author,
-        message_template: commit.and_then(|commit| commit.message_template.clone()),
+        message_template: message_template(context, &origin, commit),
         update_path,
         interval,
         policies: Vec::new(),
         origin,
     };
     Some((automation, selector))
+}
+
+/// `git.commit.messageTemplate`, parsed now so a broken one is a load problem (file:line of
+/// the field), not a silent failure at the first commit.
+fn message_template(
+    context: &mut Context<'_>,
+    origin: &Origin,
+    commit: Option<&super::raw::RawCommit>,
+) -> Option<super::settings::MessageTemplate> {
+    let raw = commit?.message_template.as_ref()?;
+    let at = Origin {
+        file: origin.file.clone(),
+        line: usize::try_from(raw.referenced.line()).unwrap_or(origin.line),
+    };
+    super::settings::MessageTemplate::parse(&raw.value, at.clone())
+        .map_err(|error| {
+            context.problems.add(
+                &at,
+                format!(
+                    "messageTemplate: {error}; fix the template (Go text/template: fields, range, if/else, variables)"
+                ),
+            )
+        })
+        .ok()
+}
+
+/// `update.path` must name a directory inside the checkout: relative, and no `..` that climbs
+/// above the root (the setter walk refuses it at write time; here it is refused at load).
+fn contained_path(path: &str) -> Result<(), &'static str> {
+    if path.is_empty() {
+        return Err("is empty");
+    }
+    if path.starts_with(['/', '\\']) || std::path::Path::new(path).is_absolute() {
+        return Err("is absolute");
+    }
+    let mut depth = 0usize;
+    for component in path.split(['/', '\\']) {
+        match component {
+            "" | "." => {}
+            ".." => {
+                depth = depth
+                    .checked_sub(1)
+                    .ok_or("climbs out of the repository with ..")?
+            }
+            _ => depth += 1,
+        }
+    }
+    Ok(())
 }
 
 type Remote = (String, Option<String>, GitAuth);
@@ -404,7 +505,10 @@ fn remote(
     raw: &RawAutomation,
 ) -> Option<Remote> {
     if let Some(url) = &raw.git.url {
+        let at = context.at(origin, &url.referenced);
+        let clean = refuse_credentials(context, &at, "git.url", &url.value, GIT_REMEDY);
         let auth = git_auth(context, origin, raw)?;
+        clean.ok()?;
         return Some((url.value.clone(), None, auth));
     }
     let Some(reference) = &raw.source_ref else {
@@ -433,6 +537,13 @@ fn remote(
         context.problems.add(origin, format!("sourceRef names GitRepository {source_key}, which is in none of the manifests; add it or set git.url"));
         return None;
     };
+    let clean = refuse_credentials(
+        context,
+        &source.origin,
+        &format!("GitRepository {source_key} spec.url"),
+        &source.url,
+        "a secretRef to a Secret with username + password (clusterSecrets: {password: {fromEnv: VAR}})",
+    );
     let auth = match &source.secret_ref {
         None => GitAuth::None,
         Some(secret_name) => {
@@ -443,36 +554,59 @@ fn remote(
             );
             let referrer = format!("GitRepository {source_key}");
             let example = "{identityFile: /path/to/deploy_key, knownHostsFile: /path/to/known_hosts}";
-            let secret = cluster_secret(context, &source.origin, &referrer, &secret_key, example)?;
-            secret_auth(&secret, context)?
+            let (secret_origin, secret) =
+                cluster_secret(context, &source.origin, &referrer, &secret_key, example)?;
+            secret_auth(
+                context,
+                &secret_origin,
+                &secret_key,
+                &secret,
+                &format!("{referrer} ({})", source.origin),
+            )?
         }
     };
+    clean.ok()?;
     Some((source.url, source.branch, auth))
 }
 
-fn secret_auth(secret: &RawClusterSecret, context: &Context<'_>) -> Option<GitAuth> {
-    let (identity, known_hosts, accept) = (
-        secret.identity_file.clone(),
-        secret.known_hosts_file.clone(),
-        secret.accept_unknown_host_keys,
-    );
-    let (username, password, passphrase) = (
-        secret.username.clone(),
-        secret.password.clone(),
-        secret.passphrase.clone(),
-    );
-    if let Some(identity) = identity {
-        let passphrase = passphrase.and_then(|reference| reference.resolve(&context.base, context.env).ok());
+/// Git credentials from a cluster Secret: `identityFile` (ssh) or `password` (https). A Secret
+/// with neither is a problem, never an automation that silently does not exist.
+fn secret_auth(
+    context: &mut Context<'_>,
+    origin: &Origin,
+    key: &str,
+    secret: &RawClusterSecret,
+    referrer: &str,
+) -> Option<GitAuth> {
+    if let Some(identity) = &secret.identity_file {
+        let passphrase = match &secret.passphrase {
+            Some(reference) => Some(context.secret(origin, reference)?),
+            None => None,
+        };
         return Some(GitAuth::Ssh {
             private_key: context.base.join(identity),
             passphrase,
-            known_hosts: known_hosts.map(|path| context.base.join(path)),
-            accept_unknown_host: accept,
+            known_hosts: secret
+                .known_hosts_file
+                .as_ref()
+                .map(|path| context.base.join(path)),
+            accept_unknown_host: secret.accept_unknown_host_keys,
         });
     }
-    let token = password?.resolve(&context.base, context.env).ok()?;
+    let Some(password) = &secret.password else {
+        context.problems.add(
+            origin,
+            format!(
+                "clusterSecrets.{key} has no identityFile (ssh) or password (https), which {referrer} needs to push; \
+                 add  identityFile: /path/to/deploy_key  and  knownHostsFile: /path/to/known_hosts  to it \
+                 (or username + password: {{fromEnv: VAR}} for https)"
+            ),
+        );
+        return None;
+    };
+    let token = context.secret(origin, password)?;
     Some(GitAuth::Https {
-        username: username.unwrap_or_else(|| "git".to_owned()),
+        username: secret.username.clone().unwrap_or_else(|| "git".to_owned()),
         token,
     })
 }

@@ -250,7 +250,7 @@ pub struct RawPush {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RawCommit {
     pub author: Option<RawAuthor>,
-    pub message_template: Option<String>,
+    pub message_template: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -287,7 +287,7 @@ pub struct RawHttpsAuth {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RawUpdate {
-    pub path: Option<String>,
+    pub path: Option<Spanned<String>>,
     pub strategy: Option<String>,
 }
 

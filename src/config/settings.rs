@@ -133,14 +133,35 @@ pub struct Automation {
     /// Same as `checkout_branch` unless `push.branch` says otherwise.
     pub push_branch: String,
     pub author: Author,
-    /// Go text/template, Flux-compatible data; `None` = default message.
-    pub message_template: Option<String>,
+    /// Go text/template, Flux-compatible data, parsed at load; `None` = default message.
+    pub message_template: Option<MessageTemplate>,
     /// `update.path`, relative to the repository root (default `.`).
     pub update_path: String,
     pub interval: Duration,
     /// Policies whose markers this automation rewrites (Flux: the ImagePolicies of its namespace).
     pub policies: Vec<ObjectKey>,
     pub origin: Origin,
+}
+
+/// A commit message template, parsed once when the configuration loads.
+#[derive(Debug, Clone)]
+pub struct MessageTemplate {
+    /// The template as written.
+    pub text: String,
+    pub parsed: crate::gitops::Template,
+    /// Where `messageTemplate` is written, for render errors at commit time.
+    pub origin: Origin,
+}
+
+impl MessageTemplate {
+    /// Parse `text`; the error names what is wrong (not where: the caller knows).
+    pub fn parse(text: &str, origin: Origin) -> Result<Self, String> {
+        Ok(Self {
+            text: text.to_owned(),
+            parsed: crate::gitops::Template::parse(text)?,
+            origin,
+        })
+    }
 }
 
 #[derive(Debug, Clone)]

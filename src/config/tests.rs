@@ -68,7 +68,10 @@ fn the_reference_flux_tree_loads_verbatim_with_the_deploy_key_mapped() {
     );
     assert_eq!(automation.update_path, "./apps/mcp");
     assert_eq!(
-        automation.message_template.as_deref(),
+        automation
+            .message_template
+            .as_ref()
+            .map(|template| template.text.as_str()),
         Some("chore(flux): update mcp image to {{range .Changed.Changes}}{{.NewValue}}{{end}}\n")
     );
     assert_eq!(automation.policies, [key("flux-system/mcp")]);
@@ -353,5 +356,171 @@ fn image_repository_aliases_are_bare_hosts_and_anything_else_is_a_problem_at_its
     assert!(
         !error.to_string().contains("pw@"),
         "no credentials echoed: {error}"
+    );
+}
+
+#[test]
+fn a_cluster_secret_without_identity_file_is_a_problem_naming_what_to_add() {
+    for entry in ["{acceptUnknownHostKeys: true}", "{}"] {
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!("clusterSecrets:\n  flux-system/flux-system: {entry}\n");
+        let config = write(dir.path(), "pushdeploy.yaml", &text);
+        let error = load_with_env(Some(&config), &[fixture()], &env(&[])).unwrap_err();
+        assert_eq!(error.problems.len(), 1, "{entry}: {error}");
+        let problem = &error.problems[0];
+        assert_eq!(problem.location, format!("{}:2", config.display()), "{problem}");
+        assert!(
+            problem
+                .message
+                .contains("clusterSecrets.flux-system/flux-system has no identityFile")
+                && problem.message.contains("gotk-sync.yaml:3")
+                && problem.message.contains("identityFile: /path/to/deploy_key"),
+            "{problem}"
+        );
+    }
+}
+
+#[test]
+fn an_empty_secret_file_is_refused_for_every_secret_kind() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "empty", "\n");
+    let text = "\
+intake:
+  registry:
+    authorization: [{fromFile: empty}]
+  forgejo:
+    secrets: [{fromFile: empty}]
+api:
+  tokens: [{name: ci, scope: read, token: {fromFile: empty}}]
+imageRepositories:
+  - name: app
+    image: registry.example/app
+    credentials: {username: bot, password: {fromFile: empty}}
+imageUpdateAutomations:
+  - name: app
+    git: {url: 'https://git.example/r.git', auth: {https: {token: {fromFile: empty}}}}
+";
+    let config = write(dir.path(), "pushdeploy.yaml", text);
+    let error = load_with_env(Some(&config), &[], &env(&[])).unwrap_err();
+    let file = config.display();
+    for line in [3, 5, 7, 9, 13] {
+        assert!(
+            error
+                .problems
+                .iter()
+                .any(|p| p.location == format!("{file}:{line}") && p.message.contains("is empty")),
+            "line {line} in:\n{error}"
+        );
+    }
+    assert_eq!(error.problems.len(), 5, "{error}");
+}
+
+#[test]
+fn credentials_in_urls_are_refused_without_echoing_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "\
+imageRepositories:
+  - name: app
+    image: bot:pl4nted-pw@registry.example/app
+imageUpdateAutomations:
+  - name: app
+    git: {url: 'https://user:pl4nted-pw@git.example/r.git'}
+  - name: token
+    git: {url: 'https://pl4nted-tok@git.example/r.git'}
+";
+    let config = write(dir.path(), "pushdeploy.yaml", text);
+    let error = load_with_env(Some(&config), &[], &env(&[])).unwrap_err();
+    let shown = error.to_string();
+    assert!(!shown.contains("pl4nted"), "{shown}");
+    let file = config.display();
+    for (line, remedy) in [
+        (3, "credentials: {username"),
+        (6, "git.auth.https"),
+        (8, "git.auth.https"),
+    ] {
+        assert!(
+            error
+                .problems
+                .iter()
+                .any(|p| p.location == format!("{file}:{line}") && p.message.contains(remedy)),
+            "line {line} in:\n{shown}"
+        );
+    }
+}
+
+#[test]
+fn an_update_path_outside_the_repository_is_refused_at_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "\
+imageUpdateAutomations:
+  - name: up
+    git: {url: file:///x}
+    update: {path: ../..}
+  - name: absolute
+    git: {url: file:///x}
+    update: {path: /etc}
+  - name: sneaky
+    git: {url: file:///x}
+    update: {path: ./apps/../../x}
+  - name: fine
+    git: {url: file:///x}
+    update: {path: ./apps/../clusters}
+";
+    let config = write(dir.path(), "pushdeploy.yaml", text);
+    let error = load_with_env(Some(&config), &[], &env(&[])).unwrap_err();
+    let file = config.display();
+    for (line, why) in [(4, "climbs out"), (7, "is absolute"), (10, "climbs out")] {
+        assert!(
+            error
+                .problems
+                .iter()
+                .any(|p| p.location == format!("{file}:{line}") && p.message.contains(why)),
+            "line {line} in:\n{error}"
+        );
+    }
+    assert_eq!(error.problems.len(), 3, "{error}");
+}
+
+#[test]
+fn a_broken_message_template_is_a_problem_at_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "\
+imageUpdateAutomations:
+  - name: app
+    git:
+      url: file:///x
+      commit:
+        messageTemplate: 'update {{range .Changed.Changes}}{{.NewValue}}'
+";
+    let config = write(dir.path(), "pushdeploy.yaml", text);
+    let error = load_with_env(Some(&config), &[], &env(&[])).unwrap_err();
+    assert_eq!(error.problems.len(), 1, "{error}");
+    let problem = &error.problems[0];
+    assert_eq!(problem.location, format!("{}:6", config.display()), "{problem}");
+    assert!(
+        problem.message.contains("messageTemplate: missing {{end}}"),
+        "{problem}"
+    );
+}
+
+#[test]
+fn a_type_error_names_the_field_and_the_expected_type() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(
+        dir.path(),
+        "pushdeploy.yaml",
+        "imageRepositories:\n  - name: app\n    image: a/b\n    interval:\n      every: 1m\n",
+    );
+    let error = load_with_env(Some(&config), &[], &env(&[])).unwrap_err();
+    let problem = &error.problems[0];
+    assert!(
+        problem.location.starts_with(&format!("{}:", config.display())),
+        "{problem}"
+    );
+    assert!(
+        problem
+            .message
+            .contains("`interval` must be a duration like `1m`, got a map"),
+        "{problem}"
     );
 }

@@ -3,9 +3,11 @@
 
 mod image;
 mod key;
+mod redact;
 
 pub use image::{Digest, ImageRef, Tag};
 pub use key::ObjectKey;
+pub use redact::{redact_url, url_credentials};
 
 /// Why a domain value could not be parsed. The message names the offending text and the expected form.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

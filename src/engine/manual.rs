@@ -511,7 +511,7 @@ impl Engine {
                     .map_err(|error| {
                         ManualError::Upstream(format!(
                             "recorded, but the note commit on {} failed: {error}",
-                            automation.git.url
+                            crate::domain::redact_url(&automation.git.url)
                         ))
                     })?,
             );
@@ -560,7 +560,7 @@ impl Engine {
                 AutomationView {
                     namespace: automation.key.namespace.clone(),
                     name: automation.key.name.clone(),
-                    url: automation.git.url.clone(),
+                    url: crate::domain::redact_url(&automation.git.url).into_owned(),
                     checkout_branch: automation.checkout_branch.clone(),
                     push_branch: automation.push_branch.clone(),
                     update_path: automation.update_path.clone(),

@@ -371,6 +371,22 @@ impl Engine {
                 }
                 selected.insert(policy.key.clone(), pick.clone());
             }
+            if !self
+                .settings
+                .automations
+                .values()
+                .any(|a| a.policies.contains(&policy.key))
+            {
+                let reason = format!(
+                    "policy {} picks {pick}, but no ImageUpdateAutomation covers it (an automation covers the \
+                     ImagePolicies of its namespace that match its policySelector); add one, or check `pushdeploy config check`",
+                    policy.key
+                );
+                decisions.push(Decision {
+                    policy: policy.key.clone(),
+                    outcome: Outcome::Skipped { reason },
+                });
+            }
             for automation in self
                 .settings
                 .automations

@@ -161,7 +161,7 @@ fn attempt_once(
     }
     let trailers = trailers(intents, &outcomes, &applied.changes);
     let text = message::render(
-        automation.message_template.as_deref(),
+        automation.message_template.as_ref(),
         &automation.key,
         &applied.changes,
         &trailers,

@@ -3,7 +3,7 @@
 //! default `chore(flux): update <policy> image to <new value>`.
 
 use super::GitopsError;
-use super::template::Template;
+use crate::config::MessageTemplate;
 use crate::domain::ObjectKey;
 use crate::setter::Change;
 use serde_json::{Value, json};
@@ -35,17 +35,25 @@ pub fn data(automation: &ObjectKey, changes: &[Change]) -> Value {
     })
 }
 
-/// The message for `changes` (at least one), with an optional trailer line block.
+/// The message for `changes` (at least one), with an optional trailer line block. A template
+/// that fails to render is an error (logged and counted here), never a commit with a broken
+/// or empty message.
 pub fn render(
-    template: Option<&str>,
+    template: Option<&MessageTemplate>,
     automation: &ObjectKey,
     changes: &[Change],
     trailers: &[String],
 ) -> Result<String, GitopsError> {
     let mut message = match template {
-        Some(template) => Template::parse(template)
-            .map_err(GitopsError::Template)?
-            .render(&data(automation, changes)),
+        Some(template) => template
+            .parsed
+            .render(&data(automation, changes))
+            .map_err(|error| {
+                metrics::counter!("pushdeploy_commit_template_errors_total", "automation" => automation.to_string())
+                    .increment(1);
+                tracing::error!(%automation, template = %template.origin, %error, "the commit message template failed to render; nothing committed");
+                GitopsError::Template(format!("{} (automation {automation}, {})", error, template.origin))
+            })?,
         None => default_message(changes),
     };
     if !trailers.is_empty() {
@@ -111,9 +119,29 @@ mod tests {
         assert_eq!(render(None, &automation, &changes, &[]).unwrap(), expected);
         let flux_template =
             "chore(flux): update mcp image to {{range .Changed.Changes}}{{.NewValue}}{{end}}\n";
+        let flux_template = MessageTemplate::parse(flux_template, Default::default()).unwrap();
         assert_eq!(
-            render(Some(flux_template), &automation, &changes, &[]).unwrap(),
+            render(Some(&flux_template), &automation, &changes, &[]).unwrap(),
             expected
+        );
+    }
+
+    #[test]
+    fn a_template_that_fails_to_render_is_an_error_naming_the_field_and_where_it_is_written() {
+        let changes = [change("ns:a", "a.yaml", "a:1", "a:2")];
+        let automation = ObjectKey::parse("ns:auto").unwrap();
+        let origin = crate::config::Origin {
+            file: "pushdeploy.yaml".into(),
+            line: 12,
+        };
+        let template =
+            MessageTemplate::parse("update {{range .Changed.Changes}}{{.Image}}{{end}}", origin).unwrap();
+        let error = render(Some(&template), &automation, &changes, &[]).unwrap_err();
+        assert!(matches!(error, GitopsError::Template(_)), "{error:?}");
+        let text = error.to_string();
+        assert!(
+            text.contains("can't evaluate field Image") && text.contains("pushdeploy.yaml:12"),
+            "{text}"
         );
     }
 

@@ -1,7 +1,9 @@
 //! A small Go text/template for Flux-compatible commit messages: `{{.A.B}}`, `{{.}}`, `{{$v}}`,
 //! `{{range .X}}…{{else}}…{{end}}`, `{{range $k, $v := .X}}`, `{{if .X}}…{{else}}…{{end}}`,
 //! `{{- -}}` trimming. Written here because the available crates (e.g. gtmpl) are unmaintained;
-//! commit templates use only this subset. Data is JSON; an unknown field renders Go's `<no value>`.
+//! commit templates use only this subset. Data is JSON standing for Flux's `TemplateData` struct:
+//! as in Go for struct fields, a field the data does not have, an undefined variable or a
+//! `range` over a scalar is a render error (never `<no value>` written into a commit).
 
 use serde_json::Value;
 
@@ -171,74 +173,136 @@ fn range_header(text: &str) -> Result<(Option<String>, Option<String>, Expr), St
 #[derive(Debug, Clone)]
 pub struct Template(Vec<Node>);
 
+/// Why a parsed template could not be rendered over the data it was given.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct RenderError(String);
+
 impl Template {
     pub fn parse(text: &str) -> Result<Self, String> {
         let mut tokens = tokenize(text)?.into_iter();
         Ok(Self(parse(&mut tokens, 0)?.0))
     }
 
-    pub fn render(&self, data: &Value) -> String {
+    pub fn render(&self, data: &Value) -> Result<String, RenderError> {
         let mut out = String::new();
-        render(&self.0, data, &mut Vec::new(), &mut out);
-        out
+        render(&self.0, data, &mut Vec::new(), &mut out)?;
+        Ok(out)
     }
 }
 
-fn lookup(mut value: &Value, fields: &[String]) -> Option<Value> {
-    for field in fields {
-        value = value.get(field)?;
+fn describe(root: &str, fields: &[String]) -> String {
+    fields.iter().fold(root.to_owned(), |path, field| {
+        if path == "." {
+            format!(".{field}")
+        } else {
+            format!("{path}.{field}")
+        }
+    })
+}
+
+fn lookup(mut value: &Value, root: &str, fields: &[String]) -> Result<Value, RenderError> {
+    for (index, field) in fields.iter().enumerate() {
+        value = match value {
+            Value::Object(map) => map.get(field).ok_or_else(|| {
+                RenderError(format!(
+                    "can't evaluate field {field} in {}: the data has no such field (it has {})",
+                    describe(root, &fields[..index]),
+                    map.keys().map(String::as_str).collect::<Vec<_>>().join(", ")
+                ))
+            })?,
+            other => {
+                return Err(RenderError(format!(
+                    "can't evaluate field {field} in {}: it is {}, not an object",
+                    describe(root, &fields[..index]),
+                    kind(other)
+                )));
+            }
+        };
     }
-    Some(value.clone())
+    Ok(value.clone())
+}
+
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
 }
 
 // Commit-message data is small: values are cloned rather than borrowed across scopes.
-fn eval(expr: &Expr, dot: &Value, vars: &[(String, Value)]) -> Option<Value> {
+fn eval(expr: &Expr, dot: &Value, vars: &[(String, Value)]) -> Result<Value, RenderError> {
     match expr {
-        Expr::Dot(fields) => lookup(dot, fields),
-        Expr::Var(name, fields) => vars
-            .iter()
-            .rev()
-            .find(|(var, _)| var == name)
-            .and_then(|(_, value)| lookup(value, fields)),
+        Expr::Dot(fields) => lookup(dot, ".", fields),
+        Expr::Var(name, fields) => {
+            let (_, value) = vars
+                .iter()
+                .rev()
+                .find(|(var, _)| var == name)
+                .ok_or_else(|| RenderError(format!("undefined variable ${name}")))?;
+            lookup(value, &format!("${name}"), fields)
+        }
     }
 }
 
-fn truthy(value: Option<&Value>) -> bool {
+fn truthy(value: &Value) -> bool {
     match value {
-        None | Some(Value::Null) => false,
-        Some(Value::Bool(flag)) => *flag,
-        Some(Value::String(text)) => !text.is_empty(),
-        Some(Value::Array(items)) => !items.is_empty(),
-        Some(Value::Object(map)) => !map.is_empty(),
-        Some(Value::Number(number)) => number.as_f64() != Some(0.0),
+        Value::Null => false,
+        Value::Bool(flag) => *flag,
+        Value::String(text) => !text.is_empty(),
+        Value::Array(items) => !items.is_empty(),
+        Value::Object(map) => !map.is_empty(),
+        Value::Number(number) => number.as_f64() != Some(0.0),
     }
 }
 
-fn print(value: Option<&Value>, out: &mut String) {
+fn print(value: &Value, out: &mut String) {
     match value {
-        None => out.push_str("<no value>"),
-        Some(Value::String(text)) => out.push_str(text),
-        Some(Value::Null) => out.push_str("<nil>"),
-        Some(other) => out.push_str(&other.to_string()),
+        Value::String(text) => out.push_str(text),
+        Value::Null => out.push_str("<nil>"),
+        other => out.push_str(&other.to_string()),
     }
 }
 
-fn render(nodes: &[Node], dot: &Value, vars: &mut Vec<(String, Value)>, out: &mut String) {
+fn items(value: Value) -> Result<Vec<(Value, Value)>, RenderError> {
+    match value {
+        Value::Array(items) => Ok(items
+            .into_iter()
+            .enumerate()
+            .map(|(i, item)| (Value::from(i), item))
+            .collect()),
+        // Go ranges over maps in sorted key order; serde_json's map is sorted.
+        Value::Object(map) => Ok(map.into_iter().map(|(k, item)| (Value::from(k), item)).collect()),
+        Value::Null => Ok(Vec::new()),
+        other => Err(RenderError(format!("range can't iterate over {}", kind(&other)))),
+    }
+}
+
+fn render(
+    nodes: &[Node],
+    dot: &Value,
+    vars: &mut Vec<(String, Value)>,
+    out: &mut String,
+) -> Result<(), RenderError> {
     for node in nodes {
         match node {
             Node::Text(text) => out.push_str(text),
-            Node::Print(expr) => print(eval(expr, dot, vars).as_ref(), out),
+            Node::Print(expr) => print(&eval(expr, dot, vars)?, out),
             Node::If {
                 condition,
                 body,
                 otherwise,
             } => {
-                let branch = if truthy(eval(condition, dot, vars).as_ref()) {
+                let branch = if truthy(&eval(condition, dot, vars)?) {
                     body
                 } else {
                     otherwise
                 };
-                render(branch, dot, vars, out);
+                render(branch, dot, vars, out)?;
             }
             Node::Range {
                 key,
@@ -247,20 +311,9 @@ fn render(nodes: &[Node], dot: &Value, vars: &mut Vec<(String, Value)>, out: &mu
                 body,
                 otherwise,
             } => {
-                let items: Vec<(Value, Value)> = match eval(over, dot, vars) {
-                    Some(Value::Array(items)) => items
-                        .into_iter()
-                        .enumerate()
-                        .map(|(i, item)| (Value::from(i), item))
-                        .collect(),
-                    // Go ranges over maps in sorted key order; serde_json's map is sorted.
-                    Some(Value::Object(map)) => {
-                        map.into_iter().map(|(k, item)| (Value::from(k), item)).collect()
-                    }
-                    _ => Vec::new(),
-                };
+                let items = items(eval(over, dot, vars)?)?;
                 if items.is_empty() {
-                    render(otherwise, dot, vars, out);
+                    render(otherwise, dot, vars, out)?;
                 }
                 for (index, item) in items {
                     let depth = vars.len();
@@ -270,12 +323,14 @@ fn render(nodes: &[Node], dot: &Value, vars: &mut Vec<(String, Value)>, out: &mu
                     if let Some(name) = value {
                         vars.push((name.clone(), item.clone()));
                     }
-                    render(body, &item, vars, out);
+                    let rendered = render(body, &item, vars, out);
                     vars.truncate(depth);
+                    rendered?;
                 }
             }
         }
     }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -291,7 +346,8 @@ mod tests {
                     {"OldValue": "app:1", "NewValue": "app:2", "Setter": "flux-system:mcp"},
                     {"OldValue": "x:1", "NewValue": "x:9", "Setter": "flux-system:x"}
                 ],
-                "FileChanges": {"apps/a.yaml": {"flux-system:mcp": [{"OldValue": "app:1", "NewValue": "app:2"}]}}
+                "FileChanges": {"apps/a.yaml": {"flux-system:mcp": [{"OldValue": "app:1", "NewValue": "app:2"}]}},
+                "Empty": []
             }
         })
     }
@@ -309,9 +365,8 @@ mod tests {
                 "- apps/a.yaml",
             ),
             ("{{if .Changed.Changes}}yes{{else}}no{{end}}", "yes"),
-            ("{{if .Missing}}yes{{else}}no{{end}}", "no"),
-            ("{{range .Nothing}}x{{else}}empty{{end}}", "empty"),
-            ("{{ .Missing }}", "<no value>"),
+            ("{{if .Changed.Empty}}yes{{else}}no{{end}}", "no"),
+            ("{{range .Changed.Empty}}x{{else}}empty{{end}}", "empty"),
             (
                 "{{range $i, $c := .Changed.Changes}}{{$i}}={{$c.Setter}} {{end}}",
                 "0=flux-system:mcp 1=flux-system:x ",
@@ -319,7 +374,7 @@ mod tests {
         ];
         for (template, expected) in cases {
             assert_eq!(
-                Template::parse(template).unwrap().render(&data()),
+                Template::parse(template).unwrap().render(&data()).unwrap(),
                 expected,
                 "{template}"
             );
@@ -336,6 +391,30 @@ mod tests {
         ] {
             let error = Template::parse(template).unwrap_err();
             assert!(error.contains(expected), "{template}: {error}");
+        }
+    }
+
+    #[test]
+    fn fields_the_data_lacks_are_render_errors_naming_the_path() {
+        for (template, expected) in [
+            ("{{ .Missing }}", "can't evaluate field Missing in ."),
+            ("{{if .Missing}}x{{end}}", "can't evaluate field Missing in ."),
+            (
+                "{{range .Changed.Changes}}{{ .Image }}{{end}}",
+                "can't evaluate field Image in .: the data has no such field (it has NewValue, OldValue, Setter)",
+            ),
+            (
+                "{{ .AutomationObject.Name.First }}",
+                "can't evaluate field First in .AutomationObject.Name: it is a string",
+            ),
+            ("{{ $nope }}", "undefined variable $nope"),
+            (
+                "{{range .AutomationObject.Name}}x{{end}}",
+                "range can't iterate over a string",
+            ),
+        ] {
+            let error = Template::parse(template).unwrap().render(&data()).unwrap_err();
+            assert!(error.to_string().contains(expected), "{template}: {error}");
         }
     }
 }

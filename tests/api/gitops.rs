@@ -2,7 +2,7 @@
 
 use crate::support::git::{Remote, git, gitops_fixture};
 use crate::support::sshd::Sshd;
-use pushdeploy::config::{Author, Automation, GitAuth, GitRemote, Origin};
+use pushdeploy::config::{Author, Automation, GitAuth, GitRemote, MessageTemplate, Origin};
 use pushdeploy::domain::ObjectKey;
 use pushdeploy::gitops::{Intent, Outcome, Workspace, Writers, check_write_access};
 use pushdeploy::policy::{Order, Policy, Rule, TagFilter};
@@ -31,7 +31,7 @@ fn automation(url: String, auth: GitAuth) -> Arc<Automation> {
             name: "fluxcdbot".into(),
             email: "fluxcdbot@users.noreply.github.com".into(),
         },
-        message_template: Some(FLUX_TEMPLATE.into()),
+        message_template: Some(MessageTemplate::parse(FLUX_TEMPLATE, Origin::default()).unwrap()),
         update_path: "./apps/mcp".into(),
         interval: Duration::from_secs(60),
         policies: vec![key("flux-system:mcp")],

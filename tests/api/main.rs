@@ -4,6 +4,7 @@
 
 mod cli_policy;
 mod config;
+mod config_refusals;
 mod deploy;
 mod e2e;
 mod edge;
