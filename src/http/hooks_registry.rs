@@ -115,6 +115,7 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: By
         Ok(outcomes) => outcomes,
         Err(error) => return journal_unavailable(&error),
     };
+    crate::failpoint::hit("registry.before_ack");
     let duplicates = outcomes
         .iter()
         .filter(|outcome| **outcome == AppendOutcome::Duplicate)

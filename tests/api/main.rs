@@ -9,6 +9,7 @@ mod e2e;
 mod gitops;
 mod intake;
 mod registry;
+mod reliability;
 mod rest;
 mod setters;
 mod support;
