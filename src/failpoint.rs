@@ -118,8 +118,16 @@ mod tests {
             ]
         );
         assert!(parse("").unwrap().is_empty());
-        assert!(parse("cycle.before_psuh=abort").unwrap_err().contains("unknown failpoint"));
-        assert!(parse("cycle.start=explode").unwrap_err().contains("unknown action"));
+        assert!(
+            parse("cycle.before_psuh=abort")
+                .unwrap_err()
+                .contains("unknown failpoint")
+        );
+        assert!(
+            parse("cycle.start=explode")
+                .unwrap_err()
+                .contains("unknown action")
+        );
         assert!(parse("cycle.start").unwrap_err().contains("name=action"));
     }
 }

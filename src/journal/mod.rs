@@ -120,7 +120,8 @@ pub enum JournalError {
         "journal: the data dir's filesystem is full ({detail}); free space there: intake answers 503 (senders retry) until a journal write succeeds again"
     )]
     DiskFull { detail: String },
-    /// The database or the filesystem under it cannot be written (SQLITE_READONLY, EROFS, EACCES).
+    /// The database or the filesystem under it refuses writes (SQLITE_READONLY, EROFS, EACCES,
+    /// EPERM on an immutable file, an I/O error).
     #[error(
         "journal: the database cannot be written ({detail}); make the data dir and journal.db writable by the service: intake answers 503 (senders retry) until a journal write succeeds again"
     )]
@@ -134,6 +135,7 @@ impl From<sqlx::Error> for JournalError {
         // SQLite primary result codes (the low byte of the extended code).
         const SQLITE_PERM: i64 = 3;
         const SQLITE_READONLY: i64 = 8;
+        const SQLITE_IOERR: i64 = 10;
         const SQLITE_FULL: i64 = 13;
         const SQLITE_CANTOPEN: i64 = 14;
         let detail = error.to_string();
@@ -144,7 +146,7 @@ impl From<sqlx::Error> for JournalError {
             .map(|code| code & 0xff);
         match primary {
             Some(SQLITE_FULL) => Self::DiskFull { detail },
-            Some(SQLITE_READONLY | SQLITE_PERM | SQLITE_CANTOPEN) => Self::ReadOnly { detail },
+            Some(SQLITE_READONLY | SQLITE_PERM | SQLITE_IOERR | SQLITE_CANTOPEN) => Self::ReadOnly { detail },
             _ => Self::Database(detail),
         }
     }

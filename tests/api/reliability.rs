@@ -69,10 +69,11 @@ api:
         wait_for("the first registry scan", Duration::from_secs(30), || {
             let (_, body) = app.get("/status")?;
             let status: serde_json::Value = serde_json::from_str(&body).ok()?;
-            let scanned = status["repositories"]
-                .as_object()?
-                .values()
-                .all(|repository| !repository["last_scan"].is_null());
+            let repositories = status["repositories"].as_object()?;
+            let scanned = !repositories.is_empty()
+                && repositories
+                    .values()
+                    .all(|repository| !repository["last_scan"].is_null());
             scanned.then_some(())
         });
         app
@@ -109,8 +110,18 @@ api:
                 copy.display(),
                 locks(&copy.join(".git"))
             );
-            assert_eq!(git(&copy, &["status", "--porcelain"]), "", "{} is dirty", copy.display());
-            assert_eq!(git(&copy, &["rev-parse", "HEAD"]).trim(), head, "{}", copy.display());
+            assert_eq!(
+                git(&copy, &["status", "--porcelain"]),
+                "",
+                "{} is dirty",
+                copy.display()
+            );
+            assert_eq!(
+                git(&copy, &["rev-parse", "HEAD"]).trim(),
+                head,
+                "{}",
+                copy.display()
+            );
         }
     }
 }
@@ -171,9 +182,11 @@ fn crash_and_recover(failpoint: &str, action: &str, acknowledged: bool, stored_b
         app.logs()
     );
     let reached = format!("pushdeploy failpoint {failpoint} reached");
-    wait_for(&format!("the failpoint {failpoint}"), Duration::from_secs(60), || {
-        app.logs().contains(&reached).then_some(())
-    });
+    wait_for(
+        &format!("the failpoint {failpoint}"),
+        Duration::from_secs(60),
+        || app.logs().contains(&reached).then_some(()),
+    );
     match action {
         "abort" => wait_for("the process to be dead", Duration::from_secs(30), || {
             app.get("/healthz").is_none().then_some(())
@@ -198,7 +211,9 @@ fn crash_and_recover(failpoint: &str, action: &str, acknowledged: bool, stored_b
             .contains(MCP_TAG)
             .then_some(())
     });
-    wait_for("the backlog to drain", Duration::from_secs(60), || backlog_is_empty(&app));
+    wait_for("the backlog to drain", Duration::from_secs(60), || {
+        backlog_is_empty(&app)
+    });
     assert_eq!(scenario.commits_deploying(MCP_TAG), 1, "{}", app.logs());
     let pushes = journaled_pushes(&app);
     assert_eq!(pushes.len(), 1, "{pushes:?}");
@@ -375,11 +390,18 @@ fn sigterm_under_100_notifications_a_second_loses_nothing_that_was_acknowledged(
             answers
         })
     };
-    wait_for("enough acknowledged notifications", Duration::from_secs(60), || {
-        (acknowledged.load(Ordering::SeqCst) >= TERM_AFTER).then_some(())
-    });
+    wait_for(
+        "enough acknowledged notifications",
+        Duration::from_secs(60),
+        || (acknowledged.load(Ordering::SeqCst) >= TERM_AFTER).then_some(()),
+    );
     let terminating = Instant::now();
-    assert_eq!(app.terminate(), Some(0), "graceful shutdown exits 0:\n{}", app.logs());
+    assert_eq!(
+        app.terminate(),
+        Some(0),
+        "graceful shutdown exits 0:\n{}",
+        app.logs()
+    );
     let shutdown = terminating.elapsed();
     let answers = sender.join().unwrap();
     let acked: Vec<&String> = answers
@@ -401,17 +423,30 @@ fn sigterm_under_100_notifications_a_second_loses_nothing_that_was_acknowledged(
 
     let restarted = Instant::now();
     app.launch();
-    wait_for("the backlog to drain after restart", Duration::from_secs(120), || {
-        backlog_is_empty(&app)
-    });
-    eprintln!("sigterm under load: backlog drained {:?} after restart", restarted.elapsed());
+    wait_for(
+        "the backlog to drain after restart",
+        Duration::from_secs(120),
+        || backlog_is_empty(&app),
+    );
+    eprintln!(
+        "sigterm under load: backlog drained {:?} after restart",
+        restarted.elapsed()
+    );
     // The policy's final pick among everything acknowledged is in git.
     let newest = tags.iter().rev().find(|tag| acked.contains(tag)).unwrap();
     let deployed = scenario.remote.show("main", DEPLOYMENT);
-    assert!(deployed.contains(newest.as_str()), "{newest} not deployed:\n{deployed}");
+    assert!(
+        deployed.contains(newest.as_str()),
+        "{newest} not deployed:\n{deployed}"
+    );
     // Every acknowledged event is journaled and finished; none failed.
     let pushes = journaled_pushes(&app);
-    assert!(pushes.len() >= acked.len(), "{} journaled < {} acknowledged", pushes.len(), acked.len());
+    assert!(
+        pushes.len() >= acked.len(),
+        "{} journaled < {} acknowledged",
+        pushes.len(),
+        acked.len()
+    );
     let unfinished: Vec<_> = pushes
         .iter()
         .filter(|event| !["written", "ignored"].contains(&event["state"].as_str().unwrap()))
@@ -422,4 +457,79 @@ fn sigterm_under_100_notifications_a_second_loses_nothing_that_was_acknowledged(
         assert!(scenario.commits_deploying(tag) <= 1, "{tag} committed twice");
     }
     scenario.assert_recovered();
+}
+
+/// `chattr +i` on a file: even the service's already-open descriptor gets EPERM on write, as
+/// with a filesystem gone read-only under it (a remount cannot do that while a writer is open).
+struct Immutable {
+    path: PathBuf,
+}
+
+impl Immutable {
+    fn set(path: &Path) -> Self {
+        let output = Command::new("chattr").arg("+i").arg(path).output().unwrap();
+        assert!(
+            output.status.success(),
+            "chattr +i {} (needs root and ext4, as in CI): {}",
+            path.display(),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        Self {
+            path: path.to_owned(),
+        }
+    }
+}
+
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        let _ = Command::new("chattr").arg("-i").arg(&self.path).status();
+    }
+}
+
+#[test]
+fn a_journal_that_cannot_be_written_answers_503_says_why_and_recovers_when_writable_again() {
+    let scenario = Scenario::new();
+    let app = scenario.start(None);
+    wait_for("readiness", Duration::from_secs(30), || {
+        (readiness(&app).0 == 200).then_some(())
+    });
+    scenario.registry.push("goldentooth-mcp", MCP_TAG, "c");
+    let wal = scenario.data.join("journal.db-wal");
+    assert!(wal.exists(), "the journal runs in WAL mode");
+    let immutable = Immutable::set(&wal);
+
+    let body = scenario.notification("while-read-only", MCP_TAG);
+    let (status, response) = app.post("/hooks/registry", &HEADERS, body.as_bytes());
+    assert_eq!(
+        status, 503,
+        "an unwritable journal must not be acknowledged: {response}"
+    );
+    assert!(response.contains("cannot be written"), "{response}");
+    let ready = wait_for("readiness to go false", Duration::from_secs(10), || {
+        let (status, ready) = readiness(&app);
+        (status == 503).then_some(ready)
+    });
+    assert!(
+        ready["checks"]["journal"]
+            .as_str()
+            .unwrap()
+            .contains("cannot be written"),
+        "{ready}"
+    );
+
+    drop(immutable);
+    wait_for("readiness to recover by itself", Duration::from_secs(30), || {
+        (readiness(&app).0 == 200).then_some(())
+    });
+    let (status, response) = app.post("/hooks/registry", &HEADERS, body.as_bytes());
+    assert_eq!(status, 200, "{response}");
+    assert!(response.contains("\"accepted\":1"), "{response}");
+    wait_for("the tag to land", Duration::from_secs(60), || {
+        scenario
+            .remote
+            .show("main", DEPLOYMENT)
+            .contains(MCP_TAG)
+            .then_some(())
+    });
+    assert_eq!(scenario.commits_deploying(MCP_TAG), 1);
 }
