@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod engine;
+pub mod failpoint;
 pub mod gitops;
 pub mod http;
 pub mod journal;

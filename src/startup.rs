@@ -106,12 +106,13 @@ impl Application {
     /// Open the journal, build the poller, writers and engine, bind the listener (port 0 in tests).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         use anyhow::Context as _;
+        crate::failpoint::configure().map_err(anyhow::Error::msg)?;
         let settings = Arc::new(settings);
         let readiness = Readiness::new();
         let journal = Journal::open(&settings.data_dir)
             .await
             .context("opening the journal")?;
-        readiness.set("journal", Ok(()));
+        forward_journal_health(&journal, &readiness);
         let (sender, scans) = tokio::sync::mpsc::unbounded_channel();
         let poller = Poller::new(&settings, sender).context("building the registry clients")?;
         let writers = Writers::new(settings.data_dir.clone(), settings.intake.coalesce_window);
@@ -206,6 +207,17 @@ impl Application {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// Readiness follows the journal's storage: not ready (with the reason) while it refuses writes.
+fn forward_journal_health(journal: &Journal, readiness: &Arc<Readiness>) {
+    let (mut health, readiness) = (journal.health(), Arc::clone(readiness));
+    readiness.set("journal", health.borrow().clone());
+    tokio::spawn(async move {
+        while health.changed().await.is_ok() {
+            readiness.set("journal", health.borrow_and_update().clone());
+        }
+    });
 }
 
 /// Probe write access to every gitops remote (without changing it) and report in readiness.

@@ -85,6 +85,7 @@ pub fn run(
     intents: &[Intent],
     overrides: &Overrides,
 ) -> (Vec<Outcome>, RemoteVerdict) {
+    crate::failpoint::hit("cycle.start");
     let mut last_error = None;
     for attempt in 0..MAX_ATTEMPTS {
         match attempt_once(workspace, automation, intents, overrides) {
@@ -169,6 +170,7 @@ fn attempt_once(
     let mut files: Vec<_> = applied.changes.iter().map(|change| change.file.clone()).collect();
     files.dedup();
     let commit = workspace.commit(base, &files, &automation.author, &text)?;
+    crate::failpoint::hit("cycle.before_push");
     if let Err(error) = workspace.push(commit, &automation.push_branch) {
         return Err(refine_push_error(workspace, error));
     }

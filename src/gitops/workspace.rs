@@ -189,8 +189,9 @@ impl Workspace {
         let rejected = std::cell::RefCell::new(None::<String>);
         let mut push_callbacks = callbacks(&url, &auth, &verdict);
         push_callbacks.push_update_reference(|_reference, status| {
-            if let Some(message) = status {
-                *rejected.borrow_mut() = Some(message.to_owned());
+            match status {
+                Some(message) => *rejected.borrow_mut() = Some(message.to_owned()),
+                None => crate::failpoint::hit("push.ref_updated"),
             }
             Ok(())
         });

@@ -11,7 +11,8 @@ pub fn journal_unavailable(error: &JournalError) -> Response {
         .increment(1);
     (
         StatusCode::SERVICE_UNAVAILABLE,
-        "the journal is unavailable; nothing was stored, retry later",
+        [(axum::http::header::RETRY_AFTER, "5")],
+        format!("the journal is unavailable, nothing was stored, retry later: {error}"),
     )
         .into_response()
 }

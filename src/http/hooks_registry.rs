@@ -140,6 +140,7 @@ pub async fn receive(
         Ok(outcomes) => outcomes,
         Err(error) => return journal_unavailable(&error),
     };
+    crate::failpoint::hit("registry.before_ack");
     let duplicates = outcomes
         .iter()
         .zip(&fresh)

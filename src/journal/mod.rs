@@ -111,17 +111,52 @@ pub struct Event {
     pub updated_at: i64,
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum JournalError {
     #[error("journal database {path}: {reason}; check that the data dir is writable")]
     Open { path: String, reason: String },
+    /// The filesystem under the data dir has no space left (SQLITE_FULL / ENOSPC).
+    #[error(
+        "journal: the data dir's filesystem is full ({detail}); free space there: intake answers 503 (senders retry) until a journal write succeeds again"
+    )]
+    DiskFull { detail: String },
+    /// The database or the filesystem under it refuses writes (SQLITE_READONLY, EROFS, EACCES,
+    /// EPERM on an immutable file, an I/O error).
+    #[error(
+        "journal: the database cannot be written ({detail}); make the data dir and journal.db writable by the service: intake answers 503 (senders retry) until a journal write succeeds again"
+    )]
+    ReadOnly { detail: String },
     #[error("journal: {0}")]
     Database(String),
 }
 
 impl From<sqlx::Error> for JournalError {
     fn from(error: sqlx::Error) -> Self {
-        Self::Database(error.to_string())
+        // SQLite primary result codes (the low byte of the extended code).
+        const SQLITE_PERM: i64 = 3;
+        const SQLITE_READONLY: i64 = 8;
+        const SQLITE_IOERR: i64 = 10;
+        const SQLITE_FULL: i64 = 13;
+        const SQLITE_CANTOPEN: i64 = 14;
+        let detail = error.to_string();
+        let primary = error
+            .as_database_error()
+            .and_then(|database| database.code())
+            .and_then(|code| code.parse::<i64>().ok())
+            .map(|code| code & 0xff);
+        match primary {
+            Some(SQLITE_FULL) => Self::DiskFull { detail },
+            Some(SQLITE_READONLY | SQLITE_PERM | SQLITE_IOERR | SQLITE_CANTOPEN) => Self::ReadOnly { detail },
+            _ => Self::Database(detail),
+        }
+    }
+}
+
+impl JournalError {
+    /// Whether the journal's storage refused the write (full or read-only), as opposed to a
+    /// single bad statement: readiness goes false until a write succeeds again.
+    pub fn is_storage(&self) -> bool {
+        matches!(self, Self::DiskFull { .. } | Self::ReadOnly { .. })
     }
 }
 
@@ -444,6 +479,13 @@ impl Journal {
             .iter()
             .map(|row| (row.get("token_name"), row.get("request"), row.get("result")))
             .collect())
+    }
+
+    /// The journal's write health: `Err(reason)` after a batch failed because the storage
+    /// refused it (full, read-only), `Ok` again once a write (a batch or the probe, every
+    /// second meanwhile) succeeds. Readiness follows it.
+    pub fn health(&self) -> tokio::sync::watch::Receiver<Result<(), String>> {
+        self.appender.health()
     }
 
     /// How many transactions the appender committed (to observe fsync batching).

@@ -1,11 +1,18 @@
 //! Group commit: one task takes every append queued while the previous transaction was being
-//! written and commits them together, so N concurrent requests cost one fsync, not N.
+//! written and commits them together, so N concurrent requests cost one fsync, not N. The same
+//! task tracks whether the storage accepts writes (disk full, read-only) and, while it does not,
+//! probes it every second so that readiness recovers by itself when space returns.
 
 use super::{JournalError, NewEvent, now};
 use sqlx::sqlite::SqlitePool;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use tokio::sync::{mpsc, oneshot};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot, watch};
+
+/// How often a refused storage is tried again with a probe write. Nobody may be sending
+/// meanwhile (a pod that is not ready gets no traffic), so recovery cannot wait for a request.
+const PROBE_INTERVAL: Duration = Duration::from_secs(1);
 
 /// What became of one appended event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,20 +22,33 @@ pub enum AppendOutcome {
     Duplicate,
 }
 
-type Request = (Vec<NewEvent>, oneshot::Sender<Result<Vec<AppendOutcome>, String>>);
+type Request = (
+    Vec<NewEvent>,
+    oneshot::Sender<Result<Vec<AppendOutcome>, JournalError>>,
+);
 
 #[derive(Debug, Clone)]
 pub struct Appender {
     sender: mpsc::UnboundedSender<Request>,
     transactions: Arc<AtomicU64>,
+    health: watch::Receiver<Result<(), String>>,
 }
 
 impl Appender {
     pub fn start(pool: SqlitePool) -> Self {
         let (sender, receiver) = mpsc::unbounded_channel();
         let transactions = Arc::new(AtomicU64::new(0));
-        tokio::spawn(run(pool, receiver, Arc::clone(&transactions)));
-        Self { sender, transactions }
+        let (health_sender, health) = watch::channel(Ok(()));
+        tokio::spawn(run(pool, receiver, Arc::clone(&transactions), health_sender));
+        Self {
+            sender,
+            transactions,
+            health,
+        }
+    }
+
+    pub fn health(&self) -> watch::Receiver<Result<(), String>> {
+        self.health.clone()
     }
 
     pub async fn append(&self, events: Vec<NewEvent>) -> Result<Vec<AppendOutcome>, JournalError> {
@@ -39,7 +59,6 @@ impl Appender {
         answer
             .await
             .map_err(|_| JournalError::Database("the journal writer stopped".to_owned()))?
-            .map_err(JournalError::Database)
     }
 
     pub fn transactions(&self) -> u64 {
@@ -47,14 +66,33 @@ impl Appender {
     }
 }
 
-async fn run(pool: SqlitePool, mut receiver: mpsc::UnboundedReceiver<Request>, transactions: Arc<AtomicU64>) {
-    while let Some(first) = receiver.recv().await {
+async fn run(
+    pool: SqlitePool,
+    mut receiver: mpsc::UnboundedReceiver<Request>,
+    transactions: Arc<AtomicU64>,
+    health: watch::Sender<Result<(), String>>,
+) {
+    loop {
+        let refused = health.borrow().is_err();
+        let first = if refused {
+            tokio::select! {
+                first = receiver.recv() => first,
+                () = tokio::time::sleep(PROBE_INTERVAL) => {
+                    record(&health, probe(&pool).await.map_err(JournalError::from));
+                    continue;
+                }
+            }
+        } else {
+            receiver.recv().await
+        };
+        let Some(first) = first else { return };
         let mut batch = vec![first];
         while let Ok(more) = receiver.try_recv() {
             batch.push(more);
         }
-        let result = write(&pool, &batch).await;
+        let result = write(&pool, &batch).await.map_err(JournalError::from);
         transactions.fetch_add(1, Ordering::Relaxed);
+        record(&health, result.as_ref().map(|_| ()).map_err(Clone::clone));
         match result {
             Ok(outcomes) => {
                 for ((_, reply), outcome) in batch.into_iter().zip(outcomes) {
@@ -63,11 +101,50 @@ async fn run(pool: SqlitePool, mut receiver: mpsc::UnboundedReceiver<Request>, t
             }
             Err(error) => {
                 for (_, reply) in batch {
-                    let _ = reply.send(Err(error.to_string()));
+                    let _ = reply.send(Err(error.clone()));
                 }
             }
         }
     }
+}
+
+/// Follow the storage's state in `health`; a failure that is not the storage's (one bad
+/// statement) says nothing about it and changes nothing.
+fn record(health: &watch::Sender<Result<(), String>>, outcome: Result<(), JournalError>) {
+    match outcome {
+        Ok(()) => {
+            health.send_if_modified(|current| {
+                let recovered = current.is_err();
+                if recovered {
+                    tracing::info!("journal writes succeed again; intake accepts events");
+                    *current = Ok(());
+                }
+                recovered
+            });
+        }
+        Err(error) if error.is_storage() => {
+            let reason = error.to_string();
+            health.send_if_modified(|current| {
+                let changed = current.as_ref().err() != Some(&reason);
+                if changed {
+                    tracing::error!(%reason, "the journal's storage refuses writes");
+                    *current = Err(reason);
+                }
+                changed
+            });
+        }
+        Err(_) => {}
+    }
+}
+
+/// A real, durable write that changes nothing: setting `user_version` to its own value rewrites
+/// the header page, so it needs room for a WAL frame and an fsync like any append.
+async fn probe(pool: &SqlitePool) -> Result<(), sqlx::Error> {
+    let version: i64 = sqlx::query_scalar("PRAGMA user_version").fetch_one(pool).await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!("PRAGMA user_version = {version}")))
+        .execute(pool)
+        .await?;
+    Ok(())
 }
 
 async fn write(pool: &SqlitePool, batch: &[Request]) -> Result<Vec<Vec<AppendOutcome>>, sqlx::Error> {
@@ -102,6 +179,7 @@ async fn write(pool: &SqlitePool, batch: &[Request]) -> Result<Vec<Vec<AppendOut
         }
         all.push(outcomes);
     }
+    crate::failpoint::hit("journal.before_commit");
     transaction.commit().await?;
     Ok(all)
 }

@@ -11,6 +11,7 @@ mod edge;
 mod gitops;
 mod intake;
 mod registry;
+mod reliability;
 mod rest;
 mod setters;
 mod support;
