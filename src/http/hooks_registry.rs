@@ -205,3 +205,20 @@ fn candidates(state: &AppState, envelope: &Envelope) -> (Vec<NewEvent>, usize) {
     }
     (events, ignored)
 }
+
+/// The parse step of `receive` on its own (for `fuzz/`): the envelope as intake reads it, and
+/// how many of its events are tagged manifest pushes (the ones matched against configuration).
+#[doc(hidden)]
+pub fn parse_envelope(body: &[u8]) -> Result<(usize, usize), serde_json::Error> {
+    let envelope = serde_json::from_slice::<Envelope>(body)?;
+    let pushes = envelope
+        .events
+        .iter()
+        .filter(|event| {
+            non_empty(&event.action) == Some("push")
+                && non_empty(&event.target.tag).is_some()
+                && non_empty(&event.target.media_type).is_some_and(|media| MANIFEST_TYPES.contains(&media))
+        })
+        .count();
+    Ok((envelope.events.len(), pushes))
+}
