@@ -198,3 +198,33 @@ fn symlinks_are_never_followed_out_of_the_tree() {
             .contains("a:1")
     );
 }
+
+#[tokio::test]
+async fn the_writer_fails_the_intent_of_a_refused_site_naming_file_and_line_and_pushes_nothing() {
+    use pushdeploy::gitops::{Outcome, Writers};
+    let dir = tempfile::tempdir().unwrap();
+    let seed = dir.path().join("seed");
+    copy_tree(&crate::support::git::gitops_fixture(), &seed);
+    let deployment = "apps/mcp/deployment.yaml";
+    std::fs::write(
+        seed.join(deployment),
+        "image: # {\"$imagepolicy\": \"flux-system:mcp\"}\nreplicas: 1\n",
+    )
+    .unwrap();
+    let remote = crate::support::git::Remote::seeded(dir.path(), &seed);
+    let head = remote.head("main");
+    let automation = crate::gitops::automation(remote.url(), pushdeploy::config::GitAuth::None);
+    let handle = Writers::new(dir.path().join("data"), std::time::Duration::ZERO).handle(&automation);
+    let outcome = handle.submit(crate::gitops::intent(&automation, "3-abc")).await;
+    match outcome {
+        Outcome::Failed { error, retry } => {
+            assert!(!retry, "a refusal is permanent until the file changes");
+            assert!(
+                error.contains("apps/mcp/deployment.yaml:1: refused marker") && error.contains("empty value"),
+                "{error}"
+            );
+        }
+        other => panic!("expected a failed outcome, got {other:?}"),
+    }
+    assert_eq!(remote.head("main"), head, "nothing may be pushed");
+}
