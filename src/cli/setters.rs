@@ -8,6 +8,7 @@ use std::process::ExitCode;
 #[derive(Debug, Subcommand)]
 pub enum SettersCommand {
     /// Rewrite markers in place and print one JSON object per change (file, line, setter, old, new).
+    /// A marked value that cannot be rewritten safely is an error (exit 1) and its file is left as is.
     Apply(ApplyArgs),
 }
 
@@ -49,7 +50,15 @@ pub fn run(command: SettersCommand) -> ExitCode {
             for change in &applied.changes {
                 println!("{}", serde_json::to_string(change).unwrap_or_default());
             }
-            ExitCode::SUCCESS
+            // Refused sites left their files untouched: the tree is not what the policies say.
+            for refusal in &applied.refused {
+                eprintln!("error: {refusal}");
+            }
+            if applied.refused.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
         }
         Err(error) => {
             eprintln!("setters apply: {}: {error}", args.dir.display());

@@ -154,6 +154,22 @@ fn attempt_once(
     for warning in &applied.warnings {
         tracing::warn!(automation = %automation.key, "{warning}");
     }
+    // A refused setter site is a permanent error on its policy's intents (until the file changes),
+    // even when other files for that policy were written.
+    for (intent, outcome) in intents.iter().zip(outcomes.iter_mut()) {
+        if outcome.is_none()
+            && let Some(refusal) = applied
+                .refused
+                .iter()
+                .find(|refusal| refusal.policy == intent.policy)
+        {
+            tracing::error!(automation = %automation.key, "{refusal}");
+            *outcome = Some(Outcome::Failed {
+                error: refusal.to_string(),
+                retry: false,
+            });
+        }
+    }
     if applied.changes.is_empty() {
         return Ok(outcomes
             .into_iter()

@@ -221,3 +221,22 @@ fn push(state: &AppState, payload: &serde_json::Value) -> Result<NewEvent, Strin
         reason: None,
     })
 }
+
+/// The parse step of `receive` on its own (for `fuzz/`): the signed bytes (the body, or a form's
+/// `payload` field) parsed as JSON, and the fields `package` and `push` read from it.
+#[doc(hidden)]
+pub fn parse_payload(headers: &HeaderMap, body: &[u8]) -> Result<Vec<Option<String>>, serde_json::Error> {
+    let payload: serde_json::Value = serde_json::from_slice(&signed_bytes(headers, body))?;
+    let fields: [&[&str]; 6] = [
+        &["action"],
+        &["package", "version"],
+        &["package", "html_url"],
+        &["ref"],
+        &["repository", "clone_url"],
+        &["repository", "ssh_url"],
+    ];
+    Ok(fields
+        .iter()
+        .map(|path| text(&payload, path).map(str::to_owned))
+        .collect())
+}

@@ -245,12 +245,28 @@ fn unmatched(state: &AppState, event: &Event, host: &str, path: &str, tag: &str)
         None => tracing::warn!(host, repository = path, "{reason}"),
     }
     let digest = non_empty(&event.target.digest);
+    // Like matched pushes: the id plus the target, so a reused id for another tag is recorded too.
+    let target_key = format!("{host}/{path}:{tag}:{}", digest.unwrap_or_default());
     let dedupe = match non_empty(&event.id) {
-        Some(id) => format!("registry:{id}"),
-        None => format!(
-            "registry-unmatched:{host}/{path}:{tag}:{}",
-            digest.unwrap_or_default()
-        ),
+        Some(id) => format!("registry-unmatched:{id}:{target_key}"),
+        None => format!("registry-unmatched:{target_key}"),
     };
     crate::engine::routing::ignored_event(dedupe, Some(tag), digest, reason)
+}
+
+/// The parse step of `receive` on its own (for `fuzz/`): the envelope as intake reads it, and
+/// how many of its events are tagged manifest pushes (the ones matched against configuration).
+#[doc(hidden)]
+pub fn parse_envelope(body: &[u8]) -> Result<(usize, usize), serde_json::Error> {
+    let envelope = serde_json::from_slice::<Envelope>(body)?;
+    let pushes = envelope
+        .events
+        .iter()
+        .filter(|event| {
+            non_empty(&event.action) == Some("push")
+                && non_empty(&event.target.tag).is_some()
+                && non_empty(&event.target.media_type).is_some_and(|media| MANIFEST_TYPES.contains(&media))
+        })
+        .count();
+    Ok((envelope.events.len(), pushes))
 }

@@ -103,7 +103,8 @@ fn memchr_marker(bytes: &[u8]) -> bool {
         .any(|window| window == b"$imagepolicy")
 }
 
-/// Rewrite every marker for a policy in `values`; return the changes and the warnings.
+/// Rewrite every marker for a policy in `values`; return the changes, the warnings, and the
+/// refused sites (whose files were not written).
 pub fn apply_tree(
     root: &Path,
     update_path: &str,
@@ -127,6 +128,13 @@ pub fn apply_tree(
                 .warnings
                 .push(format!("{}:{}: {}", file.display(), skipped.line, skipped.reason));
         }
+        // A refused site leaves its whole file untouched (`rewrite` returned no changes).
+        applied
+            .refused
+            .extend(rewritten.refused.into_iter().map(|refusal| super::Refusal {
+                file: file.clone(),
+                ..refusal
+            }));
         if rewritten.changes.is_empty() {
             continue;
         }

@@ -3,13 +3,18 @@
 //! never outside the update path and never through symlinks.
 
 mod apply;
+mod locate;
 mod marker;
 mod quote;
 mod rewrite;
+mod verify;
 
 pub use apply::{apply_tree, scan_tree};
 pub use marker::{Field, Marker, MarkerError};
 pub use rewrite::{Skipped, rewrite};
+
+/// For `fuzz/`: parse one marker comment (the text after `#`).
+pub use marker::parse as parse_marker;
 
 use crate::domain::{Digest, ImageRef, ObjectKey, Tag};
 use std::collections::BTreeMap;
@@ -121,6 +126,39 @@ pub struct Rewritten {
     pub changes: Vec<Change>,
     /// Marker comments that could not be used, with why.
     pub skipped: Vec<Skipped>,
+    /// Sites asked to change that cannot be rewritten safely; when this is not empty, `text` is
+    /// the original and `changes` is empty (nothing in the file is written).
+    pub refused: Vec<Refusal>,
+}
+
+/// A marked value for a policy being applied that cannot be rewritten without changing more
+/// than the scalar (an anchor's alias, an empty value, a block scalar, ...). Its file is left
+/// untouched; callers report it as an error (the value in git is not what the policy says).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Refusal {
+    /// Path relative to the tree root (empty in `rewrite`'s result; `apply_tree` fills it).
+    pub file: PathBuf,
+    /// 1-based line of the marker.
+    pub line: usize,
+    pub setter: String,
+    #[serde(skip)]
+    pub policy: ObjectKey,
+    /// Why, and what to do.
+    pub reason: String,
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            formatter,
+            "{}:{}: refused marker {:?}: {}; nothing in {} was written",
+            self.file.display(),
+            self.line,
+            self.setter,
+            self.reason,
+            self.file.display()
+        )
+    }
 }
 
 /// Write files or only report what would change.
@@ -136,6 +174,8 @@ pub struct Applied {
     pub changes: Vec<Change>,
     /// Files or markers skipped with the reason, one line each, naming file (and line).
     pub warnings: Vec<String>,
+    /// Sites that could not be rewritten safely; their files were not written (errors).
+    pub refused: Vec<Refusal>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -1,24 +1,16 @@
 //! One file's text → new text and the changes made. Pure: no IO, never panics.
 //!
-//! The YAML parser (saphyr-parser) locates scalars, mapping keys, flow collections and block
-//! scalars; the rewrite is a byte splice of exactly the marked scalar. A `#` counts as a comment
-//! only outside every scalar, so marker-like text inside block or quoted scalars is content.
+//! The YAML parser (saphyr-parser, via `locate`) locates scalars, aliases, mapping keys, flow
+//! collections and block scalars; the rewrite is a byte splice of exactly the marked scalar's
+//! text, leaving its anchor, tag and quoting in place. A `#` counts as a comment only outside
+//! every scalar, so marker-like text inside block or quoted scalars is content. A marked site
+//! that cannot be spliced safely is refused, and then nothing in the file changes.
 
+use super::locate::{self, Node, Problem};
 use super::marker::{self, Field, Marker};
-use super::quote::{self, Style};
-use super::{Change, PolicyValue, Values};
-use saphyr_parser::{Event, Parser, ScalarStyle, Span};
-
-/// A scalar's byte range and what the rewrite needs to know about it.
-#[derive(Debug, Clone)]
-struct Scalar {
-    start: usize,
-    end: usize,
-    style: Option<Style>,
-    value: String,
-    /// Mapping keys, scalars inside flow collections and block scalars are never rewritten.
-    rewritable: bool,
-}
+use super::quote;
+use super::{Change, PolicyValue, Refusal, Values};
+use std::collections::BTreeMap;
 
 /// A marker comment that could not be applied, with its 1-based line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,34 +22,36 @@ pub struct Skipped {
 /// The outcome of scanning one file.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Scan {
-    /// (marker, line, scalar index) for every usable marker.
+    /// (marker, line, node index) for every marker whose value can be rewritten.
     pub sites: Vec<(Marker, usize, usize)>,
+    /// Markers whose value cannot be rewritten safely, with why.
+    pub unsafe_sites: Vec<(Marker, usize, Problem)>,
     pub skipped: Vec<Skipped>,
-    scalars: Vec<Scalar>,
+    nodes: Vec<Node>,
 }
 
 impl Scan {
-    pub fn value_of(&self, scalar: usize) -> &str {
-        &self.scalars[scalar].value
+    pub fn value_of(&self, node: usize) -> &str {
+        &self.nodes[node].value
     }
 }
 
-/// Parse `text` and find every `$imagepolicy` marker and the scalar it marks.
+/// Parse `text` and find every `$imagepolicy` marker and the node it marks.
 pub(crate) fn scan(text: &str) -> Result<Scan, super::RewriteError> {
     if !text.contains("$imagepolicy") {
         return Ok(Scan::default());
     }
-    let scalars = scalars(text)?;
+    let nodes = locate::nodes(text)?;
     let mut scan = Scan::default();
     let mut line_start = 0;
     for (line_index, line) in text.split_inclusive('\n').enumerate() {
         let line_end = line_start + line.trim_end_matches(['\n', '\r']).len();
         if line.contains("$imagepolicy")
-            && let Some(comment) = comment_start(text, line_start, line_end, &scalars)
+            && let Some(comment) = comment_start(text, line_start, line_end, &nodes)
         {
             find_site(
                 text,
-                &scalars,
+                &nodes,
                 (comment, line_end),
                 line_start,
                 line_index + 1,
@@ -66,13 +60,13 @@ pub(crate) fn scan(text: &str) -> Result<Scan, super::RewriteError> {
         }
         line_start += line.len();
     }
-    scan.scalars = scalars;
+    scan.nodes = nodes;
     Ok(scan)
 }
 
 fn find_site(
     text: &str,
-    scalars: &[Scalar],
+    nodes: &[Node],
     comment: (usize, usize),
     line_start: usize,
     line: usize,
@@ -88,147 +82,35 @@ fn find_site(
             });
         }
     };
-    let target = scalars
+    let target = nodes
         .iter()
-        .rposition(|scalar| scalar.end <= comment.0 && scalar.end > line_start);
-    let skip = |reason: &str| Skipped {
-        line,
-        reason: format!("marker {:?} {reason}", marker.setter),
+        .rposition(|node| node.end <= comment.0 && node.end > line_start);
+    let Some(index) = target else {
+        return scan.skipped.push(Skipped {
+            line,
+            reason: format!("marker {:?} has no value before it on its line", marker.setter),
+        });
     };
-    match target {
-        Some(index) if !scalars[index].rewritable => {
-            scan.skipped.push(skip("follows a mapping key, a flow collection or a block scalar; put it after a plain or quoted value"))
-        }
-        Some(index) if scalars[index].start < line_start => {
-            scan.skipped.push(skip("marks a scalar that spans several lines; write the value on one line"))
-        }
-        Some(index) => scan.sites.push((marker, line, index)),
-        None => scan.skipped.push(skip("has no value before it on its line")),
+    let node = &nodes[index];
+    let problem = if node.start < line_start && matches!(node.problem, None | Some(Problem::Unlocated)) {
+        Some(Problem::MultiLine)
+    } else {
+        node.problem.clone()
+    };
+    match problem {
+        Some(problem) => scan.unsafe_sites.push((marker, line, problem)),
+        None => scan.sites.push((marker, line, index)),
     }
 }
 
 /// Byte offset of the first `#` on the line that starts a comment (outside every scalar).
-fn comment_start(text: &str, line_start: usize, line_end: usize, scalars: &[Scalar]) -> Option<usize> {
+fn comment_start(text: &str, line_start: usize, line_end: usize, nodes: &[Node]) -> Option<usize> {
     let bytes = text.as_bytes();
     (line_start..line_end).find(|&at| {
         bytes[at] == b'#'
             && (at == line_start || matches!(bytes[at - 1], b' ' | b'\t'))
-            && !scalars.iter().any(|scalar| scalar.start <= at && at < scalar.end)
+            && !nodes.iter().any(|node| node.start <= at && at < node.end)
     })
-}
-
-/// Every scalar with its byte range, in document order.
-fn scalars(text: &str) -> Result<Vec<Scalar>, super::RewriteError> {
-    let offsets = CharOffsets::new(text);
-    let mut parser = Parser::new_from_str(text);
-    let mut scalars = Vec::new();
-    // One entry per open collection: (is_mapping, is_flow, scalars/nodes seen so far).
-    let mut stack: Vec<(bool, bool, usize)> = Vec::new();
-    while let Some(event) = parser.next_event() {
-        let (event, span) = event.map_err(|error| super::RewriteError::Yaml {
-            line: error.marker().line(),
-            reason: error.info().to_owned(),
-        })?;
-        let is_key = stack
-            .last()
-            .is_some_and(|(mapping, _, seen)| *mapping && seen % 2 == 0);
-        let in_flow = stack.iter().any(|(_, flow, _)| *flow);
-        match event {
-            Event::Scalar(value, style, _, _) => {
-                scalars.push(scalar(text, &offsets, span, &value, style, !is_key && !in_flow));
-                bump(&mut stack);
-            }
-            Event::Alias(_) => bump(&mut stack),
-            Event::SequenceStart(..) | Event::MappingStart(..) => {
-                bump(&mut stack);
-                let flow = matches!(offsets.slice(text, span), "[" | "{");
-                stack.push((matches!(event, Event::MappingStart(..)), flow, 0));
-            }
-            Event::SequenceEnd | Event::MappingEnd => {
-                stack.pop();
-            }
-            _ => {}
-        }
-    }
-    Ok(scalars)
-}
-
-fn bump(stack: &mut [(bool, bool, usize)]) {
-    if let Some((_, _, seen)) = stack.last_mut() {
-        *seen += 1;
-    }
-}
-
-fn scalar(
-    text: &str,
-    offsets: &CharOffsets,
-    span: Span,
-    value: &str,
-    style: ScalarStyle,
-    rewritable: bool,
-) -> Scalar {
-    let start = offsets.byte(text, span.start.index());
-    let span_end = offsets.byte(text, span.end.index());
-    let (style, end) = match style {
-        ScalarStyle::Plain => (Some(Style::Plain), span_end),
-        // The parser's end for quoted scalars can run past the closing quote (over a trailing
-        // comment), so the closing quote is found here.
-        ScalarStyle::SingleQuoted => (
-            Some(Style::SingleQuoted),
-            closing_quote(text, start, b'\'').unwrap_or(span_end),
-        ),
-        ScalarStyle::DoubleQuoted => (
-            Some(Style::DoubleQuoted),
-            closing_quote(text, start, b'"').unwrap_or(span_end),
-        ),
-        _ => (None, span_end),
-    };
-    Scalar {
-        start,
-        end,
-        rewritable: rewritable && style.is_some(),
-        style,
-        value: value.to_owned(),
-    }
-}
-
-/// Byte offset just past the quote closing the scalar that opens at `start`.
-fn closing_quote(text: &str, start: usize, quote: u8) -> Option<usize> {
-    let bytes = text.as_bytes();
-    let mut at = start + 1;
-    while at < bytes.len() {
-        match bytes[at] {
-            b'\\' if quote == b'"' => at += 2,
-            b'\'' if quote == b'\'' && bytes.get(at + 1) == Some(&b'\'') => at += 2,
-            byte if byte == quote => return Some(at + 1),
-            _ => at += 1,
-        }
-    }
-    None
-}
-
-/// The parser counts characters; splicing needs bytes.
-struct CharOffsets(Option<Vec<usize>>);
-
-impl CharOffsets {
-    fn new(text: &str) -> Self {
-        Self((!text.is_ascii()).then(|| text.char_indices().map(|(byte, _)| byte).collect()))
-    }
-
-    fn byte(&self, text: &str, char_index: usize) -> usize {
-        match &self.0 {
-            None => char_index.min(text.len()),
-            Some(table) => table.get(char_index).copied().unwrap_or(text.len()),
-        }
-    }
-
-    fn slice<'t>(&self, text: &'t str, span: Span) -> &'t str {
-        let (start, end) = (
-            self.byte(text, span.start.index()),
-            self.byte(text, span.end.index()),
-        );
-        text.get(start..end).unwrap_or("")
-    }
 }
 
 /// The value a marker asks for, or `None` when it cannot be written (a digest not known yet).
@@ -242,30 +124,47 @@ pub(crate) fn wanted(field: Field, value: &PolicyValue) -> Option<String> {
     }
 }
 
-/// Rewrite every marked scalar whose policy is in `values`; nothing else changes.
+/// Rewrite every marked scalar whose policy is in `values`; nothing else changes. When a
+/// marker for one of `values` marks a node that cannot be rewritten safely, the site is refused
+/// and the text is returned unchanged, with no changes.
 pub fn rewrite(text: &str, values: &Values) -> Result<super::Rewritten, super::RewriteError> {
     let scan = scan(text)?;
-    let mut splices: Vec<(usize, usize, String)> = Vec::new();
-    let mut changes = Vec::new();
-    for (marker, line, index) in &scan.sites {
-        let Some(new) = values
+    let asked = |marker: &Marker| {
+        values
             .get(&marker.policy)
             .and_then(|value| wanted(marker.field, value))
-        else {
+    };
+    let mut skipped = scan.skipped.clone();
+    let mut refused = Vec::new();
+    for (marker, line, problem) in &scan.unsafe_sites {
+        if asked(marker).is_some() {
+            refused.push(refusal(marker, *line, problem.to_string()));
+        } else {
+            skipped.push(Skipped {
+                line: *line,
+                reason: format!("marker {:?} {problem}", marker.setter),
+            });
+        }
+    }
+    let mut splices: Vec<(usize, usize, String)> = Vec::new();
+    let mut changed = BTreeMap::new();
+    let mut changes = Vec::new();
+    for (marker, line, index) in &scan.sites {
+        let node = &scan.nodes[*index];
+        let (Some(new), Some(style)) = (asked(marker), node.style) else {
             continue;
         };
-        let scalar = &scan.scalars[*index];
-        if scalar.value == new {
+        if node.value == new {
             continue;
         }
-        let Some(style) = scalar.style else { continue };
-        splices.push((scalar.start, scalar.end, quote::render(&new, style)));
+        splices.push((node.start, node.end, quote::render(&new, style)));
+        changed.insert(node.event, new.clone());
         changes.push(Change {
             file: std::path::PathBuf::new(),
             line: *line,
             setter: marker.setter.clone(),
             policy: marker.policy.clone(),
-            old: scalar.value.clone(),
+            old: node.value.clone(),
             new,
         });
     }
@@ -274,9 +173,40 @@ pub fn rewrite(text: &str, values: &Values) -> Result<super::Rewritten, super::R
     for (start, end, replacement) in splices.into_iter().rev() {
         output.replace_range(start..end, &replacement);
     }
+    if refused.is_empty() && !super::verify::same_structure(text, &output, &changed) {
+        refused = changes
+            .iter()
+            .map(|change| Refusal {
+                file: std::path::PathBuf::new(),
+                line: change.line,
+                setter: change.setter.clone(),
+                policy: change.policy.clone(),
+                reason: "cannot be rewritten without changing the rest of the file's YAML (checked by parsing the result); write the value as a plain or quoted scalar on its own line, and please report this file".to_owned(),
+            })
+            .collect();
+    }
+    if !refused.is_empty() {
+        return Ok(super::Rewritten {
+            text: text.to_owned(),
+            changes: Vec::new(),
+            skipped,
+            refused,
+        });
+    }
     Ok(super::Rewritten {
         text: output,
         changes,
-        skipped: scan.skipped,
+        skipped,
+        refused,
     })
+}
+
+fn refusal(marker: &Marker, line: usize, reason: String) -> Refusal {
+    Refusal {
+        file: std::path::PathBuf::new(),
+        line,
+        setter: marker.setter.clone(),
+        policy: marker.policy.clone(),
+        reason,
+    }
 }

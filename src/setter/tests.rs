@@ -108,12 +108,120 @@ fn crlf_unknown_policies_and_idempotence() {
 }
 
 #[test]
-fn unusable_markers_are_reported_with_their_line() {
-    let text = "key: # {\"$imagepolicy\": \"flux-system:mcp\"}\n  nested: 1\nlist: [a, b] # {\"$imagepolicy\": \"flux-system:mcp\"}\nbad: x # {\"$imagepolicy\": \"nope\"}\n";
+fn unusable_markers_for_policies_being_applied_are_refused_and_the_rest_are_warnings() {
+    let text = "key: # {\"$imagepolicy\": \"flux-system:mcp\"}\n  nested: 1\nlist: [a, b] # {\"$imagepolicy\": \"flux-system:mcp\"}\nbad: x # {\"$imagepolicy\": \"nope\"}\nalone:\n  # {\"$imagepolicy\": \"flux-system:mcp\"}\n  x: 1\n";
     let out = rewrite(text, &mcp("2")).unwrap();
     assert_eq!(out.text, text);
-    let lines: Vec<usize> = out.skipped.iter().map(|skipped| skipped.line).collect();
-    assert_eq!(lines, [1, 3, 4]);
+    let refused: Vec<usize> = out.refused.iter().map(|refusal| refusal.line).collect();
+    assert_eq!(refused, [1, 3]);
+    let skipped: Vec<usize> = out.skipped.iter().map(|skipped| skipped.line).collect();
+    assert_eq!(skipped, [4, 6]);
+    // The same sites for a policy that is not being applied are only warnings.
+    let out = rewrite(text, &values(&[("flux-system:other", "x", "1", None)])).unwrap();
+    assert!(out.refused.is_empty());
+    assert_eq!(out.skipped.len(), 4);
+}
+
+#[test]
+fn an_anchored_value_keeps_its_anchor_and_its_aliases_follow() {
+    let text =
+        "image: &img registry.example/app:1 # {\"$imagepolicy\": \"flux-system:mcp\"}\nsidecar: *img\n";
+    let out = rewrite(text, &mcp("2")).unwrap();
+    assert_eq!(
+        out.text,
+        "image: &img registry.example/app:2 # {\"$imagepolicy\": \"flux-system:mcp\"}\nsidecar: *img\n"
+    );
+    assert_eq!(out.changes.len(), 1);
+    assert!(out.refused.is_empty());
+}
+
+#[test]
+fn a_tagged_value_keeps_its_tag_and_its_quotes() {
+    let cases = [
+        (
+            "image: !!str registry.example/app:1 # {\"$imagepolicy\": \"flux-system:mcp\"}\n",
+            "image: !!str registry.example/app:2 # {\"$imagepolicy\": \"flux-system:mcp\"}\n",
+        ),
+        (
+            "image: !!str \"registry.example/app:1\" # {\"$imagepolicy\": \"flux-system:mcp\"}\n",
+            "image: !!str \"registry.example/app:2\" # {\"$imagepolicy\": \"flux-system:mcp\"}\n",
+        ),
+        (
+            "image: &a !!str 'registry.example/app:1' # {\"$imagepolicy\": \"flux-system:mcp\"}\n",
+            "image: &a !!str 'registry.example/app:2' # {\"$imagepolicy\": \"flux-system:mcp\"}\n",
+        ),
+        (
+            "image: !<tag:yaml.org,2002:str> registry.example/app:1 # {\"$imagepolicy\": \"flux-system:mcp\"}\n",
+            "image: !<tag:yaml.org,2002:str> registry.example/app:2 # {\"$imagepolicy\": \"flux-system:mcp\"}\n",
+        ),
+        (
+            "image: &a\n  registry.example/app:1 # {\"$imagepolicy\": \"flux-system:mcp\"}\n",
+            "image: &a\n  registry.example/app:2 # {\"$imagepolicy\": \"flux-system:mcp\"}\n",
+        ),
+    ];
+    for (text, expected) in cases {
+        let out = rewrite(text, &mcp("2")).unwrap();
+        assert_eq!(out.text, expected);
+        assert_eq!((out.changes.len(), out.refused.len()), (1, 0), "{text}");
+    }
+}
+
+#[test]
+fn sites_that_cannot_be_spliced_are_refused_with_the_reason_and_the_file_is_left_alone() {
+    let marker = "# {\"$imagepolicy\": \"flux-system:mcp\"}";
+    let good = format!("good: registry.example/app:1 {marker}\n");
+    let cases = [
+        (format!("image: {marker}\nother: x\n"), "empty value"),
+        (format!("image: {marker}\n"), "empty value"),
+        (
+            format!("base: &a registry.example/app:1\nimage: *a {marker}\n"),
+            "alias *a",
+        ),
+        (format!("image: !!int 1 {marker}\n"), "tagged !!int"),
+        (
+            format!("image: !custom registry.example/app:1 {marker}\n"),
+            "tagged !custom",
+        ),
+        (
+            format!("image: [registry.example/app:1] {marker}\n"),
+            "flow collection",
+        ),
+        (
+            format!("image: {{a: registry.example/app:1}} {marker}\n"),
+            "flow collection",
+        ),
+        (
+            format!("image: >- {marker}\n  registry.example/app:1\n"),
+            "block scalar",
+        ),
+        (
+            format!("image: registry.example/app:1\n  continued {marker}\n"),
+            "several lines",
+        ),
+        (
+            format!("image: \"registry.example/app:1\n  continued\" {marker}\n"),
+            "several lines",
+        ),
+    ];
+    for (text, reason) in cases {
+        let text = format!("{good}{text}");
+        let out = rewrite(&text, &mcp("2")).unwrap();
+        assert_eq!(out.text, text, "{reason}: the file must not change");
+        assert!(out.changes.is_empty(), "{reason}");
+        assert_eq!(
+            out.refused.len(),
+            1,
+            "{reason}: {:?} {:?}",
+            out.refused,
+            out.skipped
+        );
+        assert!(
+            out.refused[0].reason.contains(reason),
+            "{reason}: {}",
+            out.refused[0].reason
+        );
+        assert!(out.refused[0].line >= 2, "{reason}");
+    }
 }
 
 #[test]

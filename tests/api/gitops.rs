@@ -21,7 +21,7 @@ fn key(text: &str) -> ObjectKey {
     ObjectKey::parse(text).unwrap()
 }
 
-fn automation(url: String, auth: GitAuth) -> Arc<Automation> {
+pub(crate) fn automation(url: String, auth: GitAuth) -> Arc<Automation> {
     Arc::new(Automation {
         key: key("flux-system:mcp"),
         git: GitRemote { url, auth },
@@ -46,7 +46,7 @@ fn mcp_policy() -> Policy {
     )
 }
 
-fn intent(automation: &Arc<Automation>, tag: &str) -> Intent {
+pub(crate) fn intent(automation: &Arc<Automation>, tag: &str) -> Intent {
     Intent {
         automation: Arc::clone(automation),
         policy: key("flux-system:mcp"),

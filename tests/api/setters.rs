@@ -33,6 +33,8 @@ fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
+/// Run `setters apply` for `case` on `dir`. A case with `refused.txt` expects exit code 1 and
+/// every line of that file in stderr (a refused site is an error, never a silent skip).
 fn apply(dir: &Path, case: &Path) -> String {
     let mut command = Command::cargo_bin("pushdeploy").unwrap();
     command.args(["setters", "apply"]).arg(dir);
@@ -45,7 +47,21 @@ fn apply(dir: &Path, case: &Path) -> String {
     if let Ok(path) = std::fs::read_to_string(case.join("path.txt")) {
         command.args(["--path", path.trim()]);
     }
-    let output = command.assert().success().get_output().stdout.clone();
+    let output = match std::fs::read_to_string(case.join("refused.txt")) {
+        Ok(refused) => {
+            let output = command.assert().code(1).get_output().clone();
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            for line in refused.lines() {
+                assert!(
+                    stderr.contains(line),
+                    "{}: stderr lacks {line:?}:\n{stderr}",
+                    case.display()
+                );
+            }
+            output.stdout
+        }
+        Err(_) => command.assert().success().get_output().stdout.clone(),
+    };
     String::from_utf8(output).unwrap()
 }
 
@@ -58,7 +74,7 @@ fn golden_setter_trees_match_byte_for_byte_and_a_second_apply_changes_nothing() 
         .collect();
     cases.sort();
     assert!(
-        cases.len() >= 8,
+        cases.len() >= 13,
         "expected the golden cases in {}",
         cases_dir.display()
     );
@@ -181,4 +197,34 @@ fn symlinks_are_never_followed_out_of_the_tree() {
             .unwrap()
             .contains("a:1")
     );
+}
+
+#[tokio::test]
+async fn the_writer_fails_the_intent_of_a_refused_site_naming_file_and_line_and_pushes_nothing() {
+    use pushdeploy::gitops::{Outcome, Writers};
+    let dir = tempfile::tempdir().unwrap();
+    let seed = dir.path().join("seed");
+    copy_tree(&crate::support::git::gitops_fixture(), &seed);
+    let deployment = "apps/mcp/deployment.yaml";
+    std::fs::write(
+        seed.join(deployment),
+        "image: # {\"$imagepolicy\": \"flux-system:mcp\"}\nreplicas: 1\n",
+    )
+    .unwrap();
+    let remote = crate::support::git::Remote::seeded(dir.path(), &seed);
+    let head = remote.head("main");
+    let automation = crate::gitops::automation(remote.url(), pushdeploy::config::GitAuth::None);
+    let handle = Writers::new(dir.path().join("data"), std::time::Duration::ZERO).handle(&automation);
+    let outcome = handle.submit(crate::gitops::intent(&automation, "3-abc")).await;
+    match outcome {
+        Outcome::Failed { error, retry } => {
+            assert!(!retry, "a refusal is permanent until the file changes");
+            assert!(
+                error.contains("apps/mcp/deployment.yaml:1: refused marker") && error.contains("empty value"),
+                "{error}"
+            );
+        }
+        other => panic!("expected a failed outcome, got {other:?}"),
+    }
+    assert_eq!(remote.head("main"), head, "nothing may be pushed");
 }
