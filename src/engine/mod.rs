@@ -24,6 +24,10 @@ pub use manual::{Manual, ManualError};
 /// Pause before retrying events that failed transiently (remote unreachable, registry down).
 const RETRY_DELAY: Duration = Duration::from_secs(10);
 
+/// Events processed at once by one drain: enough for a burst to meet in the writers' coalescing
+/// window, few enough that a large backlog's retry round stays small in memory.
+const MAX_EVENTS_IN_FLIGHT: usize = 256;
+
 pub struct Engine {
     pub settings: Arc<Settings>,
     pub journal: Journal,
@@ -38,6 +42,8 @@ pub struct Engine {
     /// Events that failed transiently, with the time before which they are not tried again:
     /// a wake for new events does not re-run them (no hot loop against a registry that is down).
     retry_at: Mutex<std::collections::HashMap<i64, std::time::Instant>>,
+    /// Highest journal id read so far (0: nothing read yet, so the next read is the whole backlog).
+    read_up_to: std::sync::atomic::AtomicI64,
     /// The tag last pushed per policy (loaded from the journal at startup), for `/status`.
     deployed: Mutex<BTreeMap<ObjectKey, String>>,
     /// Scan results fully decided (and written) so far: lets callers wait for a scan's effect.
@@ -73,6 +79,7 @@ impl Engine {
             scans_decided: std::sync::atomic::AtomicU64::new(0),
             deployed: Mutex::default(),
             retry_at: Mutex::default(),
+            read_up_to: std::sync::atomic::AtomicI64::new(0),
             confirmer: confirm::Confirmer::default(),
             unmatched: routing::Unmatched::default(),
         })
@@ -129,19 +136,40 @@ impl Engine {
 
     /// Process every unfinished event; true when some are still unfinished afterwards.
     async fn drain_journal(self: &Arc<Self>) -> bool {
-        let events = match self.journal.unfinished().await {
+        let now = std::time::Instant::now();
+        let cursor = self.read_up_to.load(std::sync::atomic::Ordering::Acquire);
+        // The whole backlog is read at start (crash leftovers) and when a retry is due; every
+        // other wake reads only what arrived since, so a backlog that waits out its retry delay
+        // costs intake nothing (it was re-read on every notification).
+        let retry_due = self
+            .retry_at
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .any(|at| *at <= now);
+        let full = cursor == 0 || retry_due;
+        let read = if full {
+            self.journal.unfinished().await
+        } else {
+            self.journal.unfinished_after(cursor).await
+        };
+        let events = match read {
             Ok(events) => events,
             Err(error) => {
                 tracing::error!(%error, "cannot read the journal");
                 return true;
             }
         };
-        metrics::gauge!("pushdeploy_journal_backlog").set(events.len() as f64);
-        let now = std::time::Instant::now();
+        if let Some(newest) = events.iter().map(|event| event.id).max() {
+            self.read_up_to
+                .fetch_max(newest, std::sync::atomic::Ordering::AcqRel);
+        }
         let due: Vec<Event> = {
             let mut retry_at = self.retry_at.lock().unwrap_or_else(|p| p.into_inner());
-            let ids: std::collections::HashSet<i64> = events.iter().map(|event| event.id).collect();
-            retry_at.retain(|id, _| ids.contains(id));
+            if full {
+                let ids: std::collections::HashSet<i64> = events.iter().map(|event| event.id).collect();
+                retry_at.retain(|id, _| ids.contains(id));
+            }
             events
                 .into_iter()
                 .filter(|event| retry_at.get(&event.id).is_none_or(|at| *at <= now))
@@ -150,11 +178,20 @@ impl Engine {
         // Concurrently, so that intents for one branch meet in the writer's coalescing window.
         let mut tasks = tokio::task::JoinSet::new();
         for event in due {
+            // Bounded, so that a retry round over a large backlog does not hold every event
+            // (and its request) in memory at once.
+            if tasks.len() >= MAX_EVENTS_IN_FLIGHT {
+                tasks.join_next().await;
+            }
             let engine = Arc::clone(self);
             tasks.spawn(async move { engine.process(event).await });
         }
         while tasks.join_next().await.is_some() {}
-        self.journal.backlog().await.map_or(true, |backlog| backlog > 0)
+        let backlog = self.journal.backlog().await;
+        if let Ok(backlog) = backlog {
+            metrics::gauge!("pushdeploy_journal_backlog").set(backlog as f64);
+        }
+        backlog.map_or(true, |backlog| backlog > 0)
     }
 
     #[tracing::instrument(name = "event", skip_all, fields(event = event.id, tag = event.tag.as_deref().unwrap_or("")))]
@@ -185,6 +222,12 @@ impl Engine {
             .await
         {
             tracing::error!(%error, "cannot record the event's outcome");
+            // Still unfinished in the journal, and behind the read cursor: retried like a
+            // transient failure.
+            self.retry_at
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(event.id, std::time::Instant::now() + RETRY_DELAY);
         }
         if state == State::Written {
             let elapsed = (crate::journal::now() - event.received_at).max(0) as f64;

@@ -228,10 +228,17 @@ impl Journal {
 
     /// Events not yet written, ignored, failed or rejected, oldest first: resumed after a restart.
     pub async fn unfinished(&self) -> Result<Vec<Event>, JournalError> {
+        self.unfinished_after(0).await
+    }
+
+    /// Unfinished events with an id above `after` (the engine's read cursor): what arrived since
+    /// the last read, without re-reading a backlog that waits out its retry delay.
+    pub async fn unfinished_after(&self, after: i64) -> Result<Vec<Event>, JournalError> {
         let query = format!(
-            "SELECT {COLUMNS} FROM events WHERE state IN ('received', 'confirmed', 'decided') ORDER BY id"
+            "SELECT {COLUMNS} FROM events WHERE id > ? AND state IN ('received', 'confirmed', 'decided') ORDER BY id"
         );
         Ok(sqlx::query(sqlx::AssertSqlSafe(query))
+            .bind(after)
             .fetch_all(&self.pool)
             .await?
             .iter()

@@ -111,3 +111,33 @@ async fn pins_listing_and_pruning() {
         2
     );
 }
+
+#[tokio::test]
+async fn unfinished_after_a_cursor_reads_only_newer_unfinished_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = Journal::open(dir.path()).await.unwrap();
+    let mut ids = Vec::new();
+    for index in 0..4 {
+        match journal
+            .append(vec![push(&format!("registry:cursor-{index}"), "1")])
+            .await
+            .unwrap()[..]
+        {
+            [AppendOutcome::Inserted(id)] => ids.push(id),
+            ref other => panic!("not inserted: {other:?}"),
+        }
+    }
+    journal
+        .transition(ids[3], State::Written, Some("pushed"), Some("abc"), None)
+        .await
+        .unwrap();
+    let after: Vec<i64> = journal
+        .unfinished_after(ids[1])
+        .await
+        .unwrap()
+        .iter()
+        .map(|event| event.id)
+        .collect();
+    assert_eq!(after, vec![ids[2]], "newer and unfinished only");
+    assert_eq!(journal.unfinished().await.unwrap().len(), 3);
+}
