@@ -176,15 +176,22 @@ async fn reject(state: &AppState, body: &[u8], reason: String) -> Response {
         .into_response()
 }
 
+/// The tag of a push of a manifest (not a blob, not a delete); `None` for every other event.
+fn pushed_manifest_tag(event: &Event) -> Option<&str> {
+    let is_manifest =
+        non_empty(&event.target.media_type).is_some_and(|media| MANIFEST_TYPES.contains(&media));
+    (non_empty(&event.action) == Some("push") && is_manifest)
+        .then(|| non_empty(&event.target.tag))
+        .flatten()
+}
+
 /// Journal entries for tagged manifest pushes to configured repositories; the count of the rest.
 fn candidates(state: &AppState, envelope: &Envelope) -> (Vec<NewEvent>, usize) {
     let mut events = Vec::new();
     let mut ignored = 0;
     for event in &envelope.events {
         let target = &event.target;
-        let is_manifest = non_empty(&target.media_type).is_some_and(|media| MANIFEST_TYPES.contains(&media));
-        let (Some("push"), Some(tag), true) = (non_empty(&event.action), non_empty(&target.tag), is_manifest)
-        else {
+        let Some(tag) = pushed_manifest_tag(event) else {
             ignored += 1;
             continue;
         };
@@ -262,11 +269,7 @@ pub fn parse_envelope(body: &[u8]) -> Result<(usize, usize), serde_json::Error> 
     let pushes = envelope
         .events
         .iter()
-        .filter(|event| {
-            non_empty(&event.action) == Some("push")
-                && non_empty(&event.target.tag).is_some()
-                && non_empty(&event.target.media_type).is_some_and(|media| MANIFEST_TYPES.contains(&media))
-        })
+        .filter(|event| pushed_manifest_tag(event).is_some())
         .count();
     Ok((envelope.events.len(), pushes))
 }
