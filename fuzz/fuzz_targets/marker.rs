@@ -5,7 +5,7 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|text: &str| {
-    if let Ok(Some(marker)) = pushdeploy::setter::parse_marker(text) {
+    if let Ok(Some(marker)) = pushdeploy_core::setter::parse_marker(text) {
         assert!(marker.setter.starts_with(&marker.policy.marker_form()));
     }
 });

@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pushdeploy::policy::{Order, Policy, Rule, SemverRange, TagFilter};
+use pushdeploy_core::policy::{Order, Policy, Rule, SemverRange, TagFilter};
 
 fn rule(line: &str) -> Option<Rule> {
     let (kind, argument) = line.split_once(' ').unwrap_or((line, ""));

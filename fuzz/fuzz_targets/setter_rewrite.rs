@@ -6,8 +6,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pushdeploy::domain::ObjectKey;
-use pushdeploy::setter::{PolicyValue, Values, rewrite};
+use pushdeploy_core::domain::ObjectKey;
+use pushdeploy_core::setter::{PolicyValue, Values, rewrite};
 use saphyr_parser::{Event, Parser};
 
 fn values(selector: u8) -> Values {

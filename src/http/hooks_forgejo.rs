@@ -8,6 +8,7 @@ use super::error::journal_unavailable;
 use super::refusals::refused;
 use super::state::AppState;
 use crate::journal::{AppendOutcome, NewEvent, State as EventState};
+use crate::wire::forgejo::{self, Delivery, Unused};
 use axum::body::Bytes;
 use axum::extract::{Extension, FromRequest, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -27,16 +28,6 @@ fn header_value<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
         .and_then(|value| value.to_str().ok())
         .map(str::trim)
         .filter(|value| !value.is_empty())
-}
-
-/// The bytes Forgejo signed: the body, or for form deliveries the URL-decoded `payload` field.
-fn signed_bytes(headers: &HeaderMap, body: &[u8]) -> Vec<u8> {
-    let form = header_value(headers, header::CONTENT_TYPE.as_str())
-        .is_some_and(|value| value.starts_with("application/x-www-form-urlencoded"));
-    if form && let Some((_, payload)) = form_urlencoded::parse(body).find(|(name, _)| name == "payload") {
-        return payload.into_owned().into_bytes();
-    }
-    body.to_vec()
 }
 
 #[tracing::instrument(name = "hook.forgejo", skip_all)]
@@ -59,7 +50,7 @@ pub async fn receive(
         Ok(body) => body,
         Err(rejection) => return rejection.into_response(),
     };
-    let signed = signed_bytes(&headers, &body);
+    let signed = forgejo::signed_bytes(header_value(&headers, header::CONTENT_TYPE.as_str()), &body);
     let signature = crate::signature::presented_signature(|name| header_value(&headers, name));
     let valid = signature.is_some_and(|signature| {
         crate::signature::verify_hmac(&state.settings.intake.forgejo_secrets, &signed, &signature)
@@ -69,35 +60,19 @@ pub async fn receive(
         refused(ROUTE, "unauthorized");
         return (StatusCode::UNAUTHORIZED, "missing or wrong webhook signature").into_response();
     }
-    let event_type = [
-        "x-forgejo-event-type",
-        "x-gitea-event-type",
-        "x-forgejo-event",
-        "x-gitea-event",
-    ]
-    .iter()
-    .find_map(|name| header_value(&headers, name))
-    .unwrap_or("")
-    .to_owned();
-    let payload: serde_json::Value = match serde_json::from_slice(&signed) {
-        Ok(payload) => payload,
-        Err(error) => {
-            return journal(
-                &state,
-                &signed,
-                NewEvent::rejected(
-                    "forgejo",
-                    String::new(),
-                    format!("malformed {event_type} payload: {error}"),
-                ),
-            )
-            .await;
+    let event_type = forgejo::EVENT_TYPE_HEADERS
+        .iter()
+        .find_map(|name| header_value(&headers, name))
+        .unwrap_or("")
+        .to_owned();
+    let event = match forgejo::parse(&event_type, &signed) {
+        Ok(Delivery::Package { host, path, version }) => package(&state, &host, &path, &version),
+        Ok(Delivery::Push { branch, urls }) => push(&state, &branch, &urls),
+        Err(Unused::Malformed(reason)) => {
+            let event = NewEvent::rejected("forgejo", String::new(), reason);
+            return journal(&state, &signed, event).await;
         }
-    };
-    let event = match event_type.as_str() {
-        "package" => package(&state, &payload),
-        "push" => push(&state, &payload),
-        _ => Err(format!("event type {event_type:?} is not used")),
+        Err(Unused::Ignored(reason)) => Err(reason),
     };
     match event {
         Ok(event) => journal(&state, &signed, event).await,
@@ -120,6 +95,8 @@ async fn journal(state: &AppState, signed: &[u8], mut event: NewEvent) -> Respon
         "duplicate"
     } else if event.state == EventState::Rejected {
         "rejected"
+    } else if event.state == EventState::Ignored {
+        "ignored"
     } else {
         "accepted"
     });
@@ -133,46 +110,20 @@ async fn journal(state: &AppState, signed: &[u8], mut event: NewEvent) -> Respon
         .into_response()
 }
 
-fn text<'v>(value: &'v serde_json::Value, path: &[&str]) -> Option<&'v str> {
-    path.iter()
-        .try_fold(value, |value, key| value.get(key))?
-        .as_str()
-        .filter(|text| !text.is_empty())
-}
-
-/// A container package version → a push event for the configured repository it names.
-fn package(state: &AppState, payload: &serde_json::Value) -> Result<NewEvent, String> {
-    if text(payload, &["action"]) != Some("created")
-        || text(payload, &["package", "type"]) != Some("container")
-    {
-        return Err("only created container packages are used".to_owned());
-    }
-    let version = text(payload, &["package", "version"]).ok_or("package.version is missing")?;
-    if version.starts_with("sha256:") {
-        return Err(format!(
-            "version {version} is a platform manifest digest, not a tag"
-        ));
-    }
-    let html_url = text(payload, &["package", "html_url"]).ok_or("package.html_url is missing")?;
-    let url = reqwest::Url::parse(html_url).map_err(|error| format!("package.html_url: {error}"))?;
-    let host = url
-        .host_str()
-        .map(|host| {
-            url.port()
-                .map_or_else(|| host.to_owned(), |port| format!("{host}:{port}"))
-        })
-        .unwrap_or_default();
-    let owner = text(payload, &["package", "owner", "login"]).ok_or("package.owner.login is missing")?;
-    let name = text(payload, &["package", "name"]).ok_or("package.name is missing")?;
-    // Forgejo lower-cases package names and versions.
-    let path = format!("{}/{}", owner.to_lowercase(), name.to_lowercase());
-    let repository = state
-        .settings
-        .repositories
-        .values()
-        .find(|repository| repository.image.registry() == host && repository.image.repository() == path);
-    let repository =
-        repository.ok_or_else(|| format!("{host}/{path} is not a configured image repository"))?;
+/// A created container package version → a push event for the configured repository it names.
+fn package(state: &AppState, host: &str, path: &str, version: &str) -> Result<NewEvent, String> {
+    // The same matching as registry notifications (aliases included); an unmatched package is
+    // journaled `ignored` with the reason and shows in `/status`, like an unmatched push.
+    let Some(repository) = crate::engine::routing::find(&state.settings, host, path) else {
+        let reason = crate::engine::routing::reason(&state.settings, host, path);
+        match &state.engine {
+            Some(engine) => engine.unmatched.note(host, path, Some(version), &reason),
+            None => tracing::warn!(host, repository = path, "{reason}"),
+        }
+        let mut event = crate::engine::routing::ignored_event(String::new(), Some(version), None, reason);
+        event.source = "forgejo".into();
+        return Ok(event);
+    };
     let tag = crate::domain::Tag::parse(version).map_err(|error| error.to_string())?;
     Ok(NewEvent {
         source: "forgejo".into(),
@@ -187,24 +138,10 @@ fn package(state: &AppState, payload: &serde_json::Value) -> Result<NewEvent, St
     })
 }
 
-fn normalise(url: &str) -> String {
-    url.trim_end_matches('/')
-        .trim_end_matches(".git")
-        .to_ascii_lowercase()
-}
-
 /// A push to a configured gitops branch → a refresh event for that automation.
-fn push(state: &AppState, payload: &serde_json::Value) -> Result<NewEvent, String> {
-    let branch = text(payload, &["ref"])
-        .and_then(|reference| reference.strip_prefix("refs/heads/"))
-        .ok_or("ref is not a branch")?;
-    let urls: Vec<String> = ["clone_url", "ssh_url", "html_url"]
-        .iter()
-        .filter_map(|field| text(payload, &["repository", field]))
-        .map(normalise)
-        .collect();
+fn push(state: &AppState, branch: &str, urls: &[String]) -> Result<NewEvent, String> {
     let automation = state.settings.automations.values().find(|automation| {
-        urls.contains(&normalise(&automation.git.url))
+        urls.contains(&forgejo::normalise_url(&automation.git.url))
             && (automation.checkout_branch == branch || automation.push_branch == branch)
     });
     let automation =
@@ -220,23 +157,4 @@ fn push(state: &AppState, payload: &serde_json::Value) -> Result<NewEvent, Strin
         state: EventState::Received,
         reason: None,
     })
-}
-
-/// The parse step of `receive` on its own (for `fuzz/`): the signed bytes (the body, or a form's
-/// `payload` field) parsed as JSON, and the fields `package` and `push` read from it.
-#[doc(hidden)]
-pub fn parse_payload(headers: &HeaderMap, body: &[u8]) -> Result<Vec<Option<String>>, serde_json::Error> {
-    let payload: serde_json::Value = serde_json::from_slice(&signed_bytes(headers, body))?;
-    let fields: [&[&str]; 6] = [
-        &["action"],
-        &["package", "version"],
-        &["package", "html_url"],
-        &["ref"],
-        &["repository", "clone_url"],
-        &["repository", "ssh_url"],
-    ];
-    Ok(fields
-        .iter()
-        .map(|path| text(&payload, path).map(str::to_owned))
-        .collect())
 }

@@ -557,3 +557,64 @@ async fn unknown_routes_answer_problem_json_404s() {
         );
     }
 }
+
+#[tokio::test]
+async fn forgejo_packages_match_by_alias_and_unmatched_ones_are_journaled_ignored() {
+    use hmac::Mac;
+    let dir = tempfile::tempdir().unwrap();
+    let webapp = ObjectKey::parse("flux-system:webapp").unwrap();
+    let state = state_with(dir.path(), |settings| {
+        let repository = settings.repositories.get_mut(&webapp).unwrap();
+        repository.aliases = vec!["forge.internal:3000".to_owned()];
+    })
+    .await;
+    let deliver = |host: &str, owner: &str| {
+        let mut payload: serde_json::Value =
+            serde_json::from_slice(&fixture("forgejo_package_created.json")).unwrap();
+        payload["package"]["html_url"] = serde_json::json!(format!(
+            "https://{host}/{owner}/-/packages/container/webapp/1.4.2"
+        ));
+        payload["package"]["owner"]["login"] = serde_json::json!(owner);
+        let body = payload.to_string().into_bytes();
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"fixture-secret").unwrap();
+        mac.update(&body);
+        (body, hex::encode(mac.finalize().into_bytes()))
+    };
+    let (body, signature) = deliver("forge.internal:3000", "alice");
+    let headers = [
+        ("Content-Type", "application/json"),
+        ("X-Forgejo-Event-Type", "package"),
+        ("X-Forgejo-Signature", signature.as_str()),
+    ];
+    let (status, answer) = post(&state, "/hooks/forgejo", &headers, body).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let events = journaled(&state).await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(
+        events[0].repository.as_deref(),
+        Some("flux-system/webapp"),
+        "matched by its alias"
+    );
+
+    let (body, signature) = deliver("forgejo.example.com", "mallory");
+    let headers = [
+        ("Content-Type", "application/json"),
+        ("X-Forgejo-Event-Type", "package"),
+        ("X-Forgejo-Signature", signature.as_str()),
+    ];
+    let (status, answer) = post(&state, "/hooks/forgejo", &headers, body).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let events = journaled(&state).await;
+    let ignored: Vec<_> = events
+        .iter()
+        .filter(|event| event.state == pushdeploy::journal::State::Ignored)
+        .collect();
+    assert_eq!(ignored.len(), 1, "the unmatched package is journaled: {events:?}");
+    let reason = ignored[0].reason.as_deref().unwrap_or_default();
+    assert!(
+        reason.contains("no ImageRepository matches forgejo.example.com/mallory/webapp"),
+        "{reason}"
+    );
+    assert_eq!(ignored[0].source, "forgejo");
+    assert_eq!(ignored[0].tag.as_deref(), Some("1.4.2"));
+}

@@ -1,0 +1,15 @@
+//! pushdeploy's pure cores. Nothing here does network or database IO, logs, or reads the clock;
+//! the setter's tree walk reads and writes files under the directory it is given, nothing else.
+//!
+//! - `domain`: image references, tags, digests, `namespace/name` keys, URL redaction.
+//! - `policy`: Flux `ImagePolicy` selection (numerical, alphabetical, semver, filterTags).
+//! - `setter`: marker parsing and the byte-exact rewrite of marked YAML scalars.
+//! - `signature`: constant-time token and HMAC checks for the intake routes.
+//! - `wire`: what the senders' payloads mean (distribution notification envelopes, Forgejo
+//!   deliveries), parsed into plain values; the HTTP layer decides what to do with them.
+
+pub mod domain;
+pub mod policy;
+pub mod setter;
+pub mod signature;
+pub mod wire;
