@@ -358,6 +358,10 @@ fn missing_or_filtered_tags_and_tokens_without_the_scope_are_refused_and_audited
         ],
         "{audit:#?}"
     );
+    // The request column is what was sent: method, concrete path, body as sent (even unparsed).
+    let requests: Vec<&str> = audit.iter().map(|(_, request, _)| request.as_str()).collect();
+    let unknown_field = format!(r#"POST {promote} {{"tga":"x"}}"#);
+    assert!(requests.contains(&unknown_field.as_str()), "{requests:#?}");
 }
 
 #[test]
