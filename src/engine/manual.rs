@@ -61,9 +61,9 @@ impl Engine {
     /// Load pins and suspensions from the journal into the writers' overrides (at startup).
     pub async fn load_overrides(&self) -> Result<(), crate::journal::JournalError> {
         let overrides = self.writers.overrides();
-        for (policy, tag, _, _) in self.journal.pins().await? {
-            if let Ok(key) = ObjectKey::parse(&policy) {
-                overrides.pin(&key, &tag);
+        for pin in self.journal.pins().await? {
+            if let Ok(key) = ObjectKey::parse(&pin.policy) {
+                overrides.pin(&key, &pin.tag);
             }
         }
         for key in self.settings.policies.keys() {
@@ -71,8 +71,8 @@ impl Engine {
                 self.note_deployed(key, &tag);
             }
         }
-        for (automation, _, _) in self.journal.suspensions().await? {
-            if let Ok(key) = ObjectKey::parse(&automation) {
+        for suspension in self.journal.suspensions().await? {
+            if let Ok(key) = ObjectKey::parse(&suspension.automation) {
                 overrides.set_suspended(&key, true);
             }
         }
@@ -128,7 +128,7 @@ impl Engine {
         &self,
         policy: &ImagePolicy,
         inspections: &BTreeMap<ObjectKey, Result<Inspection, String>>,
-        pins: &[(String, String, String, i64)],
+        pins: &[crate::journal::Pin],
     ) -> Result<PolicyView, ManualError> {
         let tags = self.poller.tags(&policy.repository);
         let borrowed: Vec<&str> = tags.iter().map(String::as_str).collect();
@@ -138,14 +138,11 @@ impl Engine {
             .remove(&policy.repository)
             .unwrap_or_default();
         let key_text = policy.key.to_string();
-        let pinned = pins
-            .iter()
-            .find(|(key, ..)| *key == key_text)
-            .map(|(_, tag, by, at)| PinView {
-                tag: tag.clone(),
-                by: by.clone(),
-                at: *at,
-            });
+        let pinned = pins.iter().find(|pin| pin.policy == key_text).map(|pin| PinView {
+            tag: pin.tag.clone(),
+            by: pin.pinned_by.clone(),
+            at: pin.at,
+        });
         let mut in_git = Vec::new();
         let mut git_errors = Vec::new();
         for automation in self.automations_of(&policy.key) {
@@ -556,7 +553,7 @@ impl Engine {
             .values()
             .map(|automation| {
                 let key = automation.key.to_string();
-                let suspended = suspensions.iter().find(|(name, ..)| *name == key);
+                let suspended = suspensions.iter().find(|suspension| suspension.automation == key);
                 AutomationView {
                     namespace: automation.key.namespace.clone(),
                     name: automation.key.name.clone(),
@@ -566,8 +563,8 @@ impl Engine {
                     update_path: automation.update_path.clone(),
                     policies: automation.policies.iter().map(ToString::to_string).collect(),
                     suspended: suspended.is_some(),
-                    suspended_by: suspended.map(|(_, by, _)| by.clone()),
-                    suspended_at: suspended.map(|(_, _, at)| *at),
+                    suspended_by: suspended.map(|suspension| suspension.suspended_by.clone()),
+                    suspended_at: suspended.map(|suspension| suspension.at),
                 }
             })
             .collect())
@@ -693,17 +690,17 @@ impl Engine {
                 });
             }
         }
-        for (tag, commit, author, cause, at) in self.journal.deployments(&key_text).await? {
-            if entries.iter().any(|entry| entry.commit == commit) {
+        for deployment in self.journal.deployments(&key_text).await? {
+            if entries.iter().any(|entry| entry.commit == deployment.commit_sha) {
                 continue;
             }
             entries.push(HistoryEntry {
-                tag,
-                commit,
-                author,
-                at,
-                kind: HistoryCause::of(&cause),
-                cause,
+                tag: deployment.tag,
+                commit: deployment.commit_sha,
+                author: deployment.author,
+                at: deployment.at,
+                kind: HistoryCause::of(&deployment.cause),
+                cause: deployment.cause,
                 in_git: false,
             });
         }

@@ -5,7 +5,7 @@
 use crate::config::Settings;
 use crate::domain::ObjectKey;
 use crate::gitops::{Intent, Outcome, Writers};
-use crate::journal::{Event, Journal, State};
+use crate::journal::{Event, Journal, Kind, State};
 use crate::poller::{Poller, ScanResult};
 use crate::setter::PolicyValue;
 use crate::startup::Shutdown;
@@ -196,12 +196,13 @@ impl Engine {
 
     #[tracing::instrument(name = "event", skip_all, fields(event = event.id, tag = event.tag.as_deref().unwrap_or("")))]
     async fn process(&self, event: Event) {
-        let result = match event.kind.as_str() {
-            "push" => self.process_push(&event).await,
-            "refresh" => self.process_refresh(&event).await,
-            _ => Ok((
-                State::Ignored,
-                Some(format!("unknown event kind {}", event.kind)),
+        let result = match event.kind {
+            Kind::Push => self.process_push(&event).await,
+            Kind::Refresh => self.process_refresh(&event).await,
+            // Stored already `rejected`, so never unfinished; a row edited by hand ends here.
+            Kind::Rejected => Ok((
+                State::Rejected,
+                Some("a rejected delivery is not processed".to_owned()),
                 None,
             )),
         };

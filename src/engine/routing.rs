@@ -4,7 +4,7 @@
 //! Matching reads configuration only: a host named in a payload is never contacted.
 
 use crate::config::{ImageRepository, Settings};
-use crate::journal::{NewEvent, State};
+use crate::journal::{Kind, NewEvent, State};
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
@@ -157,7 +157,7 @@ pub fn ignored_event(
     NewEvent {
         source: "registry".into(),
         dedupe_key,
-        kind: "push".into(),
+        kind: Kind::Push,
         repository: None,
         automation: None,
         tag: tag.map(str::to_owned),

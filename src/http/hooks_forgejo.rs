@@ -7,7 +7,7 @@ use super::Edge;
 use super::error::journal_unavailable;
 use super::refusals::refused;
 use super::state::AppState;
-use crate::journal::{AppendOutcome, NewEvent, State as EventState};
+use crate::journal::{AppendOutcome, Kind, NewEvent, State as EventState};
 use crate::wire::forgejo::{self, Delivery, Unused};
 use axum::body::Bytes;
 use axum::extract::{Extension, FromRequest, State};
@@ -105,7 +105,7 @@ async fn journal(state: &AppState, signed: &[u8], mut event: NewEvent) -> Respon
     }
     (
         StatusCode::OK,
-        axum::Json(serde_json::json!({"kind": event.kind, "duplicate": duplicate})),
+        axum::Json(serde_json::json!({"kind": event.kind.as_str(), "duplicate": duplicate})),
     )
         .into_response()
 }
@@ -128,7 +128,7 @@ fn package(state: &AppState, host: &str, path: &str, version: &str) -> Result<Ne
     Ok(NewEvent {
         source: "forgejo".into(),
         dedupe_key: String::new(),
-        kind: "push".into(),
+        kind: Kind::Push,
         repository: Some(repository.key.to_string()),
         automation: None,
         tag: Some(tag.to_string()),
@@ -149,7 +149,7 @@ fn push(state: &AppState, branch: &str, urls: &[String]) -> Result<NewEvent, Str
     Ok(NewEvent {
         source: "forgejo".into(),
         dedupe_key: String::new(),
-        kind: "refresh".into(),
+        kind: Kind::Refresh,
         repository: None,
         automation: Some(automation.key.to_string()),
         tag: None,

@@ -8,7 +8,7 @@ use super::Edge;
 use super::error::journal_unavailable;
 use super::refusals::refused;
 use super::state::AppState;
-use crate::journal::{AppendOutcome, NewEvent, State as EventState};
+use crate::journal::{AppendOutcome, Kind, NewEvent, State as EventState};
 use crate::wire::registry::{Envelope, Event};
 use axum::body::Bytes;
 use axum::extract::{Extension, FromRequest, State};
@@ -139,7 +139,7 @@ fn candidates(state: &AppState, envelope: &Envelope) -> (Vec<NewEvent>, usize) {
         events.push(NewEvent {
             source: "registry".into(),
             dedupe_key: event.dedupe_key("registry", &format!("{}:{tag}", repository.key)),
-            kind: "push".into(),
+            kind: Kind::Push,
             repository: Some(repository.key.to_string()),
             automation: None,
             tag: Some(tag.to_string()),

@@ -21,8 +21,7 @@ pub struct NewEvent {
     pub source: String,
     /// Unique per real event: the registry's event id, or a hash of a Forgejo body.
     pub dedupe_key: String,
-    /// `push` (a tag to consider), `refresh` (the gitops repo changed), `rejected` (unusable).
-    pub kind: String,
+    pub kind: Kind,
     pub repository: Option<String>,
     pub automation: Option<String>,
     pub tag: Option<String>,
@@ -39,7 +38,7 @@ impl NewEvent {
         Self {
             source: source.to_owned(),
             dedupe_key,
-            kind: "rejected".into(),
+            kind: Kind::Rejected,
             repository: None,
             automation: None,
             tag: None,
@@ -50,8 +49,52 @@ impl NewEvent {
     }
 }
 
+/// What an event asks of the engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// A tag to consider for the policies of `repository`.
+    Push,
+    /// The gitops repository changed: fetch and re-read what git says for `automation`.
+    Refresh,
+    /// An authenticated body that could not be used; stored for the operator, never processed.
+    Rejected,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Push => "push",
+            Self::Refresh => "refresh",
+            Self::Rejected => "rejected",
+        }
+    }
+}
+
+/// A stored value the journal does not know: a newer version wrote it, or the file was edited.
+/// Reading such a row is an error, never a guess.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {column} {value:?} in the journal; was it written by a newer pushdeploy?")]
+pub struct UnknownValue {
+    column: &'static str,
+    value: String,
+}
+
+impl TryFrom<String> for Kind {
+    type Error = UnknownValue;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        [Self::Push, Self::Refresh, Self::Rejected]
+            .into_iter()
+            .find(|kind| kind.as_str() == value)
+            .ok_or(UnknownValue {
+                column: "event kind",
+                value,
+            })
+    }
+}
+
 /// Where an event is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum State {
     Received,
@@ -66,6 +109,17 @@ pub enum State {
 }
 
 impl State {
+    pub const ALL: [Self; 8] = [
+        Self::Received,
+        Self::Confirmed,
+        Self::Decided,
+        Self::Written,
+        Self::Refreshed,
+        Self::Ignored,
+        Self::Failed,
+        Self::Rejected,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Received => "received",
@@ -78,37 +132,105 @@ impl State {
             Self::Rejected => "rejected",
         }
     }
+}
 
-    fn parse(text: &str) -> Self {
-        match text {
-            "confirmed" => Self::Confirmed,
-            "decided" => Self::Decided,
-            "written" => Self::Written,
-            "refreshed" => Self::Refreshed,
-            "ignored" => Self::Ignored,
-            "failed" => Self::Failed,
-            "rejected" => Self::Rejected,
-            _ => Self::Received,
-        }
+impl TryFrom<String> for State {
+    type Error = UnknownValue;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::ALL
+            .into_iter()
+            .find(|state| state.as_str() == value)
+            .ok_or(UnknownValue {
+                column: "event state",
+                value,
+            })
     }
 }
 
+/// `Kind` and `State` are stored as their names: decoding an unknown name is a column error
+/// that names the value (sqlx's `try_from` attribute would lose the message).
+macro_rules! text_column {
+    ($($name:ty),*) => {$(
+        impl<DB: sqlx::Database> sqlx::Type<DB> for $name
+        where
+            String: sqlx::Type<DB>,
+        {
+            fn type_info() -> DB::TypeInfo {
+                <String as sqlx::Type<DB>>::type_info()
+            }
+            fn compatible(ty: &DB::TypeInfo) -> bool {
+                <String as sqlx::Type<DB>>::compatible(ty)
+            }
+        }
+
+        impl<'r, DB: sqlx::Database> sqlx::Decode<'r, DB> for $name
+        where
+            String: sqlx::Decode<'r, DB>,
+        {
+            fn decode(value: DB::ValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+                Ok(Self::try_from(<String as sqlx::Decode<'r, DB>>::decode(value)?)?)
+            }
+        }
+    )*};
+}
+
+text_column!(Kind, State);
+
 /// A stored event.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Event {
     pub id: i64,
     pub source: String,
-    pub kind: String,
+    pub kind: Kind,
     pub repository: Option<String>,
     pub automation: Option<String>,
     pub tag: Option<String>,
     pub digest: Option<String>,
     pub state: State,
     pub reason: Option<String>,
+    #[sqlx(rename = "commit_sha")]
     pub commit: Option<String>,
     /// Unix seconds.
     pub received_at: i64,
     pub updated_at: i64,
+}
+
+/// A policy held at a tag by hand (promote, rollback, pin) until resumed.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Pin {
+    pub policy: String,
+    pub tag: String,
+    pub pinned_by: String,
+    /// Unix seconds.
+    pub at: i64,
+}
+
+/// An automation that writes nothing automatically until resumed.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Suspension {
+    pub automation: String,
+    pub suspended_by: String,
+    /// Unix seconds.
+    pub at: i64,
+}
+
+/// A tag written to git for a policy, and why.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Deployment {
+    pub tag: String,
+    pub commit_sha: String,
+    pub author: String,
+    pub cause: String,
+    /// Unix seconds.
+    pub at: i64,
+}
+
+/// One authenticated mutating API call.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct AuditEntry {
+    pub token_name: String,
+    pub request: String,
+    pub result: String,
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -174,23 +296,6 @@ pub(crate) fn now() -> i64 {
 // Only constant fragments are formatted into SQL (AssertSqlSafe below); values are always bound.
 const COLUMNS: &str = "id, source, kind, repository, automation, tag, digest, state, reason, commit_sha, received_at, updated_at";
 
-fn event(row: &sqlx::sqlite::SqliteRow) -> Event {
-    Event {
-        id: row.get("id"),
-        source: row.get("source"),
-        kind: row.get("kind"),
-        repository: row.get("repository"),
-        automation: row.get("automation"),
-        tag: row.get("tag"),
-        digest: row.get("digest"),
-        state: State::parse(row.get::<String, _>("state").as_str()),
-        reason: row.get("reason"),
-        commit: row.get("commit_sha"),
-        received_at: row.get("received_at"),
-        updated_at: row.get("updated_at"),
-    }
-}
-
 impl Journal {
     /// Open (creating) `<data_dir>/journal.db` and run the migrations.
     pub async fn open(data_dir: &Path) -> Result<Self, JournalError> {
@@ -237,13 +342,10 @@ impl Journal {
         let query = format!(
             "SELECT {COLUMNS} FROM events WHERE id > ? AND state IN ('received', 'confirmed', 'decided') ORDER BY id"
         );
-        Ok(sqlx::query(sqlx::AssertSqlSafe(query))
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(query))
             .bind(after)
             .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(event)
-            .collect())
+            .await?)
     }
 
     pub async fn transition(
@@ -268,12 +370,10 @@ impl Journal {
 
     pub async fn get(&self, id: i64) -> Result<Option<Event>, JournalError> {
         let query = format!("SELECT {COLUMNS} FROM events WHERE id = ?");
-        Ok(sqlx::query(sqlx::AssertSqlSafe(query))
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(query))
             .bind(id)
             .fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(event))
+            .await?)
     }
 
     /// Newest first; `before` is the id cursor of the next page.
@@ -288,7 +388,7 @@ impl Journal {
             "SELECT {COLUMNS} FROM events WHERE (? IS NULL OR state = ?) AND (? IS NULL OR repository = ?) AND (? IS NULL OR id < ?) ORDER BY id DESC LIMIT ?"
         );
         let state = state.map(State::as_str);
-        let rows = sqlx::query(sqlx::AssertSqlSafe(query))
+        let rows = sqlx::query_as(sqlx::AssertSqlSafe(query))
             .bind(state)
             .bind(state)
             .bind(repository)
@@ -298,7 +398,7 @@ impl Journal {
             .bind(limit)
             .fetch_all(&self.pool)
             .await?;
-        Ok(rows.iter().map(event).collect())
+        Ok(rows)
     }
 
     /// Count of events per state (for the backlog gauge and `/status`).
@@ -349,22 +449,13 @@ impl Journal {
         Ok(())
     }
 
-    /// Every pin: (policy, tag, pinned by, at).
-    pub async fn pins(&self) -> Result<Vec<(String, String, String, i64)>, JournalError> {
-        let rows = sqlx::query("SELECT policy, tag, pinned_by, at FROM pins ORDER BY policy")
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows
-            .iter()
-            .map(|row| {
-                (
-                    row.get("policy"),
-                    row.get("tag"),
-                    row.get("pinned_by"),
-                    row.get("at"),
-                )
-            })
-            .collect())
+    /// Every pin, by policy.
+    pub async fn pins(&self) -> Result<Vec<Pin>, JournalError> {
+        Ok(
+            sqlx::query_as("SELECT policy, tag, pinned_by, at FROM pins ORDER BY policy")
+                .fetch_all(&self.pool)
+                .await?,
+        )
     }
 
     pub async fn suspend(&self, automation: &str, by: &str) -> Result<(), JournalError> {
@@ -385,15 +476,13 @@ impl Journal {
         Ok(())
     }
 
-    /// Every suspension: (automation, suspended by, at).
-    pub async fn suspensions(&self) -> Result<Vec<(String, String, i64)>, JournalError> {
-        let rows = sqlx::query("SELECT automation, suspended_by, at FROM suspensions ORDER BY automation")
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows
-            .iter()
-            .map(|row| (row.get("automation"), row.get("suspended_by"), row.get("at")))
-            .collect())
+    /// Every suspension, by automation.
+    pub async fn suspensions(&self) -> Result<Vec<Suspension>, JournalError> {
+        Ok(
+            sqlx::query_as("SELECT automation, suspended_by, at FROM suspensions ORDER BY automation")
+                .fetch_all(&self.pool)
+                .await?,
+        )
     }
 
     /// Unfinished events for `repository` (`namespace/name`).
@@ -440,29 +529,14 @@ impl Journal {
         )
     }
 
-    /// (tag, commit, author, cause, at) newest first.
-    pub async fn deployments(
-        &self,
-        policy: &str,
-    ) -> Result<Vec<(String, String, String, String, i64)>, JournalError> {
-        let rows = sqlx::query(
+    /// The deployments of `policy`, newest first.
+    pub async fn deployments(&self, policy: &str) -> Result<Vec<Deployment>, JournalError> {
+        Ok(sqlx::query_as(
             "SELECT tag, commit_sha, author, cause, at FROM deployments WHERE policy = ? ORDER BY id DESC",
         )
         .bind(policy)
         .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .iter()
-            .map(|row| {
-                (
-                    row.get("tag"),
-                    row.get("commit_sha"),
-                    row.get("author"),
-                    row.get("cause"),
-                    row.get("at"),
-                )
-            })
-            .collect())
+        .await?)
     }
 
     pub async fn audit(&self, token: &str, request: &str, result: &str) -> Result<(), JournalError> {
@@ -476,16 +550,14 @@ impl Journal {
         Ok(())
     }
 
-    /// Audit entries, newest first: (token name, request, result).
-    pub async fn audit_entries(&self, limit: i64) -> Result<Vec<(String, String, String)>, JournalError> {
-        let rows = sqlx::query("SELECT token_name, request, result FROM audit ORDER BY id DESC LIMIT ?")
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows
-            .iter()
-            .map(|row| (row.get("token_name"), row.get("request"), row.get("result")))
-            .collect())
+    /// Audit entries, newest first.
+    pub async fn audit_entries(&self, limit: i64) -> Result<Vec<AuditEntry>, JournalError> {
+        Ok(
+            sqlx::query_as("SELECT token_name, request, result FROM audit ORDER BY id DESC LIMIT ?")
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?,
+        )
     }
 
     /// The journal's write health: `Err(reason)` after a batch failed because the storage

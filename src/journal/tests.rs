@@ -4,7 +4,7 @@ fn push(key: &str, tag: &str) -> NewEvent {
     NewEvent {
         source: "registry".into(),
         dedupe_key: key.into(),
-        kind: "push".into(),
+        kind: Kind::Push,
         repository: Some("flux-system/mcp".into()),
         automation: None,
         tag: Some(tag.into()),
@@ -78,7 +78,7 @@ async fn pins_listing_and_pruning() {
     let pins = journal.pins().await.unwrap();
     let tags: Vec<(&str, &str)> = pins
         .iter()
-        .map(|(policy, tag, ..)| (policy.as_str(), tag.as_str()))
+        .map(|pin| (pin.policy.as_str(), pin.tag.as_str()))
         .collect();
     assert_eq!(
         tags,
@@ -140,4 +140,48 @@ async fn unfinished_after_a_cursor_reads_only_newer_unfinished_events() {
         .collect();
     assert_eq!(after, vec![ids[2]], "newer and unfinished only");
     assert_eq!(journal.unfinished().await.unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn a_row_with_an_unknown_state_or_kind_is_an_error_naming_the_value_not_a_received_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = Journal::open(dir.path()).await.unwrap();
+    let outcome = journal.append(vec![push("registry:a", "1")]).await.unwrap();
+    let AppendOutcome::Inserted(id) = outcome[0] else {
+        unreachable!()
+    };
+    // As a newer version (or a hand edit) might leave it.
+    sqlx::query("UPDATE events SET state = 'quarantined' WHERE id = ?")
+        .bind(id)
+        .execute(&journal.pool)
+        .await
+        .unwrap();
+    let error = journal
+        .get(id)
+        .await
+        .expect_err("an unknown state is not guessed");
+    assert!(
+        error.to_string().contains("unknown event state \"quarantined\""),
+        "{error}"
+    );
+    sqlx::query("UPDATE events SET state = 'received', kind = 'teleport' WHERE id = ?")
+        .bind(id)
+        .execute(&journal.pool)
+        .await
+        .unwrap();
+    let error = journal
+        .unfinished()
+        .await
+        .expect_err("an unknown kind is not guessed");
+    assert!(
+        error.to_string().contains("unknown event kind \"teleport\""),
+        "{error}"
+    );
+    sqlx::query("UPDATE events SET kind = 'push' WHERE id = ?")
+        .bind(id)
+        .execute(&journal.pool)
+        .await
+        .unwrap();
+    let event = journal.get(id).await.unwrap().unwrap();
+    assert_eq!((event.kind, event.state), (Kind::Push, State::Received));
 }

@@ -160,7 +160,7 @@ async fn write(pool: &SqlitePool, batch: &[Request]) -> Result<Vec<Vec<AppendOut
             )
             .bind(&event.source)
             .bind(&event.dedupe_key)
-            .bind(&event.kind)
+            .bind(event.kind.as_str())
             .bind(&event.repository)
             .bind(&event.automation)
             .bind(&event.tag)

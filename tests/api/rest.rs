@@ -103,7 +103,11 @@ impl World {
         let runtime = tokio::runtime::Runtime::new().unwrap();
         runtime.block_on(async {
             let journal = pushdeploy::journal::Journal::open(&data).await.unwrap();
-            journal.audit_entries(100).await.unwrap()
+            let entries = journal.audit_entries(100).await.unwrap();
+            entries
+                .into_iter()
+                .map(|entry| (entry.token_name, entry.request, entry.result))
+                .collect()
         })
     }
 }

@@ -18,10 +18,69 @@ pub(super) fn routes(router: OpenApiRouter<AppState>) -> OpenApiRouter<AppState>
     router.routes(routes!(list_events))
 }
 
+/// The schema of `journal::State` (the journal has no API types; its names are the values).
+struct StateSchema;
+
+impl utoipa::PartialSchema for StateSchema {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .description(Some("Where an event is in its life."))
+            .enum_values(Some(EventState::ALL.map(EventState::as_str)))
+            .into()
+    }
+}
+
+impl ToSchema for StateSchema {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "State".into()
+    }
+}
+
+/// A stored event.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Event)]
+struct EventView {
+    id: i64,
+    source: String,
+    kind: &'static str,
+    repository: Option<String>,
+    automation: Option<String>,
+    tag: Option<String>,
+    digest: Option<String>,
+    #[schema(value_type = StateSchema)]
+    state: EventState,
+    reason: Option<String>,
+    commit: Option<String>,
+    /// Unix seconds.
+    received_at: i64,
+    updated_at: i64,
+}
+
+impl From<Event> for EventView {
+    fn from(event: Event) -> Self {
+        Self {
+            id: event.id,
+            source: event.source,
+            kind: event.kind.as_str(),
+            repository: event.repository,
+            automation: event.automation,
+            tag: event.tag,
+            digest: event.digest,
+            state: event.state,
+            reason: event.reason,
+            commit: event.commit,
+            received_at: event.received_at,
+            updated_at: event.updated_at,
+        }
+    }
+}
+
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 struct EventsQuery {
     /// Only events in this state.
+    #[param(value_type = Option<StateSchema>)]
     state: Option<EventState>,
     /// Only events for this image repository (`namespace/name`).
     repository: Option<String>,
@@ -36,7 +95,7 @@ struct EventsQuery {
 /// A page of intake events.
 #[derive(Debug, Serialize, ToSchema)]
 struct EventsPage {
-    events: Vec<Event>,
+    events: Vec<EventView>,
     /// Pass as `before` for the next page; `null` on the last page.
     next_before: Option<i64>,
 }
@@ -83,5 +142,6 @@ async fn list_events(
     let next_before = (i64::try_from(events.len()).unwrap_or(i64::MAX) == limit)
         .then(|| events.last().map(|event| event.id))
         .flatten();
+    let events = events.into_iter().map(EventView::from).collect();
     Ok(Json(EventsPage { events, next_before }))
 }
