@@ -50,7 +50,7 @@ pub struct HistoryArgs {
 
 fn policy_path(policy: &str) -> Result<String, String> {
     crate::domain::ObjectKey::parse(policy)
-        .map(|key| format!("/api/v1/policies/{}/{}", key.namespace, key.name))
+        .map(|key| format!("/api/v1/policies/{}/{}", key.namespace(), key.name()))
         .map_err(|error| format!("{error} (e.g. flux-system/mcp)"))
 }
 

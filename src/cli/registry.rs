@@ -96,11 +96,9 @@ fn client(image: &str, options: &RegistryOptions) -> Result<RegistryClient, Stri
     } else {
         None
     };
+    let cli_key = ObjectKey::from_parts("cli", "cli").map_err(|error| error.to_string())?;
     let mut repository = configured.unwrap_or_else(|| ImageRepository {
-        key: ObjectKey {
-            namespace: "cli".into(),
-            name: "cli".into(),
-        },
+        key: cli_key,
         image: image.clone(),
         interval: std::time::Duration::from_secs(60),
         insecure: false,

@@ -138,7 +138,7 @@ pub fn repository(
     let mut ca_pems = std::mem::take(&mut raw.ca_pems);
     let referrer = format!("ImageRepository {key}");
     if let Some(reference) = &raw.cert_secret_ref {
-        let secret_key = format!("{}/{}", key.namespace, reference.name);
+        let secret_key = format!("{}/{}", key.namespace(), reference.name);
         match context.flux.secrets.get(&secret_key) {
             Some(secret) => match secret.data.get("ca.crt").or_else(|| secret.data.get("caFile")) {
                 Some(pem) => ca_pems.push(pem.clone()),
@@ -277,7 +277,7 @@ fn credentials(
         });
     }
     let reference = raw.secret_ref.as_ref()?;
-    let secret_key = format!("{}/{}", key.namespace, reference.name);
+    let secret_key = format!("{}/{}", key.namespace(), reference.name);
     let referrer = format!("ImageRepository {key}");
     let example = "{dockerConfigJson: /path/to/config.json}";
     let (secret_origin, secret) = cluster_secret(context, origin, &referrer, &secret_key, example)?;
@@ -316,7 +316,7 @@ pub fn policy(
     let repository = object_key(
         context,
         &origin,
-        Some(reference.namespace.as_deref().unwrap_or(&key.namespace)),
+        Some(reference.namespace.as_deref().unwrap_or(key.namespace())),
         &reference.name,
     )?;
     let filter = match &raw.filter_tags {
@@ -530,7 +530,7 @@ fn remote(
     }
     let source_key = format!(
         "{}/{}",
-        reference.namespace.as_deref().unwrap_or(&key.namespace),
+        reference.namespace.as_deref().unwrap_or(key.namespace()),
         reference.name
     );
     let Some(source) = context.flux.git_repositories.get(&source_key).cloned() else {
@@ -662,7 +662,7 @@ pub fn link(context: &mut Context<'_>, objects: &mut super::Resolved) {
             .policies
             .values()
             .filter(|(policy, labels)| {
-                policy.key.namespace == automation.key.namespace
+                policy.key.namespace() == automation.key.namespace()
                     && selector
                         .as_ref()
                         .is_none_or(|wanted| wanted.iter().all(|(k, v)| labels.get(k) == Some(v)))

@@ -165,8 +165,8 @@ impl Engine {
             }
         }
         Ok(PolicyView {
-            namespace: policy.key.namespace.clone(),
-            name: policy.key.name.clone(),
+            namespace: policy.key.namespace().to_owned(),
+            name: policy.key.name().to_owned(),
             image_repository: policy.repository.to_string(),
             image: self
                 .settings
@@ -528,7 +528,7 @@ impl Engine {
             .settings
             .automations
             .values()
-            .filter(|automation| automation.key.name == name)
+            .filter(|automation| automation.key.name() == name)
             .collect();
         match matches.as_slice() {
             [one] => Ok(one),
@@ -555,8 +555,8 @@ impl Engine {
                 let key = automation.key.to_string();
                 let suspended = suspensions.iter().find(|suspension| suspension.automation == key);
                 AutomationView {
-                    namespace: automation.key.namespace.clone(),
-                    name: automation.key.name.clone(),
+                    namespace: automation.key.namespace().to_owned(),
+                    name: automation.key.name().to_owned(),
                     url: crate::domain::redact_url(&automation.git.url).into_owned(),
                     checkout_branch: automation.checkout_branch.clone(),
                     push_branch: automation.push_branch.clone(),

@@ -29,7 +29,7 @@ pub fn data(automation: &ObjectKey, changes: &[Change]) -> Value {
         values.insert(change.setter.clone(), Value::String(change.new.clone()));
     }
     json!({
-        "AutomationObject": {"Namespace": automation.namespace, "Name": automation.name},
+        "AutomationObject": {"Namespace": automation.namespace(), "Name": automation.name()},
         "Changed": {"Changes": changes.iter().map(as_value).collect::<Vec<_>>(), "FileChanges": file_changes},
         "Values": values,
     })
@@ -73,7 +73,8 @@ fn default_message(changes: &[Change]) -> String {
     if let [change] = changes {
         return format!(
             "chore(flux): update {} image to {}\n",
-            change.policy.name, change.new
+            change.policy.name(),
+            change.new
         );
     }
     let mut message = format!("chore(flux): update {} images\n\n", changes.len());

@@ -7,8 +7,8 @@ use std::fmt;
 /// Both separators are accepted by `parse`; `Display` uses `namespace/name`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 pub struct ObjectKey {
-    pub namespace: String,
-    pub name: String,
+    namespace: String,
+    name: String,
 }
 
 impl ObjectKey {
@@ -19,19 +19,24 @@ impl ObjectKey {
             .split_once(':')
             .or_else(|| text.split_once('/'))
             .ok_or_else(|| ParseError::new("object key", text, "expected namespace:name"))?;
-        Ok(Self {
-            namespace: check_name(text, namespace, "namespace")?,
-            name: check_name(text, name, "name")?,
-        })
+        Self::from_parts(namespace, name)
     }
 
-    /// Build from two parts, checking each like `parse` does.
+    /// Build from two parts: the one constructor, which checks both.
     pub fn from_parts(namespace: &str, name: &str) -> Result<Self, ParseError> {
         let text = format!("{namespace}/{name}");
         Ok(Self {
             namespace: check_name(&text, namespace, "namespace")?,
             name: check_name(&text, name, "name")?,
         })
+    }
+
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     /// The `namespace:name` form used in `$imagepolicy` markers.
