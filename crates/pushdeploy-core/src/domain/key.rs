@@ -19,15 +19,19 @@ impl ObjectKey {
             .split_once(':')
             .or_else(|| text.split_once('/'))
             .ok_or_else(|| ParseError::new("object key", text, "expected namespace:name"))?;
-        Self::from_parts(namespace, name)
+        Self::checked(text, namespace, name)
     }
 
-    /// Build from two parts: the one constructor, which checks both.
+    /// Build from two parts, checked like `parse`.
     pub fn from_parts(namespace: &str, name: &str) -> Result<Self, ParseError> {
-        let text = format!("{namespace}/{name}");
+        Self::checked(&format!("{namespace}/{name}"), namespace, name)
+    }
+
+    /// The one constructor: both parts checked, errors quoting `text` as the caller wrote it.
+    fn checked(text: &str, namespace: &str, name: &str) -> Result<Self, ParseError> {
         Ok(Self {
-            namespace: check_name(&text, namespace, "namespace")?,
-            name: check_name(&text, name, "name")?,
+            namespace: check_name(text, namespace, "namespace")?,
+            name: check_name(text, name, "name")?,
         })
     }
 
