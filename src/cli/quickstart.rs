@@ -14,6 +14,7 @@ pub struct QuickstartArgs {
     /// Where the gitops remote, the config and the journal go.
     #[arg(long, default_value = "quickstart-data")]
     data_dir: PathBuf,
+    /// The address the service listens on (webhooks, API).
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: std::net::SocketAddr,
 }
