@@ -191,14 +191,21 @@ mod tests {
                     continue;
                 }
                 let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
-                assert!(!help.trim().is_empty(), "`{path}` argument `{id}` has no help text");
+                assert!(
+                    !help.trim().is_empty(),
+                    "`{path}` argument `{id}` has no help text"
+                );
                 // A repeatable option named after its Vec field shows `<CA_FILES>`: one value
                 // per flag should read as one (`--ca-file <PEM_FILE>`).
                 for name in arg.get_value_names().into_iter().flatten() {
-                    let plural_field = arg
-                        .get_long()
-                        .is_some_and(|long| long.replace('-', "_") != id && name.as_str() == id.to_uppercase());
-                    assert!(!plural_field, "`{path}` --{} shows <{name}>", arg.get_long().unwrap_or(id));
+                    let plural_field = arg.get_long().is_some_and(|long| {
+                        long.replace('-', "_") != id && name.as_str() == id.to_uppercase()
+                    });
+                    assert!(
+                        !plural_field,
+                        "`{path}` --{} shows <{name}>",
+                        arg.get_long().unwrap_or(id)
+                    );
                 }
             }
         }
@@ -206,8 +213,15 @@ mod tests {
 
     #[test]
     fn rollback_takes_force_like_the_api() {
-        let cli = Cli::try_parse_from(["pushdeploy", "rollback", "flux-system/mcp", "--to", "1-a", "--force"])
-            .expect("rollback --force parses");
+        let cli = Cli::try_parse_from([
+            "pushdeploy",
+            "rollback",
+            "flux-system/mcp",
+            "--to",
+            "1-a",
+            "--force",
+        ])
+        .expect("rollback --force parses");
         assert!(format!("{cli:?}").contains("force: true"), "{cli:?}");
     }
 
