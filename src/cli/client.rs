@@ -9,7 +9,12 @@ use std::process::ExitCode;
 #[derive(Debug, Args)]
 pub struct ServerArgs {
     /// The base URL of the running pushdeploy service.
-    #[arg(long, env = "PUSHDEPLOY_SERVER", default_value = "http://127.0.0.1:8080")]
+    #[arg(
+        long,
+        env = "PUSHDEPLOY_SERVER",
+        default_value = "http://127.0.0.1:8080",
+        value_name = "URL"
+    )]
     server: String,
     /// The environment variable that holds the API token (never the token itself).
     #[arg(long, default_value = "PUSHDEPLOY_TOKEN", value_name = "VAR")]

@@ -197,10 +197,16 @@ mod tests {
                 );
                 // A repeatable option named after its Vec field shows `<CA_FILES>`: one value
                 // per flag should read as one (`--ca-file <PEM_FILE>`).
-                for name in arg.get_value_names().into_iter().flatten() {
-                    let plural_field = arg.get_long().is_some_and(|long| {
-                        long.replace('-', "_") != id && name.as_str() == id.to_uppercase()
-                    });
+                // Without a value name clap shows the field's name in capitals.
+                let names: Vec<String> = match arg.get_value_names() {
+                    Some(names) => names.iter().map(ToString::to_string).collect(),
+                    None if arg.get_action().takes_values() => vec![id.to_uppercase()],
+                    None => Vec::new(),
+                };
+                for name in names {
+                    let plural_field = arg
+                        .get_long()
+                        .is_some_and(|long| long.replace('-', "_") != id && name == id.to_uppercase());
                     assert!(
                         !plural_field,
                         "`{path}` --{} shows <{name}>",

@@ -42,10 +42,10 @@ pub struct RegistryOptions {
     #[arg(long = "ca-file", value_name = "PEM_FILE")]
     ca_files: Vec<PathBuf>,
     /// User name for the registry (basic auth or the token flow); needs --password-env.
-    #[arg(long, requires = "password_env")]
+    #[arg(long, requires = "password_env", value_name = "USER")]
     username: Option<String>,
     /// The environment variable holding the password (never the password itself).
-    #[arg(long, requires = "username")]
+    #[arg(long, requires = "username", value_name = "VAR")]
     password_env: Option<String>,
     #[command(flatten)]
     config: ConfigArgs,
