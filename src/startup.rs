@@ -109,23 +109,14 @@ impl Application {
         crate::failpoint::configure().map_err(anyhow::Error::msg)?;
         let settings = Arc::new(settings);
         let readiness = Readiness::new();
-        let journal = Journal::open(&settings.data_dir)
-            .await
-            .context("opening the journal")?;
-        forward_journal_health(&journal, &readiness);
-        let (sender, scans) = tokio::sync::mpsc::unbounded_channel();
-        let poller = Poller::new(&settings, sender).context("building the registry clients")?;
-        let writers = Writers::new(settings.data_dir.clone(), settings.intake.coalesce_window);
+        let (engine, scans) = open_engine(&settings).await?;
+        forward_journal_health(&engine.journal, &readiness);
         // Readiness follows the last write attempt per remote, not only the startup probe.
         let remote_readiness = Arc::clone(&readiness);
-        writers.report_health(Arc::new(move |check, outcome| {
+        engine.writers.report_health(Arc::new(move |check, outcome| {
             remote_readiness.set(check, outcome)
         }));
-        let engine = Engine::new(Arc::clone(&settings), journal.clone(), poller, writers);
-        engine
-            .load_overrides()
-            .await
-            .context("loading pins and suspensions from the journal")?;
+        let journal = engine.journal.clone();
         if settings.trust_notifications {
             tracing::warn!(
                 "NO REGISTRY CONFIRMATION: trusting notifications as they come (quickstart mode); never use this in production"
@@ -207,6 +198,39 @@ impl Application {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// The engine as `serve` runs it and `run-once` drives it: journal open, registry clients,
+/// writers, pins and suspensions loaded from the journal. Also returns the scan results channel
+/// the poller reports changed tag lists on.
+async fn open_engine(
+    settings: &Arc<Settings>,
+) -> anyhow::Result<(
+    Arc<Engine>,
+    tokio::sync::mpsc::UnboundedReceiver<crate::poller::ScanResult>,
+)> {
+    use anyhow::Context as _;
+    let journal = Journal::open(&settings.data_dir)
+        .await
+        .context("opening the journal")?;
+    let (sender, scans) = tokio::sync::mpsc::unbounded_channel();
+    let poller = Poller::new(settings, sender).context("building the registry clients")?;
+    let writers = Writers::new(settings.data_dir.clone(), settings.intake.coalesce_window);
+    let engine = Engine::new(Arc::clone(settings), journal, poller, writers);
+    engine
+        .load_overrides()
+        .await
+        .context("loading pins and suspensions from the journal")?;
+    Ok((engine, scans))
+}
+
+/// `pushdeploy run-once`: one scan of every repository, decided and written through the same
+/// engine as `serve` (pins, suspensions and deployments in the journal of `data_dir`).
+pub async fn run_once(settings: Settings) -> anyhow::Result<(Arc<Settings>, crate::engine::OnceReport)> {
+    let settings = Arc::new(settings);
+    let (engine, _scans) = open_engine(&settings).await?;
+    // Every deployment is committed to the journal before `decide` returns it.
+    Ok((settings, engine.reconcile_once().await))
 }
 
 /// Readiness follows the journal's storage: not ready (with the reason) while it refuses writes.

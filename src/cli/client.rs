@@ -8,11 +8,16 @@ use std::process::ExitCode;
 
 #[derive(Debug, Args)]
 pub struct ServerArgs {
-    /// The pushdeploy server.
-    #[arg(long, env = "PUSHDEPLOY_SERVER", default_value = "http://127.0.0.1:8080")]
+    /// The base URL of the running pushdeploy service.
+    #[arg(
+        long,
+        env = "PUSHDEPLOY_SERVER",
+        default_value = "http://127.0.0.1:8080",
+        value_name = "URL"
+    )]
     server: String,
-    /// The environment variable that holds the API token.
-    #[arg(long, default_value = "PUSHDEPLOY_TOKEN")]
+    /// The environment variable that holds the API token (never the token itself).
+    #[arg(long, default_value = "PUSHDEPLOY_TOKEN", value_name = "VAR")]
     token_env: String,
     /// Print the server's JSON answer instead of a summary.
     #[arg(long)]
@@ -21,10 +26,11 @@ pub struct ServerArgs {
 
 #[derive(Debug, Args)]
 pub struct PromoteArgs {
-    /// The policy, `namespace/name`.
+    /// The image policy, `namespace/name`, e.g. `flux-system/mcp`.
     policy: String,
+    /// The tag to deploy; it must exist in the registry.
     tag: String,
-    /// Promote even if the tag does not pass the policy's filter.
+    /// Promote even if the tag does not pass the policy's filter (it must still exist).
     #[arg(long)]
     force: bool,
     #[command(flatten)]
@@ -33,16 +39,21 @@ pub struct PromoteArgs {
 
 #[derive(Debug, Args)]
 pub struct RollbackArgs {
+    /// The image policy, `namespace/name`, e.g. `flux-system/mcp`.
     policy: String,
     /// The tag to go back to (default: the one deployed before the current one).
-    #[arg(long)]
+    #[arg(long, value_name = "TAG")]
     to: Option<String>,
+    /// Roll back even if the tag does not pass the policy's filter (it must still exist).
+    #[arg(long)]
+    force: bool,
     #[command(flatten)]
     server: ServerArgs,
 }
 
 #[derive(Debug, Args)]
 pub struct HistoryArgs {
+    /// The image policy, `namespace/name`, e.g. `flux-system/mcp`.
     policy: String,
     #[command(flatten)]
     server: ServerArgs,
@@ -118,6 +129,11 @@ fn finish(
             print!("{}", human(&value));
             ExitCode::SUCCESS
         }
+        Err(message) if message.contains(" policy-rejects-tag: ") => {
+            // The API's detail names its JSON field; say the flag of this command too.
+            eprintln!("{what} failed: {message} (here: --force)");
+            ExitCode::FAILURE
+        }
         Err(message) => {
             eprintln!("{what} failed: {message}");
             ExitCode::FAILURE
@@ -172,8 +188,8 @@ pub fn promote(args: &PromoteArgs) -> ExitCode {
 
 pub fn rollback(args: &RollbackArgs) -> ExitCode {
     let body = match &args.to {
-        Some(to) => serde_json::json!({"to": to}),
-        None => serde_json::json!({}),
+        Some(to) => serde_json::json!({"to": to, "force": args.force}),
+        None => serde_json::json!({"force": args.force}),
     };
     let result = policy_path(&args.policy).and_then(|path| {
         call(

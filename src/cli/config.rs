@@ -9,14 +9,16 @@ use std::process::ExitCode;
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
     /// Print the resolved objects, or every problem with its location (exit 2).
+    ///
+    /// Example: pushdeploy config check --config pushdeploy.yaml --flux ./clusters/prod
     Check(ConfigArgs),
 }
 
 /// Where the configuration comes from; shared by every subcommand that loads it.
 #[derive(Debug, Clone, Args)]
 pub struct ConfigArgs {
-    /// pushdeploy.yaml
-    #[arg(long, env = "PUSHDEPLOY_CONFIG")]
+    /// The pushdeploy.yaml to load, e.g. `/etc/pushdeploy/pushdeploy.yaml`.
+    #[arg(long, env = "PUSHDEPLOY_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// A directory of Flux manifests (ImageRepository, ImagePolicy, ImageUpdateAutomation, GitRepository); repeatable.
     #[arg(long = "flux", value_name = "DIR")]

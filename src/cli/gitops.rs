@@ -2,13 +2,14 @@
 //! (config, registries, gitops write access, policy picks: pass/fail lines with remedies).
 
 use super::config::ConfigArgs;
-use crate::config::Settings;
-use crate::gitops::{Intent, Outcome, Writers};
+use crate::config::{Automation, Settings};
+use crate::domain::ObjectKey;
+use crate::engine::OnceReport;
+use crate::gitops::{Outcome, Writers};
 use crate::poller::Poller;
-use crate::setter::PolicyValue;
 use clap::Args;
+use std::collections::BTreeSet;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 #[derive(Debug, Args)]
 pub struct RunOnceArgs {
@@ -21,10 +22,16 @@ pub fn run_once(args: RunOnceArgs) -> ExitCode {
         Ok(settings) => settings,
         Err(code) => return code,
     };
-    let result = super::runtime().map(|runtime| runtime.block_on(cycle(settings)));
+    let result = super::runtime().and_then(|runtime| runtime.block_on(crate::startup::run_once(settings)));
     match result {
-        Ok(lines) => {
-            let failed = lines.iter().any(|line| line["outcome"] == "failed");
+        Ok((settings, report)) => {
+            let lines: Vec<serde_json::Value> = settings
+                .automations
+                .values()
+                .map(|automation| summarise(&settings, automation, &report))
+                .collect();
+            // A failure beside a push (another policy, another repository) still fails the run.
+            let failed = lines.iter().any(|line| !line["error"].is_null());
             for line in lines {
                 println!("{line}");
             }
@@ -41,70 +48,12 @@ pub fn run_once(args: RunOnceArgs) -> ExitCode {
     }
 }
 
-/// Scan every repository, pick per policy, write every automation once.
-async fn cycle(settings: Settings) -> Vec<serde_json::Value> {
-    let (sender, _receiver) = tokio::sync::mpsc::unbounded_channel();
-    let poller = match Poller::new(&settings, sender) {
-        Ok(poller) => poller,
-        Err(error) => {
-            return vec![
-                serde_json::json!({"automation": null, "outcome": "failed", "commit": null, "changes": [], "error": error.to_string()}),
-            ];
-        }
-    };
-    let mut picks = std::collections::BTreeMap::new();
-    let mut errors = Vec::new();
-    for key in settings.repositories.keys() {
-        if let Err(error) = poller.scan_once(key).await {
-            errors.push(format!("{key}: {error}"));
-        }
-    }
-    for policy in settings.policies.values() {
-        let tags = poller.tags(&policy.repository);
-        let borrowed: Vec<&str> = tags.iter().map(String::as_str).collect();
-        match policy.policy.select(&borrowed) {
-            Ok(tag) => {
-                picks.insert(policy.key.clone(), (tag.to_owned(), policy.policy.clone()));
-            }
-            Err(error) => errors.push(format!("policy {}: {error}", policy.key)),
-        }
-    }
-    let writers = Writers::new(settings.data_dir.clone(), std::time::Duration::ZERO);
-    let mut lines = Vec::new();
-    for automation in settings.automations.values() {
-        let automation = Arc::new(automation.clone());
-        let mut outcomes = Vec::new();
-        for policy in &automation.policies {
-            let (Some((tag, ranking)), Some(repository)) = (
-                picks.get(policy),
-                settings
-                    .policies
-                    .get(policy)
-                    .and_then(|p| settings.repositories.get(&p.repository)),
-            ) else {
-                continue;
-            };
-            let value = PolicyValue {
-                image: repository.image.to_string(),
-                tag: tag.clone(),
-                digest: None,
-            };
-            let intent = Intent {
-                automation: Arc::clone(&automation),
-                policy: policy.clone(),
-                value,
-                ranking: Some(ranking.clone()),
-                explicit: false,
-                cause: "run-once".into(),
-            };
-            outcomes.push(writers.handle(&automation).submit(intent).await);
-        }
-        lines.push(summarise(&automation.key.to_string(), &outcomes, &errors));
-    }
-    lines
-}
-
-fn summarise(automation: &str, outcomes: &[Outcome], errors: &[String]) -> serde_json::Value {
+/// One JSON line for `automation`: what the engine did for it, and why it held back.
+fn summarise(settings: &Settings, automation: &Automation, report: &OnceReport) -> serde_json::Value {
+    let outcomes: Vec<&Outcome> = report
+        .outcomes_of(automation)
+        .map(|decision| &decision.outcome)
+        .collect();
     let pushed = outcomes.iter().find_map(|outcome| match outcome {
         Outcome::Pushed { commit, .. } => Some(commit.clone()),
         _ => None,
@@ -123,17 +72,40 @@ fn summarise(automation: &str, outcomes: &[Outcome], errors: &[String]) -> serde
             _ => None,
         })
         .collect();
-    failures.extend(errors.iter().cloned());
-    let skipped = outcomes
+    let repositories: BTreeSet<&ObjectKey> = automation
+        .policies
         .iter()
-        .any(|outcome| matches!(outcome, Outcome::Skipped { .. }));
-    let outcome = match (&pushed, failures.is_empty(), skipped) {
+        .filter_map(|policy| settings.policies.get(policy))
+        .map(|policy| &policy.repository)
+        .collect();
+    failures.extend(
+        repositories
+            .into_iter()
+            .filter_map(|repository| report.problems.get(repository))
+            .flatten()
+            .cloned(),
+    );
+    let skipped: Vec<String> = outcomes
+        .iter()
+        .filter_map(|outcome| match outcome {
+            Outcome::Skipped { reason } => Some(reason.clone()),
+            _ => None,
+        })
+        .collect();
+    let outcome = match (&pushed, failures.is_empty(), skipped.is_empty()) {
         (Some(_), _, _) => "pushed",
         (None, false, _) => "failed",
-        (None, true, true) => "skipped",
-        (None, true, false) => "up-to-date",
+        (None, true, false) => "skipped",
+        (None, true, true) => "up-to-date",
     };
-    serde_json::json!({"automation": automation, "outcome": outcome, "commit": pushed, "changes": changes, "error": (!failures.is_empty()).then(|| failures.join("; "))})
+    serde_json::json!({
+        "automation": automation.key.to_string(),
+        "outcome": outcome,
+        "commit": pushed,
+        "changes": changes,
+        "skipped": skipped,
+        "error": (!failures.is_empty()).then(|| failures.join("; ")),
+    })
 }
 
 #[derive(Debug, Args)]

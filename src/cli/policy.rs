@@ -8,6 +8,8 @@ use std::process::ExitCode;
 #[derive(Debug, Subcommand)]
 pub enum PolicyCommand {
     /// Read tags from stdin (one per line, order kept), print the chosen original tag.
+    ///
+    /// Example: printf '1-abc\n2-def\n' | pushdeploy policy select --pattern '^(?P<num>[0-9]+)-' --extract '$num' --numerical asc
     Select(SelectArgs),
 }
 

@@ -12,9 +12,10 @@ use std::process::ExitCode;
 #[derive(Debug, Args)]
 pub struct QuickstartArgs {
     /// Where the gitops remote, the config and the journal go.
-    #[arg(long, default_value = "quickstart-data")]
+    #[arg(long, default_value = "quickstart-data", value_name = "DIR")]
     data_dir: PathBuf,
-    #[arg(long, default_value = "127.0.0.1:8080")]
+    /// The address the service listens on (webhooks, API).
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
     listen: std::net::SocketAddr,
 }
 

@@ -13,14 +13,20 @@ use std::sync::Arc;
 
 #[derive(Debug, Subcommand)]
 pub enum RegistryCommand {
-    /// List every tag of IMAGE (host[:port]/path).
+    /// List every tag of IMAGE (host[:port]/path), following pagination.
+    ///
+    /// Example: pushdeploy registry tags registry.example:5000/team/app --ca-file ca.pem
     Tags {
+        /// The image without tag, `host[:port]/path`, e.g. `registry.example:5000/team/app`.
         image: String,
         #[command(flatten)]
         options: RegistryOptions,
     },
     /// Print the manifest digest and media type of IMAGE:TAG.
+    ///
+    /// Example: pushdeploy registry digest registry.example:5000/team/app:1.4.2
     Digest {
+        /// The image with its tag, `host[:port]/path:tag`.
         reference: String,
         #[command(flatten)]
         options: RegistryOptions,
@@ -29,16 +35,17 @@ pub enum RegistryCommand {
 
 #[derive(Debug, Args)]
 pub struct RegistryOptions {
-    /// Plain HTTP (Flux's `insecure`).
+    /// Speak plain HTTP to the registry (Flux's `insecure`; it does not skip TLS verification).
     #[arg(long)]
     insecure: bool,
-    /// Extra CA certificate (PEM); repeatable.
-    #[arg(long = "ca-file")]
+    /// Extra CA certificate (PEM) to trust besides the built-in Mozilla roots; repeatable.
+    #[arg(long = "ca-file", value_name = "PEM_FILE")]
     ca_files: Vec<PathBuf>,
-    #[arg(long)]
+    /// User name for the registry (basic auth or the token flow); needs --password-env.
+    #[arg(long, requires = "password_env", value_name = "USER")]
     username: Option<String>,
-    /// Environment variable holding the password.
-    #[arg(long, requires = "username")]
+    /// The environment variable holding the password (never the password itself).
+    #[arg(long, requires = "username", value_name = "VAR")]
     password_env: Option<String>,
     #[command(flatten)]
     config: ConfigArgs,

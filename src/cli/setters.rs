@@ -9,12 +9,14 @@ use std::process::ExitCode;
 pub enum SettersCommand {
     /// Rewrite markers in place and print one JSON object per change (file, line, setter, old, new).
     /// A marked value that cannot be rewritten safely is an error (exit 1) and its file is left as is.
+    ///
+    /// Example: pushdeploy setters apply ./gitops --policy flux-system:mcp=registry.example/mcp:2-f62ba56 --dry-run
     Apply(ApplyArgs),
 }
 
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
-    /// The repository root.
+    /// The root of the checked-out gitops repository.
     dir: PathBuf,
     /// NS:NAME=IMAGE:TAG[@DIGEST]; repeat for several policies.
     #[arg(long = "policy", required = true, value_name = "NS:NAME=IMAGE:TAG[@DIGEST]")]

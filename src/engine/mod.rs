@@ -16,10 +16,12 @@ use tokio::sync::{Notify, mpsc};
 
 mod confirm;
 mod manual;
+mod once;
 pub mod routing;
 pub mod views;
 
 pub use manual::{Manual, ManualError};
+pub use once::OnceReport;
 
 /// Pause before retrying events that failed transiently (remote unreachable, registry down).
 const RETRY_DELAY: Duration = Duration::from_secs(10);
@@ -55,9 +57,12 @@ pub struct Engine {
 }
 
 /// What one decision produced for one policy.
-struct Decision {
-    policy: ObjectKey,
-    outcome: Outcome,
+pub struct Decision {
+    pub policy: ObjectKey,
+    /// The automation that wrote (or was held from writing); `None` when the outcome is the
+    /// policy's own (pinned, no pick, no automation covers it).
+    pub automation: Option<ObjectKey>,
+    pub outcome: Outcome,
 }
 
 impl Engine {
@@ -378,6 +383,7 @@ impl Engine {
             if let Some(pin) = self.writers.overrides().pinned(&policy.key) {
                 decisions.push(Decision {
                     policy: policy.key.clone(),
+                    automation: None,
                     outcome: Outcome::Skipped {
                         reason: format!("policy {} is pinned to {pin}", policy.key),
                     },
@@ -389,6 +395,7 @@ impl Engine {
                 Err(error) => {
                     decisions.push(Decision {
                         policy: policy.key.clone(),
+                        automation: None,
                         outcome: Outcome::Skipped {
                             reason: format!("policy {}: {error}", policy.key),
                         },
@@ -404,6 +411,7 @@ impl Engine {
                 );
                 decisions.push(Decision {
                     policy: policy.key.clone(),
+                    automation: None,
                     outcome: Outcome::Skipped { reason },
                 });
                 continue;
@@ -428,6 +436,7 @@ impl Engine {
                 );
                 decisions.push(Decision {
                     policy: policy.key.clone(),
+                    automation: None,
                     outcome: Outcome::Skipped { reason },
                 });
             }
@@ -440,6 +449,7 @@ impl Engine {
                 if self.writers.overrides().is_suspended(&automation.key) {
                     decisions.push(Decision {
                         policy: policy.key.clone(),
+                        automation: Some(automation.key.clone()),
                         outcome: Outcome::Skipped {
                             reason: format!("automation {} is suspended", automation.key),
                         },
@@ -460,6 +470,7 @@ impl Engine {
                 };
                 submissions.push((
                     policy.key.clone(),
+                    automation.key.clone(),
                     automation.author.name.clone(),
                     self.writers.handle(automation),
                     intent,
@@ -467,14 +478,21 @@ impl Engine {
             }
         }
         let outcomes = futures_join(submissions.into_iter().map(
-            |(policy, author, handle, intent)| async move {
+            |(policy, automation, author, handle, intent)| async move {
                 let tag = intent.value.tag.clone();
                 let cause = intent.cause.clone();
-                (policy, author, tag, cause, handle.submit(intent).await)
+                (
+                    policy,
+                    automation,
+                    author,
+                    tag,
+                    cause,
+                    handle.submit(intent).await,
+                )
             },
         ))
         .await;
-        for (policy, author, tag, cause, outcome) in outcomes {
+        for (policy, automation, author, tag, cause, outcome) in outcomes {
             if matches!(outcome, Outcome::Failed { retry: true, .. }) {
                 // Not done: the next scan must try this pick again.
                 self.selected
@@ -483,14 +501,23 @@ impl Engine {
                     .remove(&policy);
             }
             if let Outcome::Pushed { commit, .. } = &outcome {
-                let _ = self
+                if let Err(error) = self
                     .journal
                     .record_deployment(&policy.to_string(), &tag, commit, &author, &cause)
-                    .await;
+                    .await
+                {
+                    // The commit is on the remote (and its trailers keep the history); say
+                    // that the journal's copy is missing rather than drop it unseen.
+                    tracing::error!(%policy, %tag, %commit, %error, "the deployment could not be recorded in the journal");
+                }
                 self.note_deployed(&policy, &tag);
                 metrics::counter!("pushdeploy_commits_total", "result" => "pushed").increment(1);
             }
-            decisions.push(Decision { policy, outcome });
+            decisions.push(Decision {
+                policy,
+                automation: Some(automation),
+                outcome,
+            });
         }
         decisions
     }

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod cli_policy;
+mod cli_run_once;
 mod config;
 mod config_refusals;
 mod deploy;
