@@ -59,6 +59,8 @@ struct Metadata {
     namespace: Option<String>,
     #[serde(default)]
     labels: BTreeMap<String, String>,
+    #[serde(default)]
+    annotations: BTreeMap<String, Spanned<String>>,
 }
 
 impl Metadata {
@@ -188,6 +190,23 @@ fn collect(dir: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
     Ok(())
 }
 
+/// The annotation by which a Flux `ImageRepository` declares the other `host[:port]` names its
+/// registry is reached by (comma-separated), like `aliases` in `pushdeploy.yaml`.
+pub const ALIASES_ANNOTATION: &str = "pushdeploy.io/aliases";
+
+/// `pushdeploy.io/aliases: "a:5000, b"` as one entry per name, each at the annotation's line;
+/// the resolver validates them as it does `aliases`.
+fn annotated_aliases(metadata: &Metadata) -> Vec<Spanned<String>> {
+    let Some(annotation) = metadata.annotations.get(ALIASES_ANNOTATION) else {
+        return Vec::new();
+    };
+    annotation
+        .value
+        .split(',')
+        .map(|alias| Spanned::new(alias.trim().to_owned(), annotation.referenced, annotation.defined))
+        .collect()
+}
+
 const IMAGE_API: &[&str] = &[
     "image.toolkit.fluxcd.io/v1",
     "image.toolkit.fluxcd.io/v1beta2",
@@ -264,6 +283,7 @@ fn repository(
         return;
     };
     let spec = parsed.spec;
+    let aliases = annotated_aliases(&parsed.metadata);
     let raw = RawRepository {
         namespace: parsed.metadata.namespace,
         name: parsed.metadata.name,
@@ -276,7 +296,7 @@ fn repository(
         ca_files: Vec::new(),
         credentials: None,
         page_size: None,
-        aliases: Vec::new(),
+        aliases,
         ca_pems: Vec::new(),
     };
     objects.repositories.push((origin, raw));

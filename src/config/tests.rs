@@ -524,3 +524,47 @@ fn a_type_error_names_the_field_and_the_expected_type() {
         "{problem}"
     );
 }
+
+const FLUX_REPOSITORY: &str = "apiVersion: image.toolkit.fluxcd.io/v1
+kind: ImageRepository
+metadata:
+  name: app
+  namespace: flux-system
+  annotations:
+    pushdeploy.io/aliases: ALIASES
+spec:
+  image: reg.example:5000/app
+  interval: 1m
+";
+
+#[test]
+fn a_flux_image_repository_declares_aliases_by_annotation_and_a_push_under_one_is_matched() {
+    let dir = tempfile::tempdir().unwrap();
+    let flux = dir.path().join("flux");
+    std::fs::create_dir(&flux).unwrap();
+    let manifest = FLUX_REPOSITORY.replace("ALIASES", "\"Registry.Internal:5000, ingress.example\"");
+    write(&flux, "repository.yaml", &manifest);
+    let settings = load_with_env(None, &[flux], &env(&[])).unwrap();
+    assert_eq!(
+        settings.repositories[&key("flux-system/app")].aliases,
+        ["registry.internal:5000", "ingress.example"]
+    );
+    let matched = crate::engine::routing::find(&settings, "registry.internal:5000", "app");
+    assert_eq!(matched.map(|repository| repository.key.to_string()), Some("flux-system/app".to_owned()));
+    assert!(crate::engine::routing::find(&settings, "other.example", "app").is_none());
+}
+
+#[test]
+fn a_bad_alias_in_the_flux_annotation_is_a_problem_at_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let flux = dir.path().join("flux");
+    std::fs::create_dir(&flux).unwrap();
+    let manifest = FLUX_REPOSITORY.replace("ALIASES", "\"ingress.example, https://user:pw@reg.internal/app\"");
+    let file = write(&flux, "repository.yaml", &manifest);
+    let error = load_with_env(None, &[flux], &env(&[])).unwrap_err();
+    assert_eq!(error.problems.len(), 1, "{error}");
+    let problem = &error.problems[0];
+    assert_eq!(problem.location, format!("{}:7", file.display()), "{problem}");
+    assert!(problem.message.contains("host:port"), "{problem}");
+    assert!(!error.to_string().contains("pw@"), "no credentials echoed: {error}");
+}
