@@ -101,7 +101,7 @@ fn field_at(text: &str, line: usize, column: usize) -> Option<(&str, &'static st
     } else {
         "a scalar"
     };
-    if let Some(key) = here.get(..column.saturating_sub(1)).and_then(key_of) {
+    if let Some(key) = here.get(..column.saturating_sub(1)).and_then(key_before) {
         return Some((key, got));
     }
     let indent = column.saturating_sub(1);
@@ -114,6 +114,16 @@ fn field_at(text: &str, line: usize, column: usize) -> Option<(&str, &'static st
         })
         .and_then(|above| key_of(above))
         .map(|key| (key, got))
+}
+
+/// The key right before a value on its line: `  interval: ` and `- name: ` as well as the inner
+/// key of a flow mapping (`  ns/a: {identityFile: `).
+fn key_before(prefix: &str) -> Option<&str> {
+    let before = prefix.trim_end().strip_suffix(':')?;
+    let key = before
+        .rsplit(|c: char| c.is_whitespace() || matches!(c, '{' | ',' | '['))
+        .next()?;
+    (!key.is_empty() && key.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-')).then_some(key)
 }
 
 /// The key of a block mapping line (`  interval: …`, `- name: …`).

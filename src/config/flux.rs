@@ -1,12 +1,13 @@
 //! Flux manifests as a configuration source: `ImageRepository`, `ImagePolicy`,
 //! `ImageUpdateAutomation` (image.toolkit.fluxcd.io v1, v1beta2, v1beta1), `GitRepository`
 //! (source.toolkit.fluxcd.io) and `Secret` (v1). Other kinds are ignored; multi-document files
-//! are read whole. Objects are converted into the `raw` shapes `pushdeploy.yaml` uses.
+//! are read document by document, so one broken document does not hide the others. Objects are converted into the `raw` shapes `pushdeploy.yaml` uses.
 
 use super::error::Problems;
 use super::raw::{RawAuthor, RawCheckout, RawFilter, RawGit, RawPolicy, RawPolicyChoice, RawPush, RawRef};
 use super::raw::{RawAutomation, RawRepository, RawSelector, RawUpdate};
 use super::settings::Origin;
+use super::tolerant::Broken;
 use base64::Engine;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -158,7 +159,7 @@ struct SecretDocument {
 }
 
 /// Read every `*.yaml`/`*.yml` below `dir` (sorted, symlinks not followed).
-pub fn load_dir(dir: &Path, objects: &mut FluxObjects, problems: &mut Problems) {
+pub fn load_dir(dir: &Path, objects: &mut FluxObjects, problems: &mut Problems, broken: &mut Broken) {
     let mut files = Vec::new();
     if let Err(error) = collect(dir, &mut files) {
         problems.add(
@@ -169,7 +170,7 @@ pub fn load_dir(dir: &Path, objects: &mut FluxObjects, problems: &mut Problems) 
     }
     for file in files {
         match std::fs::read_to_string(&file) {
-            Ok(text) => load_file(&file, &text, objects, problems),
+            Ok(text) => load_file(&file, &text, objects, problems, broken),
             Err(error) => problems.add(file.display(), format!("cannot read: {error}")),
         }
     }
@@ -214,26 +215,32 @@ const IMAGE_API: &[&str] = &[
 ];
 const SOURCE_API: &[&str] = &["source.toolkit.fluxcd.io/v1", "source.toolkit.fluxcd.io/v1beta2"];
 
-fn load_file(file: &Path, text: &str, objects: &mut FluxObjects, problems: &mut Problems) {
-    let headers: Vec<Spanned<Header>> = match serde_saphyr::from_multiple(text) {
-        Ok(headers) => headers,
-        Err(error) => return problems.yaml(file, text, &error),
-    };
-    let starts: Vec<usize> = headers
-        .iter()
-        .map(|header| usize::try_from(header.referenced.line()).unwrap_or(0))
-        .collect();
-    for (index, header) in headers.iter().enumerate() {
+fn load_file(
+    file: &Path,
+    text: &str,
+    objects: &mut FluxObjects,
+    problems: &mut Problems,
+    broken: &mut Broken,
+) {
+    // Document by document, so that a syntax error in one does not hide the others.
+    for document in documents(text) {
+        let header: Spanned<Header> = match serde_saphyr::from_str(&document) {
+            Ok(header) => header,
+            Err(error) => {
+                problems.yaml(file, &document, &error);
+                broken.add("", None);
+                continue;
+            }
+        };
         let api = header.value.api_version.as_deref().unwrap_or("");
         let Some(kind) = header.value.kind.as_deref() else {
             continue;
         };
-        let document = document_text(text, starts[index], starts.get(index + 1).copied());
         let origin = Origin {
             file: file.to_owned(),
-            line: starts[index],
+            line: usize::try_from(header.referenced.line()).unwrap_or(0),
         };
-        match kind {
+        let read = match kind {
             "ImageRepository" if IMAGE_API.contains(&api) => {
                 repository(&document, origin, file, objects, problems)
             }
@@ -245,25 +252,62 @@ fn load_file(file: &Path, text: &str, objects: &mut FluxObjects, problems: &mut 
                 git_repository(&document, origin, file, objects, problems)
             }
             "Secret" if api == "v1" => secret(&document, origin, file, objects, problems),
-            _ => {}
+            _ => true,
+        };
+        if !read {
+            broken.add(kind, key_of(&document));
         }
     }
 }
 
-/// The text of the document starting at `start` (1-based line), padded with blank lines so
-/// that line numbers in errors and spans are those of the whole file.
-fn document_text(text: &str, start: usize, next: Option<usize>) -> String {
-    let mut document = "\n".repeat(start.saturating_sub(1));
-    let lines = text.lines().skip(start.saturating_sub(1));
-    let lines = lines.take(next.map_or(usize::MAX, |next| next.saturating_sub(start)));
-    for (offset, line) in lines.enumerate() {
-        if offset > 0 && (line.starts_with("---") || line.starts_with("...")) {
-            break;
+/// Each document of `text` that holds anything, as the whole text with every line outside it
+/// blanked, so that line numbers in errors and spans are those of the file.
+fn documents(text: &str) -> Vec<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut documents = Vec::new();
+    let mut start = 0;
+    for index in 0..=lines.len() {
+        let line = lines.get(index).copied();
+        let boundary = line.is_none_or(|line| {
+            line == "---" || line.starts_with("--- ") || line.starts_with("---\t") || line == "..."
+        });
+        if !boundary {
+            continue;
         }
-        document.push_str(line);
-        document.push('\n');
+        let body = &lines[start..index];
+        let filled = body.iter().any(|line| {
+            let line = line.trim();
+            !line.is_empty() && !line.starts_with('#') && line != "---" && line != "..."
+        });
+        if filled {
+            let mut document = "\n".repeat(start);
+            for line in body {
+                if *line != "---" && *line != "..." {
+                    document.push_str(line);
+                }
+                document.push('\n');
+            }
+            documents.push(document);
+        }
+        start = index;
     }
-    document
+    documents
+}
+
+/// `namespace/name` of a document whose body could not be read, if its metadata can be.
+fn key_of(document: &str) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Named {
+        metadata: Option<NamedMetadata>,
+    }
+    #[derive(Deserialize)]
+    struct NamedMetadata {
+        name: Option<String>,
+        namespace: Option<String>,
+    }
+    let metadata = serde_saphyr::from_str::<Named>(document).ok()?.metadata?;
+    let namespace = metadata.namespace.as_deref().unwrap_or(super::DEFAULT_NAMESPACE);
+    Some(format!("{namespace}/{}", metadata.name?))
 }
 
 fn parse<T: DeserializeOwned>(document: &str, file: &Path, problems: &mut Problems) -> Option<T> {
@@ -278,9 +322,9 @@ fn repository(
     file: &Path,
     objects: &mut FluxObjects,
     problems: &mut Problems,
-) {
+) -> bool {
     let Some(parsed) = parse::<Document<RepositorySpec>>(document, file, problems) else {
-        return;
+        return false;
     };
     let spec = parsed.spec;
     let aliases = annotated_aliases(&parsed.metadata);
@@ -300,11 +344,18 @@ fn repository(
         ca_pems: Vec::new(),
     };
     objects.repositories.push((origin, raw));
+    true
 }
 
-fn policy(document: &str, origin: Origin, file: &Path, objects: &mut FluxObjects, problems: &mut Problems) {
+fn policy(
+    document: &str,
+    origin: Origin,
+    file: &Path,
+    objects: &mut FluxObjects,
+    problems: &mut Problems,
+) -> bool {
     let Some(parsed) = parse::<Document<PolicySpec>>(document, file, problems) else {
-        return;
+        return false;
     };
     let raw = RawPolicy {
         namespace: parsed.metadata.namespace,
@@ -315,6 +366,7 @@ fn policy(document: &str, origin: Origin, file: &Path, objects: &mut FluxObjects
         policy: parsed.spec.policy,
     };
     objects.policies.push((origin, raw));
+    true
 }
 
 fn automation(
@@ -323,9 +375,9 @@ fn automation(
     file: &Path,
     objects: &mut FluxObjects,
     problems: &mut Problems,
-) {
+) -> bool {
     let Some(parsed) = parse::<Document<AutomationSpec>>(document, file, problems) else {
-        return;
+        return false;
     };
     let spec = parsed.spec;
     let commit = spec.git.commit.unwrap_or_default();
@@ -350,6 +402,7 @@ fn automation(
         }),
     };
     objects.automations.push((origin, raw));
+    true
 }
 
 fn git_repository(
@@ -358,9 +411,9 @@ fn git_repository(
     file: &Path,
     objects: &mut FluxObjects,
     problems: &mut Problems,
-) {
+) -> bool {
     let Some(parsed) = parse::<Document<GitRepositorySpec>>(document, file, problems) else {
-        return;
+        return false;
     };
     let key = parsed.metadata.key();
     let repository = GitRepository {
@@ -370,11 +423,18 @@ fn git_repository(
         origin,
     };
     objects.git_repositories.insert(key, repository);
+    true
 }
 
-fn secret(document: &str, origin: Origin, file: &Path, objects: &mut FluxObjects, problems: &mut Problems) {
+fn secret(
+    document: &str,
+    origin: Origin,
+    file: &Path,
+    objects: &mut FluxObjects,
+    problems: &mut Problems,
+) -> bool {
     let Some(parsed) = parse::<SecretDocument>(document, file, problems) else {
-        return;
+        return false;
     };
     let key = parsed.metadata.key();
     let mut data = parsed.string_data;
@@ -388,4 +448,5 @@ fn secret(document: &str, origin: Origin, file: &Path, objects: &mut FluxObjects
         }
     }
     objects.secrets.insert(key, Secret { data, origin });
+    true
 }

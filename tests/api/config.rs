@@ -59,3 +59,44 @@ fn config_check_without_the_cluster_secret_exits_2_naming_what_to_add() {
         "{stderr}"
     );
 }
+
+#[test]
+fn config_check_exits_2_listing_every_structural_error_of_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("pushdeploy.yaml");
+    let text = "\
+imageRepositories:
+  - name: one
+    image: reg.example/one
+    interval: {a: 1}
+  - name: two
+    image: reg.example/two
+    insecur: true
+server:
+  listen: [127.0.0.1]
+";
+    std::fs::write(&config, text).unwrap();
+    let output = Command::cargo_bin("pushdeploy")
+        .unwrap()
+        .args(["config", "check", "--config"])
+        .arg(&config)
+        .env_remove("PUSHDEPLOY_CONFIG")
+        .assert()
+        .code(2)
+        .get_output()
+        .stderr
+        .clone();
+    let stderr = String::from_utf8(output).unwrap();
+    let file = config.display().to_string();
+    assert!(stderr.contains("3 configuration problems"), "{stderr}");
+    for (line, message) in [
+        (4, "`interval` must be a duration like `1m`, got a map"),
+        (7, "unknown field `insecur`"),
+        (9, "`listen` must be a string, got a sequence"),
+    ] {
+        let found = stderr
+            .lines()
+            .any(|printed| printed.contains(&format!("{file}:{line}:")) && printed.contains(message));
+        assert!(found, "missing {file}:{line} {message:?} in:\n{stderr}");
+    }
+}
