@@ -224,7 +224,10 @@ fn unknown_methods_on_known_routes_answer_problem_json_405s_with_allow() {
             "{method} {path}: {response}"
         );
         let problem: serde_json::Value = serde_json::from_str(body).unwrap();
-        assert_eq!(problem["type"], "urn:pushdeploy:problem:method-not-allowed", "{body}");
+        assert_eq!(
+            problem["type"], "urn:pushdeploy:problem:method-not-allowed",
+            "{body}"
+        );
         assert_eq!(problem["status"], 405, "{body}");
         assert!(
             problem["detail"]
@@ -232,6 +235,9 @@ fn unknown_methods_on_known_routes_answer_problem_json_405s_with_allow() {
                 .is_some_and(|detail| detail.contains(method) && detail.contains("Allow")),
             "names the method and where the allowed ones are: {body}"
         );
-        assert!(!body.contains("planted"), "the query string is not echoed: {body}");
+        assert!(
+            !body.contains("planted"),
+            "the query string is not echoed: {body}"
+        );
     }
 }
