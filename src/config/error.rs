@@ -144,8 +144,10 @@ fn name_the_field(field: &str, got: &str, message: &str) -> String {
         .and_then(|rest| rest.split_once(", expected "))
     {
         (got.to_owned(), expected.to_owned())
+    } else if message == "invalid boolean" {
+        return format!("`{field}` must be true or false");
     } else if let Some(expected) = message.strip_prefix("expected ") {
-        let expected = expected.trim_end_matches(" scalar");
+        let expected = expected.trim_end_matches(" scalar").trim_end_matches(" start");
         (got.to_owned(), format!("a {expected}"))
     } else {
         return message.to_owned();

@@ -311,9 +311,7 @@ fn key_of(document: &str) -> Option<String> {
 }
 
 fn parse<T: DeserializeOwned>(document: &str, file: &Path, problems: &mut Problems) -> Option<T> {
-    serde_saphyr::from_str(document)
-        .map_err(|error| problems.yaml(file, document, &error))
-        .ok()
+    super::tolerant::parse_reporting_all(file, document, document, problems)
 }
 
 fn repository(

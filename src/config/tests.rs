@@ -630,6 +630,7 @@ dataDir: {a: 1}
             (9, "unknown field `insecur`"),
             (12, "interval: \"1x\" is not a duration"),
             (19, "unknown field `polcy`"),
+            (18, "missing field `policy`"),
             (21, "`identityFile` must be"),
             (23, "`dataDir` must be"),
         ],
@@ -736,4 +737,52 @@ dataDir: data
     let config = write(dir.path(), "valid.yaml", &valid);
     let settings = load_with_env(Some(&config), &[], &env(&[])).unwrap();
     assert_eq!(settings.repositories.len(), 3);
+}
+
+#[test]
+fn several_problems_inside_one_object_are_all_reported_but_no_required_field_is_invented() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "\
+imageRepositories:
+  - name: app
+    image: reg.example/app
+    intervall: 1m
+    insecure: maybe
+    exclusionList: {a: 1}
+  - name: [not, a, name]
+    image: reg.example/other
+";
+    let config = write(dir.path(), "pushdeploy.yaml", text);
+    let error = load_with_env(Some(&config), &[], &env(&[])).unwrap_err();
+    assert_problems_exactly(
+        &error,
+        &config,
+        &[
+            (4, "unknown field `intervall`"),
+            (5, "`insecure` must be true or false"),
+            (6, "`exclusionList` must be a sequence"),
+            (7, "`name` must be a string, got a sequence"),
+        ],
+    );
+    let flux = dir.path().join("flux");
+    std::fs::create_dir(&flux).unwrap();
+    let manifest = "\
+apiVersion: image.toolkit.fluxcd.io/v1
+kind: ImageRepository
+metadata: {name: app}
+spec:
+  image: reg.example/app
+  interval: {a: 1}
+  insecure: maybe
+";
+    let file = write(&flux, "repository.yaml", manifest);
+    let error = load_with_env(None, &[flux], &env(&[])).unwrap_err();
+    assert_problems_exactly(
+        &error,
+        &file,
+        &[
+            (6, "`interval` must be a duration like `1m`, got a map"),
+            (7, "`insecure` must be true or false"),
+        ],
+    );
 }

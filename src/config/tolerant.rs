@@ -212,10 +212,12 @@ pub(crate) fn read(
             (None, Shape::Mapping(secrets)) if name == "clusterSecrets" => {
                 for (secret, body) in secrets {
                     let piece = part(secret.start, body.end);
-                    match parse::<BTreeMap<String, Spanned<RawClusterSecret>>>(&piece) {
-                        Ok(parsed) => config.cluster_secrets.extend(parsed),
-                        Err(error) => {
-                            problems.yaml(file, text, &error);
+                    let read = parse_reporting_all::<BTreeMap<String, Spanned<RawClusterSecret>>>(
+                        file, text, &piece, problems,
+                    );
+                    match read {
+                        Some(parsed) => config.cluster_secrets.extend(parsed),
+                        None => {
                             let key = match &secret.shape {
                                 Shape::Scalar(key) => Some(key.clone()),
                                 _ => None,
@@ -225,10 +227,11 @@ pub(crate) fn read(
                     }
                 }
             }
-            _ => match parse::<RawConfig>(&part(key.start, value.end)) {
-                Ok(parsed) => merge(&mut config, parsed),
-                Err(error) => problems.yaml(file, text, &error),
-            },
+            _ => {
+                if let Some(parsed) = parse_reporting_all(file, text, &part(key.start, value.end), problems) {
+                    merge(&mut config, parsed);
+                }
+            }
         }
     }
     if problems.0.len() == found {
@@ -247,20 +250,117 @@ fn read_item(
     broken: &mut Broken,
     config: &mut RawConfig,
 ) {
-    let result = match kind {
-        "ImageRepository" => parse(piece).map(|item| config.image_repositories.push(item)),
-        "ImagePolicy" => parse(piece).map(|item| config.image_policies.push(item)),
-        _ => parse(piece).map(|item| config.image_update_automations.push(item)),
+    let read = match kind {
+        "ImageRepository" => {
+            parse_reporting_all(file, text, piece, problems).map(|item| config.image_repositories.push(item))
+        }
+        "ImagePolicy" => {
+            parse_reporting_all(file, text, piece, problems).map(|item| config.image_policies.push(item))
+        }
+        _ => parse_reporting_all(file, text, piece, problems)
+            .map(|item| config.image_update_automations.push(item)),
     };
-    if let Err(error) = result {
-        // The whole text, not the piece: its lines name the field at fault.
-        problems.yaml(file, text, &error);
+    if read.is_none() {
         broken.add(kind, name_of(piece));
     }
 }
 
-fn parse<T: DeserializeOwned>(piece: &str) -> Result<T, serde_saphyr::Error> {
-    serde_saphyr::from_str(piece)
+/// How many entries of one object are left out in turn to find its further problems.
+const MAX_RETRIES: usize = 32;
+
+/// `piece` (a text with the positions of `text`) as `T`. When it does not deserialize, every
+/// problem in it, each named from `text`'s lines: the innermost mapping entry at fault is left
+/// out and the rest read again, until it reads, or the only complaint left is a required field
+/// that was left out (not a problem of the file).
+pub(crate) fn parse_reporting_all<T: DeserializeOwned>(
+    file: &Path,
+    text: &str,
+    piece: &str,
+    problems: &mut Problems,
+) -> Option<T> {
+    let mut error = match serde_saphyr::from_str::<T>(piece) {
+        Ok(value) => return Some(value),
+        Err(error) => error,
+    };
+    problems.yaml(file, text, &error);
+    let root = tree(piece)?;
+    let chars: Vec<char> = piece.chars().collect();
+    let mut left_out: Vec<(usize, usize, String)> = Vec::new();
+    let mut reported = vec![error.to_string()];
+    for _ in 0..MAX_RETRIES {
+        if error.to_string().contains("missing field") {
+            break;
+        }
+        let Some(at) = error.location().and_then(|location| index_of(&chars, &location)) else {
+            break;
+        };
+        let Some(entry) = innermost_entry(&root, at).filter(|entry| !left_out.contains(entry)) else {
+            break;
+        };
+        left_out.push(entry);
+        let retry: String = chars
+            .iter()
+            .enumerate()
+            .map(|(index, &c)| {
+                let gone = left_out
+                    .iter()
+                    .any(|(start, end, _)| (*start..*end).contains(&index));
+                if gone && c != '\n' && c != '\r' { ' ' } else { c }
+            })
+            .collect();
+        error = match serde_saphyr::from_str::<T>(&retry) {
+            Ok(_) => break,
+            Err(error) => error,
+        };
+        let message = error.to_string();
+        let hides_a_required_field = left_out
+            .iter()
+            .any(|(_, _, key)| message.contains(&format!("missing field `{key}`")));
+        if hides_a_required_field || reported.contains(&message) {
+            break;
+        }
+        problems.yaml(file, text, &error);
+        reported.push(message);
+    }
+    None
+}
+
+/// The character index of a 1-based line and column.
+fn index_of(chars: &[char], location: &serde_saphyr::Location) -> Option<usize> {
+    let line = usize::try_from(location.line()).ok()?;
+    let column = usize::try_from(location.column()).ok()?;
+    let line_start = if line <= 1 {
+        0
+    } else {
+        chars
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| **c == '\n')
+            .nth(line - 2)
+            .map(|(index, _)| index + 1)?
+    };
+    Some(line_start + column.saturating_sub(1))
+}
+
+/// The innermost mapping entry (`key: value`) holding the character at `at`: its range and key.
+fn innermost_entry(node: &Node, at: usize) -> Option<(usize, usize, String)> {
+    match &node.shape {
+        Shape::Mapping(entries) => {
+            let (key, value) = entries
+                .iter()
+                .find(|(key, value)| (key.start..=value.end).contains(&at))?;
+            let name = match &key.shape {
+                Shape::Scalar(name) => name.clone(),
+                _ => String::new(),
+            };
+            innermost_entry(value, at).or(Some((key.start, value.end, name)))
+        }
+        Shape::Sequence(items) => items
+            .iter()
+            .find(|item| (item.start..=item.end).contains(&at))
+            .and_then(|item| innermost_entry(item, at)),
+        _ => None,
+    }
 }
 
 /// 1-based line of the character at `index`.
