@@ -223,7 +223,7 @@ fn load_file(
     broken: &mut Broken,
 ) {
     // Document by document, so that a syntax error in one does not hide the others.
-    for document in documents(text) {
+    for document in super::yaml_tree::documents(text) {
         let header: Spanned<Header> = match serde_saphyr::from_str(&document) {
             Ok(header) => header,
             Err(error) => {
@@ -258,40 +258,6 @@ fn load_file(
             broken.add(kind, key_of(&document));
         }
     }
-}
-
-/// Each document of `text` that holds anything, as the whole text with every line outside it
-/// blanked, so that line numbers in errors and spans are those of the file.
-fn documents(text: &str) -> Vec<String> {
-    let lines: Vec<&str> = text.lines().collect();
-    let mut documents = Vec::new();
-    let mut start = 0;
-    for index in 0..=lines.len() {
-        let line = lines.get(index).copied();
-        let boundary = line.is_none_or(|line| {
-            line == "---" || line.starts_with("--- ") || line.starts_with("---\t") || line == "..."
-        });
-        if !boundary {
-            continue;
-        }
-        let body = &lines[start..index];
-        let filled = body.iter().any(|line| {
-            let line = line.trim();
-            !line.is_empty() && !line.starts_with('#') && line != "---" && line != "..."
-        });
-        if filled {
-            let mut document = "\n".repeat(start);
-            for line in body {
-                if *line != "---" && *line != "..." {
-                    document.push_str(line);
-                }
-                document.push('\n');
-            }
-            documents.push(document);
-        }
-        start = index;
-    }
-    documents
 }
 
 /// `namespace/name` of a document whose body could not be read, if its metadata can be.

@@ -10,6 +10,7 @@ mod raw;
 mod secret;
 mod settings;
 mod tolerant;
+mod yaml_tree;
 
 pub use duration::parse as parse_duration;
 pub use error::{ConfigError, Problem};

@@ -5,7 +5,7 @@
 
 use super::error::Problems;
 use super::raw::{RawClusterSecret, RawConfig};
-use saphyr_parser::{Event, Parser, Span};
+use super::yaml_tree::{Node, Shape, blank, index_of, innermost_entry, line_of, tree};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_saphyr::Spanned;
@@ -64,99 +64,6 @@ pub(crate) fn name_of(text: &str) -> Option<String> {
     Some(format!("{namespace}/{}", named.name?))
 }
 
-/// A node of the YAML tree with its character range in the source.
-struct Node {
-    start: usize,
-    end: usize,
-    shape: Shape,
-}
-
-enum Shape {
-    Scalar(String),
-    Sequence(Vec<Node>),
-    Mapping(Vec<(Node, Node)>),
-    Other,
-}
-
-/// Deeper than this, the fallback gives up (and the first error is reported as is).
-const MAX_DEPTH: usize = 64;
-
-/// The root node of `text` when it is one well-formed YAML document; `None` otherwise.
-fn tree(text: &str) -> Option<Node> {
-    let mut parser = Parser::new_from_str(text);
-    let chars: Vec<char> = text.chars().collect();
-    let mut next = || parser.next_event().and_then(Result::ok);
-    if !matches!(next()?.0, Event::StreamStart) || !matches!(next()?.0, Event::DocumentStart(_)) {
-        return None;
-    }
-    let (event, span) = next()?;
-    let root = node(&mut next, &chars, event, span, 0)?;
-    matches!(next()?.0, Event::DocumentEnd).then_some(())?;
-    matches!(next()?.0, Event::StreamEnd).then_some(root)
-}
-
-type Next<'a, 'input> = dyn FnMut() -> Option<(Event<'input>, Span)> + 'a;
-
-fn node(next: &mut Next<'_, '_>, chars: &[char], event: Event<'_>, span: Span, depth: usize) -> Option<Node> {
-    if depth > MAX_DEPTH {
-        return None;
-    }
-    let start = span.start.index();
-    let (shape, last_end, close) = match event {
-        Event::Scalar(value, ..) => (Shape::Scalar(value.into_owned()), span.end.index(), None),
-        Event::Alias(_) => (Shape::Other, span.end.index(), None),
-        Event::SequenceStart(..) => {
-            let mut items = Vec::new();
-            let close = loop {
-                let (event, span) = next()?;
-                if matches!(event, Event::SequenceEnd) {
-                    break span;
-                }
-                items.push(node(next, chars, event, span, depth + 1)?);
-            };
-            let last_end = items.last().map_or(start, |item| item.end);
-            (Shape::Sequence(items), last_end, Some(close))
-        }
-        Event::MappingStart(..) => {
-            let mut entries = Vec::new();
-            let close = loop {
-                let (event, span) = next()?;
-                if matches!(event, Event::MappingEnd) {
-                    break span;
-                }
-                let key = node(next, chars, event, span, depth + 1)?;
-                let (event, span) = next()?;
-                entries.push((key, node(next, chars, event, span, depth + 1)?));
-            };
-            let last_end = entries.last().map_or(start, |(_, value)| value.end);
-            (Shape::Mapping(entries), last_end, Some(close))
-        }
-        _ => return None,
-    };
-    // A flow collection ends at its bracket; a block one at its last value (its end event
-    // is placed at the next token, which may be far below).
-    let end = match close.map(|span| span.start.index()) {
-        Some(at) if matches!(chars.get(at), Some('}' | ']')) => at + 1,
-        _ => last_end,
-    };
-    Some(Node { start, end, shape })
-}
-
-/// `text` with every character outside `start..end` blanked (line breaks kept).
-fn only(chars: &[char], start: usize, end: usize) -> String {
-    chars
-        .iter()
-        .enumerate()
-        .map(|(index, &c)| {
-            if (start..end).contains(&index) || c == '\n' || c == '\r' {
-                c
-            } else {
-                ' '
-            }
-        })
-        .collect()
-}
-
 const OBJECT_LISTS: &[(&str, &str)] = &[
     ("imageRepositories", "ImageRepository"),
     ("imagePolicies", "ImagePolicy"),
@@ -187,7 +94,7 @@ pub(crate) fn read(
     let found = problems.0.len();
     let mut config = RawConfig::default();
     let mut seen = BTreeMap::new();
-    let part = |start: usize, end: usize| only(&chars, start, end);
+    let part = |start: usize, end: usize| blank(&chars, |index| (start..end).contains(&index));
     for (key, value) in entries {
         let name = match &key.shape {
             Shape::Scalar(name) => name.clone(),
@@ -298,16 +205,11 @@ pub(crate) fn parse_reporting_all<T: DeserializeOwned>(
             break;
         };
         left_out.push(entry);
-        let retry: String = chars
-            .iter()
-            .enumerate()
-            .map(|(index, &c)| {
-                let gone = left_out
-                    .iter()
-                    .any(|(start, end, _)| (*start..*end).contains(&index));
-                if gone && c != '\n' && c != '\r' { ' ' } else { c }
-            })
-            .collect();
+        let retry = blank(&chars, |index| {
+            !left_out
+                .iter()
+                .any(|(start, end, _)| (*start..*end).contains(&index))
+        });
         error = match serde_saphyr::from_str::<T>(&retry) {
             Ok(_) => break,
             Err(error) => error,
@@ -323,49 +225,6 @@ pub(crate) fn parse_reporting_all<T: DeserializeOwned>(
         reported.push(message);
     }
     None
-}
-
-/// The character index of a 1-based line and column.
-fn index_of(chars: &[char], location: &serde_saphyr::Location) -> Option<usize> {
-    let line = usize::try_from(location.line()).ok()?;
-    let column = usize::try_from(location.column()).ok()?;
-    let line_start = if line <= 1 {
-        0
-    } else {
-        chars
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| **c == '\n')
-            .nth(line - 2)
-            .map(|(index, _)| index + 1)?
-    };
-    Some(line_start + column.saturating_sub(1))
-}
-
-/// The innermost mapping entry (`key: value`) holding the character at `at`: its range and key.
-fn innermost_entry(node: &Node, at: usize) -> Option<(usize, usize, String)> {
-    match &node.shape {
-        Shape::Mapping(entries) => {
-            let (key, value) = entries
-                .iter()
-                .find(|(key, value)| (key.start..=value.end).contains(&at))?;
-            let name = match &key.shape {
-                Shape::Scalar(name) => name.clone(),
-                _ => String::new(),
-            };
-            innermost_entry(value, at).or(Some((key.start, value.end, name)))
-        }
-        Shape::Sequence(items) => items
-            .iter()
-            .find(|item| (item.start..=item.end).contains(&at))
-            .and_then(|item| innermost_entry(item, at)),
-        _ => None,
-    }
-}
-
-/// 1-based line of the character at `index`.
-fn line_of(text: &str, index: usize) -> usize {
-    1 + text.chars().take(index).filter(|&c| c == '\n').count()
 }
 
 /// `part` holds one top-level entry; move it into `config`.
