@@ -203,11 +203,12 @@ fn unknown_methods_on_known_routes_answer_problem_json_405s_with_allow() {
         ("GET", "/hooks/registry?token=planted", "POST"),
         ("DELETE", "/hooks/forgejo", "POST"),
         ("PUT", "/healthz", "GET,HEAD"),
+        ("DELETE", "/api/v1/policies", "GET,HEAD"),
     ] {
         let mut stream = connect(&app);
         write!(
             stream,
-            "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            "{method} {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer edge-ro-token\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
         )
         .unwrap();
         let mut response = String::new();
