@@ -240,22 +240,27 @@ fn load_file(
             file: file.to_owned(),
             line: usize::try_from(header.referenced.line()).unwrap_or(0),
         };
+        let document = document.as_str();
         let read = match kind {
             "ImageRepository" if IMAGE_API.contains(&api) => {
-                repository(&document, origin, file, objects, problems)
+                parse(document, file, problems).map(|parsed| repository(parsed, origin, objects))
             }
-            "ImagePolicy" if IMAGE_API.contains(&api) => policy(&document, origin, file, objects, problems),
+            "ImagePolicy" if IMAGE_API.contains(&api) => {
+                parse(document, file, problems).map(|parsed| policy(parsed, origin, objects))
+            }
             "ImageUpdateAutomation" if IMAGE_API.contains(&api) => {
-                automation(&document, origin, file, objects, problems)
+                parse(document, file, problems).map(|parsed| automation(parsed, origin, objects))
             }
             "GitRepository" if SOURCE_API.contains(&api) => {
-                git_repository(&document, origin, file, objects, problems)
+                parse(document, file, problems).map(|parsed| git_repository(parsed, origin, objects))
             }
-            "Secret" if api == "v1" => secret(&document, origin, file, objects, problems),
-            _ => true,
+            "Secret" if api == "v1" => {
+                parse(document, file, problems).map(|parsed| secret(parsed, origin, objects, problems))
+            }
+            _ => Some(()),
         };
-        if !read {
-            broken.add(kind, key_of(&document));
+        if read.is_none() {
+            broken.add(kind, key_of(document));
         }
     }
 }
@@ -280,16 +285,7 @@ fn parse<T: DeserializeOwned>(document: &str, file: &Path, problems: &mut Proble
     super::tolerant::parse_reporting_all(file, document, document, problems)
 }
 
-fn repository(
-    document: &str,
-    origin: Origin,
-    file: &Path,
-    objects: &mut FluxObjects,
-    problems: &mut Problems,
-) -> bool {
-    let Some(parsed) = parse::<Document<RepositorySpec>>(document, file, problems) else {
-        return false;
-    };
+fn repository(parsed: Document<RepositorySpec>, origin: Origin, objects: &mut FluxObjects) {
     let spec = parsed.spec;
     let aliases = annotated_aliases(&parsed.metadata);
     let raw = RawRepository {
@@ -308,19 +304,9 @@ fn repository(
         ca_pems: Vec::new(),
     };
     objects.repositories.push((origin, raw));
-    true
 }
 
-fn policy(
-    document: &str,
-    origin: Origin,
-    file: &Path,
-    objects: &mut FluxObjects,
-    problems: &mut Problems,
-) -> bool {
-    let Some(parsed) = parse::<Document<PolicySpec>>(document, file, problems) else {
-        return false;
-    };
+fn policy(parsed: Document<PolicySpec>, origin: Origin, objects: &mut FluxObjects) {
     let raw = RawPolicy {
         namespace: parsed.metadata.namespace,
         name: parsed.metadata.name,
@@ -330,19 +316,9 @@ fn policy(
         policy: parsed.spec.policy,
     };
     objects.policies.push((origin, raw));
-    true
 }
 
-fn automation(
-    document: &str,
-    origin: Origin,
-    file: &Path,
-    objects: &mut FluxObjects,
-    problems: &mut Problems,
-) -> bool {
-    let Some(parsed) = parse::<Document<AutomationSpec>>(document, file, problems) else {
-        return false;
-    };
+fn automation(parsed: Document<AutomationSpec>, origin: Origin, objects: &mut FluxObjects) {
     let spec = parsed.spec;
     let commit = spec.git.commit.unwrap_or_default();
     let raw = RawAutomation {
@@ -366,19 +342,9 @@ fn automation(
         }),
     };
     objects.automations.push((origin, raw));
-    true
 }
 
-fn git_repository(
-    document: &str,
-    origin: Origin,
-    file: &Path,
-    objects: &mut FluxObjects,
-    problems: &mut Problems,
-) -> bool {
-    let Some(parsed) = parse::<Document<GitRepositorySpec>>(document, file, problems) else {
-        return false;
-    };
+fn git_repository(parsed: Document<GitRepositorySpec>, origin: Origin, objects: &mut FluxObjects) {
     let key = parsed.metadata.key();
     let repository = GitRepository {
         url: parsed.spec.url,
@@ -387,19 +353,9 @@ fn git_repository(
         origin,
     };
     objects.git_repositories.insert(key, repository);
-    true
 }
 
-fn secret(
-    document: &str,
-    origin: Origin,
-    file: &Path,
-    objects: &mut FluxObjects,
-    problems: &mut Problems,
-) -> bool {
-    let Some(parsed) = parse::<SecretDocument>(document, file, problems) else {
-        return false;
-    };
+fn secret(parsed: SecretDocument, origin: Origin, objects: &mut FluxObjects, problems: &mut Problems) {
     let key = parsed.metadata.key();
     let mut data = parsed.string_data;
     for (name, encoded) in parsed.data {
@@ -412,5 +368,4 @@ fn secret(
         }
     }
     objects.secrets.insert(key, Secret { data, origin });
-    true
 }
