@@ -144,6 +144,8 @@ fn name_the_field(field: &str, got: &str, message: &str) -> String {
         .and_then(|rest| rest.split_once(", expected "))
     {
         (got.to_owned(), expected.to_owned())
+    } else if message.starts_with("missing field") {
+        return format!("{message}: this object needs it; add it");
     } else if message == "invalid boolean" {
         return format!("`{field}` must be true or false");
     } else if let Some(expected) = message.strip_prefix("expected ") {

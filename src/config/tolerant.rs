@@ -119,19 +119,7 @@ pub(crate) fn read(
             (None, Shape::Mapping(secrets)) if name == "clusterSecrets" => {
                 for (secret, body) in secrets {
                     let piece = part(secret.start, body.end);
-                    let read = parse_reporting_all::<BTreeMap<String, Spanned<RawClusterSecret>>>(
-                        file, text, &piece, problems,
-                    );
-                    match read {
-                        Some(parsed) => config.cluster_secrets.extend(parsed),
-                        None => {
-                            let key = match &secret.shape {
-                                Shape::Scalar(key) => Some(key.clone()),
-                                _ => None,
-                            };
-                            broken.add("Secret", key);
-                        }
-                    }
+                    read_cluster_secret(file, text, &piece, secret, problems, broken, &mut config);
                 }
             }
             _ => {
@@ -169,6 +157,30 @@ fn read_item(
     };
     if read.is_none() {
         broken.add(kind, name_of(piece));
+    }
+}
+
+/// One `clusterSecrets` entry (`piece`, keyed by `secret`).
+fn read_cluster_secret(
+    file: &Path,
+    text: &str,
+    piece: &str,
+    secret: &Node,
+    problems: &mut Problems,
+    broken: &mut Broken,
+    config: &mut RawConfig,
+) {
+    let read =
+        parse_reporting_all::<BTreeMap<String, Spanned<RawClusterSecret>>>(file, text, piece, problems);
+    match read {
+        Some(parsed) => config.cluster_secrets.extend(parsed),
+        None => {
+            let key = match &secret.shape {
+                Shape::Scalar(key) => Some(key.clone()),
+                _ => None,
+            };
+            broken.add("Secret", key);
+        }
     }
 }
 
