@@ -5,28 +5,10 @@
 #     server.maxBodiesInFlight / maxBodyBytesInFlight, past which 503 + Retry-After).
 # Each flood runs wrk with 100 connections for 10 s (far more than 1,000 bodies).
 # Usage: bench/wrk-flood.sh   (PROFILE=debug to use target/debug instead of a release build)
-set -euo pipefail
-cd "$(dirname "$0")/.."
-command -v wrk >/dev/null || { echo "bench/wrk-flood.sh: install wrk (apt-get install wrk)" >&2; exit 1; }
-profile=${PROFILE:-release}
-if [ "$profile" = release ]; then cargo build --release --quiet; else cargo build --quiet; fi
-work=$(mktemp -d)
-trap 'kill $server 2>/dev/null || true; rm -rf "$work"' EXIT
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat > "$work/pushdeploy.yaml" <<YAML
-dataDir: $work/data
-server: {listen: 127.0.0.1:$port}
-intake:
-  bodyLimit: 1048576
-  registry: {authorization: [{fromEnv: NOTIFY_AUTH}]}
+source "$(dirname "$0")/wrk-common.sh"
+start_server "  bodyLimit: 1048576
   forgejo: {secrets: [{fromEnv: FORGEJO_SECRET}]}
-imageRepositories: [{name: app, image: 127.0.0.1:1/app, insecure: true, interval: 1h}]
-imagePolicies: [{name: app, imageRepositoryRef: {name: app}, policy: {numerical: {order: asc}}}]
-YAML
-NOTIFY_AUTH="Bearer flood-token" FORGEJO_SECRET=flood-secret RUST_LOG=warn \
-  "target/$profile/pushdeploy" serve --config "$work/pushdeploy.yaml" 2>"$work/log" &
-server=$!
-for _ in $(seq 100); do curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+" NOTIFY_AUTH="Bearer flood-token" FORGEJO_SECRET=flood-secret RUST_LOG=warn
 rss() { awk '/VmRSS/ {printf "%.1f MB", $2/1024}' "/proc/$server/status"; }
 cat > "$work/flood.lua" <<'LUA'
 wrk.method = "POST"

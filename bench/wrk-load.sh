@@ -4,26 +4,9 @@
 # the 200), RSS before / during / after, and the floor in the same run (GET /healthz, same
 # concurrency). Goal: p99 <= 250 ms; memory plateaus during and comes back down after.
 # Usage: bench/wrk-load.sh [seconds]   (PROFILE=debug to use target/debug)
-set -euo pipefail
-cd "$(dirname "$0")/.."
-command -v wrk >/dev/null || { echo "bench/wrk-load.sh: install wrk (apt-get install wrk)" >&2; exit 1; }
 seconds=${1:-30}
-profile=${PROFILE:-release}
-if [ "$profile" = release ]; then cargo build --release --quiet; else cargo build --quiet; fi
-work=$(mktemp -d)
-trap 'kill $server 2>/dev/null || true; rm -rf "$work"' EXIT
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat > "$work/pushdeploy.yaml" <<YAML
-dataDir: $work/data
-server: {listen: 127.0.0.1:$port}
-intake:
-  registry: {authorization: [{fromEnv: NOTIFY_AUTH}]}
-imageRepositories: [{name: app, image: 127.0.0.1:1/app, insecure: true, interval: 1h}]
-imagePolicies: [{name: app, imageRepositoryRef: {name: app}, policy: {numerical: {order: asc}}}]
-YAML
-NOTIFY_AUTH="Bearer wrk-token" RUST_LOG=error "target/$profile/pushdeploy" serve --config "$work/pushdeploy.yaml" 2>"$work/log" &
-server=$!
-for _ in $(seq 100); do curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+source "$(dirname "$0")/wrk-common.sh"
+start_server "" NOTIFY_AUTH="Bearer wrk-token" RUST_LOG=error
 cat > "$work/post.lua" <<'LUA'
 local counter = 0
 wrk.method = "POST"

@@ -4,25 +4,10 @@
 # events (each a new event id, journaled with synchronous=FULL before the 2xx).
 # Goals: rejected >= 20k req/s, accepted >= 2k/s. Floor in the same run: wrk against /healthz.
 # Usage: bench/wrk.sh   (needs wrk; scripts/test does not install it: apt-get install wrk)
-set -euo pipefail
-cd "$(dirname "$0")/.."
-command -v wrk >/dev/null || { echo "bench/wrk.sh: install wrk (apt-get install wrk)" >&2; exit 1; }
-cargo build --release --quiet
-work=$(mktemp -d)
-trap 'kill $server 2>/dev/null || true; rm -rf "$work"' EXIT
+PROFILE=release
+source "$(dirname "$0")/wrk-common.sh"
 git init -q --bare -b main "$work/remote.git"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat > "$work/pushdeploy.yaml" <<YAML
-dataDir: $work/data
-server: {listen: 127.0.0.1:$port}
-intake:
-  registry: {authorization: [{fromEnv: NOTIFY_AUTH}]}
-imageRepositories: [{name: app, image: 127.0.0.1:1/app, insecure: true, interval: 1h}]
-imagePolicies: [{name: app, imageRepositoryRef: {name: app}, policy: {numerical: {order: asc}}}]
-YAML
-NOTIFY_AUTH="Bearer wrk-token" RUST_LOG=error target/release/pushdeploy serve --config "$work/pushdeploy.yaml" 2>"$work/log" &
-server=$!
-for _ in $(seq 100); do curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+start_server "" NOTIFY_AUTH="Bearer wrk-token" RUST_LOG=error
 cat > "$work/post.lua" <<'LUA'
 local counter = 0
 wrk.method = "POST"

@@ -101,7 +101,7 @@ fn field_at(text: &str, line: usize, column: usize) -> Option<(&str, &'static st
     } else {
         "a scalar"
     };
-    if let Some(key) = here.get(..column.saturating_sub(1)).and_then(key_of) {
+    if let Some(key) = here.get(..column.saturating_sub(1)).and_then(key_before) {
         return Some((key, got));
     }
     let indent = column.saturating_sub(1);
@@ -114,6 +114,16 @@ fn field_at(text: &str, line: usize, column: usize) -> Option<(&str, &'static st
         })
         .and_then(|above| key_of(above))
         .map(|key| (key, got))
+}
+
+/// The key right before a value on its line: `  interval: ` and `- name: ` as well as the inner
+/// key of a flow mapping (`  ns/a: {identityFile: `).
+fn key_before(prefix: &str) -> Option<&str> {
+    let before = prefix.trim_end().strip_suffix(':')?;
+    let key = before
+        .rsplit(|c: char| c.is_whitespace() || matches!(c, '{' | ',' | '['))
+        .next()?;
+    (!key.is_empty() && key.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-')).then_some(key)
 }
 
 /// The key of a block mapping line (`  interval: …`, `- name: …`).
@@ -134,8 +144,12 @@ fn name_the_field(field: &str, got: &str, message: &str) -> String {
         .and_then(|rest| rest.split_once(", expected "))
     {
         (got.to_owned(), expected.to_owned())
+    } else if message.starts_with("missing field") {
+        return format!("{message}: this object needs it; add it");
+    } else if message == "invalid boolean" {
+        return format!("`{field}` must be true or false");
     } else if let Some(expected) = message.strip_prefix("expected ") {
-        let expected = expected.trim_end_matches(" scalar");
+        let expected = expected.trim_end_matches(" scalar").trim_end_matches(" start");
         (got.to_owned(), format!("a {expected}"))
     } else {
         return message.to_owned();

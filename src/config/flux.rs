@@ -1,12 +1,13 @@
 //! Flux manifests as a configuration source: `ImageRepository`, `ImagePolicy`,
 //! `ImageUpdateAutomation` (image.toolkit.fluxcd.io v1, v1beta2, v1beta1), `GitRepository`
 //! (source.toolkit.fluxcd.io) and `Secret` (v1). Other kinds are ignored; multi-document files
-//! are read whole. Objects are converted into the `raw` shapes `pushdeploy.yaml` uses.
+//! are read document by document, so one broken document does not hide the others. Objects are converted into the `raw` shapes `pushdeploy.yaml` uses.
 
 use super::error::Problems;
 use super::raw::{RawAuthor, RawCheckout, RawFilter, RawGit, RawPolicy, RawPolicyChoice, RawPush, RawRef};
 use super::raw::{RawAutomation, RawRepository, RawSelector, RawUpdate};
 use super::settings::Origin;
+use super::tolerant::Broken;
 use base64::Engine;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -59,6 +60,8 @@ struct Metadata {
     namespace: Option<String>,
     #[serde(default)]
     labels: BTreeMap<String, String>,
+    #[serde(default)]
+    annotations: BTreeMap<String, Spanned<String>>,
 }
 
 impl Metadata {
@@ -156,7 +159,7 @@ struct SecretDocument {
 }
 
 /// Read every `*.yaml`/`*.yml` below `dir` (sorted, symlinks not followed).
-pub fn load_dir(dir: &Path, objects: &mut FluxObjects, problems: &mut Problems) {
+pub fn load_dir(dir: &Path, objects: &mut FluxObjects, problems: &mut Problems, broken: &mut Broken) {
     let mut files = Vec::new();
     if let Err(error) = collect(dir, &mut files) {
         problems.add(
@@ -167,7 +170,7 @@ pub fn load_dir(dir: &Path, objects: &mut FluxObjects, problems: &mut Problems) 
     }
     for file in files {
         match std::fs::read_to_string(&file) {
-            Ok(text) => load_file(&file, &text, objects, problems),
+            Ok(text) => load_file(&file, &text, objects, problems, broken),
             Err(error) => problems.add(file.display(), format!("cannot read: {error}")),
         }
     }
@@ -188,6 +191,23 @@ fn collect(dir: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
     Ok(())
 }
 
+/// The annotation by which a Flux `ImageRepository` declares the other `host[:port]` names its
+/// registry is reached by (comma-separated), like `aliases` in `pushdeploy.yaml`.
+pub const ALIASES_ANNOTATION: &str = "pushdeploy.io/aliases";
+
+/// `pushdeploy.io/aliases: "a:5000, b"` as one entry per name, each at the annotation's line;
+/// the resolver validates them as it does `aliases`.
+fn annotated_aliases(metadata: &Metadata) -> Vec<Spanned<String>> {
+    let Some(annotation) = metadata.annotations.get(ALIASES_ANNOTATION) else {
+        return Vec::new();
+    };
+    annotation
+        .value
+        .split(',')
+        .map(|alias| Spanned::new(alias.trim().to_owned(), annotation.referenced, annotation.defined))
+        .collect()
+}
+
 const IMAGE_API: &[&str] = &[
     "image.toolkit.fluxcd.io/v1",
     "image.toolkit.fluxcd.io/v1beta2",
@@ -195,75 +215,79 @@ const IMAGE_API: &[&str] = &[
 ];
 const SOURCE_API: &[&str] = &["source.toolkit.fluxcd.io/v1", "source.toolkit.fluxcd.io/v1beta2"];
 
-fn load_file(file: &Path, text: &str, objects: &mut FluxObjects, problems: &mut Problems) {
-    let headers: Vec<Spanned<Header>> = match serde_saphyr::from_multiple(text) {
-        Ok(headers) => headers,
-        Err(error) => return problems.yaml(file, text, &error),
-    };
-    let starts: Vec<usize> = headers
-        .iter()
-        .map(|header| usize::try_from(header.referenced.line()).unwrap_or(0))
-        .collect();
-    for (index, header) in headers.iter().enumerate() {
+fn load_file(
+    file: &Path,
+    text: &str,
+    objects: &mut FluxObjects,
+    problems: &mut Problems,
+    broken: &mut Broken,
+) {
+    // Document by document, so that a syntax error in one does not hide the others.
+    for document in super::yaml_tree::documents(text) {
+        let header: Spanned<Header> = match serde_saphyr::from_str(&document) {
+            Ok(header) => header,
+            Err(error) => {
+                problems.yaml(file, &document, &error);
+                broken.add("", None);
+                continue;
+            }
+        };
         let api = header.value.api_version.as_deref().unwrap_or("");
         let Some(kind) = header.value.kind.as_deref() else {
             continue;
         };
-        let document = document_text(text, starts[index], starts.get(index + 1).copied());
         let origin = Origin {
             file: file.to_owned(),
-            line: starts[index],
+            line: usize::try_from(header.referenced.line()).unwrap_or(0),
         };
-        match kind {
+        let document = document.as_str();
+        let read = match kind {
             "ImageRepository" if IMAGE_API.contains(&api) => {
-                repository(&document, origin, file, objects, problems)
+                parse(document, file, problems).map(|parsed| repository(parsed, origin, objects))
             }
-            "ImagePolicy" if IMAGE_API.contains(&api) => policy(&document, origin, file, objects, problems),
+            "ImagePolicy" if IMAGE_API.contains(&api) => {
+                parse(document, file, problems).map(|parsed| policy(parsed, origin, objects))
+            }
             "ImageUpdateAutomation" if IMAGE_API.contains(&api) => {
-                automation(&document, origin, file, objects, problems)
+                parse(document, file, problems).map(|parsed| automation(parsed, origin, objects))
             }
             "GitRepository" if SOURCE_API.contains(&api) => {
-                git_repository(&document, origin, file, objects, problems)
+                parse(document, file, problems).map(|parsed| git_repository(parsed, origin, objects))
             }
-            "Secret" if api == "v1" => secret(&document, origin, file, objects, problems),
-            _ => {}
+            "Secret" if api == "v1" => {
+                parse(document, file, problems).map(|parsed| secret(parsed, origin, objects, problems))
+            }
+            _ => Some(()),
+        };
+        if read.is_none() {
+            broken.add(kind, key_of(document));
         }
     }
 }
 
-/// The text of the document starting at `start` (1-based line), padded with blank lines so
-/// that line numbers in errors and spans are those of the whole file.
-fn document_text(text: &str, start: usize, next: Option<usize>) -> String {
-    let mut document = "\n".repeat(start.saturating_sub(1));
-    let lines = text.lines().skip(start.saturating_sub(1));
-    let lines = lines.take(next.map_or(usize::MAX, |next| next.saturating_sub(start)));
-    for (offset, line) in lines.enumerate() {
-        if offset > 0 && (line.starts_with("---") || line.starts_with("...")) {
-            break;
-        }
-        document.push_str(line);
-        document.push('\n');
+/// `namespace/name` of a document whose body could not be read, if its metadata can be.
+fn key_of(document: &str) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Named {
+        metadata: Option<NamedMetadata>,
     }
-    document
+    #[derive(Deserialize)]
+    struct NamedMetadata {
+        name: Option<String>,
+        namespace: Option<String>,
+    }
+    let metadata = serde_saphyr::from_str::<Named>(document).ok()?.metadata?;
+    let namespace = metadata.namespace.as_deref().unwrap_or(super::DEFAULT_NAMESPACE);
+    Some(format!("{namespace}/{}", metadata.name?))
 }
 
 fn parse<T: DeserializeOwned>(document: &str, file: &Path, problems: &mut Problems) -> Option<T> {
-    serde_saphyr::from_str(document)
-        .map_err(|error| problems.yaml(file, document, &error))
-        .ok()
+    super::tolerant::parse_reporting_all(file, document, document, problems)
 }
 
-fn repository(
-    document: &str,
-    origin: Origin,
-    file: &Path,
-    objects: &mut FluxObjects,
-    problems: &mut Problems,
-) {
-    let Some(parsed) = parse::<Document<RepositorySpec>>(document, file, problems) else {
-        return;
-    };
+fn repository(parsed: Document<RepositorySpec>, origin: Origin, objects: &mut FluxObjects) {
     let spec = parsed.spec;
+    let aliases = annotated_aliases(&parsed.metadata);
     let raw = RawRepository {
         namespace: parsed.metadata.namespace,
         name: parsed.metadata.name,
@@ -276,16 +300,13 @@ fn repository(
         ca_files: Vec::new(),
         credentials: None,
         page_size: None,
-        aliases: Vec::new(),
+        aliases,
         ca_pems: Vec::new(),
     };
     objects.repositories.push((origin, raw));
 }
 
-fn policy(document: &str, origin: Origin, file: &Path, objects: &mut FluxObjects, problems: &mut Problems) {
-    let Some(parsed) = parse::<Document<PolicySpec>>(document, file, problems) else {
-        return;
-    };
+fn policy(parsed: Document<PolicySpec>, origin: Origin, objects: &mut FluxObjects) {
     let raw = RawPolicy {
         namespace: parsed.metadata.namespace,
         name: parsed.metadata.name,
@@ -297,16 +318,7 @@ fn policy(document: &str, origin: Origin, file: &Path, objects: &mut FluxObjects
     objects.policies.push((origin, raw));
 }
 
-fn automation(
-    document: &str,
-    origin: Origin,
-    file: &Path,
-    objects: &mut FluxObjects,
-    problems: &mut Problems,
-) {
-    let Some(parsed) = parse::<Document<AutomationSpec>>(document, file, problems) else {
-        return;
-    };
+fn automation(parsed: Document<AutomationSpec>, origin: Origin, objects: &mut FluxObjects) {
     let spec = parsed.spec;
     let commit = spec.git.commit.unwrap_or_default();
     let raw = RawAutomation {
@@ -332,16 +344,7 @@ fn automation(
     objects.automations.push((origin, raw));
 }
 
-fn git_repository(
-    document: &str,
-    origin: Origin,
-    file: &Path,
-    objects: &mut FluxObjects,
-    problems: &mut Problems,
-) {
-    let Some(parsed) = parse::<Document<GitRepositorySpec>>(document, file, problems) else {
-        return;
-    };
+fn git_repository(parsed: Document<GitRepositorySpec>, origin: Origin, objects: &mut FluxObjects) {
     let key = parsed.metadata.key();
     let repository = GitRepository {
         url: parsed.spec.url,
@@ -352,10 +355,7 @@ fn git_repository(
     objects.git_repositories.insert(key, repository);
 }
 
-fn secret(document: &str, origin: Origin, file: &Path, objects: &mut FluxObjects, problems: &mut Problems) {
-    let Some(parsed) = parse::<SecretDocument>(document, file, problems) else {
-        return;
-    };
+fn secret(parsed: SecretDocument, origin: Origin, objects: &mut FluxObjects, problems: &mut Problems) {
     let key = parsed.metadata.key();
     let mut data = parsed.string_data;
     for (name, encoded) in parsed.data {

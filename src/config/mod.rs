@@ -9,6 +9,8 @@ mod objects;
 mod raw;
 mod secret;
 mod settings;
+mod tolerant;
+mod yaml_tree;
 
 pub use duration::parse as parse_duration;
 pub use error::{ConfigError, Problem};
@@ -44,6 +46,8 @@ pub(crate) struct Context<'a> {
     cluster_secrets: BTreeMap<String, (Origin, raw::RawClusterSecret)>,
     flux: flux::FluxObjects,
     declared: BTreeMap<(&'static str, crate::domain::ObjectKey), Origin>,
+    /// Objects that could not be read (already reported), so references to them are not.
+    broken: tolerant::Broken,
 }
 
 impl Context<'_> {
@@ -89,8 +93,9 @@ pub fn load_with_env(
         );
         return Err(ConfigError { problems: problems.0 });
     }
+    let mut broken = tolerant::Broken::default();
     let raw = match config {
-        Some(path) => read_config(path, &mut problems),
+        Some(path) => read_config(path, &mut problems, &mut broken),
         None => Some(RawConfig::default()),
     };
     let Some(mut raw) = raw else {
@@ -110,6 +115,7 @@ pub fn load_with_env(
         cluster_secrets: BTreeMap::new(),
         flux,
         declared: BTreeMap::new(),
+        broken,
     };
     context.cluster_secrets = cluster_secrets
         .into_iter()
@@ -119,7 +125,7 @@ pub fn load_with_env(
         flux.manifests.iter().map(|dir| context.base.join(dir)).collect()
     });
     for dir in manifest_dirs.iter().chain(flux_dirs) {
-        flux::load_dir(dir, &mut context.flux, &mut context.problems);
+        flux::load_dir(dir, &mut context.flux, &mut context.problems, &mut context.broken);
     }
     let settings = resolve(&mut context, raw);
     if context.problems.0.is_empty() {
@@ -131,7 +137,7 @@ pub fn load_with_env(
     }
 }
 
-fn read_config(path: &Path, problems: &mut Problems) -> Option<RawConfig> {
+fn read_config(path: &Path, problems: &mut Problems, broken: &mut tolerant::Broken) -> Option<RawConfig> {
     let text = std::fs::read_to_string(path)
         .map_err(|error| {
             problems.add(
@@ -140,9 +146,7 @@ fn read_config(path: &Path, problems: &mut Problems) -> Option<RawConfig> {
             )
         })
         .ok()?;
-    serde_saphyr::from_str(&text)
-        .map_err(|error| problems.yaml(path, &text, &error))
-        .ok()
+    tolerant::read(path, &text, problems, broken)
 }
 
 fn resolve(context: &mut Context<'_>, raw: RawConfig) -> Settings {

@@ -101,13 +101,16 @@ fn cluster_secret(
     example: &str,
 ) -> Option<(Origin, RawClusterSecret)> {
     if !context.cluster_secrets.contains_key(key) {
-        context.problems.add(
-            origin,
-            format!(
-                "{referrer} references Secret {key}, which is not in the manifests (it lives in the cluster); \
-                 add to pushdeploy.yaml:  clusterSecrets: {{{key}: {example}}}"
-            ),
-        );
+        if !context.broken.has("Secret", key) {
+            context.problems.add(
+                origin,
+                format!(
+                    "{referrer} references Secret {key}, which is not in the manifests (it lives in the cluster); \
+                     add to pushdeploy.yaml:  clusterSecrets: {{{key}: {example}}}{}",
+                    context.broken.note()
+                ),
+            );
+        }
         return None;
     }
     context.cluster_secrets.get(key).cloned()
@@ -534,7 +537,10 @@ fn remote(
         reference.name
     );
     let Some(source) = context.flux.git_repositories.get(&source_key).cloned() else {
-        context.problems.add(origin, format!("sourceRef names GitRepository {source_key}, which is in none of the manifests; add it or set git.url"));
+        if !context.broken.has("GitRepository", &source_key) {
+            let note = context.broken.note();
+            context.problems.add(origin, format!("sourceRef names GitRepository {source_key}, which is in none of the manifests; add it or set git.url{note}"));
+        }
         return None;
     };
     let clean = refuse_credentials(
@@ -647,12 +653,16 @@ fn git_auth(context: &mut Context<'_>, origin: &Origin, raw: &RawAutomation) -> 
 /// Link policies to repositories and automations to their policies; report dangling references.
 pub fn link(context: &mut Context<'_>, objects: &mut super::Resolved) {
     for policy in objects.policies.values() {
-        if !objects.repositories.contains_key(&policy.0.repository) {
+        let repository = &policy.0.repository;
+        if !objects.repositories.contains_key(repository)
+            && !context.broken.has("ImageRepository", &repository.to_string())
+        {
             context.problems.add(
                 &policy.0.origin,
                 format!(
-                    "ImagePolicy {} references ImageRepository {}, which is not defined",
-                    policy.0.key, policy.0.repository
+                    "ImagePolicy {} references ImageRepository {repository}, which is not defined{}",
+                    policy.0.key,
+                    context.broken.note()
                 ),
             );
         }

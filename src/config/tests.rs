@@ -524,3 +524,265 @@ fn a_type_error_names_the_field_and_the_expected_type() {
         "{problem}"
     );
 }
+
+const FLUX_REPOSITORY: &str = "apiVersion: image.toolkit.fluxcd.io/v1
+kind: ImageRepository
+metadata:
+  name: app
+  namespace: flux-system
+  annotations:
+    pushdeploy.io/aliases: ALIASES
+spec:
+  image: reg.example:5000/app
+  interval: 1m
+";
+
+#[test]
+fn a_flux_image_repository_declares_aliases_by_annotation_and_a_push_under_one_is_matched() {
+    let dir = tempfile::tempdir().unwrap();
+    let flux = dir.path().join("flux");
+    std::fs::create_dir(&flux).unwrap();
+    let manifest = FLUX_REPOSITORY.replace("ALIASES", "\"Registry.Internal:5000, ingress.example\"");
+    write(&flux, "repository.yaml", &manifest);
+    let settings = load_with_env(None, &[flux], &env(&[])).unwrap();
+    assert_eq!(
+        settings.repositories[&key("flux-system/app")].aliases,
+        ["registry.internal:5000", "ingress.example"]
+    );
+    let matched = crate::engine::routing::find(&settings, "registry.internal:5000", "app");
+    assert_eq!(
+        matched.map(|repository| repository.key.to_string()),
+        Some("flux-system/app".to_owned())
+    );
+    assert!(crate::engine::routing::find(&settings, "other.example", "app").is_none());
+}
+
+#[test]
+fn a_bad_alias_in_the_flux_annotation_is_a_problem_at_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let flux = dir.path().join("flux");
+    std::fs::create_dir(&flux).unwrap();
+    let manifest =
+        FLUX_REPOSITORY.replace("ALIASES", "\"ingress.example, https://user:pw@reg.internal/app\"");
+    let file = write(&flux, "repository.yaml", &manifest);
+    let error = load_with_env(None, &[flux], &env(&[])).unwrap_err();
+    assert_eq!(error.problems.len(), 1, "{error}");
+    let problem = &error.problems[0];
+    assert_eq!(problem.location, format!("{}:7", file.display()), "{problem}");
+    assert!(problem.message.contains("host:port"), "{problem}");
+    assert!(
+        !error.to_string().contains("pw@"),
+        "no credentials echoed: {error}"
+    );
+}
+
+/// Each expected `(line, text)` is a problem at `file:line` (or `file:line:column`) whose message
+/// contains `text`, and there are no others.
+fn assert_problems_exactly(error: &ConfigError, file: &Path, expected: &[(usize, &str)]) {
+    let file = file.display().to_string();
+    for (line, message) in expected {
+        let found = error.problems.iter().any(|problem| {
+            let at_line = problem.location == format!("{file}:{line}")
+                || problem.location.starts_with(&format!("{file}:{line}:"));
+            at_line && problem.message.contains(message)
+        });
+        assert!(found, "missing {file}:{line} {message:?} in:\n{error}");
+    }
+    assert_eq!(error.problems.len(), expected.len(), "{error}");
+}
+
+#[test]
+fn structural_errors_in_several_objects_of_one_file_are_all_reported_and_the_rest_still_resolves() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "\
+server:
+  listen: [127.0.0.1]
+imageRepositories:
+  - name: broken
+    image: reg.example/broken
+    interval: {a: 1}
+  - name: app
+    image: reg.example/app
+    insecur: true
+  - name: good
+    image: reg.example/good
+    interval: 1x
+imagePolicies:
+  - name: broken
+    imageRepositoryRef: {name: broken}
+    policy: {numerical: {}}
+  - name: typo
+    imageRepositoryRef: {name: good}
+    polcy: {numerical: {}}
+clusterSecrets:
+  flux-system/a: {identityFile: [x]}
+  flux-system/b: {identityFile: id}
+dataDir: {a: 1}
+";
+    let config = write(dir.path(), "pushdeploy.yaml", text);
+    let error = load_with_env(Some(&config), &[], &env(&[])).unwrap_err();
+    assert_problems_exactly(
+        &error,
+        &config,
+        &[
+            (2, "`listen` must be a string, got a sequence"),
+            (6, "`interval` must be a duration like `1m`, got a map"),
+            (9, "unknown field `insecur`"),
+            (12, "interval: \"1x\" is not a duration"),
+            (19, "unknown field `polcy`"),
+            (18, "missing field `policy`"),
+            (21, "`identityFile` must be"),
+            (23, "`dataDir` must be"),
+        ],
+    );
+}
+
+#[test]
+fn a_yaml_syntax_error_is_one_problem_at_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "imageRepositories:\n  - name: app\n    image: a/b: c\n";
+    let config = write(dir.path(), "pushdeploy.yaml", text);
+    let error = load_with_env(Some(&config), &[], &env(&[])).unwrap_err();
+    assert_eq!(error.problems.len(), 1, "{error}");
+    assert!(
+        error.problems[0]
+            .location
+            .starts_with(&format!("{}:3", config.display())),
+        "{error}"
+    );
+}
+
+#[test]
+fn every_broken_document_of_a_flux_manifest_file_is_reported_and_the_others_still_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let flux = dir.path().join("flux");
+    std::fs::create_dir(&flux).unwrap();
+    let text = "\
+apiVersion: image.toolkit.fluxcd.io/v1
+kind: ImageRepository
+metadata: {name: one}
+spec:
+  image: reg.example/one
+  interval: {a: 1}
+---
+apiVersion: image.toolkit.fluxcd.io/v1
+kind: ImagePolicy
+metadata: {name: one}
+spec:
+  imageRepositoryRef: {name: one}
+  policy: [numerical]
+---
+apiVersion: image.toolkit.fluxcd.io/v1
+kind: ImageRepository
+metadata: {name: two}
+spec:
+  image: reg.example/two
+  interval: 1m: 2m
+---
+apiVersion: image.toolkit.fluxcd.io/v1
+kind: ImageRepository
+metadata: {name: three}
+spec: {image: reg.example/three, interval: 1x}
+---
+apiVersion: image.toolkit.fluxcd.io/v1
+kind: ImagePolicy
+metadata: {name: refers-to-the-broken-one}
+spec:
+  imageRepositoryRef: {name: one}
+  policy: {numerical: {order: asc}}
+";
+    let file = write(&flux, "images.yaml", text);
+    let error = load_with_env(None, &[flux], &env(&[])).unwrap_err();
+    assert_problems_exactly(
+        &error,
+        &file,
+        &[
+            (6, "`interval` must be a duration like `1m`, got a map"),
+            (13, "`policy` must be"),
+            (20, ""),
+            (25, "interval: \"1x\" is not a duration"),
+        ],
+    );
+}
+
+#[test]
+fn reading_object_by_object_invents_no_problems_for_any_layout() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "\
+imageRepositories:
+- name: zero-indent
+  image: reg.example/a
+-
+  name: dash-alone
+  image: reg.example/b
+# a comment between items
+- {name: flow, image: reg.example/c}
+imagePolicies: [{name: p, imageRepositoryRef: {name: flow}, policy: {numerical: {}}}, {name: q, imageRepositoryRef: {name: flow}, policy: 5}]
+imageUpdateAutomations:
+  - name: app
+    git:
+      url: file:///tmp/x
+      commit:
+        messageTemplate: |
+          Update images
+
+          {{range .Changed.Changes}}{{.NewValue}}{{end}}
+    update: {path: ./apps}
+dataDir: data
+";
+    let config = write(dir.path(), "pushdeploy.yaml", text);
+    let error = load_with_env(Some(&config), &[], &env(&[])).unwrap_err();
+    assert_problems_exactly(&error, &config, &[(9, "`policy` must be")]);
+    let valid = text.replace(", policy: 5}]", ", policy: {numerical: {}}}]");
+    let config = write(dir.path(), "valid.yaml", &valid);
+    let settings = load_with_env(Some(&config), &[], &env(&[])).unwrap();
+    assert_eq!(settings.repositories.len(), 3);
+}
+
+#[test]
+fn several_problems_inside_one_object_are_all_reported_but_no_required_field_is_invented() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "\
+imageRepositories:
+  - name: app
+    image: reg.example/app
+    intervall: 1m
+    insecure: maybe
+    exclusionList: {a: 1}
+  - name: [not, a, name]
+    image: reg.example/other
+";
+    let config = write(dir.path(), "pushdeploy.yaml", text);
+    let error = load_with_env(Some(&config), &[], &env(&[])).unwrap_err();
+    assert_problems_exactly(
+        &error,
+        &config,
+        &[
+            (4, "unknown field `intervall`"),
+            (5, "`insecure` must be true or false"),
+            (6, "`exclusionList` must be a sequence"),
+            (7, "`name` must be a string, got a sequence"),
+        ],
+    );
+    let flux = dir.path().join("flux");
+    std::fs::create_dir(&flux).unwrap();
+    let manifest = "\
+apiVersion: image.toolkit.fluxcd.io/v1
+kind: ImageRepository
+metadata: {name: app}
+spec:
+  image: reg.example/app
+  interval: {a: 1}
+  insecure: maybe
+";
+    let file = write(&flux, "repository.yaml", manifest);
+    let error = load_with_env(None, &[flux], &env(&[])).unwrap_err();
+    assert_problems_exactly(
+        &error,
+        &file,
+        &[
+            (6, "`interval` must be a duration like `1m`, got a map"),
+            (7, "`insecure` must be true or false"),
+        ],
+    );
+}

@@ -67,6 +67,9 @@ pub fn router(state: AppState) -> Router {
         .route("/status", get(status))
         .merge(api::router(&state))
         .fallback(no_route)
+        // After every route: axum sets this on the method routers registered so far, and keeps
+        // adding the `Allow` header to what it answers.
+        .method_not_allowed_fallback(no_method)
         .with_state(state)
         .layer(Extension(edge))
         // The configured limit is the limit: axum's own 2 MiB default must not cut it short.
@@ -97,6 +100,15 @@ async fn no_route(method: axum::http::Method, uri: axum::http::Uri) -> problem::
     refusals::refused("unmatched", "no_route");
     problem::ApiError::NotFound(format!(
         "no route for {method} {}; the API is under /api/v1 (see openapi.yaml), the hooks are POST /hooks/registry and POST /hooks/forgejo",
+        refusals::truncated(uri.path())
+    ))
+}
+
+/// Known routes called with a method they do not answer: a problem, with axum's `Allow` header.
+async fn no_method(method: axum::http::Method, uri: axum::http::Uri) -> problem::ApiError {
+    refusals::refused("unmatched", "no_method");
+    problem::ApiError::MethodNotAllowed(format!(
+        "{method} is not allowed on {}; the Allow header lists the methods it answers (see openapi.yaml)",
         refusals::truncated(uri.path())
     ))
 }

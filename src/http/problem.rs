@@ -42,6 +42,8 @@ pub enum ApiError {
     #[error("{message}")]
     PolicyRejectsTag { field: &'static str, message: String },
     #[error("{0}")]
+    MethodNotAllowed(String),
+    #[error("{0}")]
     Conflict(String),
     #[error("{0}")]
     UnsupportedMediaType(String),
@@ -73,6 +75,11 @@ impl ApiError {
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "policy-rejects-tag",
                 "Tag does not pass the policy",
+            ),
+            Self::MethodNotAllowed(_) => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method-not-allowed",
+                "Method not allowed",
             ),
             Self::Conflict(_) => (StatusCode::CONFLICT, "conflict", "Conflict"),
             Self::UnsupportedMediaType(_) => (

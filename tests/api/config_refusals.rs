@@ -86,3 +86,35 @@ imageUpdateAutomations:
         "{output}"
     );
 }
+
+#[test]
+fn config_check_exits_2_listing_every_structural_error_of_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("pushdeploy.yaml");
+    let text = "\
+imageRepositories:
+  - name: one
+    image: reg.example/one
+    interval: {a: 1}
+  - name: two
+    image: reg.example/two
+    insecur: true
+server:
+  listen: [127.0.0.1]
+";
+    std::fs::write(&config, text).unwrap();
+    let (code, output) = config_check(&config, false);
+    assert_eq!(code, 2, "{output}");
+    assert!(output.contains("3 configuration problems"), "{output}");
+    let file = config.display().to_string();
+    for (line, message) in [
+        (4, "`interval` must be a duration like `1m`, got a map"),
+        (7, "unknown field `insecur`"),
+        (9, "`listen` must be a string, got a sequence"),
+    ] {
+        let found = output
+            .lines()
+            .any(|printed| printed.contains(&format!("{file}:{line}:")) && printed.contains(message));
+        assert!(found, "missing {file}:{line} {message:?} in:\n{output}");
+    }
+}

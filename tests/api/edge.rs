@@ -194,3 +194,51 @@ fn query_strings_of_hook_and_api_requests_are_not_logged_at_debug() {
     let logs = app.logs();
     assert!(!logs.contains(PLANTED), "a query string reached the log:\n{logs}");
 }
+
+#[test]
+fn unknown_methods_on_known_routes_answer_problem_json_405s_with_allow() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = start(dir.path(), &[]);
+    for (method, path, allow) in [
+        ("GET", "/hooks/registry?token=planted", "POST"),
+        ("DELETE", "/hooks/forgejo", "POST"),
+        ("PUT", "/healthz", "GET,HEAD"),
+        ("DELETE", "/api/v1/policies", "GET,HEAD"),
+    ] {
+        let mut stream = connect(&app);
+        write!(
+            stream,
+            "{method} {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer edge-ro-token\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        let (head, body) = response.split_once("\r\n\r\n").unwrap();
+        let head = head.to_ascii_lowercase();
+        assert!(head.starts_with("http/1.1 405"), "{method} {path}: {response}");
+        assert!(
+            head.contains("\r\ncontent-type: application/problem+json"),
+            "{method} {path}: {response}"
+        );
+        assert!(
+            head.contains(&format!("\r\nallow: {}", allow.to_ascii_lowercase())),
+            "{method} {path}: {response}"
+        );
+        let problem: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(
+            problem["type"], "urn:pushdeploy:problem:method-not-allowed",
+            "{body}"
+        );
+        assert_eq!(problem["status"], 405, "{body}");
+        assert!(
+            problem["detail"]
+                .as_str()
+                .is_some_and(|detail| detail.contains(method) && detail.contains("Allow")),
+            "names the method and where the allowed ones are: {body}"
+        );
+        assert!(
+            !body.contains("planted"),
+            "the query string is not echoed: {body}"
+        );
+    }
+}

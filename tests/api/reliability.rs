@@ -47,13 +47,7 @@ impl Scenario {
             &self.registry.host(),
             &self.remote.url(),
             &self.data,
-            "intake:
-  registry:
-    authorization: [{fromEnv: NOTIFY_AUTH}]
-  coalesceWindow: 0s
-api:
-  tokens: [{name: ops, scope: admin, token: {fromEnv: API_TOKEN}}]
-",
+            &crate::support::notify_and_admin_access("API_TOKEN"),
             "",
         )
     }
@@ -91,9 +85,32 @@ api:
             .count()
     }
 
+    /// Wait for `MCP_TAG` to be in git, then check it was committed exactly once.
+    fn assert_lands_once(&self, app: &App) {
+        wait_for("the tag to land", Duration::from_secs(60), || {
+            self.remote
+                .show("main", DEPLOYMENT)
+                .contains(MCP_TAG)
+                .then_some(())
+        });
+        assert_eq!(self.commits_deploying(MCP_TAG), 1, "{}", app.logs());
+    }
+
+    /// The registry's retry of `body` (same id) after a refusal: new to the journal, since the
+    /// refused attempt stored nothing; it is accepted and lands exactly once.
+    fn assert_retry_is_accepted_and_lands_once(&self, app: &App, body: &str) {
+        let (status, response) = app.post("/hooks/registry", &HEADERS, body.as_bytes());
+        assert_eq!(status, 200, "{response}");
+        assert!(response.contains("\"accepted\":1"), "{response}");
+        self.assert_lands_once(app);
+    }
+
     /// The remote and every working copy in the data dir are whole: no lock files left, a
-    /// remote that passes fsck, working copies clean and at the remote's head.
-    fn assert_recovered(&self) {
+    /// remote that passes fsck, working copies clean and at the remote's head. `app` is stopped
+    /// first (SIGTERM: in-flight writes finish), so what is checked is the state at rest, not a
+    /// write of the restarted service half-way (its startup scan may write).
+    fn assert_recovered(&self, app: &mut App) {
+        app.terminate();
         git(&self.remote.bare, &["fsck", "--no-progress"]);
         let head = self.remote.head("main");
         assert!(
@@ -195,7 +212,7 @@ fn crash_and_recover(failpoint: &str, action: &str, acknowledged: bool, stored_b
     }
     drop(app);
 
-    let app = scenario.start(None);
+    let mut app = scenario.start(None);
     let (status, response) = app.post("/hooks/registry", &HEADERS, body.as_bytes());
     assert_eq!(status, 200, "{response}");
     let expected = if stored_before_crash {
@@ -204,24 +221,18 @@ fn crash_and_recover(failpoint: &str, action: &str, acknowledged: bool, stored_b
         "\"accepted\":1"
     };
     assert!(response.contains(expected), "retry after {failpoint}: {response}");
-    wait_for("the tag to land", Duration::from_secs(60), || {
-        scenario
-            .remote
-            .show("main", DEPLOYMENT)
-            .contains(MCP_TAG)
-            .then_some(())
-    });
     wait_for("the backlog to drain", Duration::from_secs(60), || {
         backlog_is_empty(&app)
     });
-    assert_eq!(scenario.commits_deploying(MCP_TAG), 1, "{}", app.logs());
+    // Counted once the backlog is drained, so a second commit would be seen.
+    scenario.assert_lands_once(&app);
     let pushes = journaled_pushes(&app);
     assert_eq!(pushes.len(), 1, "{pushes:?}");
     assert!(
         ["written", "ignored"].contains(&pushes[0]["state"].as_str().unwrap()),
         "{pushes:?}"
     );
-    scenario.assert_recovered();
+    scenario.assert_recovered(&mut app);
 }
 
 #[test]
@@ -329,18 +340,7 @@ fn a_full_journal_disk_answers_503_says_why_in_readyz_and_recovers_by_itself_whe
     wait_for("readiness to recover by itself", Duration::from_secs(30), || {
         (readiness(&app).0 == 200).then_some(())
     });
-    // The registry's retry (same id) is new to the journal: the refused attempt stored nothing.
-    let (status, response) = app.post("/hooks/registry", &HEADERS, body.as_bytes());
-    assert_eq!(status, 200, "{response}");
-    assert!(response.contains("\"accepted\":1"), "{response}");
-    wait_for("the tag to land", Duration::from_secs(60), || {
-        scenario
-            .remote
-            .show("main", DEPLOYMENT)
-            .contains(MCP_TAG)
-            .then_some(())
-    });
-    assert_eq!(scenario.commits_deploying(MCP_TAG), 1);
+    scenario.assert_retry_is_accepted_and_lands_once(&app, &body);
     drop(app);
 }
 
@@ -456,7 +456,7 @@ fn sigterm_under_100_notifications_a_second_loses_nothing_that_was_acknowledged(
     for tag in &tags {
         assert!(scenario.commits_deploying(tag) <= 1, "{tag} committed twice");
     }
-    scenario.assert_recovered();
+    scenario.assert_recovered(&mut app);
 }
 
 /// `chattr +i` on a file: even the service's already-open descriptor gets EPERM on write, as
@@ -521,15 +521,5 @@ fn a_journal_that_cannot_be_written_answers_503_says_why_and_recovers_when_writa
     wait_for("readiness to recover by itself", Duration::from_secs(30), || {
         (readiness(&app).0 == 200).then_some(())
     });
-    let (status, response) = app.post("/hooks/registry", &HEADERS, body.as_bytes());
-    assert_eq!(status, 200, "{response}");
-    assert!(response.contains("\"accepted\":1"), "{response}");
-    wait_for("the tag to land", Duration::from_secs(60), || {
-        scenario
-            .remote
-            .show("main", DEPLOYMENT)
-            .contains(MCP_TAG)
-            .then_some(())
-    });
-    assert_eq!(scenario.commits_deploying(MCP_TAG), 1);
+    scenario.assert_retry_is_accepted_and_lands_once(&app, &body);
 }

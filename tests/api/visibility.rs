@@ -23,24 +23,13 @@ fn tag(run: u32) -> String {
 
 /// The mcp scenario; `repository_extra` adds lines under the image repository.
 fn config(registry: &str, remote: &Remote, data: &Path, repository_extra: &str) -> String {
-    crate::support::mcp_config(
+    crate::support::mcp_config_with_repository(
         registry,
         &remote.url(),
         data,
-        "intake:
-  registry:
-    authorization: [{fromEnv: NOTIFY_AUTH}]
-  coalesceWindow: 0s
-api:
-  tokens:
-    - {name: ops, scope: admin, token: {fromEnv: ADMIN_TOKEN}}
-",
+        &crate::support::notify_and_admin_access("ADMIN_TOKEN"),
         "",
-    )
-    .replacen(
-        "    interval: 1h\n",
-        &format!("    interval: 1h\n{repository_extra}"),
-        1,
+        repository_extra,
     )
 }
 

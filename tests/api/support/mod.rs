@@ -17,6 +17,18 @@ use std::time::{Duration, Instant};
 /// `remote_url`. `access` is the YAML of `intake:` and `api:` (secrets from env); `commit` adds
 /// lines under `git.commit` (e.g. a `messageTemplate`). `{port}` is left for `App` to fill.
 pub fn mcp_config(registry: &str, remote_url: &str, data: &Path, access: &str, commit: &str) -> String {
+    mcp_config_with_repository(registry, remote_url, data, access, commit, "")
+}
+
+/// `mcp_config` with `repository` added as lines under the image repository (e.g. `aliases`).
+pub fn mcp_config_with_repository(
+    registry: &str,
+    remote_url: &str,
+    data: &Path,
+    access: &str,
+    commit: &str,
+    repository: &str,
+) -> String {
     format!(
         "dataDir: {data}
 server:
@@ -26,7 +38,7 @@ server:
     image: {registry}/goldentooth-mcp
     insecure: true
     interval: 1h
-imagePolicies:
+{repository}imagePolicies:
   - name: mcp
     imageRepositoryRef: {{name: mcp}}
     filterTags: {{pattern: '^(?P<num>[0-9]+)-[a-f0-9]+$', extract: '$num'}}
@@ -40,6 +52,21 @@ imageUpdateAutomations:
 {commit}    update: {{path: ./apps/mcp}}
 ",
         data = data.display(),
+    )
+}
+
+/// The `intake:` and `api:` of a scenario driven by registry notifications and one admin token:
+/// the registry hook's `Authorization` from `NOTIFY_AUTH`, no coalescing, the admin token from
+/// the environment variable `admin_token_env`.
+pub fn notify_and_admin_access(admin_token_env: &str) -> String {
+    format!(
+        "intake:
+  registry:
+    authorization: [{{fromEnv: NOTIFY_AUTH}}]
+  coalesceWindow: 0s
+api:
+  tokens: [{{name: ops, scope: admin, token: {{fromEnv: {admin_token_env}}}}}]
+"
     )
 }
 
