@@ -6,6 +6,7 @@ mod auth;
 pub mod check;
 mod cycle;
 mod error;
+mod local;
 mod message;
 mod template;
 mod workspace;

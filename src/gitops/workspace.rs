@@ -178,6 +178,7 @@ impl Workspace {
     }
 
     /// Push `commit` to `branch` (never forced). Rejections come back as `NonFastForward`.
+    /// Remotes on this machine are pushed by `local.rs` (compare-and-swap on the ref).
     pub fn push(&mut self, commit: git2::Oid, branch: &str) -> Result<(), GitopsError> {
         let verdict = Verdict::default();
         let (url, auth) = (self.url.clone(), self.auth.clone());
@@ -185,6 +186,10 @@ impl Workspace {
         let git = |error: git2::Error| GitopsError::Git(error.message().to_owned());
         repo.reference(LOCAL_REF, commit, true, "pushdeploy outgoing")
             .map_err(git)?;
+        if let Some(path) = super::local::path_of(&url) {
+            super::local::push(repo, &path, commit, branch)?;
+            return pushed(repo, commit, branch);
+        }
         let mut remote = repo.find_remote("origin").map_err(git)?;
         let rejected = std::cell::RefCell::new(None::<String>);
         let mut push_callbacks = callbacks(&url, &auth, &verdict);
@@ -219,15 +224,7 @@ impl Workspace {
                 reason,
             });
         }
-        // Keep the remote-tracking ref in step, so the next cycle starts from our commit.
-        repo.reference(
-            &format!("refs/remotes/origin/{branch}"),
-            commit,
-            true,
-            "pushdeploy push",
-        )
-        .map_err(git)?;
-        Ok(())
+        pushed(repo, commit, branch)
     }
 
     /// Connect in push direction (runs receive-pack, reads the ref advertisement) and disconnect:
@@ -253,6 +250,18 @@ impl Workspace {
             Err(error) => Err(classify(&url, &error, &verdict, "")),
         }
     }
+}
+
+/// Keep the remote-tracking ref in step, so the next cycle starts from our commit.
+fn pushed(repo: &Repository, commit: git2::Oid, branch: &str) -> Result<(), GitopsError> {
+    repo.reference(
+        &format!("refs/remotes/origin/{branch}"),
+        commit,
+        true,
+        "pushdeploy push",
+    )
+    .map_err(|error| GitopsError::Git(error.message().to_owned()))?;
+    Ok(())
 }
 
 /// Map a libgit2 error for `url`, preferring what our callbacks decided.
