@@ -9,6 +9,7 @@
 pub use pushdeploy_core::{domain, policy, setter, signature, wire};
 
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod engine;
 pub mod failpoint;

@@ -216,7 +216,7 @@ pub fn history(args: &HistoryArgs) -> ExitCode {
         for entry in value.as_array().into_iter().flatten() {
             out.push_str(&format!(
                 "{}  {:<10} {}  {}  {}{}\n",
-                crate::registry::format_time(entry["at"].as_i64().unwrap_or_default()),
+                crate::clock::format_time(entry["at"].as_i64().unwrap_or_default()),
                 entry["kind"].as_str().unwrap_or_default(),
                 entry["tag"].as_str().unwrap_or_default(),
                 entry["commit"]

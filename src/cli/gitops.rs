@@ -153,7 +153,7 @@ async fn checks(settings: Settings) -> Vec<(bool, String)> {
                 let host = repository.image.registry().split(':').next().unwrap_or_default();
                 let expiry = poller.watch.not_after(host).map_or_else(
                     || "plain HTTP".to_owned(),
-                    |at| format!("certificate valid until {}", crate::registry::format_time(at)),
+                    |at| format!("certificate valid until {}", crate::clock::format_time(at)),
                 );
                 lines.push((
                     true,

@@ -236,7 +236,7 @@ impl Engine {
                 .insert(event.id, std::time::Instant::now() + RETRY_DELAY);
         }
         if state == State::Written {
-            let elapsed = (crate::journal::now() - event.received_at).max(0) as f64;
+            let elapsed = (crate::clock::now() - event.received_at).max(0) as f64;
             metrics::histogram!("pushdeploy_notification_to_push_seconds").record(elapsed);
         }
     }
@@ -552,7 +552,7 @@ impl Engine {
             .watch
             .snapshot()
             .into_iter()
-            .map(|(host, at)| (host, crate::registry::format_time(at)))
+            .map(|(host, at)| (host, crate::clock::format_time(at)))
             .collect();
         serde_json::json!({
             "policies": self.settings.policies.keys().map(|key| (key.to_string(), serde_json::json!({

@@ -101,7 +101,7 @@ impl Unmatched {
     /// Count a push for `host/path`; logs a WARN the first time this pair is seen.
     pub fn note(&self, host: &str, path: &str, tag: Option<&str>, reason: &str) {
         metrics::counter!("pushdeploy_unmatched_pushes_total").increment(1);
-        let now = crate::journal::now();
+        let now = crate::clock::now();
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         let key = (host.to_owned(), path.to_owned());
         if let Some(entry) = entries.get_mut(&key) {

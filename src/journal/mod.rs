@@ -5,6 +5,7 @@
 
 mod writer;
 
+use crate::clock::now;
 use sqlx::Row;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -287,10 +288,6 @@ impl JournalError {
 pub struct Journal {
     pool: SqlitePool,
     appender: writer::Appender,
-}
-
-pub(crate) fn now() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
 // Only constant fragments are formatted into SQL (AssertSqlSafe below); values are always bound.

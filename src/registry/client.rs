@@ -391,7 +391,7 @@ impl RegistryClient {
                     let not_after = self
                         .watch
                         .not_after(host.split(':').next().unwrap_or(&host))
-                        .map_or_else(|| "an unknown time".to_owned(), format_time);
+                        .map_or_else(|| "an unknown time".to_owned(), crate::clock::format_time);
                     RegistryError::CertificateExpired { host, not_after }
                 }
                 rustls::Error::InvalidCertificate(C::UnknownIssuer) => RegistryError::UnknownIssuer { host },
@@ -411,7 +411,7 @@ impl RegistryClient {
             let not_after = self
                 .watch
                 .not_after(host.split(':').next().unwrap_or(&host))
-                .map_or_else(|| "an unknown time".to_owned(), format_time);
+                .map_or_else(|| "an unknown time".to_owned(), crate::clock::format_time);
             return RegistryError::CertificateExpired { host, not_after };
         }
         if detail.contains("UnknownIssuer") {
@@ -461,13 +461,6 @@ fn find_rustls_error<'e>(error: &'e (dyn std::error::Error + 'static)) -> Option
         current = inner.source();
     }
     None
-}
-
-pub fn format_time(unix: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(unix)
-        .ok()
-        .and_then(|moment| moment.format(&time::format_description::well_known::Rfc3339).ok())
-        .unwrap_or_else(|| unix.to_string())
 }
 
 /// `Retry-After`: delay seconds or an HTTP date.

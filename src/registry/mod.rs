@@ -6,6 +6,6 @@ mod client;
 mod error;
 mod tls;
 
-pub use client::{Manifest, RegistryClient, format_time, parse_retry_after};
+pub use client::{Manifest, RegistryClient, parse_retry_after};
 pub use error::RegistryError;
 pub use tls::CertWatch;

@@ -30,7 +30,7 @@ impl CertWatch {
             .set(remaining as f64);
         // Warn once per certificate seen, not on every connection.
         if remaining < EXPIRY_WARNING_SECONDS && previous != Some(not_after) {
-            let at = super::client::format_time(not_after);
+            let at = crate::clock::format_time(not_after);
             tracing::warn!(%host, not_after = %at, "the registry's certificate expires within 24h (or has expired): renew it and reload the registry");
         }
     }
