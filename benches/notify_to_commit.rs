@@ -169,7 +169,7 @@ fn event(id: &str, repository: &str, tag: &str) -> String {
 struct Service {
     runtime: tokio::runtime::Runtime,
     port: u16,
-    shutdown: pushdeploy::startup::Shutdown,
+    shutdown: tokio_util::sync::CancellationToken,
     server: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
 
@@ -195,7 +195,7 @@ impl Service {
 
     /// Graceful shutdown, waited for.
     fn stop(self) {
-        self.shutdown.trigger();
+        self.shutdown.cancel();
         self.runtime.block_on(self.server).unwrap().unwrap();
     }
 }

@@ -5,11 +5,11 @@
 use crate::config::{ImageRepository, Settings};
 use crate::domain::ObjectKey;
 use crate::registry::{CertWatch, RegistryClient, RegistryError};
-use crate::startup::Shutdown;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::sync::{Notify, Semaphore, mpsc};
+use tokio_util::sync::CancellationToken;
 
 /// Pokes within this window after the first one cause a single scan.
 const POKE_DEBOUNCE: Duration = Duration::from_millis(100);
@@ -242,14 +242,14 @@ impl Poller {
     }
 
     /// Start one scheduling task per repository; they stop when `shutdown` triggers.
-    pub fn spawn(self: &Arc<Self>, shutdown: &Shutdown) -> Vec<tokio::task::JoinHandle<()>> {
+    pub fn spawn(self: &Arc<Self>, shutdown: &CancellationToken) -> Vec<tokio::task::JoinHandle<()>> {
         self.entries
             .keys()
             .map(|key| tokio::spawn(Arc::clone(self).schedule(key.clone(), shutdown.clone())))
             .collect()
     }
 
-    async fn schedule(self: Arc<Self>, key: ObjectKey, shutdown: Shutdown) {
+    async fn schedule(self: Arc<Self>, key: ObjectKey, shutdown: CancellationToken) {
         let Some(entry) = self.entries.get(&key) else {
             return;
         };
@@ -263,7 +263,7 @@ impl Poller {
                     tokio::time::sleep(POKE_DEBOUNCE).await;
                     let _ = tokio::time::timeout(Duration::ZERO, poke.notified()).await;
                 }
-                () = shutdown.wait() => return,
+                () = shutdown.cancelled() => return,
             }
             delay = match self.scan_once(&key).await {
                 Ok(_) => jitter(interval),

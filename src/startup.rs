@@ -2,11 +2,7 @@
 //! and shuts down gracefully on SIGTERM/SIGINT (readiness false, intake 503, in-flight work
 //! finishes within a bound, journal flushed). Owns no business logic.
 
-use std::time::Duration;
-use tokio::sync::watch;
-
-/// How long in-flight writes and pushes may take to finish after a shutdown signal.
-pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
+use tokio_util::sync::CancellationToken;
 
 /// Resolves when SIGTERM or SIGINT arrives (or Ctrl-C where SIGTERM does not exist).
 pub async fn shutdown_signal() {
@@ -30,37 +26,6 @@ pub async fn shutdown_signal() {
     tokio::select! {
         () = interrupt => tracing::info!("SIGINT received: shutting down"),
         () = terminate => tracing::info!("SIGTERM received: shutting down"),
-    }
-}
-
-/// A shutdown flag every task can watch: `true` once shutdown has begun.
-#[derive(Debug, Clone)]
-pub struct Shutdown {
-    sender: watch::Sender<bool>,
-}
-
-impl Default for Shutdown {
-    fn default() -> Self {
-        Self {
-            sender: watch::Sender::new(false),
-        }
-    }
-}
-
-impl Shutdown {
-    pub fn trigger(&self) {
-        self.sender.send_replace(true);
-    }
-
-    pub fn is_triggered(&self) -> bool {
-        *self.sender.borrow()
-    }
-
-    /// Resolves once shutdown has begun (immediately if it already has).
-    pub async fn wait(&self) {
-        let mut receiver = self.sender.subscribe();
-        // Err means the sender is gone, which only happens when we are dropping everything anyway.
-        let _ = receiver.wait_for(|triggered| *triggered).await;
     }
 }
 
@@ -98,7 +63,8 @@ pub struct Application {
     pub listener: tokio::net::TcpListener,
     pub state: AppState,
     pub engine: Arc<Engine>,
-    pub shutdown: Shutdown,
+    /// Cancelled to shut down (SIGTERM in `serve`; tests and benches cancel it themselves).
+    pub shutdown: CancellationToken,
     scans: tokio::sync::mpsc::UnboundedReceiver<crate::poller::ScanResult>,
 }
 
@@ -139,7 +105,7 @@ impl Application {
             listener,
             state,
             engine,
-            shutdown: Shutdown::default(),
+            shutdown: CancellationToken::new(),
             scans,
         })
     }
@@ -176,6 +142,7 @@ impl Application {
         };
         let readiness = Arc::clone(&state.readiness);
         let limits = state.settings.server.limits.clone();
+        let grace = limits.shutdown_grace;
         let router = crate::http::router(state);
         let watcher = shutdown.clone();
         let server = tokio::spawn(crate::http::serve::serve(
@@ -185,10 +152,10 @@ impl Application {
             shutdown.clone(),
             limits,
         ));
-        watcher.wait().await;
+        watcher.cancelled().await;
         readiness.begin_shutdown();
         // In-flight writes and pushes finish, bounded by the grace period.
-        if tokio::time::timeout(SHUTDOWN_GRACE, engine_task).await.is_err() {
+        if tokio::time::timeout(grace, engine_task).await.is_err() {
             tracing::warn!("in-flight work did not finish within the grace period");
         }
         for task in poller_tasks {
@@ -271,7 +238,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let trigger = application.shutdown.clone();
     tokio::spawn(async move {
         shutdown_signal().await;
-        trigger.trigger();
+        trigger.cancel();
     });
     application.run().await
 }

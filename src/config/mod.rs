@@ -268,6 +268,7 @@ fn edge_limits(context: &mut Context<'_>, raw: &raw::RawServer) -> EdgeLimits {
     );
     let idle_timeout = duration("idleTimeout", &raw.idle_timeout, defaults.idle_timeout);
     let request_timeout = duration("requestTimeout", &raw.request_timeout, defaults.request_timeout);
+    let shutdown_grace = duration("shutdownGrace", &raw.shutdown_grace, defaults.shutdown_grace);
     let mut count = |field: &str, value: Option<usize>, default: usize| match value {
         Some(0) => {
             context.problems.add(
@@ -294,6 +295,7 @@ fn edge_limits(context: &mut Context<'_>, raw: &raw::RawServer) -> EdgeLimits {
             raw.max_body_bytes_in_flight,
             defaults.max_body_bytes_in_flight,
         ),
+        shutdown_grace,
     }
 }
 

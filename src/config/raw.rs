@@ -39,6 +39,7 @@ pub struct RawServer {
     pub max_bodies_in_flight: Option<usize>,
     /// Bytes.
     pub max_body_bytes_in_flight: Option<usize>,
+    pub shutdown_grace: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -60,6 +60,8 @@ pub struct EdgeLimits {
     pub max_bodies_in_flight: usize,
     /// Bytes of request bodies being read at once by the hooks (default 32 MiB).
     pub max_body_bytes_in_flight: usize,
+    /// On SIGTERM, open requests and in-flight writes get this long to finish (default 20s).
+    pub shutdown_grace: Duration,
 }
 
 impl Default for EdgeLimits {
@@ -71,6 +73,7 @@ impl Default for EdgeLimits {
             max_connections: 512,
             max_bodies_in_flight: 64,
             max_body_bytes_in_flight: 32 * 1024 * 1024,
+            shutdown_grace: Duration::from_secs(20),
         }
     }
 }

@@ -786,3 +786,28 @@ spec:
         ],
     );
 }
+
+#[test]
+fn the_shutdown_grace_is_configurable_and_zero_is_a_problem_at_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let own = OWN.replacen("server:\n", "server:\n  shutdownGrace: 45s\n", 1);
+    assert_ne!(own, OWN, "the fixture has a server section");
+    let config = write(dir.path(), "pushdeploy.yaml", &own);
+    let vars = env(&[
+        ("NOTIFY_AUTH", "Bearer n0tify-s3cret"),
+        ("CI_TOKEN", "c1-s3cret"),
+        ("REGISTRY_PASSWORD", "pw-s3cret"),
+        ("GIT_TOKEN", "gt-s3cret"),
+    ]);
+    write(dir.path(), "forgejo.secret", "fixture-secret\n");
+    let settings = load_with_env(Some(&config), &[], &vars).unwrap();
+    assert_eq!(settings.server.limits.shutdown_grace, Duration::from_secs(45));
+    let zero = OWN.replacen("server:\n", "server:\n  shutdownGrace: 0s\n", 1);
+    let config = write(dir.path(), "pushdeploy.yaml", &zero);
+    let error = load_with_env(Some(&config), &[], &vars).unwrap_err().to_string();
+    assert!(
+        error.contains("server.shutdownGrace: must be more than 0s"),
+        "{error}"
+    );
+    assert!(error.contains("pushdeploy.yaml:"), "names the place: {error}");
+}

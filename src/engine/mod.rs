@@ -8,11 +8,11 @@ use crate::gitops::{Intent, Outcome, Writers};
 use crate::journal::{Event, Journal, Kind, State};
 use crate::poller::{Poller, ScanResult};
 use crate::setter::PolicyValue;
-use crate::startup::Shutdown;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{Notify, mpsc};
+use tokio_util::sync::CancellationToken;
 
 mod confirm;
 mod manual;
@@ -97,7 +97,11 @@ impl Engine {
 
     /// Process journal entries (including those left unfinished by a crash) and scan results
     /// until `shutdown`; work in flight finishes first.
-    pub async fn run(self: Arc<Self>, mut scans: mpsc::UnboundedReceiver<ScanResult>, shutdown: Shutdown) {
+    pub async fn run(
+        self: Arc<Self>,
+        mut scans: mpsc::UnboundedReceiver<ScanResult>,
+        shutdown: CancellationToken,
+    ) {
         loop {
             let unfinished = self.drain_journal().await;
             // Events left unfinished by a transient failure are tried again after a pause.
@@ -111,7 +115,7 @@ impl Engine {
                 () = self.wake.notified() => {}
                 () = tokio::time::sleep(retry) => {}
                 Some(scan) = scans.recv() => self.handle_scan(scan).await,
-                () = shutdown.wait() => return,
+                () = shutdown.cancelled() => return,
             }
         }
     }

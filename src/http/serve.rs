@@ -7,7 +7,6 @@ use super::connections::{self, Connections, Slot};
 use super::refusals::Sampled;
 use super::tls::ReloadingCertificate;
 use crate::config::EdgeLimits;
-use crate::startup::{SHUTDOWN_GRACE, Shutdown};
 use axum::Router;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
@@ -23,7 +22,7 @@ pub async fn serve(
     listener: TcpListener,
     router: Router,
     tls: Option<Arc<ReloadingCertificate>>,
-    shutdown: Shutdown,
+    shutdown: tokio_util::sync::CancellationToken,
     limits: EdgeLimits,
 ) -> std::io::Result<()> {
     let acceptor = match tls {
@@ -56,7 +55,7 @@ pub async fn serve(
                     continue;
                 }
             },
-            () = shutdown.wait() => break,
+            () = shutdown.cancelled() => break,
         };
         let Some(slot) = table.admit(peer) else {
             continue;
@@ -79,7 +78,7 @@ pub async fn serve(
             }
         });
     }
-    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+    if tokio::time::timeout(limits.shutdown_grace, graceful.shutdown())
         .await
         .is_err()
     {

@@ -277,7 +277,6 @@ mod poller {
     use crate::support::wait_for;
     use pushdeploy::config::Settings;
     use pushdeploy::poller::Poller;
-    use pushdeploy::startup::Shutdown;
 
     fn settings(repository: ImageRepository) -> Settings {
         let mut settings = crate::support::settings::empty(std::path::Path::new("/nonexistent"));
@@ -296,7 +295,7 @@ mod poller {
         let key = repository.key.clone();
         let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
         let poller = Poller::new(&settings(repository), sender).unwrap();
-        let shutdown = Shutdown::default();
+        let shutdown = tokio_util::sync::CancellationToken::new();
         let tasks = poller.spawn(&shutdown);
         let first = receiver.recv().await.unwrap();
         assert_eq!(first.tags, ["1-aaa"], "the exclusion list drops signatures");
@@ -319,7 +318,7 @@ mod poller {
         assert_eq!(changed.tags.len(), 2);
         assert_eq!(requests(), 3, "ten pokes in a burst must make exactly one scan");
         assert!(receiver.try_recv().is_err(), "an unchanged tag list is not sent");
-        shutdown.trigger();
+        shutdown.cancel();
         for task in tasks {
             task.await.unwrap();
         }

@@ -3,7 +3,6 @@
 
 use pushdeploy::http::serve::serve;
 use pushdeploy::http::tls::ReloadingCertificate;
-use pushdeploy::startup::Shutdown;
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
 use rustls_pki_types::CertificateDer;
 use std::path::Path;
@@ -117,7 +116,7 @@ async fn rotated_certificate_is_served_to_new_handshakes_while_open_connections_
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let router = axum::Router::new().route("/healthz", axum::routing::get(pushdeploy::http::health::healthz));
-    let shutdown = Shutdown::default();
+    let shutdown = tokio_util::sync::CancellationToken::new();
     let server = tokio::spawn(serve(
         listener,
         router,
@@ -149,7 +148,7 @@ async fn rotated_certificate_is_served_to_new_handshakes_while_open_connections_
         tokio::task::yield_now().await;
     }
 
-    shutdown.trigger();
+    shutdown.cancel();
     server.await.unwrap().unwrap();
 }
 
