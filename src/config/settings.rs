@@ -151,7 +151,7 @@ pub struct Automation {
 pub struct MessageTemplate {
     /// The template as written.
     pub text: String,
-    pub parsed: crate::gitops::Template,
+    pub parsed: crate::template::Template,
     /// Where `messageTemplate` is written, for render errors at commit time.
     pub origin: Origin,
 }
@@ -161,7 +161,7 @@ impl MessageTemplate {
     pub fn parse(text: &str, origin: Origin) -> Result<Self, String> {
         Ok(Self {
             text: text.to_owned(),
-            parsed: crate::gitops::Template::parse(text)?,
+            parsed: crate::template::Template::parse(text)?,
             origin,
         })
     }

@@ -8,13 +8,12 @@ mod cycle;
 mod error;
 mod local;
 mod message;
-mod template;
 mod workspace;
 mod writer;
 
+pub use crate::template::Template;
 pub use error::GitopsError;
 pub use message::render as render_message;
-pub use template::Template;
 pub use workspace::{LogEntry, Workspace};
 pub use writer::{Inspection, WriterHandle, Writers};
 

@@ -43,7 +43,7 @@ pub async fn receive(
     let presented = headers
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
-        .map(crate::http::api::auth::normalize_authorization)
+        .map(crate::http::auth::normalize_authorization)
         .unwrap_or_default();
     if presented.is_empty() || !crate::signature::verify_token(&edge.registry_authorization, &presented) {
         count("unauthorized");

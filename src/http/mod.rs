@@ -2,6 +2,7 @@
 //! `gitops` or `registry` directly: it verifies, journals, answers and pokes.
 
 pub mod api;
+pub mod auth;
 pub mod budget;
 pub mod connections;
 mod error;
@@ -53,7 +54,7 @@ pub fn router(state: AppState) -> Router {
                 .intake
                 .registry_authorization
                 .iter()
-                .map(|value| SecretString::from(api::auth::normalize_authorization(value.expose_secret())))
+                .map(|value| SecretString::from(auth::normalize_authorization(value.expose_secret())))
                 .collect(),
         ),
     };

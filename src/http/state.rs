@@ -1,7 +1,7 @@
 //! The state every handler shares: configuration, journal, readiness, and the pokes that hand
 //! work to the engine and the poller (handlers never call the registry or git themselves).
 
-use super::api::auth::ApiTokens;
+use super::auth::ApiTokens;
 use super::health::Readiness;
 use crate::config::Settings;
 use crate::domain::ObjectKey;

@@ -5,6 +5,7 @@
 //! - `policy`: Flux `ImagePolicy` selection (numerical, alphabetical, semver, filterTags).
 //! - `setter`: marker parsing and the byte-exact rewrite of marked YAML scalars.
 //! - `signature`: constant-time token and HMAC checks for the intake routes.
+//! - `template`: the Go `text/template` subset of Flux commit message templates.
 //! - `wire`: what the senders' payloads mean (distribution notification envelopes, Forgejo
 //!   deliveries), parsed into plain values; the HTTP layer decides what to do with them.
 
@@ -12,4 +13,5 @@ pub mod domain;
 pub mod policy;
 pub mod setter;
 pub mod signature;
+pub mod template;
 pub mod wire;

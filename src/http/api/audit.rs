@@ -2,9 +2,9 @@
 //! (who, what, how it ended). The request line comes from the request itself (method, path,
 //! matched route), never retyped by a handler.
 
-use super::auth::Caller;
 use super::body::{BodyRejection, JsonBody};
 use crate::config::Scope;
+use crate::http::auth::Caller;
 use crate::http::problem::ApiError;
 use crate::http::refusals::truncated;
 use crate::http::state::AppState;

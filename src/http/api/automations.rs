@@ -5,7 +5,7 @@ use super::openapi::answers::{BadGateway, Conflict, Forbidden, NotFound, Unautho
 use super::{engine, from_manual};
 use crate::config::Scope;
 use crate::engine::views::{AutomationView, NoteResult};
-use crate::http::api::auth::Caller;
+use crate::http::auth::Caller;
 use crate::http::problem::ApiError;
 use crate::http::state::AppState;
 use axum::Json;

@@ -2,7 +2,7 @@
 
 use super::openapi::answers::{Unauthorized, Unprocessable};
 use crate::config::Scope;
-use crate::http::api::auth::Caller;
+use crate::http::auth::Caller;
 use crate::http::problem::ApiError;
 use crate::http::state::AppState;
 use crate::journal::{Event, State as EventState};

@@ -4,7 +4,6 @@
 //! annotations (utoipa-axum, `openapi.rs`), so the spec cannot drift from the router.
 
 mod audit;
-pub mod auth;
 mod automations;
 mod body;
 mod events;

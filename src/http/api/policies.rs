@@ -12,7 +12,7 @@ use crate::engine::Manual;
 use crate::engine::views::{
     HistoryEntry, NoteResult, PolicyView, PromoteRequest, PromoteResult, RollbackRequest,
 };
-use crate::http::api::auth::Caller;
+use crate::http::auth::Caller;
 use crate::http::problem::ApiError;
 use crate::http::state::AppState;
 use axum::Json;

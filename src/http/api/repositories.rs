@@ -6,7 +6,7 @@ use super::{engine, from_manual};
 use crate::config::Scope;
 use crate::domain::ObjectKey;
 use crate::engine::views::ScanView;
-use crate::http::api::auth::Caller;
+use crate::http::auth::Caller;
 use crate::http::problem::ApiError;
 use crate::http::state::AppState;
 use axum::Json;
