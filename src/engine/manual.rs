@@ -14,6 +14,7 @@ use crate::gitops::{Inspection, Intent, Outcome};
 use crate::poller::ScanResult;
 use crate::registry::RegistryError;
 use crate::setter::PolicyValue;
+use crate::trailer::Trailer;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -436,8 +437,15 @@ impl Engine {
         })?;
         self.journal.pin(&key.to_string(), &tag, by).await?;
         self.writers.overrides().pin(key, &tag);
-        let message = format!(
-            "chore(pushdeploy): pin {key} to {tag}\n\nPushdeploy-Cause: pin by {by}\nPushdeploy-Pinned: {key}={tag}\n"
+        let message = Trailer::message(
+            &format!("chore(pushdeploy): pin {key} to {tag}"),
+            &[
+                Trailer::Cause(format!("pin by {by}")),
+                Trailer::Pinned {
+                    policy: key.to_string(),
+                    tag: tag.clone(),
+                },
+            ],
         );
         let commit = self.note(self.automations_of(key), message).await?;
         Ok(NoteResult {
@@ -456,8 +464,12 @@ impl Engine {
         let _serialised = lock.lock().await;
         self.journal.unpin(&key.to_string()).await?;
         self.writers.overrides().unpin(key);
-        let message = format!(
-            "chore(pushdeploy): resume automatic updates of {key}\n\nPushdeploy-Cause: resume by {by}\nPushdeploy-Resumed: {key}\n"
+        let message = Trailer::message(
+            &format!("chore(pushdeploy): resume automatic updates of {key}"),
+            &[
+                Trailer::Cause(format!("resume by {by}")),
+                Trailer::Resumed(key.to_string()),
+            ],
         );
         let commit = self.note(self.automations_of(key), message).await?;
         self.forget_selection(key);
@@ -581,13 +593,21 @@ impl Engine {
         let key = automation.key.to_string();
         let message = if suspended {
             self.journal.suspend(&key, by).await?;
-            format!(
-                "chore(pushdeploy): suspend automation {key}\n\nPushdeploy-Cause: suspend by {by}\nPushdeploy-Suspended: {key}\n"
+            Trailer::message(
+                &format!("chore(pushdeploy): suspend automation {key}"),
+                &[
+                    Trailer::Cause(format!("suspend by {by}")),
+                    Trailer::Suspended(key.clone()),
+                ],
             )
         } else {
             self.journal.unsuspend(&key).await?;
-            format!(
-                "chore(pushdeploy): resume automation {key}\n\nPushdeploy-Cause: resume by {by}\nPushdeploy-Resumed: {key}\n"
+            Trailer::message(
+                &format!("chore(pushdeploy): resume automation {key}"),
+                &[
+                    Trailer::Cause(format!("resume by {by}")),
+                    Trailer::Resumed(key.clone()),
+                ],
             )
         };
         self.writers.overrides().set_suspended(&automation.key, suspended);
@@ -664,18 +684,11 @@ impl Engine {
         let mut entries: Vec<HistoryEntry> = Vec::new();
         for inspection in inspections {
             for commit in &inspection.log {
-                let trailers = parse_trailers(&commit.message);
-                let Some(tag) = trailers
-                    .iter()
-                    .filter(|(name, _)| name == "Pushdeploy-Deployed")
-                    .find_map(|(_, value)| value.strip_prefix(&format!("{key_text}=")))
-                else {
+                let trailers = Trailer::parse_all(&commit.message);
+                let Some((tag, cause)) = crate::trailer::deployment_of(&trailers, &key_text) else {
                     continue;
                 };
-                let cause = trailers
-                    .iter()
-                    .find(|(name, _)| name == "Pushdeploy-Cause")
-                    .map_or_else(String::new, |(_, value)| value.clone());
+                let cause = cause.to_owned();
                 if entries.iter().any(|entry| entry.commit == commit.commit) {
                     continue;
                 }
@@ -718,41 +731,9 @@ fn current_tag(policy: &ObjectKey, inspections: &[Inspection]) -> Option<String>
         .find_map(|site| site.tag().map(str::to_owned))
 }
 
-/// `Name: value` lines of a commit message's last paragraph.
-fn parse_trailers(message: &str) -> Vec<(String, String)> {
-    let last = message.trim_end().rsplit("\n\n").next().unwrap_or_default();
-    last.lines()
-        .filter_map(|line| {
-            let (name, value) = line.split_once(": ")?;
-            (!name.is_empty() && !name.contains(' ')).then(|| (name.to_owned(), value.trim().to_owned()))
-        })
-        .collect()
-}
-
 fn describe(policy: &ImagePolicy) -> String {
     let filter = policy.policy.filter.as_ref().map_or_else(String::new, |filter| {
         format!("filterTags {:?}, ", filter.pattern())
     });
     format!("{filter}{}", policy.policy.rule)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn trailers_come_from_the_last_paragraph_only() {
-        let message = "chore: update\n\nBody: not a trailer here\nmore\n\nPushdeploy-Cause: promote by ops\nPushdeploy-Deployed: flux-system/mcp=3-abc\n";
-        assert_eq!(
-            parse_trailers(message),
-            vec![
-                ("Pushdeploy-Cause".to_owned(), "promote by ops".to_owned()),
-                (
-                    "Pushdeploy-Deployed".to_owned(),
-                    "flux-system/mcp=3-abc".to_owned()
-                ),
-            ]
-        );
-        assert!(parse_trailers("one line").is_empty());
-    }
 }

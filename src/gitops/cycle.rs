@@ -6,6 +6,7 @@ use super::workspace::Workspace;
 use super::{GitopsError, Intent, Outcome, Overrides, message};
 use crate::config::Automation;
 use crate::setter::{self, Mode, Site, Values};
+use crate::trailer::Trailer;
 use std::time::Duration;
 
 const MAX_ATTEMPTS: u32 = 8;
@@ -278,21 +279,17 @@ fn trailers(
         .collect();
     let mut causes: Vec<String> = written
         .iter()
-        .map(|intent| format!("Pushdeploy-Cause: {}", intent.cause))
+        .map(|intent| Trailer::Cause(intent.cause.clone()).to_string())
         .collect();
     causes.sort();
     causes.dedup();
     for intent in &written {
-        causes.push(format!(
-            "Pushdeploy-Deployed: {}={}",
-            intent.policy, intent.value.tag
-        ));
+        let (policy, tag) = (intent.policy.to_string(), intent.value.tag.clone());
+        causes.push(Trailer::Deployed { policy, tag }.to_string());
     }
     for intent in written.iter().filter(|intent| intent.explicit) {
-        causes.push(format!(
-            "Pushdeploy-Pinned: {}={}",
-            intent.policy, intent.value.tag
-        ));
+        let (policy, tag) = (intent.policy.to_string(), intent.value.tag.clone());
+        causes.push(Trailer::Pinned { policy, tag }.to_string());
     }
     causes
 }

@@ -6,6 +6,7 @@
 //! - `setter`: marker parsing and the byte-exact rewrite of marked YAML scalars.
 //! - `signature`: constant-time token and HMAC checks for the intake routes.
 //! - `template`: the Go `text/template` subset of Flux commit message templates.
+//! - `trailer`: the `Pushdeploy-*` commit trailers, rendered and parsed by one type.
 //! - `wire`: what the senders' payloads mean (distribution notification envelopes, Forgejo
 //!   deliveries), parsed into plain values; the HTTP layer decides what to do with them.
 
@@ -14,4 +15,5 @@ pub mod policy;
 pub mod setter;
 pub mod signature;
 pub mod template;
+pub mod trailer;
 pub mod wire;
