@@ -1,0 +1,354 @@
+//! What the API changes: promote, rollback, pin, resume (policy), suspend and resume
+//! (automation), scan. Each is durable in the journal before it acts and noted in git.
+
+use super::*;
+
+impl Engine {
+    /// Write `tag` for `key` now (synchronously) and pin the policy to it.
+    pub async fn promote(
+        &self,
+        key: &ObjectKey,
+        tag: &str,
+        force: bool,
+        by: &str,
+        kind: Manual,
+    ) -> Result<PromoteResult, ManualError> {
+        let policy = self.policy(key)?.clone();
+        let field = if kind == Manual::Promote { "/tag" } else { "/to" };
+        let tag = Tag::parse(tag)
+            .map_err(|error| ManualError::Invalid {
+                field,
+                message: error.to_string(),
+            })?
+            .to_string();
+        if !force && !policy.policy.accepts(&tag) {
+            return Err(ManualError::PolicyRejects {
+                tag,
+                policy: key.to_string(),
+                reason: describe(&policy),
+            });
+        }
+        let automations = self.automations_of(key);
+        if automations.is_empty() {
+            return Err(ManualError::Conflict(format!(
+                "no image update automation writes the markers of policy {key}; add one that covers its namespace"
+            )));
+        }
+        let Some(repository) = self.settings.repositories.get(&policy.repository) else {
+            return Err(ManualError::Internal(format!(
+                "policy {key} names {} which is not configured",
+                policy.repository
+            )));
+        };
+        let lock = self.lock(key);
+        let _serialised = lock.lock().await;
+        let client = self
+            .poller
+            .client(&policy.repository)
+            .ok_or_else(|| ManualError::Internal(format!("no registry client for {}", policy.repository)))?;
+        let confirmed = if self.settings.trust_notifications {
+            // Quickstart mode: no registry to ask (logged loudly at startup).
+            Ok(crate::registry::Manifest {
+                digest: String::new(),
+                media_type: String::new(),
+            })
+        } else {
+            client.manifest(&tag).await
+        };
+        let manifest = match confirmed {
+            Ok(manifest) => {
+                // Confirmed: every view and the next decision know this tag from now on.
+                self.poller.note_confirmed(&policy.repository, &tag);
+                manifest
+            }
+            Err(RegistryError::NotFound { .. }) => {
+                return Err(ManualError::TagNotFound {
+                    tag,
+                    image: repository.image.to_string(),
+                });
+            }
+            Err(error) => {
+                return Err(ManualError::Upstream(format!(
+                    "cannot confirm {tag} in the registry, nothing was written: {error}"
+                )));
+            }
+        };
+        let previous_tag = self.tag_in_git(key).await?;
+        let direction = match &previous_tag {
+            None => Direction::Unknown,
+            Some(previous) if *previous == tag => Direction::Same,
+            Some(previous) => match policy.policy.select(&[previous.as_str(), tag.as_str()]) {
+                Ok(picked) if picked == tag => Direction::Forward,
+                Ok(_) => Direction::Backward,
+                Err(_) => Direction::Unknown,
+            },
+        };
+        let key_text = key.to_string();
+        let previous_pin = self.writers.overrides().pinned(key);
+        // Moving backwards is allowed here, and recorded as such (commit trailer, history).
+        let moved = match (&direction, &previous_tag) {
+            (Direction::Backward, Some(previous)) => format!(" (backward from {previous})"),
+            _ => String::new(),
+        };
+        let cause = format!(
+            "{} by {by}{moved}",
+            if kind == Manual::Promote {
+                "promote"
+            } else {
+                "rollback"
+            }
+        );
+        // Durable first: the pin holds across a crash between here and the push.
+        self.journal.pin(&key_text, &tag, by).await?;
+        self.writers.overrides().pin(key, &tag);
+        let mut pushed: Option<(String, Vec<ChangeView>)> = None;
+        let mut failure = None;
+        for automation in automations {
+            let intent = Intent {
+                automation: Arc::clone(&automation),
+                policy: key.clone(),
+                value: PolicyValue {
+                    image: repository.image.to_string(),
+                    tag: tag.clone(),
+                    // As the automatic path writes it (Flux without digestReflectionPolicy).
+                    digest: None,
+                },
+                ranking: Some(policy.policy.clone()),
+                explicit: true,
+                cause: cause.clone(),
+            };
+            match self.writers.handle(&automation).submit(intent).await {
+                Outcome::Pushed { commit, changes } => {
+                    self.journal
+                        .record_deployment(&key_text, &tag, &commit, &automation.author.name, &cause)
+                        .await?;
+                    self.note_deployed(key, &tag);
+                    let entry = pushed.get_or_insert_with(|| (commit.clone(), Vec::new()));
+                    entry.0 = commit;
+                    entry.1.extend(changes.into_iter().map(|change| ChangeView {
+                        automation: automation.key.to_string(),
+                        file: change.file.display().to_string(),
+                        line: change.line,
+                        setter: change.setter,
+                        old: change.old,
+                        new: change.new,
+                    }));
+                }
+                Outcome::UpToDate => {}
+                Outcome::Skipped { reason } => failure = Some(reason),
+                Outcome::Failed { error, .. } => failure = Some(error),
+            }
+        }
+        if let Some(error) = failure {
+            if pushed.is_none() {
+                // Nothing landed: the pin is put back as it was.
+                match &previous_pin {
+                    Some(pin) => {
+                        self.journal.pin(&key_text, pin, by).await?;
+                        self.writers.overrides().pin(key, pin);
+                    }
+                    None => {
+                        self.journal.unpin(&key_text).await?;
+                        self.writers.overrides().unpin(key);
+                    }
+                }
+                return Err(ManualError::Upstream(format!(
+                    "{tag} was not written for policy {key}: {error}"
+                )));
+            }
+            tracing::warn!(policy = %key, %error, "promotion landed only partly");
+        }
+        let (commit, changes) =
+            pushed.map_or((None, Vec::new()), |(commit, changes)| (Some(commit), changes));
+        tracing::info!(policy = %key, %tag, ?direction, by, "manual {cause}");
+        Ok(PromoteResult {
+            policy: key_text,
+            tag,
+            digest: manifest.digest,
+            previous: previous_tag,
+            direction,
+            outcome: if commit.is_some() {
+                "pushed".to_owned()
+            } else {
+                "up-to-date".to_owned()
+            },
+            commit,
+            changes,
+            pinned: true,
+        })
+    }
+
+    /// Promote back to `to`, or to the tag deployed before the one git names now.
+    pub async fn rollback(
+        &self,
+        key: &ObjectKey,
+        to: Option<String>,
+        force: bool,
+        by: &str,
+    ) -> Result<PromoteResult, ManualError> {
+        self.policy(key)?;
+        let target = match to {
+            Some(to) => to,
+            None => {
+                // One fetch serves both the current tag and the history.
+                let inspections = self.inspections_of(key).await?;
+                let current = current_tag(key, &inspections);
+                self.history_from(key, &inspections)
+                    .await?
+                    .into_iter()
+                    .map(|entry| entry.tag)
+                    .find(|tag| Some(tag) != current.as_ref())
+                    .ok_or_else(|| {
+                        ManualError::Conflict(format!(
+                            "no deployment of policy {key} before {} is recorded; name the tag with {{\"to\": \"TAG\"}}",
+                            current.as_deref().unwrap_or("the current one")
+                        ))
+                    })?
+            }
+        };
+        self.promote(key, &target, force, by, Manual::Rollback).await
+    }
+
+    /// Pin `key` at the tag git names now; recorded as an empty commit.
+    pub async fn pin(&self, key: &ObjectKey, by: &str) -> Result<NoteResult, ManualError> {
+        self.policy(key)?;
+        let lock = self.lock(key);
+        let _serialised = lock.lock().await;
+        let tag = self.tag_in_git(key).await?.ok_or_else(|| {
+            ManualError::Conflict(format!(
+                "no marker of policy {key} names a tag in git; promote a tag instead"
+            ))
+        })?;
+        self.journal.pin(&key.to_string(), &tag, by).await?;
+        self.writers.overrides().pin(key, &tag);
+        let message = Trailer::message(
+            &format!("chore(pushdeploy): pin {key} to {tag}"),
+            &[
+                Trailer::Cause(format!("pin by {by}")),
+                Trailer::Pinned {
+                    policy: key.to_string(),
+                    tag: tag.clone(),
+                },
+            ],
+        );
+        let commit = self.note(self.automations_of(key), message).await?;
+        Ok(NoteResult {
+            target: key.to_string(),
+            pinned: Some(tag),
+            suspended: None,
+            commit,
+            decision: None,
+        })
+    }
+
+    /// Unpin `key`: automation takes over again at once (a decision over the known tags).
+    pub async fn resume_policy(&self, key: &ObjectKey, by: &str) -> Result<NoteResult, ManualError> {
+        let policy = self.policy(key)?.clone();
+        let lock = self.lock(key);
+        let _serialised = lock.lock().await;
+        self.journal.unpin(&key.to_string()).await?;
+        self.writers.overrides().unpin(key);
+        let message = Trailer::message(
+            &format!("chore(pushdeploy): resume automatic updates of {key}"),
+            &[
+                Trailer::Cause(format!("resume by {by}")),
+                Trailer::Resumed(key.to_string()),
+            ],
+        );
+        let commit = self.note(self.automations_of(key), message).await?;
+        self.forget_selection(key);
+        let decision = self.redecide(&policy.repository, key).await;
+        Ok(NoteResult {
+            target: key.to_string(),
+            pinned: None,
+            suspended: None,
+            commit,
+            decision,
+        })
+    }
+
+    /// Suspend (or resume) automatic updates by an automation; manual promotions still write.
+    pub async fn set_suspended(
+        &self,
+        name: &str,
+        suspended: bool,
+        by: &str,
+    ) -> Result<NoteResult, ManualError> {
+        let automation = Arc::new(self.automation(name)?.clone());
+        let key = automation.key.to_string();
+        let message = if suspended {
+            self.journal.suspend(&key, by).await?;
+            Trailer::message(
+                &format!("chore(pushdeploy): suspend automation {key}"),
+                &[
+                    Trailer::Cause(format!("suspend by {by}")),
+                    Trailer::Suspended(key.clone()),
+                ],
+            )
+        } else {
+            self.journal.unsuspend(&key).await?;
+            Trailer::message(
+                &format!("chore(pushdeploy): resume automation {key}"),
+                &[
+                    Trailer::Cause(format!("resume by {by}")),
+                    Trailer::Resumed(key.clone()),
+                ],
+            )
+        };
+        self.writers.overrides().set_suspended(&automation.key, suspended);
+        let commit = self.note(vec![Arc::clone(&automation)], message).await?;
+        let mut decision = None;
+        if !suspended {
+            for policy in &automation.policies {
+                self.forget_selection(policy);
+                if let Some(repository) = self.settings.policies.get(policy).map(|p| p.repository.clone()) {
+                    decision = self.redecide(&repository, policy).await.or(decision);
+                }
+            }
+        }
+        Ok(NoteResult {
+            target: key,
+            pinned: None,
+            suspended: Some(suspended),
+            commit,
+            decision,
+        })
+    }
+
+    /// Scan one image repository now.
+    pub async fn scan(&self, key: &ObjectKey) -> Result<ScanView, ManualError> {
+        if !self.settings.repositories.contains_key(key) {
+            return Err(ManualError::NotFound(format!(
+                "no image repository {key}; GET /api/v1/policies names the configured ones"
+            )));
+        }
+        let ScanResult { tags, .. } = self
+            .poller
+            .scan_once(key)
+            .await
+            .map_err(|error| ManualError::Upstream(format!("scanning {key} failed: {error}")))?;
+        let borrowed: Vec<&str> = tags.iter().map(String::as_str).collect();
+        let policies = self
+            .settings
+            .policies
+            .values()
+            .filter(|policy| policy.repository == *key)
+            .map(|policy| {
+                let (selected, error) = match policy.policy.select(&borrowed) {
+                    Ok(tag) => (Some(tag.to_owned()), None),
+                    Err(error) => (None, Some(error.to_string())),
+                };
+                SelectedView {
+                    policy: policy.key.to_string(),
+                    selected,
+                    error,
+                }
+            })
+            .collect();
+        Ok(ScanView {
+            repository: key.to_string(),
+            tag_count: tags.len(),
+            policies,
+        })
+    }
+}

@@ -1,0 +1,169 @@
+//! What the API reads: policies with their pick, git values and pin; automations; history
+//! (commit trailers of the branch plus the journal's deployments).
+
+use super::*;
+
+impl Engine {
+    async fn policy_view(
+        &self,
+        policy: &ImagePolicy,
+        inspections: &BTreeMap<ObjectKey, Result<Inspection, String>>,
+        pins: &[crate::journal::Pin],
+    ) -> Result<PolicyView, ManualError> {
+        let tags = self.poller.tags(&policy.repository);
+        let borrowed: Vec<&str> = tags.iter().map(String::as_str).collect();
+        let status = self
+            .poller
+            .status()
+            .remove(&policy.repository)
+            .unwrap_or_default();
+        let key_text = policy.key.to_string();
+        let pinned = pins.iter().find(|pin| pin.policy == key_text).map(|pin| PinView {
+            tag: pin.tag.clone(),
+            by: pin.pinned_by.clone(),
+            at: pin.at,
+        });
+        let mut in_git = Vec::new();
+        let mut git_errors = Vec::new();
+        for automation in self.automations_of(&policy.key) {
+            match inspections.get(&automation.key) {
+                Some(Ok(inspection)) => in_git.extend(
+                    inspection
+                        .sites
+                        .iter()
+                        .filter(|site| site.policy == policy.key)
+                        .map(|site| GitValue {
+                            automation: automation.key.to_string(),
+                            file: site.file.display().to_string(),
+                            line: site.line,
+                            setter: site.setter.clone(),
+                            value: site.value.clone(),
+                        }),
+                ),
+                Some(Err(error)) => git_errors.push(format!("{}: {error}", automation.key)),
+                None => {}
+            }
+        }
+        Ok(PolicyView {
+            namespace: policy.key.namespace().to_owned(),
+            name: policy.key.name().to_owned(),
+            image_repository: policy.repository.to_string(),
+            image: self
+                .settings
+                .repositories
+                .get(&policy.repository)
+                .map(|repository| repository.image.to_string())
+                .unwrap_or_default(),
+            selected: policy.policy.select(&borrowed).ok().map(str::to_owned),
+            pinned,
+            in_git,
+            git_error: (!git_errors.is_empty()).then(|| git_errors.join("; ")),
+            last_scan: status.last_scan,
+            last_error: status.last_error,
+            tag_count: status.tag_count,
+            pending_events: self.journal.pending(&policy.repository.to_string()).await?,
+        })
+    }
+
+    pub async fn policies(&self) -> Result<Vec<PolicyView>, ManualError> {
+        let all: Vec<Arc<Automation>> = self
+            .settings
+            .automations
+            .values()
+            .map(|automation| Arc::new(automation.clone()))
+            .collect();
+        let inspections = self.inspect(all).await;
+        let pins = self.journal.pins().await?;
+        let mut views = Vec::new();
+        for policy in self.settings.policies.values() {
+            views.push(self.policy_view(policy, &inspections, &pins).await?);
+        }
+        Ok(views)
+    }
+
+    pub async fn policy_detail(&self, key: &ObjectKey) -> Result<PolicyView, ManualError> {
+        let policy = self.policy(key)?;
+        let inspections = self.inspect(self.automations_of(key)).await;
+        let pins = self.journal.pins().await?;
+        self.policy_view(policy, &inspections, &pins).await
+    }
+
+    pub async fn automations(&self) -> Result<Vec<AutomationView>, ManualError> {
+        let suspensions = self.journal.suspensions().await?;
+        Ok(self
+            .settings
+            .automations
+            .values()
+            .map(|automation| {
+                let key = automation.key.to_string();
+                let suspended = suspensions.iter().find(|suspension| suspension.automation == key);
+                AutomationView {
+                    namespace: automation.key.namespace().to_owned(),
+                    name: automation.key.name().to_owned(),
+                    url: crate::domain::redact_url(&automation.git.url).into_owned(),
+                    checkout_branch: automation.checkout_branch.clone(),
+                    push_branch: automation.push_branch.clone(),
+                    update_path: automation.update_path.clone(),
+                    policies: automation.policies.iter().map(ToString::to_string).collect(),
+                    suspended: suspended.is_some(),
+                    suspended_by: suspended.map(|suspension| suspension.suspended_by.clone()),
+                    suspended_at: suspended.map(|suspension| suspension.at),
+                }
+            })
+            .collect())
+    }
+
+    /// Every deployment of `key`, newest first: from git history (commit trailers) plus the
+    /// journal (deployments whose commit is no longer on the branch are marked `in_git: false`).
+    pub async fn history(&self, key: &ObjectKey) -> Result<Vec<HistoryEntry>, ManualError> {
+        self.policy(key)?;
+        let inspections = self.inspections_of(key).await?;
+        self.history_from(key, &inspections).await
+    }
+
+    pub(super) async fn history_from(
+        &self,
+        key: &ObjectKey,
+        inspections: &[Inspection],
+    ) -> Result<Vec<HistoryEntry>, ManualError> {
+        let key_text = key.to_string();
+        let mut entries: Vec<HistoryEntry> = Vec::new();
+        for inspection in inspections {
+            for commit in &inspection.log {
+                let trailers = Trailer::parse_all(&commit.message);
+                let Some((tag, cause)) = crate::trailer::deployment_of(&trailers, &key_text) else {
+                    continue;
+                };
+                let cause = cause.to_owned();
+                if entries.iter().any(|entry| entry.commit == commit.commit) {
+                    continue;
+                }
+                entries.push(HistoryEntry {
+                    tag: tag.to_owned(),
+                    commit: commit.commit.clone(),
+                    author: commit.author.clone(),
+                    at: commit.time,
+                    kind: HistoryCause::of(&cause),
+                    cause,
+                    in_git: true,
+                });
+            }
+        }
+        for deployment in self.journal.deployments(&key_text).await? {
+            if entries.iter().any(|entry| entry.commit == deployment.commit_sha) {
+                continue;
+            }
+            entries.push(HistoryEntry {
+                tag: deployment.tag,
+                commit: deployment.commit_sha,
+                author: deployment.author,
+                at: deployment.at,
+                kind: HistoryCause::of(&deployment.cause),
+                cause: deployment.cause,
+                in_git: false,
+            });
+        }
+        entries.sort_by_key(|entry| std::cmp::Reverse(entry.at));
+        Ok(entries)
+    }
+}
