@@ -32,31 +32,11 @@ pub async fn shutdown_signal() {
 use crate::config::Settings;
 use crate::engine::Engine;
 use crate::gitops::Writers;
+use crate::http::AppState;
 use crate::http::health::Readiness;
-use crate::http::{AppState, Pokes, StatusSource};
 use crate::journal::Journal;
 use crate::poller::Poller;
 use std::sync::Arc;
-
-struct EnginePokes {
-    engine: Arc<Engine>,
-}
-
-impl Pokes for EnginePokes {
-    fn engine(&self) {
-        self.engine.wake();
-    }
-
-    fn repository(&self, key: &crate::domain::ObjectKey) {
-        self.engine.poller.poke(key);
-    }
-}
-
-impl StatusSource for Engine {
-    fn status(&self) -> serde_json::Value {
-        Engine::status(self)
-    }
-}
 
 /// A running service, as tests and `serve` use it.
 pub struct Application {
@@ -95,10 +75,6 @@ impl Application {
             settings: Arc::clone(&settings),
             journal,
             readiness,
-            pokes: Arc::new(EnginePokes {
-                engine: Arc::clone(&engine),
-            }),
-            status: Some(Arc::clone(&engine) as Arc<dyn StatusSource>),
             engine: Some(Arc::clone(&engine)),
         };
         Ok(Self {

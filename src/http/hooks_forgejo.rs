@@ -101,7 +101,7 @@ async fn journal(state: &AppState, signed: &[u8], mut event: NewEvent) -> Respon
         "accepted"
     });
     if !duplicate && event.state == EventState::Received {
-        state.pokes.engine();
+        state.wake_engine();
     }
     (
         StatusCode::OK,

@@ -90,7 +90,7 @@ pub async fn receive(
     count_events("duplicate", duplicates);
     count("accepted");
     if accepted > duplicates {
-        state.pokes.engine();
+        state.wake_engine();
     }
     let body =
         serde_json::json!({"accepted": accepted - duplicates, "duplicates": duplicates, "ignored": ignored});

@@ -15,7 +15,7 @@ pub mod serve;
 pub mod state;
 pub mod tls;
 
-pub use state::{AppState, NoPokes, Pokes, StatusSource};
+pub use state::AppState;
 
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderName, Request, StatusCode};
@@ -124,9 +124,9 @@ async fn metrics_text() -> impl IntoResponse {
 async fn status(State(state): State<AppState>) -> impl IntoResponse {
     let backlog = state.journal.backlog().await.ok();
     let mut body = state
-        .status
+        .engine
         .as_ref()
-        .map_or_else(|| serde_json::json!({}), |source| source.status());
+        .map_or_else(|| serde_json::json!({}), |engine| engine.status());
     if let Some(object) = body.as_object_mut() {
         object.insert("journal_backlog".into(), serde_json::json!(backlog));
         object.insert("ready".into(), serde_json::json!(state.readiness.is_ready()));

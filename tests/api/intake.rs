@@ -6,7 +6,7 @@ use axum::http::{Request, StatusCode};
 use pushdeploy::config::{ImageRepository, Origin};
 use pushdeploy::domain::{ImageRef, ObjectKey};
 use pushdeploy::http::health::Readiness;
-use pushdeploy::http::{AppState, NoPokes, router};
+use pushdeploy::http::{AppState, router};
 use pushdeploy::journal::{Journal, State};
 use secrecy::SecretString;
 use std::path::Path;
@@ -54,8 +54,6 @@ async fn state_with(dir: &Path, tweak: impl FnOnce(&mut pushdeploy::config::Sett
         settings: Arc::new(settings),
         journal,
         readiness: Readiness::new(),
-        pokes: Arc::new(NoPokes),
-        status: None,
         engine: None,
     }
 }
