@@ -189,13 +189,19 @@ impl Engine {
         for event in due {
             // Bounded, so that a retry round over a large backlog does not hold every event
             // (and its request) in memory at once.
-            if tasks.len() >= MAX_EVENTS_IN_FLIGHT {
-                tasks.join_next().await;
+            if tasks.len() >= MAX_EVENTS_IN_FLIGHT
+                && let Some(Err(error)) = tasks.join_next().await
+            {
+                task_failed(&error);
             }
             let engine = Arc::clone(self);
             tasks.spawn(async move { engine.process(event).await });
         }
-        while tasks.join_next().await.is_some() {}
+        while let Some(joined) = tasks.join_next().await {
+            if let Err(error) = joined {
+                task_failed(&error);
+            }
+        }
         let backlog = self.journal.backlog().await;
         if let Ok(backlog) = backlog {
             metrics::gauge!("pushdeploy_journal_backlog").set(backlog as f64);
@@ -572,20 +578,33 @@ impl Engine {
     }
 }
 
+/// Run `futures` concurrently and return their outputs in order. A task that panicked is a
+/// bug: it is logged with its panic and counted, never silently left out.
 async fn futures_join<F: std::future::Future + Send + 'static>(
     futures: impl Iterator<Item = F>,
 ) -> Vec<F::Output>
 where
     F::Output: Send + 'static,
 {
-    let handles: Vec<_> = futures.map(tokio::spawn).collect();
-    let mut outputs = Vec::with_capacity(handles.len());
-    for handle in handles {
-        if let Ok(output) = handle.await {
-            outputs.push(output);
+    let mut tasks = tokio::task::JoinSet::new();
+    for (index, future) in futures.enumerate() {
+        tasks.spawn(async move { (index, future.await) });
+    }
+    let mut outputs = Vec::with_capacity(tasks.len());
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok(output) => outputs.push(output),
+            Err(error) => task_failed(&error),
         }
     }
-    outputs
+    outputs.sort_by_key(|(index, _)| *index);
+    outputs.into_iter().map(|(_, output)| output).collect()
+}
+
+/// A spawned engine task ended by a panic (or was cancelled): say so, loudly.
+fn task_failed(error: &tokio::task::JoinError) {
+    metrics::counter!("pushdeploy_engine_task_panics_total").increment(1);
+    tracing::error!(%error, "an engine task failed; its event stays unfinished and is retried");
 }
 
 /// One journal state for all the policies an event touched.
@@ -622,4 +641,18 @@ fn summarise(decisions: Vec<Decision>, tag: &str) -> (State, Option<String>, Opt
         Some(reason),
         None,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #[tokio::test]
+    async fn joined_outputs_keep_their_order_and_a_panicked_task_is_reported_not_lost_silently() {
+        let futures = (0..5u64).map(|n| async move {
+            tokio::time::sleep(std::time::Duration::from_millis(5 * (5 - n))).await;
+            assert!(n != 2, "task 2 panics");
+            n
+        });
+        let outputs = super::futures_join(futures).await;
+        assert_eq!(outputs, vec![0, 1, 3, 4], "in order, the panicked one left out");
+    }
 }
