@@ -18,6 +18,7 @@ mod confirm;
 mod manual;
 pub mod routing;
 pub mod views;
+mod writes;
 
 pub use manual::{Manual, ManualError};
 
@@ -52,6 +53,8 @@ pub struct Engine {
     confirmer: confirm::Confirmer,
     /// Authenticated pushes for hosts/repositories nothing is configured for (`/status`).
     pub unmatched: routing::Unmatched,
+    /// The last write result per automation (`/status`).
+    writes: writes::Writes,
 }
 
 /// What one decision produced for one policy.
@@ -82,6 +85,7 @@ impl Engine {
             read_up_to: std::sync::atomic::AtomicI64::new(0),
             confirmer: confirm::Confirmer::default(),
             unmatched: routing::Unmatched::default(),
+            writes: writes::Writes::default(),
         })
     }
 
@@ -469,11 +473,14 @@ impl Engine {
             |(policy, author, handle, intent)| async move {
                 let tag = intent.value.tag.clone();
                 let cause = intent.cause.clone();
-                (policy, author, tag, cause, handle.submit(intent).await)
+                let automation = intent.automation.key.clone();
+                let outcome = handle.submit(intent).await;
+                (policy, author, tag, cause, automation, outcome)
             },
         ))
         .await;
-        for (policy, author, tag, cause, outcome) in outcomes {
+        for (policy, author, tag, cause, automation, outcome) in outcomes {
+            self.writes.note(&automation, &outcome);
             if matches!(outcome, Outcome::Failed { retry: true, .. }) {
                 // Not done: the next scan must try this pick again.
                 self.selected
@@ -536,6 +543,7 @@ impl Engine {
             "registry_certificates_not_after": certificates,
             "scans_decided": self.scans_decided.load(std::sync::atomic::Ordering::SeqCst),
             "unmatched": self.unmatched.status(),
+            "automations": self.writes.snapshot(),
         })
     }
 }

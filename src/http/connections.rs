@@ -154,7 +154,7 @@ impl Connections {
     pub async fn room(&self) -> Room {
         loop {
             {
-                let mut open = self
+                let open = self
                     .open
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner);

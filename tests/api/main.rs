@@ -15,5 +15,6 @@ mod reliability;
 mod rest;
 mod setters;
 mod support;
+mod templates;
 mod tls;
 mod visibility;
