@@ -265,10 +265,6 @@ pub fn effective_max(configured: usize, fd_limit: Option<usize>) -> usize {
 mod tests {
     use super::*;
 
-    fn peer() -> std::net::SocketAddr {
-        "127.0.0.1:1".parse().unwrap()
-    }
-
     #[tokio::test]
     async fn at_the_limit_the_oldest_idle_connection_is_evicted_and_counted_until_it_closes() {
         let table = Connections::new(2, "test".to_owned());
