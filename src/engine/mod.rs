@@ -19,6 +19,7 @@ mod manual;
 mod once;
 pub mod routing;
 pub mod views;
+mod writes;
 
 pub use manual::{Manual, ManualError};
 pub use once::OnceReport;
@@ -29,6 +30,9 @@ const RETRY_DELAY: Duration = Duration::from_secs(10);
 /// Events processed at once by one drain: enough for a burst to meet in the writers' coalescing
 /// window, few enough that a large backlog's retry round stays small in memory.
 const MAX_EVENTS_IN_FLIGHT: usize = 256;
+
+/// Unfinished events read from the journal at once.
+const READ_PAGE: usize = 1024;
 
 pub struct Engine {
     pub settings: Arc<Settings>,
@@ -54,6 +58,8 @@ pub struct Engine {
     confirmer: confirm::Confirmer,
     /// Authenticated pushes for hosts/repositories nothing is configured for (`/status`).
     pub unmatched: routing::Unmatched,
+    /// The last write result per automation (`/status`).
+    writes: writes::Writes,
 }
 
 /// What one decision produced for one policy.
@@ -87,6 +93,7 @@ impl Engine {
             read_up_to: std::sync::atomic::AtomicI64::new(0),
             confirmer: confirm::Confirmer::default(),
             unmatched: routing::Unmatched::default(),
+            writes: writes::Writes::default(),
         })
     }
 
@@ -157,50 +164,68 @@ impl Engine {
             .values()
             .any(|at| *at <= now);
         let full = cursor == 0 || retry_due;
-        let read = if full {
-            self.journal.unfinished().await
-        } else {
-            self.journal.unfinished_after(cursor).await
-        };
-        let events = match read {
-            Ok(events) => events,
-            Err(error) => {
-                tracing::error!(%error, "cannot read the journal");
-                return true;
-            }
-        };
-        if let Some(newest) = events.iter().map(|event| event.id).max() {
-            self.read_up_to
-                .fetch_max(newest, std::sync::atomic::Ordering::AcqRel);
-        }
-        let due: Vec<Event> = {
-            let mut retry_at = self.retry_at.lock().unwrap_or_else(|p| p.into_inner());
-            if full {
-                let ids: std::collections::HashSet<i64> = events.iter().map(|event| event.id).collect();
-                retry_at.retain(|id, _| ids.contains(id));
-            }
-            events
-                .into_iter()
-                .filter(|event| retry_at.get(&event.id).is_none_or(|at| *at <= now))
-                .collect()
-        };
+        let mut after = if full { 0 } else { cursor };
+        // In a full read, every unfinished id: the retry times of the others (finished) go.
+        let mut unfinished_ids = full.then(std::collections::HashSet::new);
+        let mut read_failed = false;
         // Concurrently, so that intents for one branch meet in the writer's coalescing window.
         let mut tasks = tokio::task::JoinSet::new();
-        for event in due {
-            // Bounded, so that a retry round over a large backlog does not hold every event
-            // (and its request) in memory at once.
-            if tasks.len() >= MAX_EVENTS_IN_FLIGHT
-                && let Some(Err(error)) = tasks.join_next().await
-            {
-                task_failed(&error);
+        loop {
+            // Page by page: a backlog of 100 k events (a registry down under load) is never
+            // held in memory whole, only a page and the events in flight.
+            let page = match self.journal.unfinished_page(after, READ_PAGE).await {
+                Ok(page) => page,
+                Err(error) => {
+                    tracing::error!(%error, "cannot read the journal");
+                    read_failed = true;
+                    break;
+                }
+            };
+            let Some(last) = page.last().map(|event| event.id) else {
+                break;
+            };
+            after = last;
+            self.read_up_to
+                .fetch_max(last, std::sync::atomic::Ordering::AcqRel);
+            let complete = page.len() < READ_PAGE;
+            let due: Vec<Event> = {
+                let retry_at = self.retry_at.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some(ids) = unfinished_ids.as_mut() {
+                    ids.extend(page.iter().map(|event| event.id));
+                }
+                page.into_iter()
+                    .filter(|event| retry_at.get(&event.id).is_none_or(|at| *at <= now))
+                    .collect()
+            };
+            for event in due {
+                // Bounded, so that a retry round over a large backlog does not hold every event
+                // (and its request) in memory at once.
+                if tasks.len() >= MAX_EVENTS_IN_FLIGHT
+                    && let Some(Err(error)) = tasks.join_next().await
+                {
+                    task_failed(&error);
+                }
+                let engine = Arc::clone(self);
+                tasks.spawn(async move { engine.process(event).await });
             }
-            let engine = Arc::clone(self);
-            tasks.spawn(async move { engine.process(event).await });
+            if complete {
+                break;
+            }
         }
         while let Some(joined) = tasks.join_next().await {
             if let Err(error) = joined {
                 task_failed(&error);
             }
+        }
+        if let Some(ids) = unfinished_ids
+            && !read_failed
+        {
+            let mut retry_at = self.retry_at.lock().unwrap_or_else(|p| p.into_inner());
+            retry_at.retain(|id, _| ids.contains(id));
+            retry_at.shrink_to_fit();
+        }
+        if read_failed {
+            return true;
         }
         let backlog = self.journal.backlog().await;
         if let Ok(backlog) = backlog {
@@ -503,6 +528,7 @@ impl Engine {
         ))
         .await;
         for (policy, automation, author, tag, cause, outcome) in outcomes {
+            self.writes.note(&automation, &outcome);
             if matches!(outcome, Outcome::Failed { retry: true, .. }) {
                 // Not done: the next scan must try this pick again.
                 self.selected
@@ -574,6 +600,7 @@ impl Engine {
             "registry_certificates_not_after": certificates,
             "scans_decided": self.scans_decided.load(std::sync::atomic::Ordering::SeqCst),
             "unmatched": self.unmatched.status(),
+            "automations": self.writes.snapshot(),
         })
     }
 }

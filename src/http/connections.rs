@@ -6,7 +6,7 @@
 use super::refusals::Sampled;
 use crate::config::EdgeLimits;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
@@ -27,6 +27,8 @@ pub struct Entry {
     served: AtomicU64,
     /// Milliseconds since `epoch()` of the last request start or end (or the accept).
     last_active: AtomicU64,
+    /// Asked to close (evicted); still counted until its slot drops.
+    closing: AtomicBool,
     close: Notify,
 }
 
@@ -36,6 +38,7 @@ impl Entry {
             in_flight: AtomicUsize::new(0),
             served: AtomicU64::new(0),
             last_active: AtomicU64::new(millis_now()),
+            closing: AtomicBool::new(false),
             close: Notify::new(),
         }
     }
@@ -45,6 +48,10 @@ impl Entry {
         self.in_flight.fetch_add(1, Ordering::AcqRel);
         self.last_active.store(millis_now(), Ordering::Release);
         InFlight(Arc::clone(self))
+    }
+
+    fn closing(&self) -> bool {
+        self.closing.load(Ordering::Acquire)
     }
 
     fn is_idle(&self) -> bool {
@@ -86,9 +93,20 @@ impl Drop for InFlight {
 #[derive(Debug)]
 pub struct Connections {
     max: usize,
+    /// Where `max` comes from, for the log line (the setting, or the open-file limit).
+    origin: String,
     next_id: AtomicU64,
     open: Mutex<HashMap<u64, Arc<Entry>>>,
+    /// Signalled when a slot drops (its socket is closed).
+    freed: Notify,
     log: Sampled,
+}
+
+/// Whether a new connection fits (see `Connections::room`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Room {
+    Free,
+    Full,
 }
 
 /// A connection's place in the table; dropping it frees the place.
@@ -107,6 +125,8 @@ impl Drop for Slot {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         open.remove(&self.id);
         metrics::gauge!("pushdeploy_http_connections").set(open.len() as f64);
+        drop(open);
+        self.table.freed.notify_one();
     }
 }
 
@@ -115,60 +135,89 @@ pub fn closed(reason: &'static str) {
 }
 
 impl Connections {
-    pub fn new(max: usize) -> Arc<Self> {
+    pub fn new(max: usize, origin: String) -> Arc<Self> {
         Arc::new(Self {
             max: max.max(1),
+            origin,
             next_id: AtomicU64::new(0),
             open: Mutex::new(HashMap::new()),
+            freed: Notify::new(),
             log: Sampled::new(Duration::from_secs(10)),
         })
     }
 
-    /// A place for a new connection: at the limit the connection idle the longest is closed to
-    /// make room; when every connection has a request in flight, `None` (close the new one).
-    pub fn admit(self: &Arc<Self>, peer: std::net::SocketAddr) -> Option<Slot> {
+    /// Wait until a new connection would fit under the limit, counting a connection until its
+    /// socket is closed (not when it is asked to close: an evicted socket still holds its
+    /// descriptor until its task ends). At the limit the connection idle the longest is asked
+    /// to close and its close awaited; `Room::Full` when every connection has a request in
+    /// flight (accept the new one only to close it).
+    pub async fn room(&self) -> Room {
+        loop {
+            {
+                let open = self
+                    .open
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                if open.len() < self.max {
+                    return Room::Free;
+                }
+                let closing = open.values().filter(|entry| entry.closing()).count();
+                // Evict only what the closes already under way do not cover.
+                if closing < open.len() + 1 - self.max {
+                    let oldest_idle = open
+                        .values()
+                        .filter(|entry| entry.is_idle() && !entry.closing())
+                        .min_by_key(|entry| entry.last_active.load(Ordering::Acquire));
+                    match oldest_idle {
+                        Some(entry) => {
+                            entry.closing.store(true, Ordering::Release);
+                            entry.close.notify_one();
+                            closed("evicted");
+                            drop(open);
+                            self.warn("closed the connection idle the longest to make room");
+                        }
+                        None if closing == 0 => return Room::Full,
+                        None => {}
+                    }
+                }
+            }
+            // A slot that drops signals `freed`; the timeout only guards against a lost wake.
+            let _ = tokio::time::timeout(Duration::from_millis(100), self.freed.notified()).await;
+        }
+    }
+
+    /// Count a connection just accepted (after `room`).
+    pub fn admit(self: &Arc<Self>) -> Slot {
         let mut open = self
             .open
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if open.len() >= self.max {
-            let oldest_idle = open
-                .iter()
-                .filter(|(_, entry)| entry.is_idle())
-                .min_by_key(|(_, entry)| entry.last_active.load(Ordering::Acquire))
-                .map(|(id, _)| *id);
-            let Some(id) = oldest_idle else {
-                drop(open);
-                closed("refused");
-                self.warn(&format!(
-                    "refused a connection from {peer}: every connection has a request in flight"
-                ));
-                return None;
-            };
-            if let Some(entry) = open.remove(&id) {
-                entry.close.notify_one();
-            }
-            closed("evicted");
-            self.warn("closed the connection idle the longest to make room");
-        }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let entry = Arc::new(Entry::new());
         open.insert(id, Arc::clone(&entry));
         metrics::gauge!("pushdeploy_http_connections").set(open.len() as f64);
-        Some(Slot {
+        Slot {
             id,
             entry,
             table: Arc::clone(self),
-        })
+        }
+    }
+
+    /// A connection accepted while every place had a request in flight: closed at once.
+    pub fn refuse(&self, peer: std::net::SocketAddr) {
+        closed("refused");
+        self.warn(&format!(
+            "refused a connection from {peer}: every connection has a request in flight"
+        ));
     }
 
     fn warn(&self, what: &str) {
-        let max = self.max;
+        let (max, origin) = (self.max, &self.origin);
         self.log.warn(|suppressed| {
             tracing::warn!(
                 limit = max,
                 suppressed,
-                "connection limit reached (server.maxConnections = {max}): {what}; if the clients are legitimate, raise server.maxConnections (and the open-file limit)"
+                "connection limit reached ({max} connections: {origin}): {what}; if the clients are legitimate, raise server.maxConnections and the open-file limit (ulimit -n)"
             );
         });
     }
@@ -190,6 +239,18 @@ pub fn open_file_limit() -> Option<usize> {
         .ok()
 }
 
+/// The connection cap for `configured` under `fd_limit`, and where it comes from (for logs).
+pub fn cap(configured: usize, fd_limit: Option<usize>) -> (usize, String) {
+    let max = effective_max(configured, fd_limit);
+    match fd_limit {
+        Some(limit) if max < configured => (
+            max,
+            format!("server.maxConnections {configured} lowered to {max} by the open-file limit {limit}"),
+        ),
+        _ => (max, format!("server.maxConnections {max}")),
+    }
+}
+
 /// `configured`, lowered so that connections leave `reserve` descriptors for the journal, git
 /// and the registry client under the process's open-file limit.
 pub fn effective_max(configured: usize, fd_limit: Option<usize>) -> usize {
@@ -204,26 +265,62 @@ pub fn effective_max(configured: usize, fd_limit: Option<usize>) -> usize {
 mod tests {
     use super::*;
 
-    fn peer() -> std::net::SocketAddr {
-        "127.0.0.1:1".parse().unwrap()
-    }
-
-    #[test]
-    fn at_the_limit_the_oldest_idle_connection_is_evicted_and_busy_ones_never_are() {
-        let table = Connections::new(2);
-        let first = table.admit(peer()).unwrap();
-        let second = table.admit(peer()).unwrap();
+    #[tokio::test]
+    async fn at_the_limit_the_oldest_idle_connection_is_evicted_and_counted_until_it_closes() {
+        let table = Connections::new(2, "test".to_owned());
+        assert_eq!(table.room().await, Room::Free);
+        let first = table.admit();
+        let second = table.admit();
         let _busy = second.entry.begin();
-        let third = table.admit(peer()).unwrap();
-        assert_eq!(table.len(), 2, "the idle first connection made room");
-        assert!(!Arc::ptr_eq(&first.entry, &third.entry));
+        // Full: the idle first connection is asked to close, and room waits until it has.
+        let evicted = Arc::clone(&first.entry);
+        let closer = tokio::spawn(async move {
+            evicted.evicted().await;
+            drop(first);
+        });
+        assert_eq!(table.room().await, Room::Free);
+        closer.await.unwrap();
+        assert_eq!(
+            table.len(),
+            1,
+            "the evicted connection was counted until it closed"
+        );
+        let third = table.admit();
         let _busy_too = third.entry.begin();
-        assert!(
-            table.admit(peer()).is_none(),
+        assert_eq!(
+            table.room().await,
+            Room::Full,
             "nothing idle to close: the new one is refused"
         );
-        drop(first);
-        assert_eq!(table.len(), 2, "dropping an evicted slot frees nothing twice");
+    }
+
+    #[tokio::test]
+    async fn an_evicted_connection_that_has_not_closed_yet_is_not_evicted_twice() {
+        let table = Connections::new(2, "test".to_owned());
+        let first = table.admit();
+        let second = table.admit();
+        let waiting = tokio::spawn({
+            let table = Arc::clone(&table);
+            async move { table.room().await }
+        });
+        // Both are idle since the same moment: either may be the one asked to close.
+        let (evicted, kept) = tokio::time::timeout(Duration::from_secs(10), async {
+            tokio::select! {
+                () = first.entry.evicted() => (first, second),
+                () = second.entry.evicted() => (second, first),
+            }
+        })
+        .await
+        .expect("the idlest connection is asked to close");
+        tokio::task::yield_now().await;
+        assert!(!kept.entry.closing(), "one close covers one new connection");
+        assert!(
+            !waiting.is_finished(),
+            "no room until the evicted socket is closed"
+        );
+        drop(evicted);
+        assert_eq!(waiting.await.unwrap(), Room::Free);
+        assert!(!kept.entry.closing());
     }
 
     #[test]
@@ -249,5 +346,18 @@ mod tests {
         assert_eq!(effective_max(100, Some(1024)), 100);
         assert_eq!(effective_max(512, None), 512);
         assert_eq!(effective_max(512, Some(10)), 8);
+    }
+
+    #[test]
+    fn the_cap_says_whether_the_setting_or_the_open_file_limit_set_it() {
+        assert_eq!(
+            cap(512, Some(128)),
+            (
+                64,
+                "server.maxConnections 512 lowered to 64 by the open-file limit 128".to_owned()
+            )
+        );
+        assert_eq!(cap(50, Some(128)), (50, "server.maxConnections 50".to_owned()));
+        assert_eq!(cap(512, None), (512, "server.maxConnections 512".to_owned()));
     }
 }

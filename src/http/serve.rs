@@ -3,7 +3,7 @@
 //! has a place in a bounded table and is closed when it sends no request head in time, sits
 //! idle, or is the idlest one when the table is full (`connections.rs`).
 
-use super::connections::{self, Connections, Slot};
+use super::connections::{self, Connections, Room, Slot};
 use super::refusals::Sampled;
 use super::tls::ReloadingCertificate;
 use crate::config::EdgeLimits;
@@ -16,6 +16,10 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tower::ServiceExt;
+
+/// First and longest pause after a failed accept (doubling in between).
+const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(10);
+const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 
 /// Serve `router` on `listener` until `shutdown` triggers, then drain connections (bounded).
 pub async fn serve(
@@ -32,34 +36,50 @@ pub async fn serve(
         }
         None => None,
     };
-    let max = connections::effective_max(limits.max_connections, connections::open_file_limit());
+    let (max, origin) = connections::cap(limits.max_connections, connections::open_file_limit());
     if max < limits.max_connections {
         tracing::info!(
             configured = limits.max_connections,
             max,
-            "server.maxConnections lowered to stay under the open-file limit (ulimit -n)"
+            "{origin}, to leave descriptors for the journal, git and the registry client (raise ulimit -n for more)"
         );
     }
-    let table = Connections::new(max);
+    let table = Connections::new(max, origin);
     let limits = Arc::new(limits);
     let graceful = GracefulShutdown::new();
     let accept_errors = Sampled::new(Duration::from_secs(10));
+    let mut backoff = ACCEPT_BACKOFF_MIN;
     loop {
+        // Make room before accepting: a connection counts until its socket is closed, so the
+        // descriptors in use stay under the cap (and the open-file limit) at every moment.
+        let room = tokio::select! {
+            room = table.room() => room,
+            () = shutdown.cancelled() => break,
+        };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok(pair) => pair,
+                Ok(pair) => {
+                    backoff = ACCEPT_BACKOFF_MIN;
+                    pair
+                }
                 Err(error) => {
-                    accept_errors.warn(|suppressed| tracing::warn!(%error, suppressed, "accept failed"));
-                    // EMFILE and friends persist for a moment: do not spin on them.
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    accept_errors.warn(|suppressed| {
+                        tracing::warn!(%error, suppressed, "accept failed; pausing accepts (if this is `Too many open files`, raise ulimit -n)");
+                    });
+                    // EMFILE and friends persist for a moment: back off instead of spinning.
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);
                     continue;
                 }
             },
             () = shutdown.cancelled() => break,
         };
-        let Some(slot) = table.admit(peer) else {
+        if room == Room::Full {
+            drop(stream);
+            table.refuse(peer);
             continue;
-        };
+        }
+        let slot = table.admit();
         // Small answers must not wait for Nagle's algorithm.
         let _ = stream.set_nodelay(true);
         let router = router.clone();
@@ -70,7 +90,11 @@ pub async fn serve(
             match acceptor {
                 None => drive(stream, router, slot, &limits, watcher).await,
                 Some(acceptor) => {
-                    let tls_stream = accept_tls(&acceptor, stream, &limits).await;
+                    let tls_stream = tokio::select! {
+                        tls_stream = accept_tls(&acceptor, stream, &limits) => tls_stream,
+                        // An evicted handshake gives its place back now, not at its timeout.
+                        () = slot.entry.evicted() => None,
+                    };
                     if let Some(tls_stream) = tls_stream {
                         drive(tls_stream, router, slot, &limits, watcher).await;
                     }

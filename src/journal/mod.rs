@@ -345,6 +345,19 @@ impl Journal {
             .await?)
     }
 
+    /// At most `limit` unfinished events with an id above `after`, oldest first: a large backlog
+    /// is read page by page, never held in memory whole.
+    pub async fn unfinished_page(&self, after: i64, limit: usize) -> Result<Vec<Event>, JournalError> {
+        let query = format!(
+            "SELECT {COLUMNS} FROM events WHERE id > ? AND state IN ('received', 'confirmed', 'decided') ORDER BY id LIMIT ?"
+        );
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(query))
+            .bind(after)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
     pub async fn transition(
         &self,
         id: i64,

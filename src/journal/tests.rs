@@ -185,3 +185,38 @@ async fn a_row_with_an_unknown_state_or_kind_is_an_error_naming_the_value_not_a_
     let event = journal.get(id).await.unwrap().unwrap();
     assert_eq!((event.kind, event.state), (Kind::Push, State::Received));
 }
+
+#[tokio::test]
+async fn a_backlog_is_read_in_pages_of_the_oldest_unfinished_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = Journal::open(dir.path()).await.unwrap();
+    let mut ids = Vec::new();
+    for index in 0..5 {
+        match journal
+            .append(vec![push(&format!("registry:page-{index}"), "1")])
+            .await
+            .unwrap()[..]
+        {
+            [AppendOutcome::Inserted(id)] => ids.push(id),
+            ref other => panic!("not inserted: {other:?}"),
+        }
+    }
+    journal
+        .transition(ids[1], State::Failed, Some("gone"), None, None)
+        .await
+        .unwrap();
+    let page = |after: i64| {
+        let journal = journal.clone();
+        async move {
+            let events = journal.unfinished_page(after, 2).await.unwrap();
+            events.iter().map(|event| event.id).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        page(0).await,
+        vec![ids[0], ids[2]],
+        "oldest first, finished skipped"
+    );
+    assert_eq!(page(ids[2]).await, vec![ids[3], ids[4]]);
+    assert_eq!(page(ids[4]).await, Vec::<i64>::new());
+}

@@ -242,3 +242,78 @@ fn unknown_methods_on_known_routes_answer_problem_json_405s_with_allow() {
         );
     }
 }
+
+#[test]
+fn under_a_low_open_file_limit_the_connection_cap_follows_it_and_healthz_answers_a_slowloris() {
+    let dir = tempfile::tempdir().unwrap();
+    // server.maxConnections stays at its default (512): only the derived cap keeps the
+    // descriptors of 500 slow sockets under a limit of 128.
+    let config = format!(
+        "dataDir: {data}
+server:
+  listen: 127.0.0.1:{{port}}
+intake:
+  registry: {{authorization: [{{fromEnv: NOTIFY_AUTH}}]}}
+imageRepositories: [{{name: app, image: 127.0.0.1:1/app, insecure: true, interval: 1h}}]
+imagePolicies: [{{name: app, imageRepositoryRef: {{name: app}}, policy: {{numerical: {{order: asc}}}}}}]
+",
+        data = dir.path().join("data").display()
+    );
+    let app = App::start_wrapped(
+        crate::support::free_port(),
+        dir.path(),
+        &config,
+        &[("NOTIFY_AUTH", NOTIFY)],
+        &["prlimit", "--nofile=128:128", "--"],
+    );
+    let slow: Vec<TcpStream> = (0..500)
+        .map(|_| {
+            let mut stream = connect(&app);
+            let _ = stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n");
+            stream
+        })
+        .collect();
+    wait_for(
+        "/healthz to answer during the slowloris",
+        Duration::from_secs(10),
+        || app.get("/healthz").filter(|(status, _)| *status == 200),
+    );
+    // Every one of the 500 was accepted and made room for the next: none waits in the backlog
+    // behind an accept that fails for want of descriptors.
+    let metrics = wait_for("500 connections to be seen", Duration::from_secs(10), || {
+        let metrics = app.get("/metrics")?.1;
+        let evicted = metric_value(
+            &metrics,
+            "pushdeploy_http_connections_closed_total{reason=\"evicted\"}",
+        )?;
+        (evicted >= 500.0 - 64.0).then_some(metrics)
+    });
+    let open = metric_value(&metrics, "pushdeploy_http_connections").unwrap();
+    assert!(open <= 64.0, "{open} connections open under a cap of 64");
+    let logs = app.logs();
+    assert!(
+        logs.contains("server.maxConnections 512 lowered to 64 by the open-file limit 128"),
+        "the startup line naming the derived cap:\n{logs}"
+    );
+    assert!(
+        logs.contains("connection limit reached (64 connections"),
+        "the limit line names the cap in force:\n{logs}"
+    );
+    assert!(
+        !logs.contains("Too many open files") && !logs.contains("accept failed"),
+        "accept ran out of descriptors:\n{logs}"
+    );
+    let limit_lines = logs.matches("connection limit reached").count();
+    assert!(
+        limit_lines < 10,
+        "the limit line is sampled (once per 10 s), not logged per eviction:\n{logs}"
+    );
+    drop(slow);
+}
+
+/// The value of the sample `name` (with its labels, exactly) in a Prometheus text page.
+fn metric_value(page: &str, name: &str) -> Option<f64> {
+    page.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|value| value.trim().parse().ok())
+}

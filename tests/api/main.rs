@@ -16,5 +16,6 @@ mod reliability;
 mod rest;
 mod setters;
 mod support;
+mod templates;
 mod tls;
 mod visibility;

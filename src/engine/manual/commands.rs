@@ -117,7 +117,9 @@ impl Engine {
                 explicit: true,
                 cause: cause.clone(),
             };
-            match self.writers.handle(&automation).submit(intent).await {
+            let outcome = self.writers.handle(&automation).submit(intent).await;
+            self.writes.note(&automation.key, &outcome);
+            match outcome {
                 Outcome::Pushed { commit, changes } => {
                     self.journal
                         .record_deployment(&key_text, &tag, &commit, &automation.author.name, &cause)

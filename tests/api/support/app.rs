@@ -13,6 +13,8 @@ pub struct App {
     config: PathBuf,
     pub log: PathBuf,
     env: Vec<(String, String)>,
+    /// A command the service is started under (e.g. `prlimit --nofile=128:128 --`), if any.
+    wrapper: Vec<String>,
 }
 
 impl App {
@@ -23,6 +25,18 @@ impl App {
 
     /// As `start`, on a port chosen beforehand (e.g. already named in a registry's config).
     pub fn start_on(port: u16, dir: &Path, config: &str, env: &[(&str, &str)]) -> Self {
+        Self::start_wrapped(port, dir, config, env, &[])
+    }
+
+    /// As `start_on`, with the service started under `wrapper` (a command that execs the rest of
+    /// its arguments, like `prlimit --nofile=128:128 --`).
+    pub fn start_wrapped(
+        port: u16,
+        dir: &Path,
+        config: &str,
+        env: &[(&str, &str)],
+        wrapper: &[&str],
+    ) -> Self {
         let path = dir.join("pushdeploy.yaml");
         std::fs::write(&path, config.replace("{port}", &port.to_string())).unwrap();
         let env = env
@@ -35,6 +49,7 @@ impl App {
             config: path,
             log: dir.join("pushdeploy.log"),
             env,
+            wrapper: wrapper.iter().map(|arg| (*arg).to_owned()).collect(),
         };
         app.launch();
         app
@@ -46,7 +61,16 @@ impl App {
             .append(true)
             .open(&self.log)
             .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_pushdeploy"))
+        let binary = env!("CARGO_BIN_EXE_pushdeploy");
+        let mut command = match self.wrapper.split_first() {
+            None => Command::new(binary),
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(binary);
+                command
+            }
+        };
+        let child = command
             .args(["serve", "--config"])
             .arg(&self.config)
             .env("PUSHDEPLOY_LOG_FORMAT", "json")
