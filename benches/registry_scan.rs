@@ -1,5 +1,5 @@
 //! A full rescan of 100 repositories × 500 tags on the real docker-registry: wall time and HTTP
-//! requests (goal ≤ 2 s, requests = pages), and the poller's resident memory with those
+//! requests (goal ≤ 2 s, requests = pages), and the registry gateway's resident memory with those
 //! repositories (goal ≤ 60 MB). Floor in the same run: the same number of plain GETs of
 //! `tags/list` with one reqwest client. Run: `cargo bench --bench registry_scan`.
 // A benchmark that cannot set up should stop loudly.
@@ -11,7 +11,7 @@ mod support;
 
 use pushdeploy::config::{ImageRepository, Origin};
 use pushdeploy::domain::{ImageRef, ObjectKey};
-use pushdeploy::poller::Poller;
+use pushdeploy::registry::Gateway;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use support::registry::{Options, Registry};
@@ -120,7 +120,7 @@ fn main() {
     let rss_before = rss_mb();
     let (sender, _receiver) = tokio::sync::mpsc::unbounded_channel();
     let _inside = runtime.enter();
-    let poller = Poller::new(&settings, sender).unwrap();
+    let gateway = Gateway::new(&settings, sender).unwrap();
     let keys: Vec<ObjectKey> = settings.repositories.keys().cloned().collect();
     let mut ours = Vec::new();
     let mut floor = Vec::new();
@@ -131,14 +131,14 @@ fn main() {
             // (10 req/s, burst 100) refill as it would between two scheduled rescans.
             std::thread::sleep(Duration::from_secs(10));
         }
-        let clients: Vec<_> = keys.iter().map(|key| poller.client(key).unwrap()).collect();
+        let clients: Vec<_> = keys.iter().map(|key| gateway.client(key).unwrap()).collect();
         let before: u64 = clients
             .iter()
             .map(|client| client.requests.load(Ordering::Relaxed))
             .sum();
         let start = Instant::now();
         runtime.block_on(async {
-            let scans = keys.iter().map(|key| poller.scan_once(key));
+            let scans = keys.iter().map(|key| gateway.scan_once(key));
             for result in futures_like(scans).await {
                 // repo0 also holds the seed tag.
                 assert!(result.unwrap().tags.len() >= TAGS);
@@ -170,7 +170,7 @@ fn main() {
     floor.sort();
     let (ours, floor) = (ours[2], floor[2]);
     println!(
-        "full rescan (poller, 4 requests in flight per host): {:>7.1} ms, {requests} HTTP requests for {REPOSITORIES} pages (goal <= 2000 ms, requests = pages)",
+        "full rescan (registry gateway, 4 requests in flight per host): {:>7.1} ms, {requests} HTTP requests for {REPOSITORIES} pages (goal <= 2000 ms, requests = pages)",
         ours.as_secs_f64() * 1e3
     );
     println!(
@@ -179,7 +179,7 @@ fn main() {
         ours.as_secs_f64() / floor.as_secs_f64()
     );
     println!(
-        "resident memory: {:.1} MB before the poller, {:.1} MB with it after the scans (goal <= 60 MB)",
+        "resident memory: {:.1} MB before the registry gateway, {:.1} MB with it after the scans (goal <= 60 MB)",
         rss_before,
         rss_mb()
     );
@@ -188,7 +188,7 @@ fn main() {
 async fn futures_like<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
     let mut outputs = Vec::new();
     let pinned: Vec<_> = futures.map(Box::pin).collect();
-    // Run them concurrently: the per-host semaphore in the poller caps requests in flight.
+    // Run them concurrently: the per-host semaphore in the gateway caps requests in flight.
     let mut set = Vec::new();
     for future in pinned {
         set.push(future);

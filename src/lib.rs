@@ -1,7 +1,7 @@
 //! pushdeploy: push-driven image update automation for GitOps repositories.
 //!
 //! The data path reads left to right: `http` (intake) → `journal` → `engine` → `gitops`,
-//! with `poller` as a second source into the engine. `domain`, `policy`, `setter`, `signature`
+//! with `scheduler` (fallback scans through `registry`'s gateway) as a second source into the engine. `domain`, `policy`, `setter`, `signature`
 //! and `wire` are pure cores with no IO (crate `pushdeploy-core`). See ARCHITECTURE.md for the map and the invariants.
 
 // The pure cores live in `pushdeploy-core` (crates/pushdeploy-core), so `fuzz/` builds them
@@ -16,7 +16,7 @@ pub mod failpoint;
 pub mod gitops;
 pub mod http;
 pub mod journal;
-pub mod poller;
 pub mod registry;
+pub mod scheduler;
 pub mod startup;
 pub mod telemetry;

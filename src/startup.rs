@@ -1,4 +1,4 @@
-//! Wires the service together: binds the listener, starts intake, engine, poller and writers,
+//! Wires the service together: binds the listener, starts intake, engine, scan scheduler and writers,
 //! and shuts down gracefully on SIGTERM/SIGINT (readiness false, intake 503, in-flight work
 //! finishes within a bound, journal flushed). Owns no business logic.
 
@@ -35,7 +35,7 @@ use crate::gitops::Writers;
 use crate::http::AppState;
 use crate::http::health::Readiness;
 use crate::journal::Journal;
-use crate::poller::Poller;
+use crate::registry::Gateway;
 use std::sync::Arc;
 
 /// A running service, as tests and `serve` use it.
@@ -45,11 +45,11 @@ pub struct Application {
     pub engine: Arc<Engine>,
     /// Cancelled to shut down (SIGTERM in `serve`; tests and benches cancel it themselves).
     pub shutdown: CancellationToken,
-    scans: tokio::sync::mpsc::UnboundedReceiver<crate::poller::ScanResult>,
+    scans: tokio::sync::mpsc::UnboundedReceiver<crate::registry::ScanResult>,
 }
 
 impl Application {
-    /// Open the journal, build the poller, writers and engine, bind the listener (port 0 in tests).
+    /// Open the journal, build the registry gateway, writers and engine, bind the listener (port 0 in tests).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         use anyhow::Context as _;
         crate::failpoint::configure().map_err(anyhow::Error::msg)?;
@@ -103,10 +103,10 @@ impl Application {
         } = self;
         spawn_write_checks(&state, &engine);
         // Without registry confirmation (quickstart) there is no registry to poll either.
-        let poller_tasks = if state.settings.trust_notifications {
+        let scan_tasks = if state.settings.trust_notifications {
             Vec::new()
         } else {
-            engine.poller.spawn(&shutdown)
+            crate::scheduler::Scheduler::new(Arc::clone(&engine.registry)).spawn(&shutdown)
         };
         let engine_task = tokio::spawn(Arc::clone(&engine).run(scans, shutdown.clone()));
         let tls = match &state.settings.server.tls {
@@ -134,7 +134,7 @@ impl Application {
         if tokio::time::timeout(grace, engine_task).await.is_err() {
             tracing::warn!("in-flight work did not finish within the grace period");
         }
-        for task in poller_tasks {
+        for task in scan_tasks {
             task.abort();
         }
         server.await??;
@@ -145,21 +145,21 @@ impl Application {
 
 /// The engine as `serve` runs it and `run-once` drives it: journal open, registry clients,
 /// writers, pins and suspensions loaded from the journal. Also returns the scan results channel
-/// the poller reports changed tag lists on.
+/// the registry gateway reports changed tag lists on.
 async fn open_engine(
     settings: &Arc<Settings>,
 ) -> anyhow::Result<(
     Arc<Engine>,
-    tokio::sync::mpsc::UnboundedReceiver<crate::poller::ScanResult>,
+    tokio::sync::mpsc::UnboundedReceiver<crate::registry::ScanResult>,
 )> {
     use anyhow::Context as _;
     let journal = Journal::open(&settings.data_dir)
         .await
         .context("opening the journal")?;
     let (sender, scans) = tokio::sync::mpsc::unbounded_channel();
-    let poller = Poller::new(settings, sender).context("building the registry clients")?;
+    let registry = Gateway::new(settings, sender).context("building the registry clients")?;
     let writers = Writers::new(settings.data_dir.clone(), settings.intake.coalesce_window);
-    let engine = Engine::new(Arc::clone(settings), journal, poller, writers);
+    let engine = Engine::new(Arc::clone(settings), journal, registry, writers);
     engine
         .load_overrides()
         .await

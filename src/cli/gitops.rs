@@ -6,7 +6,7 @@ use crate::config::{Automation, Settings};
 use crate::domain::ObjectKey;
 use crate::engine::OnceReport;
 use crate::gitops::{Outcome, Writers};
-use crate::poller::Poller;
+use crate::registry::Gateway;
 use clap::Args;
 use std::collections::BTreeSet;
 use std::process::ExitCode;
@@ -143,15 +143,15 @@ pub fn check(args: CheckArgs) -> ExitCode {
 async fn checks(settings: Settings) -> Vec<(bool, String)> {
     let mut lines = Vec::new();
     let (sender, _receiver) = tokio::sync::mpsc::unbounded_channel();
-    let poller = match Poller::new(&settings, sender) {
-        Ok(poller) => poller,
+    let gateway = match Gateway::new(&settings, sender) {
+        Ok(gateway) => gateway,
         Err(error) => return vec![(false, format!("registry clients: {error}"))],
     };
     for (key, repository) in &settings.repositories {
-        match poller.scan_once(key).await {
+        match gateway.scan_once(key).await {
             Ok(scan) => {
                 let host = repository.image.registry().split(':').next().unwrap_or_default();
-                let expiry = poller.watch.not_after(host).map_or_else(
+                let expiry = gateway.watch.not_after(host).map_or_else(
                     || "plain HTTP".to_owned(),
                     |at| format!("certificate valid until {}", crate::clock::format_time(at)),
                 );
@@ -168,7 +168,7 @@ async fn checks(settings: Settings) -> Vec<(bool, String)> {
         }
     }
     for policy in settings.policies.values() {
-        let tags = poller.tags(&policy.repository);
+        let tags = gateway.tags(&policy.repository);
         let borrowed: Vec<&str> = tags.iter().map(String::as_str).collect();
         match policy.policy.select(&borrowed) {
             Ok(tag) => lines.push((true, format!("policy {}: picks {tag}", policy.key))),

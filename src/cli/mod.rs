@@ -25,7 +25,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the service: webhooks, poller, writers, API.
+    /// Run the service: webhooks, fallback scans, writers, API.
     ///
     /// Example: pushdeploy serve --config /etc/pushdeploy/pushdeploy.yaml --flux ./clusters/prod
     Serve(config::ConfigArgs),

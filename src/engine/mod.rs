@@ -6,7 +6,7 @@ use crate::config::Settings;
 use crate::domain::ObjectKey;
 use crate::gitops::{Intent, Outcome, Writers};
 use crate::journal::{Event, Journal, Kind, State};
-use crate::poller::{Poller, ScanResult};
+use crate::registry::{Gateway, ScanResult};
 use crate::setter::PolicyValue;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -37,7 +37,7 @@ const READ_PAGE: usize = 1024;
 pub struct Engine {
     pub settings: Arc<Settings>,
     pub journal: Journal,
-    pub poller: Arc<Poller>,
+    pub registry: Arc<Gateway>,
     pub writers: Arc<Writers>,
     wake: Arc<Notify>,
     /// The last pick per policy from a scan, so an unchanged pick does no work.
@@ -75,13 +75,13 @@ impl Engine {
     pub fn new(
         settings: Arc<Settings>,
         journal: Journal,
-        poller: Arc<Poller>,
+        registry: Arc<Gateway>,
         writers: Arc<Writers>,
     ) -> Arc<Self> {
         Arc::new(Self {
             settings,
             journal,
-            poller,
+            registry,
             writers,
             wake: Arc::new(Notify::new()),
             selected: Mutex::default(),
@@ -335,7 +335,7 @@ impl Engine {
             ));
         };
         if !self.settings.trust_notifications {
-            let Some(client) = self.poller.client(&key) else {
+            let Some(client) = self.registry.client(&key) else {
                 return Ok((
                     State::Ignored,
                     Some(format!("{repository} is no longer configured")),
@@ -362,9 +362,9 @@ impl Engine {
                 .journal
                 .transition(event.id, State::Confirmed, None, None, Some(&digest))
                 .await;
-            self.poller.note_confirmed(&key, tag);
+            self.registry.note_confirmed(&key, tag);
         }
-        let mut tags = self.poller.tags(&key);
+        let mut tags = self.registry.tags(&key);
         if !tags.contains(tag) {
             tags.push(tag.clone());
         }
@@ -383,7 +383,7 @@ impl Engine {
     async fn handle_scan(&self, scan: ScanResult) {
         // The scan's tags plus those confirmed meanwhile: a scan that began before a webhook's
         // tag landed must not pick (and try to write) an older tag.
-        let tags = self.poller.tags(&scan.repository);
+        let tags = self.registry.tags(&scan.repository);
         let decisions = self.decide(&scan.repository, &tags, None, "poll").await;
         for decision in decisions {
             if let Outcome::Failed { error, .. } = &decision.outcome {
@@ -567,7 +567,7 @@ impl Engine {
 
     /// What `policy` picks over every known tag (the last scan plus confirmed tags).
     pub fn pick(&self, policy: &crate::config::ImagePolicy) -> Option<String> {
-        let tags = self.poller.tags(&policy.repository);
+        let tags = self.registry.tags(&policy.repository);
         let borrowed: Vec<&str> = tags.iter().map(String::as_str).collect();
         policy.policy.select(&borrowed).ok().map(str::to_owned)
     }
@@ -582,9 +582,9 @@ impl Engine {
             .collect();
         let deployed = self.deployed.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let overrides = self.writers.overrides();
-        let repositories = self.poller.status();
+        let repositories = self.registry.status();
         let certificates: BTreeMap<String, String> = self
-            .poller
+            .registry
             .watch
             .snapshot()
             .into_iter()

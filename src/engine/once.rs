@@ -1,5 +1,5 @@
 //! One reconciliation pass for `run-once`: every image repository scanned once, then decided
-//! by the same `decide` the poller's scans go through in `serve`, with the journal open. Pins
+//! by the same `decide` the scheduler's scans go through in `serve`, with the journal open. Pins
 //! and suspensions hold (loaded by `load_overrides`, enforced again by the writers) and every
 //! push is recorded as a deployment. Decides nothing of its own; it only collects outcomes.
 
@@ -37,7 +37,7 @@ impl Engine {
     pub async fn reconcile_once(&self) -> OnceReport {
         let mut report = OnceReport::default();
         for key in self.settings.repositories.keys() {
-            if let Err(error) = self.poller.scan_once(key).await {
+            if let Err(error) = self.registry.scan_once(key).await {
                 report
                     .problems
                     .entry(key.clone())
@@ -45,7 +45,7 @@ impl Engine {
                     .push(format!("scanning {key}: {error}"));
                 continue;
             }
-            let tags = self.poller.tags(key);
+            let tags = self.registry.tags(key);
             // A policy that picks nothing is a failure of this pass (as `check` says), not
             // only the skip it is for a periodic scan.
             let borrowed: Vec<&str> = tags.iter().map(String::as_str).collect();

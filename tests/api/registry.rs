@@ -272,11 +272,12 @@ async fn fault_injector_429_truncated_json_and_link_loops_are_classified() {
     );
 }
 
-mod poller {
+mod scheduler_and_gateway {
     use super::*;
     use crate::support::wait_for;
     use pushdeploy::config::Settings;
-    use pushdeploy::poller::Poller;
+    use pushdeploy::registry::Gateway;
+    use pushdeploy::scheduler::Scheduler;
 
     fn settings(repository: ImageRepository) -> Settings {
         let mut settings = crate::support::settings::empty(std::path::Path::new("/nonexistent"));
@@ -294,26 +295,27 @@ mod poller {
         repository.exclusion_list = vec![regex::Regex::new(r"^.*\.sig$").unwrap()];
         let key = repository.key.clone();
         let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
-        let poller = Poller::new(&settings(repository), sender).unwrap();
+        let gateway = Gateway::new(&settings(repository), sender).unwrap();
+        let scheduler = Scheduler::new(std::sync::Arc::clone(&gateway));
         let shutdown = tokio_util::sync::CancellationToken::new();
-        let tasks = poller.spawn(&shutdown);
+        let tasks = scheduler.spawn(&shutdown);
         let first = receiver.recv().await.unwrap();
         assert_eq!(first.tags, ["1-aaa"], "the exclusion list drops signatures");
-        let client = poller.client(&key).unwrap();
+        let client = gateway.client(&key).unwrap();
         let requests = || client.requests.load(Ordering::SeqCst);
         assert_eq!(requests(), 1);
         for _ in 0..10 {
-            poller.poke(&key);
+            scheduler.poke(&key);
         }
         wait_for("the burst's scan", Duration::from_secs(10), || {
             (requests() >= 2).then_some(())
         });
         wait_for("the status to record it", Duration::from_secs(10), || {
-            (poller.status()[&key].consecutive_failures == 0).then_some(())
+            (gateway.status()[&key].consecutive_failures == 0).then_some(())
         });
         // One more poke: if the burst had made two scans, this would be the fourth request.
         registry.push("app", "2-bbb", "b");
-        poller.poke(&key);
+        scheduler.poke(&key);
         let changed = receiver.recv().await.unwrap();
         assert_eq!(changed.tags.len(), 2);
         assert_eq!(requests(), 3, "ten pokes in a burst must make exactly one scan");
@@ -330,10 +332,10 @@ mod poller {
         let repository = repository(&format!("127.0.0.1:{}", faults.port), "limited", true, vec![]);
         let key = repository.key.clone();
         let (sender, _receiver) = tokio::sync::mpsc::unbounded_channel();
-        let poller = Poller::new(&settings(repository), sender).unwrap();
-        let error = poller.scan_once(&key).await.unwrap_err();
+        let gateway = Gateway::new(&settings(repository), sender).unwrap();
+        let error = gateway.scan_once(&key).await.unwrap_err();
         assert!(matches!(error, RegistryError::RateLimited { .. }));
-        let status = &poller.status()[&key];
+        let status = &gateway.status()[&key];
         assert_eq!(status.consecutive_failures, 1);
         assert!(status.last_error.as_deref().unwrap().contains("429"));
     }

@@ -43,7 +43,7 @@ impl Engine {
         let lock = self.lock(key);
         let _serialised = lock.lock().await;
         let client = self
-            .poller
+            .registry
             .client(&policy.repository)
             .ok_or_else(|| ManualError::Internal(format!("no registry client for {}", policy.repository)))?;
         let confirmed = if self.settings.trust_notifications {
@@ -58,7 +58,7 @@ impl Engine {
         let manifest = match confirmed {
             Ok(manifest) => {
                 // Confirmed: every view and the next decision know this tag from now on.
-                self.poller.note_confirmed(&policy.repository, &tag);
+                self.registry.note_confirmed(&policy.repository, &tag);
                 manifest
             }
             Err(RegistryError::NotFound { .. }) => {
@@ -325,7 +325,7 @@ impl Engine {
             )));
         }
         let ScanResult { tags, .. } = self
-            .poller
+            .registry
             .scan_once(key)
             .await
             .map_err(|error| ManualError::Upstream(format!("scanning {key} failed: {error}")))?;

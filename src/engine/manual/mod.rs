@@ -15,8 +15,8 @@ use super::views::{
 use crate::config::{Automation, ImagePolicy};
 use crate::domain::{ObjectKey, Tag};
 use crate::gitops::{Inspection, Intent, Outcome};
-use crate::poller::ScanResult;
 use crate::registry::RegistryError;
+use crate::registry::ScanResult;
 use crate::setter::PolicyValue;
 use crate::trailer::Trailer;
 use std::collections::BTreeMap;
@@ -148,7 +148,7 @@ impl Engine {
 
     /// Decide again over the known tags of `repository`; the outcome for `policy`, summarised.
     async fn redecide(&self, repository: &ObjectKey, policy: &ObjectKey) -> Option<String> {
-        let tags = self.poller.tags(repository);
+        let tags = self.registry.tags(repository);
         let decisions = self.decide(repository, &tags, None, "resume").await;
         decisions
             .into_iter()

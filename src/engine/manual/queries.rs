@@ -10,10 +10,10 @@ impl Engine {
         inspections: &BTreeMap<ObjectKey, Result<Inspection, String>>,
         pins: &[crate::journal::Pin],
     ) -> Result<PolicyView, ManualError> {
-        let tags = self.poller.tags(&policy.repository);
+        let tags = self.registry.tags(&policy.repository);
         let borrowed: Vec<&str> = tags.iter().map(String::as_str).collect();
         let status = self
-            .poller
+            .registry
             .status()
             .remove(&policy.repository)
             .unwrap_or_default();
