@@ -14,10 +14,17 @@ use tokio::sync::{OnceCell, Semaphore};
 /// Confirmation requests in flight per repository.
 pub const PER_REPOSITORY: usize = 4;
 
-/// Re-checks of a missing tag (the notification-before-tag-link race): 200, 400, 800, 1600 ms,
-/// ≈3 s in all, as before, but each one a shared tag list.
-const RECHECKS: u32 = 4;
-const FIRST_RECHECK: Duration = Duration::from_millis(200);
+/// Re-checks of a missing tag (the notification-before-tag-link race): 25, 50, 100, … 1600 ms,
+/// ≈3 s in all, as before, but each one a shared tag list. distribution writes the tag link a
+/// few milliseconds after it notifies, so the first re-check comes soon: starting at 200 ms made
+/// every racing push cost ≥ 200 ms (the benchmark's outliers, issue 12).
+const RECHECKS: u32 = 7;
+const FIRST_RECHECK: Duration = Duration::from_millis(25);
+
+/// The waits before each re-check of a missing tag.
+fn recheck_delays() -> impl Iterator<Item = Duration> {
+    (0..RECHECKS).map(|index| FIRST_RECHECK * 2u32.pow(index))
+}
 
 type Shared<T> = Arc<OnceCell<Result<T, RegistryError>>>;
 
@@ -42,15 +49,29 @@ impl Confirmer {
         client: &RegistryClient,
         tag: &str,
     ) -> Result<Manifest, RegistryError> {
+        let started = Instant::now();
+        let result = self.confirm_inner(repository, client, tag).await;
+        tracing::debug!(
+            target: "pushdeploy::timing",
+            confirm_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+            "tag confirmation"
+        );
+        result
+    }
+
+    async fn confirm_inner(
+        &self,
+        repository: &ObjectKey,
+        client: &RegistryClient,
+        tag: &str,
+    ) -> Result<Manifest, RegistryError> {
         match self.head(repository, client, tag).await {
             Err(RegistryError::NotFound { .. }) => {}
             other => return other,
         }
         let mut observed = Instant::now();
-        let mut delay = FIRST_RECHECK;
-        for _ in 0..RECHECKS {
+        for delay in recheck_delays() {
             tokio::time::sleep(delay).await;
-            delay *= 2;
             let (started, tags) = self.list(repository, client, observed).await;
             observed = started;
             if tags?.iter().any(|listed| listed == tag) {
@@ -135,5 +156,20 @@ impl Confirmer {
             .await
             .clone();
         (round.started, result)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_tag_is_rechecked_soon_and_for_as_long_as_before() {
+        let delays: Vec<Duration> = recheck_delays().collect();
+        assert!(delays[0] <= Duration::from_millis(25), "{delays:?}");
+        assert!(delays.windows(2).all(|pair| pair[1] == pair[0] * 2), "{delays:?}");
+        let total: Duration = delays.iter().sum();
+        assert!(total >= Duration::from_secs(3), "the window stays ≈3 s: {total:?}");
+        assert!(total <= Duration::from_secs(4), "{total:?}");
     }
 }

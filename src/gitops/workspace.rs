@@ -31,6 +31,10 @@ pub struct Workspace {
     pub url: String,
     pub auth: GitAuth,
     repo: Option<Repository>,
+    /// The commit that HEAD, the index and the work tree are known to equal (set by a reset
+    /// or our own commit, cleared before the setters write and whenever the handle is dropped).
+    /// Only this writer touches its working copy, so a reset to that commit can be skipped.
+    clean_at: Option<git2::Oid>,
 }
 
 impl Workspace {
@@ -40,6 +44,7 @@ impl Workspace {
             url,
             auth,
             repo: None,
+            clean_at: None,
         }
     }
 
@@ -50,6 +55,7 @@ impl Workspace {
             .is_some_and(|repo| repo.head().is_ok() || repo.is_empty().unwrap_or(false));
         if !usable {
             self.repo = None;
+            self.clean_at = None;
             let opened = Repository::open(&self.dir)
                 .ok()
                 .filter(|repo| repo.find_remote("origin").is_ok() && repo.odb().is_ok());
@@ -106,12 +112,21 @@ impl Workspace {
         if matches!(result, Err(GitopsError::Git(_))) {
             // Possibly corrupted: drop the handle so the next call re-opens (or re-clones).
             self.repo = None;
+            self.clean_at = None;
         }
         result
     }
 
-    /// Hard-reset the work tree to `commit`, removing untracked files.
+    /// Hard-reset the work tree to `commit`, removing untracked files. Skipped when the copy
+    /// is known to be clean at `commit` already (the common case: our own last push is the tip),
+    /// because a forced checkout stats and may rewrite every file of a large tree.
     pub fn reset(&mut self, commit: git2::Oid) -> Result<(), GitopsError> {
+        let known_clean = self.clean_at == Some(commit);
+        let head_there = self.open()?.head().ok().and_then(|head| head.target()) == Some(commit);
+        if known_clean && head_there {
+            return Ok(());
+        }
+        self.clean_at = None;
         let repo = self.open()?;
         let git = |error: git2::Error| GitopsError::Git(error.message().to_owned());
         let object = repo.find_object(commit, None).map_err(git)?;
@@ -119,7 +134,14 @@ impl Workspace {
         checkout.force().remove_untracked(true);
         repo.set_head_detached(commit).map_err(git)?;
         repo.reset(&object, git2::ResetType::Hard, Some(&mut checkout))
-            .map_err(git)
+            .map_err(git)?;
+        self.clean_at = Some(commit);
+        Ok(())
+    }
+
+    /// The work tree is about to change (the setters write): the next reset must not be skipped.
+    pub fn mark_dirty(&mut self) {
+        self.clean_at = None;
     }
 
     pub fn workdir(&self) -> &Path {
@@ -148,6 +170,8 @@ impl Workspace {
             .commit(None, &signature, &signature, message, &tree, &[&parent])
             .map_err(git)?;
         repo.set_head_detached(commit).map_err(git)?;
+        // Every file the setters wrote is in `files`, so the tree now equals the new commit.
+        self.clean_at = Some(commit);
         Ok(commit)
     }
 
