@@ -121,20 +121,22 @@ impl Workspace {
     /// is known to be clean at `commit` already (the common case: our own last push is the tip),
     /// because a forced checkout stats and may rewrite every file of a large tree.
     pub fn reset(&mut self, commit: git2::Oid) -> Result<(), GitopsError> {
-        let known_clean = self.clean_at == Some(commit);
+        // Open first: re-opening a dropped handle forgets `clean_at`.
         let head_there = self.open()?.head().ok().and_then(|head| head.target()) == Some(commit);
-        if known_clean && head_there {
+        if self.clean_at == Some(commit) && head_there {
             return Ok(());
         }
         self.clean_at = None;
-        let repo = self.open()?;
-        let git = |error: git2::Error| GitopsError::Git(error.message().to_owned());
-        let object = repo.find_object(commit, None).map_err(git)?;
-        let mut checkout = git2::build::CheckoutBuilder::new();
-        checkout.force().remove_untracked(true);
-        repo.set_head_detached(commit).map_err(git)?;
-        repo.reset(&object, git2::ResetType::Hard, Some(&mut checkout))
-            .map_err(git)?;
+        {
+            let repo = self.open()?;
+            let git = |error: git2::Error| GitopsError::Git(error.message().to_owned());
+            let object = repo.find_object(commit, None).map_err(git)?;
+            let mut checkout = git2::build::CheckoutBuilder::new();
+            checkout.force().remove_untracked(true);
+            repo.set_head_detached(commit).map_err(git)?;
+            repo.reset(&object, git2::ResetType::Hard, Some(&mut checkout))
+                .map_err(git)?;
+        }
         self.clean_at = Some(commit);
         Ok(())
     }
@@ -156,20 +158,23 @@ impl Workspace {
         author: &crate::config::Author,
         message: &str,
     ) -> Result<git2::Oid, GitopsError> {
-        let repo = self.open()?;
-        let git = |error: git2::Error| GitopsError::Git(error.message().to_owned());
-        let mut index = repo.index().map_err(git)?;
-        for file in files {
-            index.add_path(file).map_err(git)?;
-        }
-        index.write().map_err(git)?;
-        let tree = repo.find_tree(index.write_tree().map_err(git)?).map_err(git)?;
-        let parent = repo.find_commit(parent).map_err(git)?;
-        let signature = git2::Signature::now(&author.name, &author.email).map_err(git)?;
-        let commit = repo
-            .commit(None, &signature, &signature, message, &tree, &[&parent])
-            .map_err(git)?;
-        repo.set_head_detached(commit).map_err(git)?;
+        let commit = {
+            let repo = self.open()?;
+            let git = |error: git2::Error| GitopsError::Git(error.message().to_owned());
+            let mut index = repo.index().map_err(git)?;
+            for file in files {
+                index.add_path(file).map_err(git)?;
+            }
+            index.write().map_err(git)?;
+            let tree = repo.find_tree(index.write_tree().map_err(git)?).map_err(git)?;
+            let parent = repo.find_commit(parent).map_err(git)?;
+            let signature = git2::Signature::now(&author.name, &author.email).map_err(git)?;
+            let commit = repo
+                .commit(None, &signature, &signature, message, &tree, &[&parent])
+                .map_err(git)?;
+            repo.set_head_detached(commit).map_err(git)?;
+            commit
+        };
         // Every file the setters wrote is in `files`, so the tree now equals the new commit.
         self.clean_at = Some(commit);
         Ok(commit)
@@ -322,4 +327,61 @@ pub fn classify(url: &str, error: &git2::Error, verdict: &Verdict, branch: &str)
         };
     }
     GitopsError::Git(message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A bare remote with one commit holding `a.yaml`, and a workspace fetched and reset to it.
+    fn fetched() -> (tempfile::TempDir, Workspace, git2::Oid) {
+        let dir = tempfile::tempdir().unwrap();
+        let remote = Repository::init_bare(dir.path().join("remote.git")).unwrap();
+        let blob = remote.blob(b"a: 1\n").unwrap();
+        let mut tree = remote.treebuilder(None).unwrap();
+        tree.insert("a.yaml", blob, 0o100_644).unwrap();
+        let tree = remote.find_tree(tree.write().unwrap()).unwrap();
+        let signature = git2::Signature::now("t", "t@example").unwrap();
+        let commit = remote
+            .commit(Some("refs/heads/main"), &signature, &signature, "seed", &tree, &[])
+            .unwrap();
+        let url = format!("file://{}", dir.path().join("remote.git").display());
+        let mut workspace = Workspace::new(dir.path().join("work"), url, GitAuth::None);
+        let tips = workspace.fetch(&["main"]).unwrap();
+        assert_eq!(tips, vec![Some(commit)]);
+        workspace.reset(commit).unwrap();
+        (dir, workspace, commit)
+    }
+
+    fn read(workspace: &Workspace) -> String {
+        std::fs::read_to_string(workspace.dir.join("a.yaml")).unwrap()
+    }
+
+    #[test]
+    fn a_reset_to_the_commit_the_copy_is_clean_at_does_no_checkout() {
+        let (_dir, mut workspace, commit) = fetched();
+        // Only the writer touches its copy; an edit behind its back shows whether the
+        // second reset checked anything out (it must not: that is the cost being saved).
+        std::fs::write(workspace.dir.join("a.yaml"), "a: behind its back\n").unwrap();
+        workspace.reset(commit).unwrap();
+        assert_eq!(read(&workspace), "a: behind its back\n");
+    }
+
+    #[test]
+    fn after_mark_dirty_a_reset_restores_the_tree() {
+        let (_dir, mut workspace, commit) = fetched();
+        workspace.mark_dirty();
+        std::fs::write(workspace.dir.join("a.yaml"), "a: setter wrote\n").unwrap();
+        workspace.reset(commit).unwrap();
+        assert_eq!(read(&workspace), "a: 1\n");
+    }
+
+    #[test]
+    fn a_dropped_handle_forgets_that_the_copy_was_clean() {
+        let (_dir, mut workspace, commit) = fetched();
+        workspace.repo = None;
+        std::fs::write(workspace.dir.join("a.yaml"), "a: left over\n").unwrap();
+        workspace.reset(commit).unwrap();
+        assert_eq!(read(&workspace), "a: 1\n");
+    }
 }
