@@ -340,6 +340,18 @@ pub fn note(workspace: &mut Workspace, automation: &Automation, text: &str) -> R
     }
 }
 
+/// Bring the working copy up to date and read its tree once, ahead of the first write; an
+/// error is only logged (the next cycle meets it again and reports it).
+pub fn warm(workspace: &mut Workspace, automation: &Automation) {
+    let warmed = sync(workspace, automation).and_then(|_| {
+        setter::scan_tree(workspace.workdir(), &automation.update_path)
+            .map_err(|error| GitopsError::UpdatePath(error.to_string()))
+    });
+    if let Err(error) = warmed {
+        tracing::debug!(automation = %automation.key, %error, "working copy not warmed up");
+    }
+}
+
 /// The current marker sites under the automation's update path and the branch history, after
 /// a fetch (so they reflect the remote, not a stale copy).
 pub fn inspect(
