@@ -60,7 +60,9 @@ fn tip(remote: &Remote) -> String {
 
 fn env_number(name: &str, default: u32) -> u32 {
     std::env::var(name).map_or(default, |value| {
-        value.parse().unwrap_or_else(|_| panic!("{name}={value}: not a number"))
+        value
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}={value}: not a number"))
     })
 }
 
@@ -83,8 +85,12 @@ fn seed(dir: &Path, files: u32) -> PathBuf {
 fn stages(log: &str) -> BTreeMap<String, Vec<Duration>> {
     let mut stages: BTreeMap<String, Vec<Duration>> = BTreeMap::new();
     for line in log.lines().filter(|line| line.contains("pushdeploy::timing")) {
-        let Ok(entry) = serde_json::from_str::<serde_json::Value>(line) else { continue };
-        let Some(fields) = entry["fields"].as_object() else { continue };
+        let Ok(entry) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        let Some(fields) = entry["fields"].as_object() else {
+            continue;
+        };
         for (name, value) in fields {
             if let (Some(stage), Some(micros)) = (name.strip_suffix("_us"), value.as_u64()) {
                 stages
@@ -160,8 +166,17 @@ fn main() {
     let text = remote.show("main", DEPLOYMENT);
     assert!(text.contains(&tag(pushes)), "the last push is on the remote");
     let commits = remote.subjects("main").len();
-    let stages = stages(&app.logs());
+    let log = app.logs();
+    let stages = stages(&log);
     drop(app);
+    // Whatever went wrong in the service (a retried event shows up as an outlier).
+    for line in log
+        .lines()
+        .filter(|line| line.contains("\"WARN\"") || line.contains("\"ERROR\""))
+        .take(10)
+    {
+        println!("  service: {line}");
+    }
 
     // Floor: the git CLI doing the same edit + commit + push from a warm clone.
     let clone = dir.path().join("floor");
@@ -223,6 +238,10 @@ fn main() {
         let count = samples.len();
         let p50 = percentile(&mut samples, 0.5);
         let max = percentile(&mut samples, 1.0);
-        println!("    {name:<14} p50 {:>8.2} ms  max {:>8.2} ms  ({count})", ms(p50), ms(max));
+        println!(
+            "    {name:<14} p50 {:>8.2} ms  max {:>8.2} ms  ({count})",
+            ms(p50),
+            ms(max)
+        );
     }
 }

@@ -172,7 +172,10 @@ mod tests {
         assert_eq!(delays.len(), 4, "no more tag lists than before: {delays:?}");
         assert!(delays.windows(2).all(|pair| pair[1] > pair[0]), "{delays:?}");
         let total: Duration = delays.iter().sum();
-        assert!(total >= Duration::from_secs(3), "the window is no shorter than before: {total:?}");
+        assert!(
+            total >= Duration::from_secs(3),
+            "the window is no shorter than before: {total:?}"
+        );
         assert!(total <= Duration::from_secs(4), "{total:?}");
     }
 }

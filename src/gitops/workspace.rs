@@ -358,7 +358,14 @@ mod tests {
         let tree = remote.find_tree(tree.write().unwrap()).unwrap();
         let signature = git2::Signature::now("t", "t@example").unwrap();
         let commit = remote
-            .commit(Some("refs/heads/main"), &signature, &signature, "seed", &tree, &[])
+            .commit(
+                Some("refs/heads/main"),
+                &signature,
+                &signature,
+                "seed",
+                &tree,
+                &[],
+            )
             .unwrap();
         let url = format!("file://{}", dir.path().join("remote.git").display());
         let mut workspace = Workspace::new(dir.path().join("work"), url, GitAuth::None);
@@ -415,7 +422,9 @@ mod tests {
         let repo = Repository::open(&workspace.dir).unwrap();
         let tree = repo.find_commit(ours).unwrap().tree().unwrap();
         assert_eq!(tree.len(), 1);
-        let blob = repo.find_blob(tree.get_path(Path::new("a.yaml")).unwrap().id()).unwrap();
+        let blob = repo
+            .find_blob(tree.get_path(Path::new("a.yaml")).unwrap().id())
+            .unwrap();
         assert_eq!(blob.content(), b"a: 2\n");
         // Going back (as after a rejected push, to the remote's tip) rewrites the file even
         // though the commit did not go through the index.
