@@ -158,31 +158,18 @@ impl Workspace {
         author: &crate::config::Author,
         message: &str,
     ) -> Result<git2::Oid, GitopsError> {
-        let dir = self.dir.clone();
         let commit = {
             let repo = self.open()?;
             let git = |error: git2::Error| GitopsError::Git(error.message().to_owned());
-            let parent = repo.find_commit(parent).map_err(git)?;
-            let base = parent.tree().map_err(git)?;
-            // Only the files the setters wrote change: update those paths of the parent's tree
-            // rather than load, update and write back an index of every file (2,000 entries in a
-            // large repository). The index is not used again before a reset rewrites it.
-            let mut update = git2::build::TreeUpdateBuilder::new();
+            // Through the index, so that the working copy stays clean to `git status` (the
+            // recovery tests check it); an index-free tree update saved ≈4 ms on 2,000 files.
+            let mut index = repo.index().map_err(git)?;
             for file in files {
-                let executable = base
-                    .get_path(file)
-                    .is_ok_and(|entry| entry.filemode() == i32::from(git2::FileMode::BlobExecutable));
-                let mode = if executable {
-                    git2::FileMode::BlobExecutable
-                } else {
-                    git2::FileMode::Blob
-                };
-                let blob = repo.blob_path(&dir.join(file)).map_err(git)?;
-                update.upsert(file.as_path(), blob, mode);
+                index.add_path(file).map_err(git)?;
             }
-            let tree = repo
-                .find_tree(update.create_updated(repo, &base).map_err(git)?)
-                .map_err(git)?;
+            index.write().map_err(git)?;
+            let tree = repo.find_tree(index.write_tree().map_err(git)?).map_err(git)?;
+            let parent = repo.find_commit(parent).map_err(git)?;
             let signature = git2::Signature::now(&author.name, &author.email).map_err(git)?;
             let commit = repo
                 .commit(None, &signature, &signature, message, &tree, &[&parent])
@@ -426,8 +413,7 @@ mod tests {
             .find_blob(tree.get_path(Path::new("a.yaml")).unwrap().id())
             .unwrap();
         assert_eq!(blob.content(), b"a: 2\n");
-        // Going back (as after a rejected push, to the remote's tip) rewrites the file even
-        // though the commit did not go through the index.
+        // Going back (as after a rejected push, to the remote's tip) rewrites the file.
         workspace.reset(seed).unwrap();
         assert_eq!(read(&workspace), "a: 1\n");
         workspace.reset(ours).unwrap();
