@@ -14,18 +14,16 @@ use tokio::sync::{OnceCell, Semaphore};
 /// Confirmation requests in flight per repository.
 pub const PER_REPOSITORY: usize = 4;
 
-/// Re-checks of a missing tag (the notification-before-tag-link race): 25, 125, 625, 3125 ms,
-/// ≈3.9 s in all (it was 200, 400, 800, 1600: ≈3 s), each one a shared tag list. distribution
-/// writes the tag link a few milliseconds after it notifies, so the first re-check comes soon:
-/// starting at 200 ms made every racing push cost ≥ 200 ms (the benchmark's outliers, issue
-/// 12). Four re-checks, as before, so a burst of missing tags costs no more tag lists.
+/// Re-checks of a missing tag (the notification-before-tag-link race): 200, 400, 800, 1600 ms,
+/// ≈3 s in all, each one a shared tag list. A first re-check at 25 ms (issue 12's outliers) made
+/// a burst of 200 missing tags cost more than 20 tag lists under load (the HEADs finish spread
+/// out, so their first re-checks no longer share rounds); left as it was.
 const RECHECKS: u32 = 4;
-const FIRST_RECHECK: Duration = Duration::from_millis(25);
-const GROWTH: u32 = 5;
+const FIRST_RECHECK: Duration = Duration::from_millis(200);
 
 /// The waits before each re-check of a missing tag.
 fn recheck_delays() -> impl Iterator<Item = Duration> {
-    (0..RECHECKS).map(|index| FIRST_RECHECK * GROWTH.pow(index))
+    (0..RECHECKS).map(|index| FIRST_RECHECK * 2u32.pow(index))
 }
 
 type Shared<T> = Arc<OnceCell<Result<T, RegistryError>>>;
@@ -82,7 +80,7 @@ impl Confirmer {
         }
         Err(RegistryError::NotFound {
             host: client.host().to_owned(),
-            what: format!("tag {tag} (manifest HEAD 404, and absent from {RECHECKS} tag lists over ≈4 s)"),
+            what: format!("tag {tag} (manifest HEAD 404, and absent from {RECHECKS} tag lists over ≈3 s)"),
         })
     }
 
@@ -158,24 +156,5 @@ impl Confirmer {
             .await
             .clone();
         (round.started, result)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_missing_tag_is_rechecked_soon_and_for_as_long_as_before() {
-        let delays: Vec<Duration> = recheck_delays().collect();
-        assert!(delays[0] <= Duration::from_millis(25), "{delays:?}");
-        assert_eq!(delays.len(), 4, "no more tag lists than before: {delays:?}");
-        assert!(delays.windows(2).all(|pair| pair[1] > pair[0]), "{delays:?}");
-        let total: Duration = delays.iter().sum();
-        assert!(
-            total >= Duration::from_secs(3),
-            "the window is no shorter than before: {total:?}"
-        );
-        assert!(total <= Duration::from_secs(4), "{total:?}");
     }
 }
