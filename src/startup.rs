@@ -159,6 +159,7 @@ async fn open_engine(
     let (sender, scans) = tokio::sync::mpsc::unbounded_channel();
     let registry = Gateway::new(settings, sender).context("building the registry clients")?;
     let writers = Writers::new(settings.data_dir.clone(), settings.intake.coalesce_window);
+    writers.warm_up(settings.automations.values());
     let engine = Engine::new(Arc::clone(settings), journal, registry, writers);
     engine
         .load_overrides()

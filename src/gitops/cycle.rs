@@ -7,7 +7,7 @@ use super::{GitopsError, Intent, Outcome, Overrides, message};
 use crate::config::Automation;
 use crate::setter::{self, Mode, Site, Values};
 use crate::trailer::Trailer;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const MAX_ATTEMPTS: u32 = 8;
 
@@ -23,7 +23,9 @@ fn sync(workspace: &mut Workspace, automation: &Automation) -> Result<git2::Oid,
     } else {
         vec![checkout, push]
     };
+    let started = Instant::now();
     let tips = workspace.fetch(&branches)?;
+    let fetched = Instant::now();
     let base = match (tips.first().copied().flatten(), tips.get(1).copied().flatten()) {
         (_, Some(push_tip)) => push_tip,
         (Some(checkout_tip), None) => checkout_tip,
@@ -35,7 +37,17 @@ fn sync(workspace: &mut Workspace, automation: &Automation) -> Result<git2::Oid,
         }
     };
     workspace.reset(base)?;
+    tracing::debug!(
+        target: "pushdeploy::timing",
+        fetch_us = micros(fetched - started),
+        reset_us = micros(fetched.elapsed()),
+        "working copy synced"
+    );
     Ok(base)
+}
+
+fn micros(duration: Duration) -> u64 {
+    u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
 }
 
 /// Why `intent` must not be written over what the tree holds now, if it must not.
@@ -132,6 +144,7 @@ fn attempt_once(
     let base = sync(workspace, automation)?;
     let root = workspace.workdir().to_path_buf();
     let update_path = automation.update_path.as_str();
+    let scanning = Instant::now();
     let sites =
         setter::scan_tree(&root, update_path).map_err(|error| GitopsError::UpdatePath(error.to_string()))?;
     let mut outcomes: Vec<Option<Outcome>> = intents
@@ -150,8 +163,11 @@ fn attempt_once(
         .filter(|(_, outcome)| outcome.is_none())
         .map(|(intent, _)| (intent.policy.clone(), intent.value.clone()))
         .collect();
+    let applying = Instant::now();
+    workspace.mark_dirty();
     let applied = setter::apply_tree(&root, update_path, &values, Mode::Write)
         .map_err(|error| GitopsError::UpdatePath(error.to_string()))?;
+    let applied_at = Instant::now();
     for warning in &applied.warnings {
         tracing::warn!(automation = %automation.key, "{warning}");
     }
@@ -187,10 +203,19 @@ fn attempt_once(
     let mut files: Vec<_> = applied.changes.iter().map(|change| change.file.clone()).collect();
     files.dedup();
     let commit = workspace.commit(base, &files, &automation.author, &text)?;
+    let committed = Instant::now();
     crate::failpoint::hit("cycle.before_push");
     if let Err(error) = workspace.push(commit, &automation.push_branch) {
         return Err(refine_push_error(workspace, error));
     }
+    tracing::debug!(
+        target: "pushdeploy::timing",
+        scan_us = micros(applying - scanning),
+        apply_us = micros(applied_at - applying),
+        commit_us = micros(committed - applied_at),
+        push_us = micros(committed.elapsed()),
+        "cycle stages"
+    );
     tracing::info!(automation = %automation.key, %commit, changes = applied.changes.len(), "pushed");
     metrics::counter!("pushdeploy_pushes_total", "result" => "pushed").increment(1);
     for (intent, outcome) in intents.iter().zip(outcomes.iter_mut()) {
@@ -309,6 +334,18 @@ pub fn note(workspace: &mut Workspace, automation: &Automation, text: &str) -> R
             }
             Err(error) => return Err(refine_push_error(workspace, error)),
         }
+    }
+}
+
+/// Bring the working copy up to date and read its tree once, ahead of the first write; an
+/// error is only logged (the next cycle meets it again and reports it).
+pub fn warm(workspace: &mut Workspace, automation: &Automation) {
+    let warmed = sync(workspace, automation).and_then(|_| {
+        setter::scan_tree(workspace.workdir(), &automation.update_path)
+            .map_err(|error| GitopsError::UpdatePath(error.to_string()))
+    });
+    if let Err(error) = warmed {
+        tracing::debug!(automation = %automation.key, %error, "working copy not warmed up");
     }
 }
 

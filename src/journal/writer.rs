@@ -90,7 +90,14 @@ async fn run(
         while let Ok(more) = receiver.try_recv() {
             batch.push(more);
         }
+        let started = std::time::Instant::now();
         let result = write(&pool, &batch).await.map_err(JournalError::from);
+        tracing::debug!(
+            target: "pushdeploy::timing",
+            journal_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+            appends = batch.len(),
+            "journal transaction"
+        );
         transactions.fetch_add(1, Ordering::Relaxed);
         record(&health, result.as_ref().map(|_| ()).map_err(Clone::clone));
         match result {

@@ -1,10 +1,16 @@
 //! Applying setters to a tree: every `*.yaml`, `*.yml` and `Kustomization` file under
 //! `root/update_path` that mentions `$imagepolicy`, in sorted order. Never follows a symlink,
-//! never leaves the root, writes a file (atomically) only when it changed.
+//! never leaves the root, writes a file (atomically) only when it changed. Files read once and
+//! found without the marker are remembered with their stat data and not read again until it
+//! changes (a 2,000-file repository is otherwise read twice per write cycle).
 
 use super::rewrite::{self, scan};
 use super::{Applied, ApplyError, Mode, Site, Values};
+use std::collections::HashMap;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
+use std::sync::{LazyLock, Mutex};
+use std::time::{Duration, SystemTime};
 
 /// Resolve `update_path` inside `root` without `..` escapes or symlinks on the way.
 fn resolve(root: &Path, update_path: &str) -> Result<PathBuf, ApplyError> {
@@ -42,8 +48,55 @@ fn is_candidate(path: &Path) -> bool {
     name == "Kustomization" || name.ends_with(".yaml") || name.ends_with(".yml")
 }
 
-/// Candidate files below `dir`, sorted; symlinks and `.git` are skipped.
-fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), ApplyError> {
+/// What identifies one version of a file: any write, rename over it or replacement changes the
+/// inode's change time (set by the kernel, never by a caller), and usually its size or inode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    device: u64,
+    inode: u64,
+    len: u64,
+    modified: (i64, i64),
+    changed: (i64, i64),
+}
+
+impl Stamp {
+    fn of(meta: &std::fs::Metadata) -> Self {
+        Self {
+            device: meta.dev(),
+            inode: meta.ino(),
+            len: meta.len(),
+            modified: (meta.mtime(), meta.mtime_nsec()),
+            changed: (meta.ctime(), meta.ctime_nsec()),
+        }
+    }
+
+    /// Whether a file with this stamp, read at `read_at`, may be trusted by its stamp later:
+    /// not if it changed within the file system's timestamp granularity of the read (a second
+    /// write in the same clock tick could keep every field), the way git treats "racily clean"
+    /// index entries.
+    fn settled_before(&self, read_at: SystemTime) -> bool {
+        let Ok(since_epoch) = read_at.duration_since(SystemTime::UNIX_EPOCH) else {
+            return false;
+        };
+        let changed = i64::try_from(since_epoch.saturating_sub(RACY).as_secs()).unwrap_or(i64::MAX);
+        self.changed.0 < changed && self.modified.0 < changed
+    }
+}
+
+/// Changes this close to a read make its stamp untrustworthy (see `Stamp::settled_before`).
+const RACY: Duration = Duration::from_secs(2);
+/// Bound on remembered files; the memory is dropped (and rebuilt by reading) beyond it.
+const REMEMBERED: usize = 200_000;
+
+/// Files read and found without `$imagepolicy`, by absolute path, with their stamp then.
+static UNMARKED: LazyLock<Mutex<HashMap<PathBuf, Stamp>>> = LazyLock::new(Mutex::default);
+
+fn unmarked() -> std::sync::MutexGuard<'static, HashMap<PathBuf, Stamp>> {
+    UNMARKED.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Candidate files below `dir`, sorted, each with its stamp; symlinks and `.git` are skipped.
+fn walk(dir: &Path, files: &mut Vec<(PathBuf, Stamp)>) -> Result<(), ApplyError> {
     let io = |source| ApplyError::Io {
         path: dir.to_owned(),
         source,
@@ -59,7 +112,11 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), ApplyError> {
         if file_type.is_dir() && entry.file_name() != ".git" {
             walk(&path, files)?;
         } else if file_type.is_file() && is_candidate(&path) {
-            files.push(path);
+            let meta = entry.metadata().map_err(|source| ApplyError::Io {
+                path: path.clone(),
+                source,
+            })?;
+            files.push((path, Stamp::of(&meta)));
         }
     }
     Ok(())
@@ -79,12 +136,30 @@ fn marked_files(
     let mut files = Vec::new();
     walk(&resolve(root, update_path)?, &mut files)?;
     let mut marked = Vec::new();
-    for path in files {
+    let known: Vec<bool> = {
+        let remembered = unmarked();
+        files
+            .iter()
+            .map(|(path, stamp)| remembered.get(path) == Some(stamp))
+            .collect()
+    };
+    let mut learnt = Vec::new();
+    for ((path, stamp), known_unmarked) in files.into_iter().zip(known) {
+        if known_unmarked {
+            continue;
+        }
+        let read_at = SystemTime::now();
         let bytes = std::fs::read(&path).map_err(|source| ApplyError::Io {
             path: path.clone(),
             source,
         })?;
-        if memchr_marker(&bytes) {
+        if !has_marker(&bytes) {
+            // The stamp was taken before the read: if the file changed in between, the stamp
+            // no longer matches and the next scan reads it again.
+            if stamp.settled_before(read_at) {
+                learnt.push((path, stamp));
+            }
+        } else {
             match String::from_utf8(bytes) {
                 Ok(text) => marked.push((path, text)),
                 Err(_) => warnings.push(format!(
@@ -94,13 +169,21 @@ fn marked_files(
             }
         }
     }
+    if !learnt.is_empty() {
+        let mut remembered = unmarked();
+        if remembered.len() + learnt.len() > REMEMBERED {
+            remembered.clear();
+        }
+        remembered.extend(learnt);
+    }
     Ok(marked)
 }
 
-fn memchr_marker(bytes: &[u8]) -> bool {
-    bytes
-        .windows(b"$imagepolicy".len())
-        .any(|window| window == b"$imagepolicy")
+fn has_marker(bytes: &[u8]) -> bool {
+    static MARKER: LazyLock<regex::bytes::Regex> = LazyLock::new(|| {
+        regex::bytes::Regex::new(r"\$imagepolicy").unwrap_or_else(|_| unreachable!("a literal"))
+    });
+    MARKER.is_match(bytes)
 }
 
 /// Rewrite every marker for a policy in `values`; return the changes, the warnings, and the
@@ -185,4 +268,95 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), ApplyError> {
     std::fs::write(&temporary, bytes).map_err(io)?;
     std::fs::set_permissions(&temporary, permissions).map_err(io)?;
     std::fs::rename(&temporary, path).map_err(io)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    const MARKED: &str = "spec:\n  image: registry.example/app:1 # {\"$imagepolicy\": \"flux-system:mcp\"}\n";
+    const PLAIN: &str = "spec:\n  image: registry.example/app:1\n";
+
+    /// A fresh directory under the system temp dir (removed at the end of the test).
+    struct Tree(PathBuf);
+
+    impl Tree {
+        fn new() -> Self {
+            static NEXT: AtomicU32 = AtomicU32::new(0);
+            let dir = std::env::temp_dir().join(format!(
+                "pushdeploy-apply-{}-{}",
+                std::process::id(),
+                NEXT.fetch_add(1, Ordering::Relaxed)
+            ));
+            std::fs::create_dir_all(&dir).unwrap();
+            Self(dir)
+        }
+
+        fn write(&self, name: &str, text: &str) -> PathBuf {
+            let path = self.0.join(name);
+            std::fs::write(&path, text).unwrap();
+            path
+        }
+
+        /// Pretend `path` was read long ago and found unmarked, with the stat data it has now.
+        fn remember_as_unmarked(&self, path: &Path) {
+            let stamp = Stamp::of(&std::fs::metadata(path).unwrap());
+            unmarked().insert(path.to_owned(), stamp);
+        }
+    }
+
+    impl Drop for Tree {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[test]
+    fn a_file_remembered_as_unmarked_is_not_read_again_while_its_stat_data_holds() {
+        let tree = Tree::new();
+        let path = tree.write("a.yaml", MARKED);
+        // The memory says "no marker" for exactly this version: a scan trusts it and skips
+        // the read (which is the point), so the marker is not seen.
+        tree.remember_as_unmarked(&path);
+        assert!(scan_tree(&tree.0, ".").unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_remembered_file_that_changes_is_read_again() {
+        let tree = Tree::new();
+        let path = tree.write("a.yaml", PLAIN);
+        tree.remember_as_unmarked(&path);
+        tree.write("a.yaml", MARKED);
+        let sites = scan_tree(&tree.0, ".").unwrap();
+        assert_eq!(sites.len(), 1, "{sites:?}");
+        assert_eq!(sites[0].file, Path::new("a.yaml"));
+    }
+
+    #[test]
+    fn a_file_changed_just_now_is_not_remembered_as_unmarked() {
+        let tree = Tree::new();
+        let path = tree.write("a.yaml", PLAIN);
+        assert!(scan_tree(&tree.0, ".").unwrap().is_empty());
+        assert!(
+            !unmarked().contains_key(&path),
+            "a stamp within the racy window of its read is not trusted"
+        );
+    }
+
+    #[test]
+    fn stamps_older_than_the_racy_window_are_trusted_and_newer_ones_are_not() {
+        let stamp = |seconds| Stamp {
+            device: 1,
+            inode: 2,
+            len: 3,
+            modified: (seconds, 0),
+            changed: (seconds, 0),
+        };
+        let read_at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
+        assert!(stamp(990).settled_before(read_at));
+        assert!(!stamp(999).settled_before(read_at));
+        assert!(!stamp(1_000).settled_before(read_at));
+        assert!(!stamp(1_005).settled_before(read_at), "a clock that went back");
+    }
 }
