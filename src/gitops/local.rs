@@ -122,20 +122,7 @@ mod tests {
     fn commit(repo: &Repository, parent: Option<Oid>, file: &str) -> Oid {
         let mut index = git2::Index::new().unwrap();
         let blob = repo.blob(file.as_bytes()).unwrap();
-        let entry = git2::IndexEntry {
-            ctime: git2::IndexTime::new(0, 0),
-            mtime: git2::IndexTime::new(0, 0),
-            dev: 0,
-            ino: 0,
-            mode: 0o100_644,
-            uid: 0,
-            gid: 0,
-            file_size: 0,
-            id: blob,
-            flags: 0,
-            flags_extended: 0,
-            path: file.as_bytes().to_vec(),
-        };
+        let entry = crate::gitops::file_entry(file, blob, file.len());
         index.add(&entry).unwrap();
         // Each commit's tree holds only its own file: enough for ancestry and object copying.
         let tree = repo.find_tree(index.write_tree_to(repo).unwrap()).unwrap();

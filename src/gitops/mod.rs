@@ -131,6 +131,25 @@ pub fn check_write_access(workspace: &mut Workspace) -> Result<(), GitopsError> 
     check::write_access(workspace)
 }
 
+/// The index entry of a regular file `name` holding `blob` (`size` bytes), for trees built
+/// without a work tree.
+pub(crate) fn file_entry(name: &str, blob: git2::Oid, size: usize) -> git2::IndexEntry {
+    git2::IndexEntry {
+        ctime: git2::IndexTime::new(0, 0),
+        mtime: git2::IndexTime::new(0, 0),
+        dev: 0,
+        ino: 0,
+        mode: 0o100_644,
+        uid: 0,
+        gid: 0,
+        file_size: u32::try_from(size).unwrap_or(u32::MAX),
+        id: blob,
+        flags: 0,
+        flags_extended: 0,
+        path: name.as_bytes().to_vec(),
+    }
+}
+
 /// Create a bare repository at `path` whose `branch` holds `files` in one commit (blocking).
 /// Used by `quickstart` to provide a local gitops remote.
 pub fn seed_bare_repository(
@@ -144,21 +163,7 @@ pub fn seed_bare_repository(
     let mut index = git2::Index::new().map_err(git)?;
     for (name, bytes) in files {
         let blob = repo.blob(bytes).map_err(git)?;
-        let entry = git2::IndexEntry {
-            ctime: git2::IndexTime::new(0, 0),
-            mtime: git2::IndexTime::new(0, 0),
-            dev: 0,
-            ino: 0,
-            mode: 0o100_644,
-            uid: 0,
-            gid: 0,
-            file_size: u32::try_from(bytes.len()).unwrap_or(u32::MAX),
-            id: blob,
-            flags: 0,
-            flags_extended: 0,
-            path: name.as_bytes().to_vec(),
-        };
-        index.add(&entry).map_err(git)?;
+        index.add(&file_entry(name, blob, bytes.len())).map_err(git)?;
     }
     let tree = repo
         .find_tree(index.write_tree_to(&repo).map_err(git)?)

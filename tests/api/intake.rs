@@ -578,14 +578,17 @@ async fn forgejo_packages_match_by_alias_and_unmatched_ones_are_journaled_ignore
         mac.update(&body);
         (body, hex::encode(mac.finalize().into_bytes()))
     };
-    let (body, signature) = deliver("forge.internal:3000", "alice");
-    let headers = [
-        ("Content-Type", "application/json"),
-        ("X-Forgejo-Event-Type", "package"),
-        ("X-Forgejo-Signature", signature.as_str()),
-    ];
-    let (status, answer) = post(&state, "/hooks/forgejo", &headers, body).await;
-    assert_eq!(status, StatusCode::OK, "{answer}");
+    let send = async |host: &str, owner: &str| {
+        let (body, signature) = deliver(host, owner);
+        let headers = [
+            ("Content-Type", "application/json"),
+            ("X-Forgejo-Event-Type", "package"),
+            ("X-Forgejo-Signature", signature.as_str()),
+        ];
+        let (status, answer) = post(&state, "/hooks/forgejo", &headers, body).await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+    };
+    send("forge.internal:3000", "alice").await;
     let events = journaled(&state).await;
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(
@@ -594,14 +597,7 @@ async fn forgejo_packages_match_by_alias_and_unmatched_ones_are_journaled_ignore
         "matched by its alias"
     );
 
-    let (body, signature) = deliver("forgejo.example.com", "mallory");
-    let headers = [
-        ("Content-Type", "application/json"),
-        ("X-Forgejo-Event-Type", "package"),
-        ("X-Forgejo-Signature", signature.as_str()),
-    ];
-    let (status, answer) = post(&state, "/hooks/forgejo", &headers, body).await;
-    assert_eq!(status, StatusCode::OK, "{answer}");
+    send("forgejo.example.com", "mallory").await;
     let events = journaled(&state).await;
     let ignored: Vec<_> = events
         .iter()
