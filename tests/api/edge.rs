@@ -121,15 +121,12 @@ fn forgejo_bodies_past_the_in_flight_budget_answer_503_with_retry_after() {
     );
 }
 
-#[test]
-fn slow_and_idle_connections_are_closed_and_healthz_answers_under_500_of_them() {
-    let dir = tempfile::tempdir().unwrap();
-    let app = start(dir.path(), &[]);
-    // 500 slowloris sockets against a budget of 50 connections: each sends half a request head.
-    let mut slow: Vec<TcpStream> = (0..500)
+/// `count` sockets that each send half a request head and stall; `/healthz` must answer while
+/// they are open (the server may close some of them to make room: that is what is tested).
+fn slowloris(app: &App, count: usize) -> Vec<TcpStream> {
+    let slow = (0..count)
         .map(|_| {
-            let mut stream = connect(&app);
-            // The server may already have closed it to make room: that is what is tested.
+            let mut stream = connect(app);
             let _ = stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n");
             stream
         })
@@ -139,6 +136,15 @@ fn slow_and_idle_connections_are_closed_and_healthz_answers_under_500_of_them() 
         Duration::from_secs(10),
         || app.get("/healthz").filter(|(status, _)| *status == 200),
     );
+    slow
+}
+
+#[test]
+fn slow_and_idle_connections_are_closed_and_healthz_answers_under_500_of_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = start(dir.path(), &[]);
+    // 500 slowloris sockets against a budget of 50 connections: each sends half a request head.
+    let mut slow = slowloris(&app, 500);
     for (n, stream) in slow.iter_mut().enumerate() {
         assert!(closed_by_server(stream), "slow connection {n} is still open");
     }
@@ -266,18 +272,7 @@ imagePolicies: [{{name: app, imageRepositoryRef: {{name: app}}, policy: {{numeri
         &[("NOTIFY_AUTH", NOTIFY)],
         &["prlimit", "--nofile=128:128", "--"],
     );
-    let slow: Vec<TcpStream> = (0..500)
-        .map(|_| {
-            let mut stream = connect(&app);
-            let _ = stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n");
-            stream
-        })
-        .collect();
-    wait_for(
-        "/healthz to answer during the slowloris",
-        Duration::from_secs(10),
-        || app.get("/healthz").filter(|(status, _)| *status == 200),
-    );
+    let slow = slowloris(&app, 500);
     // Every one of the 500 was accepted and made room for the next: none waits in the backlog
     // behind an accept that fails for want of descriptors.
     let metrics = wait_for("500 connections to be seen", Duration::from_secs(10), || {
