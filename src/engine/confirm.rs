@@ -21,6 +21,11 @@ pub const PER_REPOSITORY: usize = 4;
 const RECHECKS: u32 = 4;
 const FIRST_RECHECK: Duration = Duration::from_millis(200);
 
+/// HEADs again after a 5xx: 50, 200 and 800 ms (≈1 s); then the engine's retry takes over.
+fn server_error_delays() -> impl Iterator<Item = Duration> {
+    (0..3u32).map(|index| Duration::from_millis(50) * 4u32.pow(index))
+}
+
 /// The waits before each re-check of a missing tag.
 fn recheck_delays() -> impl Iterator<Item = Duration> {
     (0..RECHECKS).map(|index| FIRST_RECHECK * 2u32.pow(index))
@@ -65,7 +70,17 @@ impl Confirmer {
         client: &RegistryClient,
         tag: &str,
     ) -> Result<Manifest, RegistryError> {
-        match self.head(repository, client, tag).await {
+        let mut answer = self.head(repository, client, tag).await;
+        // A 5xx right after the notification is the registry not being ready, like the 404
+        // race: ask again soon (each a shared HEAD) instead of waiting out the engine's retry.
+        for delay in server_error_delays() {
+            if !matches!(answer, Err(RegistryError::Server { .. })) {
+                break;
+            }
+            tokio::time::sleep(delay).await;
+            answer = self.head(repository, client, tag).await;
+        }
+        match answer {
             Err(RegistryError::NotFound { .. }) => {}
             other => return other,
         }
@@ -156,5 +171,81 @@ impl Confirmer {
             .await
             .clone();
         (round.started, result)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A FAKE registry (not distribution): its manifest endpoint answers 500 `failures` times,
+    /// then the manifest. Real distribution does this only by a race right after notifying.
+    async fn flaky_registry(failures: usize) -> (String, Arc<AtomicUsize>) {
+        let hits = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&hits);
+        let router = axum::Router::new().route(
+            "/v2/app/manifests/{tag}",
+            axum::routing::get(move || {
+                let counter = Arc::clone(&counter);
+                async move {
+                    use axum::http::{StatusCode, header};
+                    if counter.fetch_add(1, Ordering::SeqCst) < failures {
+                        return (
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            [(header::CONTENT_TYPE, "text/plain")],
+                            "",
+                        );
+                    }
+                    (
+                        StatusCode::OK,
+                        [(header::CONTENT_TYPE, "application/vnd.oci.image.manifest.v1+json")],
+                        "",
+                    )
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let host = listener.local_addr().unwrap().to_string();
+        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        (host, hits)
+    }
+
+    fn client(host: &str) -> RegistryClient {
+        let repository = crate::config::ImageRepository {
+            key: ObjectKey::parse("flux-system/app").unwrap(),
+            image: crate::domain::ImageRef::parse(&format!("{host}/app")).unwrap(),
+            interval: Duration::from_secs(60),
+            insecure: true,
+            ca_files: Vec::new(),
+            ca_pems: Vec::new(),
+            credentials: None,
+            exclusion_list: Vec::new(),
+            page_size: 1000,
+            aliases: Vec::new(),
+            origin: crate::config::Origin::default(),
+        };
+        RegistryClient::new(repository, Arc::default()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_server_error_right_after_the_notification_is_asked_again_soon_and_a_lasting_one_is_returned() {
+        let key = ObjectKey::parse("flux-system/app").unwrap();
+        let (host, hits) = flaky_registry(2).await;
+        let manifest = Confirmer::default().confirm(&key, &client(&host), "2-abc").await;
+        assert!(manifest.is_ok(), "two 500s then the manifest: {manifest:?}");
+        assert_eq!(hits.load(Ordering::SeqCst), 3, "one HEAD per attempt");
+
+        let (host, hits) = flaky_registry(usize::MAX).await;
+        let error = Confirmer::default().confirm(&key, &client(&host), "2-abc").await;
+        assert!(
+            matches!(error, Err(RegistryError::Server { status: 500, .. })),
+            "a lasting 5xx goes back to the engine's retry: {error:?}"
+        );
+        assert_eq!(
+            hits.load(Ordering::SeqCst),
+            4,
+            "the first HEAD and three quick re-asks, no more"
+        );
     }
 }

@@ -347,6 +347,11 @@ impl RegistryClient {
                 Err(self.malformed(format!("400 Bad Request: {}", body.trim())))
             }
             StatusCode::METHOD_NOT_ALLOWED => Err(self.malformed(format!("{status} for {url}"))),
+            status if status.is_server_error() => Err(RegistryError::Server {
+                host,
+                status: status.as_u16(),
+                url: url.to_owned(),
+            }),
             _ => Err(RegistryError::Transport {
                 host,
                 detail: format!("{status} for {url}"),

@@ -36,6 +36,10 @@ pub enum RegistryError {
     HttpExpected { host: String },
     #[error("{host} answered something that is not a registry response: {detail}")]
     Malformed { host: String, detail: String },
+    /// The registry answered 5xx: it is there but failing (or not ready yet: distribution can
+    /// answer a manifest HEAD with 500 right after notifying).
+    #[error("{host} answered {status} for {url}; will retry")]
+    Server { host: String, status: u16, url: String },
     #[error("{host}: {detail}; will retry")]
     Transport { host: String, detail: String },
 }
@@ -45,7 +49,7 @@ impl RegistryError {
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            Self::RateLimited { .. } | Self::Transport { .. } | Self::Malformed { .. }
+            Self::RateLimited { .. } | Self::Server { .. } | Self::Transport { .. } | Self::Malformed { .. }
         )
     }
 }
