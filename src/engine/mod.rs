@@ -236,20 +236,19 @@ impl Engine {
 
     #[tracing::instrument(name = "event", skip_all, fields(event = event.id, tag = event.tag.as_deref().unwrap_or("")))]
     async fn process(&self, event: Event) {
-        let result = match event.kind {
+        let processed = match event.kind {
             Kind::Push => self.process_push(&event).await,
             Kind::Refresh => self.process_refresh(&event).await,
             // Stored already `rejected`, so never unfinished; a row edited by hand ends here.
-            Kind::Rejected => Ok((
-                State::Rejected,
-                Some("a rejected delivery is not processed".to_owned()),
-                None,
-            )),
+            Kind::Rejected => Processed::ended(State::Rejected, "a rejected delivery is not processed"),
         };
-        let (state, reason, commit) = match result {
-            Ok(result) => result,
-            // Transient (registry unreachable): stays unfinished and is tried again after a pause.
-            Err(reason) => {
+        let (state, reason, commit) = match processed {
+            Processed::Finished {
+                state,
+                reason,
+                commit,
+            } => (state, reason, commit),
+            Processed::RetryLater(reason) => {
                 self.retry_at
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
@@ -278,21 +277,14 @@ impl Engine {
 
     /// Someone pushed to a gitops branch: fetch and reset that automation's working copy now,
     /// so the next write (and the API's view of git) starts from the new head.
-    async fn process_refresh(
-        &self,
-        event: &Event,
-    ) -> Result<(State, Option<String>, Option<String>), String> {
+    async fn process_refresh(&self, event: &Event) -> Processed {
         let automation = event
             .automation
             .as_deref()
             .and_then(|key| ObjectKey::parse(key).ok())
             .and_then(|key| self.settings.automations.get(&key));
         let Some(automation) = automation else {
-            return Ok((
-                State::Ignored,
-                Some("the automation is no longer configured".to_owned()),
-                None,
-            ));
+            return Processed::ended(State::Ignored, "the automation is no longer configured");
         };
         let automation = Arc::new(automation.clone());
         match self
@@ -303,60 +295,47 @@ impl Engine {
         {
             Ok(inspection) => {
                 let head = inspection.log.first().map(|entry| entry.commit.clone());
-                Ok((
-                    State::Refreshed,
-                    Some(format!(
+                Processed::Finished {
+                    state: State::Refreshed,
+                    reason: Some(format!(
                         "working copy of {} refreshed to {}",
                         automation.key,
                         head.as_deref().unwrap_or("an empty branch")
                     )),
-                    head,
-                ))
+                    commit: head,
+                }
             }
-            Err(error) if error.is_transient() => Err(error.to_string()),
-            Err(error) => Ok((State::Failed, Some(error.to_string()), None)),
+            Err(error) if error.is_transient() => Processed::RetryLater(error.to_string()),
+            Err(error) => Processed::ended(State::Failed, error.to_string()),
         }
     }
 
-    /// Confirm, decide, write. `Err` = transient, leave the event unfinished.
-    async fn process_push(&self, event: &Event) -> Result<(State, Option<String>, Option<String>), String> {
+    /// Confirm, decide, write.
+    async fn process_push(&self, event: &Event) -> Processed {
         let (Some(repository), Some(tag)) = (&event.repository, &event.tag) else {
-            return Ok((
-                State::Failed,
-                Some("event without repository or tag".to_owned()),
-                None,
-            ));
+            return Processed::ended(State::Failed, "event without repository or tag");
         };
         let Ok(key) = ObjectKey::parse(repository) else {
-            return Ok((
-                State::Failed,
-                Some(format!("bad repository key {repository}")),
-                None,
-            ));
+            return Processed::ended(State::Failed, format!("bad repository key {repository}"));
         };
         if !self.settings.trust_notifications {
             let Some(client) = self.registry.client(&key) else {
-                return Ok((
-                    State::Ignored,
-                    Some(format!("{repository} is no longer configured")),
-                    None,
-                ));
+                return Processed::ended(State::Ignored, format!("{repository} is no longer configured"));
             };
             let digest = match self.confirmer.confirm(&key, &client, tag).await {
                 Ok(manifest) => manifest.digest,
                 Err(crate::registry::RegistryError::NotFound { .. }) => {
-                    return Ok((
+                    return Processed::ended(
                         State::Failed,
-                        Some(format!(
+                        format!(
                             "tag {tag} does not exist in {}/{}; nothing written",
                             client.host(),
                             client.repository()
-                        )),
-                        None,
-                    ));
+                        ),
+                    );
                 }
-                Err(error) if error.is_transient() => return Err(error.to_string()),
-                Err(error) => return Ok((State::Failed, Some(error.to_string()), None)),
+                Err(error) if error.is_transient() => return Processed::RetryLater(error.to_string()),
+                Err(error) => return Processed::ended(State::Failed, error.to_string()),
             };
             let _ = self
                 .journal
@@ -371,13 +350,14 @@ impl Engine {
         let decisions = self
             .decide(&key, &tags, Some(tag), &format!("webhook ({})", event.source))
             .await;
+        // A write that failed transiently (the writer's `retry: true`) is this event's retry.
         if let Some(error) = decisions.iter().find_map(|d| match &d.outcome {
             Outcome::Failed { error, retry: true } => Some(error.clone()),
             _ => None,
         }) {
-            return Err(error);
+            return Processed::RetryLater(error);
         }
-        Ok(summarise(decisions, tag))
+        summarise(decisions, tag)
     }
 
     async fn handle_scan(&self, scan: ScanResult) {
@@ -634,17 +614,40 @@ fn task_failed(error: &tokio::task::JoinError) {
     tracing::error!(%error, "an engine task failed; its event stays unfinished and is retried");
 }
 
+/// What processing an event came to: the one encoding of "retry later".
+enum Processed {
+    /// The event's final state, with its reason and the commit, if any.
+    Finished {
+        state: State,
+        reason: Option<String>,
+        commit: Option<String>,
+    },
+    /// Transient (registry or remote unreachable): the event stays unfinished and is tried
+    /// again after `RETRY_DELAY`.
+    RetryLater(String),
+}
+
+impl Processed {
+    fn ended(state: State, reason: impl Into<String>) -> Self {
+        Self::Finished {
+            state,
+            reason: Some(reason.into()),
+            commit: None,
+        }
+    }
+}
+
 /// One journal state for all the policies an event touched.
-fn summarise(decisions: Vec<Decision>, tag: &str) -> (State, Option<String>, Option<String>) {
+fn summarise(decisions: Vec<Decision>, tag: &str) -> Processed {
     if let Some((commit, policy)) = decisions.iter().find_map(|d| match &d.outcome {
         Outcome::Pushed { commit, .. } => Some((commit.clone(), d.policy.clone())),
         _ => None,
     }) {
-        return (
-            State::Written,
-            Some(format!("{policy} now runs {tag}")),
-            Some(commit),
-        );
+        return Processed::Finished {
+            state: State::Written,
+            reason: Some(format!("{policy} now runs {tag}")),
+            commit: Some(commit),
+        };
     }
     let reasons: Vec<String> = decisions
         .iter()
@@ -663,11 +666,7 @@ fn summarise(decisions: Vec<Decision>, tag: &str) -> (State, Option<String>, Opt
     } else {
         reasons.join("; ")
     };
-    (
-        if failed { State::Failed } else { State::Ignored },
-        Some(reason),
-        None,
-    )
+    Processed::ended(if failed { State::Failed } else { State::Ignored }, reason)
 }
 
 #[cfg(test)]
