@@ -105,7 +105,7 @@ fn main() {
             policy: ObjectKey::parse("flux-system:mcp").unwrap(),
             value: PolicyValue {
                 image: "registry.example/app".into(),
-                tag: format!("{run}-b"),
+                tag: pushdeploy::domain::Tag::parse(&format!("{run}-b")).unwrap(),
                 digest: None,
             },
             ranking: None,

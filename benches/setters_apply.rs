@@ -48,7 +48,7 @@ fn main() {
             key.clone(),
             PolicyValue {
                 image: "registry.example/app".into(),
-                tag: tag.into(),
+                tag: pushdeploy::domain::Tag::parse(tag).unwrap(),
                 digest: None,
             },
         )]

@@ -6,24 +6,28 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pushdeploy_core::domain::ObjectKey;
+use pushdeploy_core::domain::{Digest, ObjectKey, Tag};
 use pushdeploy_core::setter::{PolicyValue, Values, rewrite};
 use saphyr_parser::{Event, Parser};
 
 fn values(selector: u8) -> Values {
     let digest = format!("sha256:{}", "ab".repeat(32));
-    let tags = ["2-abc", "10", "it's", "a\"b", "true", "v1.2.3", "x y", "-x"];
+    // Only valid tags reach the setter (`PolicyValue` holds a `Tag`); these look like YAML
+    // numbers, booleans, nulls and floats, so quoting is still exercised.
+    let tags = ["2-abc", "10", "true", "v1.2.3", "null", "1.5", "0x1F", "_y"];
     let image = ["registry.example/app", "host:5000/team/app", "app"][usize::from(selector >> 4) % 3];
     let mut values = Values::new();
     for (key, tag) in [
         ("flux-system:mcp", tags[usize::from(selector % 8)]),
         ("ns:app", "v2"),
     ] {
-        if let Ok(key) = ObjectKey::parse(key) {
+        if let (Ok(key), Ok(tag), Ok(digest)) =
+            (ObjectKey::parse(key), Tag::parse(tag), Digest::parse(&digest))
+        {
             let value = PolicyValue {
                 image: image.to_owned(),
-                tag: tag.to_owned(),
-                digest: (selector & 8 != 0).then(|| digest.clone()),
+                tag,
+                digest: (selector & 8 != 0).then_some(digest),
             };
             values.insert(key, value);
         }

@@ -418,6 +418,25 @@ impl Engine {
                     continue;
                 }
             };
+            // From here on the pick is a `Tag`: a registry listing something that is not one
+            // never reaches git.
+            let pick_tag = match crate::domain::Tag::parse(&pick) {
+                Ok(tag) => tag,
+                Err(error) => {
+                    decisions.push(Decision {
+                        policy: policy.key.clone(),
+                        automation: None,
+                        outcome: Outcome::Failed {
+                            error: format!(
+                                "policy {} picks a tag the registry listed, but {error}; nothing written",
+                                policy.key
+                            ),
+                            retry: false,
+                        },
+                    });
+                    continue;
+                }
+            };
             if only.is_some_and(|tag| *tag != pick) {
                 let reason = format!(
                     "policy {} picks {pick}, not {}",
@@ -476,7 +495,7 @@ impl Engine {
                     policy: policy.key.clone(),
                     value: PolicyValue {
                         image: repo.image.to_string(),
-                        tag: pick.clone(),
+                        tag: pick_tag.clone(),
                         digest: None,
                     },
                     ranking: Some(policy.policy.clone()),
@@ -494,7 +513,7 @@ impl Engine {
         }
         let outcomes = futures_join(submissions.into_iter().map(
             |(policy, automation, author, handle, intent)| async move {
-                let tag = intent.value.tag.clone();
+                let tag = intent.value.tag.to_string();
                 let cause = intent.cause.clone();
                 (
                     policy,

@@ -271,7 +271,7 @@ fn supersede(intents: &[Intent], outcomes: &mut [Option<Outcome>]) {
                         .iter()
                         .rev()
                         .copied()
-                        .find(|&other| intents[other].value.tag == best)
+                        .find(|&other| intents[other].value.tag.as_str() == best)
                 })
                 .unwrap_or(rivals[rivals.len() - 1])
             }
@@ -309,11 +309,11 @@ fn trailers(
     causes.sort();
     causes.dedup();
     for intent in &written {
-        let (policy, tag) = (intent.policy.to_string(), intent.value.tag.clone());
+        let (policy, tag) = (intent.policy.to_string(), intent.value.tag.to_string());
         causes.push(Trailer::Deployed { policy, tag }.to_string());
     }
     for intent in written.iter().filter(|intent| intent.explicit) {
-        let (policy, tag) = (intent.policy.to_string(), intent.value.tag.clone());
+        let (policy, tag) = (intent.policy.to_string(), intent.value.tag.to_string());
         causes.push(Trailer::Pinned { policy, tag }.to_string());
     }
     causes

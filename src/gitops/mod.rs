@@ -87,7 +87,7 @@ impl Overrides {
             ));
         }
         self.pinned(&intent.policy)
-            .filter(|pin| *pin != intent.value.tag)
+            .filter(|pin| pin != intent.value.tag.as_str())
             .map(|pin| format!("policy {} is pinned to {pin}", intent.policy))
     }
 }

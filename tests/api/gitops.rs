@@ -52,7 +52,7 @@ pub(crate) fn intent(automation: &Arc<Automation>, tag: &str) -> Intent {
         policy: key("flux-system:mcp"),
         value: PolicyValue {
             image: IMAGE.into(),
-            tag: tag.into(),
+            tag: pushdeploy::domain::Tag::parse(tag).unwrap(),
             digest: None,
         },
         ranking: Some(mcp_policy()),

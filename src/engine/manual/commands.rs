@@ -15,12 +15,11 @@ impl Engine {
     ) -> Result<PromoteResult, ManualError> {
         let policy = self.policy(key)?.clone();
         let field = if kind == Manual::Promote { "/tag" } else { "/to" };
-        let tag = Tag::parse(tag)
-            .map_err(|error| ManualError::Invalid {
-                field,
-                message: error.to_string(),
-            })?
-            .to_string();
+        let parsed = Tag::parse(tag).map_err(|error| ManualError::Invalid {
+            field,
+            message: error.to_string(),
+        })?;
+        let tag = parsed.to_string();
         if !force && !policy.policy.accepts(&tag) {
             return Err(ManualError::PolicyRejects {
                 tag,
@@ -109,7 +108,7 @@ impl Engine {
                 policy: key.clone(),
                 value: PolicyValue {
                     image: repository.image.to_string(),
-                    tag: tag.clone(),
+                    tag: parsed.clone(),
                     // As the automatic path writes it (Flux without digestReflectionPolicy).
                     digest: None,
                 },

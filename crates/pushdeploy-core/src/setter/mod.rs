@@ -24,8 +24,8 @@ use std::path::PathBuf;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PolicyValue {
     pub image: String,
-    pub tag: String,
-    pub digest: Option<String>,
+    pub tag: Tag,
+    pub digest: Option<Digest>,
 }
 
 impl PolicyValue {
@@ -39,11 +39,7 @@ impl PolicyValue {
         let (name_and_tag, digest) = match reference.split_once('@') {
             Some((rest, digest)) => (
                 rest,
-                Some(
-                    Digest::parse(digest)
-                        .map_err(|error| error.to_string())?
-                        .to_string(),
-                ),
+                Some(Digest::parse(digest).map_err(|error| error.to_string())?),
             ),
             None => (reference, None),
         };
@@ -62,7 +58,7 @@ impl PolicyValue {
             key,
             Self {
                 image: image.to_owned(),
-                tag: tag.to_string(),
+                tag,
                 digest,
             },
         ))

@@ -118,9 +118,9 @@ pub(crate) fn wanted(field: Field, value: &PolicyValue) -> Option<String> {
     match (field, &value.digest) {
         (Field::Full, Some(digest)) => Some(format!("{}:{}@{}", value.image, value.tag, digest)),
         (Field::Full, None) => Some(format!("{}:{}", value.image, value.tag)),
-        (Field::Tag, _) => Some(value.tag.clone()),
+        (Field::Tag, _) => Some(value.tag.to_string()),
         (Field::Name, _) => Some(value.image.clone()),
-        (Field::Digest, digest) => digest.clone(),
+        (Field::Digest, digest) => digest.as_ref().map(ToString::to_string),
     }
 }
 

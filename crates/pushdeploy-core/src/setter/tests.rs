@@ -9,8 +9,8 @@ fn values(pairs: &[(&str, &str, &str, Option<&str>)]) -> Values {
         .map(|(key, image, tag, digest)| {
             let value = PolicyValue {
                 image: (*image).to_owned(),
-                tag: (*tag).to_owned(),
-                digest: digest.map(str::to_owned),
+                tag: crate::domain::Tag::parse(tag).unwrap(),
+                digest: digest.map(|digest| crate::domain::Digest::parse(digest).unwrap()),
             };
             (ObjectKey::parse(key).unwrap(), value)
         })
@@ -313,8 +313,8 @@ fn policy_assignments_parse_with_ports_tags_and_digests() {
         value,
         PolicyValue {
             image: "host:5000/team/app".to_owned(),
-            tag: "v1".to_owned(),
-            digest: Some(digest)
+            tag: crate::domain::Tag::parse("v1").unwrap(),
+            digest: Some(crate::domain::Digest::parse(&digest).unwrap())
         }
     );
     for bad in [
