@@ -109,17 +109,8 @@ fn setup(root: &Path, policies: usize, window: Duration) -> (Settings, std::path
         let key = key(&format!("flux-system:p{index}"));
         let image = ImageRef::parse(&format!("registry.example/app{index}")).unwrap();
         let repository = ImageRepository {
-            key: key.clone(),
-            image,
             interval: Duration::from_secs(3600),
-            insecure: false,
-            ca_files: vec![],
-            ca_pems: vec![],
-            credentials: None,
-            exclusion_list: vec![],
-            page_size: 1000,
-            aliases: Vec::new(),
-            origin: Origin::default(),
+            ..ImageRepository::plain(key.clone(), image)
         };
         let policy = Policy::new(
             Some(TagFilter::new("^(?P<n>[0-9]+)-", "$n").unwrap()),

@@ -9,7 +9,7 @@
 #[path = "../tests/api/support/mod.rs"]
 mod support;
 
-use pushdeploy::config::{ImageRepository, Origin};
+use pushdeploy::config::ImageRepository;
 use pushdeploy::domain::{ImageRef, ObjectKey};
 use pushdeploy::registry::Gateway;
 use std::sync::atomic::Ordering;
@@ -103,17 +103,8 @@ fn main() {
         let key = ObjectKey::parse(&format!("bench:repo{repository}")).unwrap();
         let image = ImageRef::parse(&format!("{}/repo{repository}", registry.host())).unwrap();
         let config = ImageRepository {
-            key: key.clone(),
-            image,
-            interval: Duration::from_secs(60),
             insecure: true,
-            ca_files: vec![],
-            ca_pems: vec![],
-            credentials: None,
-            exclusion_list: vec![],
-            page_size: 1000,
-            aliases: Vec::new(),
-            origin: Origin::default(),
+            ..ImageRepository::plain(key.clone(), image)
         };
         settings.repositories.insert(key, config);
     }

@@ -56,6 +56,9 @@ impl Application {
         let settings = Arc::new(settings);
         let readiness = Readiness::new();
         let (engine, scans) = open_engine(&settings).await?;
+        // The first notification must not pay for a clone and a full checkout (`run-once`,
+        // which writes at once anyway, does not warm up: its write would fetch a second time).
+        engine.writers.warm_up(settings.automations.values());
         forward_journal_health(&engine.journal, &readiness);
         // Readiness follows the last write attempt per remote, not only the startup probe.
         let remote_readiness = Arc::clone(&readiness);
@@ -159,7 +162,6 @@ async fn open_engine(
     let (sender, scans) = tokio::sync::mpsc::unbounded_channel();
     let registry = Gateway::new(settings, sender).context("building the registry clients")?;
     let writers = Writers::new(settings.data_dir.clone(), settings.intake.coalesce_window);
-    writers.warm_up(settings.automations.values());
     let engine = Engine::new(Arc::clone(settings), journal, registry, writers);
     engine
         .load_overrides()

@@ -3,7 +3,7 @@
 //! same image supplies its settings.
 
 use super::config::ConfigArgs;
-use crate::config::{ImageRepository, Origin, RegistryCredentials};
+use crate::config::{ImageRepository, RegistryCredentials};
 use crate::domain::{ImageRef, ObjectKey, Tag};
 use crate::registry::{CertWatch, RegistryClient};
 use clap::{Args, Subcommand};
@@ -104,19 +104,7 @@ fn client(image: &str, options: &RegistryOptions) -> Result<RegistryClient, Stri
         None
     };
     let cli_key = ObjectKey::from_parts("cli", "cli").map_err(|error| error.to_string())?;
-    let mut repository = configured.unwrap_or_else(|| ImageRepository {
-        key: cli_key,
-        image: image.clone(),
-        interval: std::time::Duration::from_secs(60),
-        insecure: false,
-        ca_files: Vec::new(),
-        ca_pems: Vec::new(),
-        credentials: None,
-        exclusion_list: Vec::new(),
-        page_size: 1000,
-        aliases: Vec::new(),
-        origin: Origin::default(),
-    });
+    let mut repository = configured.unwrap_or_else(|| ImageRepository::plain(cli_key, image.clone()));
     repository.insecure |= options.insecure;
     repository.ca_files.extend(options.ca_files.iter().cloned());
     if let (Some(username), Some(variable)) = (&options.username, &options.password_env) {

@@ -10,7 +10,7 @@ use crate::domain::{ImageRef, ObjectKey};
 use crate::policy::{Order, Policy, Rule, SemverRange, TagFilter};
 use std::time::Duration;
 
-const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);
+use super::settings::{DEFAULT_INTERVAL, DEFAULT_PAGE_SIZE};
 
 const REGISTRY_REMEDY: &str =
     "credentials: {username: USER, password: {fromEnv: VAR}} on the ImageRepository (or a secretRef)";
@@ -207,7 +207,7 @@ pub fn repository(
                 .collect()
         },
     );
-    let page_size = raw.page_size.unwrap_or(1000);
+    let page_size = raw.page_size.unwrap_or(DEFAULT_PAGE_SIZE);
     if page_size == 0 {
         context
             .problems

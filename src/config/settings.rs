@@ -108,6 +108,32 @@ pub struct ImageRepository {
     pub origin: Origin,
 }
 
+/// Flux's default scan interval for an ImageRepository.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);
+/// `n` for `tags/list` pages when `pageSize` is not set.
+pub const DEFAULT_PAGE_SIZE: u32 = 1000;
+
+impl ImageRepository {
+    /// `image` with nothing configured beyond it: the default interval and page size, HTTPS,
+    /// no CA files, credentials, exclusions or aliases. The CLI's ad-hoc repository (and tests)
+    /// start from it and set what they need.
+    pub fn plain(key: ObjectKey, image: ImageRef) -> Self {
+        Self {
+            key,
+            image,
+            interval: DEFAULT_INTERVAL,
+            insecure: false,
+            ca_files: Vec::new(),
+            ca_pems: Vec::new(),
+            credentials: None,
+            exclusion_list: Vec::new(),
+            page_size: DEFAULT_PAGE_SIZE,
+            aliases: Vec::new(),
+            origin: Origin::default(),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub enum RegistryCredentials {
     Basic {

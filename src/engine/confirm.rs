@@ -213,17 +213,11 @@ mod tests {
 
     fn client(host: &str) -> RegistryClient {
         let repository = crate::config::ImageRepository {
-            key: ObjectKey::parse("flux-system/app").unwrap(),
-            image: crate::domain::ImageRef::parse(&format!("{host}/app")).unwrap(),
-            interval: Duration::from_secs(60),
             insecure: true,
-            ca_files: Vec::new(),
-            ca_pems: Vec::new(),
-            credentials: None,
-            exclusion_list: Vec::new(),
-            page_size: 1000,
-            aliases: Vec::new(),
-            origin: crate::config::Origin::default(),
+            ..crate::config::ImageRepository::plain(
+                ObjectKey::parse("flux-system/app").unwrap(),
+                crate::domain::ImageRef::parse(&format!("{host}/app")).unwrap(),
+            )
         };
         RegistryClient::new(repository, Arc::default()).unwrap()
     }

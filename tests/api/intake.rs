@@ -3,7 +3,7 @@
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use pushdeploy::config::{ImageRepository, Origin};
+use pushdeploy::config::ImageRepository;
 use pushdeploy::domain::{ImageRef, ObjectKey};
 use pushdeploy::http::health::Readiness;
 use pushdeploy::http::{AppState, router};
@@ -11,7 +11,6 @@ use pushdeploy::journal::{Journal, State};
 use secrecy::SecretString;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 use tower::ServiceExt;
 
 const TOKEN: &str = "Bearer intake-token";
@@ -34,17 +33,8 @@ async fn state_with(dir: &Path, tweak: impl FnOnce(&mut pushdeploy::config::Sett
     ] {
         let key = ObjectKey::parse(&format!("flux-system:{name}")).unwrap();
         let repository = ImageRepository {
-            key: key.clone(),
-            image: ImageRef::parse(image).unwrap(),
-            interval: Duration::from_secs(60),
             insecure: true,
-            ca_files: vec![],
-            ca_pems: vec![],
-            credentials: None,
-            exclusion_list: vec![],
-            page_size: 1000,
-            aliases: Vec::new(),
-            origin: Origin::default(),
+            ..ImageRepository::plain(key.clone(), ImageRef::parse(image).unwrap())
         };
         settings.repositories.insert(key, repository);
     }

@@ -5,7 +5,7 @@
 use crate::support::fault::FaultServer;
 use crate::support::pki::TestCa;
 use crate::support::registry::{Options, Registry};
-use pushdeploy::config::{ImageRepository, Origin, RegistryCredentials};
+use pushdeploy::config::{ImageRepository, RegistryCredentials};
 use pushdeploy::domain::{ImageRef, ObjectKey};
 use pushdeploy::policy::{Order, Policy, Rule, TagFilter};
 use pushdeploy::registry::{CertWatch, RegistryClient, RegistryError};
@@ -18,17 +18,12 @@ const MCP_TAG: &str = "2-f62ba56a999ec99a7375fed529acf4b336691bdb";
 
 fn repository(host: &str, path: &str, insecure: bool, ca_files: Vec<PathBuf>) -> ImageRepository {
     ImageRepository {
-        key: ObjectKey::parse("flux-system:mcp").unwrap(),
-        image: ImageRef::parse(&format!("{host}/{path}")).unwrap(),
-        interval: Duration::from_secs(60),
         insecure,
         ca_files,
-        ca_pems: Vec::new(),
-        credentials: None,
-        exclusion_list: Vec::new(),
-        page_size: 1000,
-        aliases: Vec::new(),
-        origin: Origin::default(),
+        ..ImageRepository::plain(
+            ObjectKey::parse("flux-system:mcp").unwrap(),
+            ImageRef::parse(&format!("{host}/{path}")).unwrap(),
+        )
     }
 }
 

@@ -37,14 +37,7 @@ fn a_template_that_fails_to_render_fails_the_event_shows_in_status_and_moves_not
         &registry.host(),
         &remote.url(),
         &dir.path().join("data"),
-        "intake:
-  registry:
-    authorization: [{fromEnv: NOTIFY_AUTH}]
-  coalesceWindow: 0s
-api:
-  tokens:
-    - {name: ops, scope: admin, token: {fromEnv: ADMIN_TOKEN}}
-",
+        &crate::support::notify_and_admin_access("ADMIN_TOKEN"),
         &format!("        messageTemplate: '{TEMPLATE}'\n"),
     );
     let template_line = config
