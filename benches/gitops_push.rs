@@ -8,7 +8,9 @@
 use pushdeploy::config::{Author, Automation, GitAuth, GitRemote, Origin};
 use pushdeploy::domain::ObjectKey;
 use pushdeploy::gitops::{Intent, Outcome, Writers};
-use pushdeploy::setter::PolicyValue;
+use pushdeploy::plan::{Overrides, PolicyState, Snapshot, Trigger, plan};
+use pushdeploy::policy::{Order, Policy, Rule, TagFilter};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
@@ -97,22 +99,38 @@ fn main() {
         origin: Origin::default(),
     });
     let _inside = runtime.enter();
-    let writers = Writers::new(root.path().join("data"), Duration::ZERO);
+    let writers = Writers::new(
+        root.path().join("data"),
+        Duration::ZERO,
+        Arc::new(Overrides::default()),
+    );
     let handle = writers.handle(&automation);
+    let policy_key = ObjectKey::parse("flux-system:mcp").unwrap();
+    let policy = Policy::new(
+        Some(TagFilter::new(r"^(?P<run>\d+)-b$", "$run").unwrap()),
+        Rule::Numerical(Order::Asc),
+    );
     let submit = |run: usize| {
-        let intent = Intent {
-            automation: Arc::clone(&automation),
-            policy: ObjectKey::parse("flux-system:mcp").unwrap(),
-            value: PolicyValue {
+        // Planned as the engine plans a confirmed push (`plan` is the only constructor).
+        let tags = vec![format!("{run}-b")];
+        let (selected, overrides) = (BTreeMap::new(), Overrides::default());
+        let snapshot = Snapshot {
+            policies: vec![PolicyState {
+                key: &policy_key,
                 image: "registry.example/app".into(),
-                tag: pushdeploy::domain::Tag::parse(&format!("{run}-b")).unwrap(),
-                digest: None,
-            },
-            ranking: None,
-            explicit: false,
+                policy: &policy,
+                automations: vec![&automation.key],
+            }],
+            tags: &tags,
+            selected: &selected,
+            overrides: &overrides,
+        };
+        let trigger = Trigger::Push {
+            tag: &tags[0],
             cause: "bench".into(),
         };
-        runtime.block_on(handle.submit(intent))
+        let intent: Intent = plan(&snapshot, &trigger).intents.pop().expect("one intent");
+        runtime.block_on(handle.submit(Arc::clone(&automation), intent))
     };
     assert!(matches!(submit(1), Outcome::Pushed { .. }), "warm-up push");
     let mut ours = Vec::new();

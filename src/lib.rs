@@ -6,7 +6,7 @@
 
 // The pure cores live in `pushdeploy-core` (crates/pushdeploy-core), so `fuzz/` builds them
 // without the IO stack; they are re-exported at their old paths.
-pub use pushdeploy_core::{domain, policy, setter, signature, template, trailer, wire};
+pub use pushdeploy_core::{domain, plan, policy, setter, signature, template, trailer, wire};
 
 pub mod cli;
 pub mod clock;

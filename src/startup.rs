@@ -161,8 +161,15 @@ async fn open_engine(
         .context("opening the journal")?;
     let (sender, scans) = tokio::sync::mpsc::unbounded_channel();
     let registry = Gateway::new(settings, sender).context("building the registry clients")?;
-    let writers = Writers::new(settings.data_dir.clone(), settings.intake.coalesce_window);
-    let engine = Engine::new(Arc::clone(settings), journal, registry, writers);
+    // One set of overrides: the engine sets them and plans with them, the writers check them
+    // again at write time.
+    let overrides = Arc::new(crate::engine::SharedOverrides::default());
+    let writers = Writers::new(
+        settings.data_dir.clone(),
+        settings.intake.coalesce_window,
+        Arc::clone(&overrides) as Arc<dyn crate::gitops::Gate>,
+    );
+    let engine = Engine::new(Arc::clone(settings), journal, registry, writers, overrides);
     engine
         .load_overrides()
         .await

@@ -10,6 +10,7 @@ use crate::registry::Gateway;
 use clap::Args;
 use std::collections::BTreeSet;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 #[derive(Debug, Args)]
 pub struct RunOnceArgs {
@@ -175,7 +176,12 @@ async fn checks(settings: Settings) -> Vec<(bool, String)> {
             Err(error) => lines.push((false, format!("policy {}: {error}", policy.key))),
         }
     }
-    let writers = Writers::new(settings.data_dir.clone(), std::time::Duration::ZERO);
+    // Only probe copies are used here: nothing is written, so no overrides are needed.
+    let writers = Writers::new(
+        settings.data_dir.clone(),
+        std::time::Duration::ZERO,
+        Arc::new(crate::gitops::Overrides::default()),
+    );
     for automation in settings.automations.values() {
         let mut workspace = writers.probe_workspace(automation);
         let result =

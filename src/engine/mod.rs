@@ -6,8 +6,8 @@ use crate::config::Settings;
 use crate::domain::ObjectKey;
 use crate::gitops::{Intent, Outcome, Writers};
 use crate::journal::{Event, Journal, Kind, State};
+use crate::plan::{PolicyState, Skipped, Snapshot, Trigger, plan};
 use crate::registry::{Gateway, ScanResult};
-use crate::setter::PolicyValue;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -17,12 +17,14 @@ use tokio_util::sync::CancellationToken;
 mod confirm;
 mod manual;
 mod once;
+mod overrides;
 pub mod routing;
 pub mod views;
 mod writes;
 
 pub use manual::{Manual, ManualError};
 pub use once::OnceReport;
+pub use overrides::SharedOverrides;
 
 /// Pause before retrying events that failed transiently (remote unreachable, registry down).
 const RETRY_DELAY: Duration = Duration::from_secs(10);
@@ -39,6 +41,8 @@ pub struct Engine {
     pub journal: Journal,
     pub registry: Arc<Gateway>,
     pub writers: Arc<Writers>,
+    /// Pins and suspensions: set here, honoured by `plan` and again by the writers' gate.
+    pub overrides: Arc<SharedOverrides>,
     wake: Arc<Notify>,
     /// The last pick per policy from a scan, so an unchanged pick does no work.
     selected: Mutex<BTreeMap<ObjectKey, String>>,
@@ -77,12 +81,14 @@ impl Engine {
         journal: Journal,
         registry: Arc<Gateway>,
         writers: Arc<Writers>,
+        overrides: Arc<SharedOverrides>,
     ) -> Arc<Self> {
         Arc::new(Self {
             settings,
             journal,
             registry,
             writers,
+            overrides,
             wake: Arc::new(Notify::new()),
             selected: Mutex::default(),
             last_prune: Mutex::default(),
@@ -348,7 +354,14 @@ impl Engine {
             tags.push(tag.clone());
         }
         let decisions = self
-            .decide(&key, &tags, Some(tag), &format!("webhook ({})", event.source))
+            .decide(
+                &key,
+                &tags,
+                Trigger::Push {
+                    tag,
+                    cause: format!("webhook ({})", event.source),
+                },
+            )
             .await;
         // A write that failed transiently (the writer's `retry: true`) is this event's retry.
         if let Some(error) = decisions.iter().find_map(|d| match &d.outcome {
@@ -364,7 +377,9 @@ impl Engine {
         // The scan's tags plus those confirmed meanwhile: a scan that began before a webhook's
         // tag landed must not pick (and try to write) an older tag.
         let tags = self.registry.tags(&scan.repository);
-        let decisions = self.decide(&scan.repository, &tags, None, "poll").await;
+        let decisions = self
+            .decide(&scan.repository, &tags, Trigger::Scan { cause: "poll".into() })
+            .await;
         for decision in decisions {
             if let Outcome::Failed { error, .. } = &decision.outcome {
                 tracing::warn!(policy = %decision.policy, %error, "poll update failed");
@@ -374,187 +389,115 @@ impl Engine {
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
 
-    /// For every policy on `repository`: pick over `tags`; when `only` is given, act only if the
-    /// pick is that tag. Pinned policies hold their pin.
-    async fn decide(
-        &self,
-        repository: &ObjectKey,
-        tags: &[String],
-        only: Option<&String>,
-        cause: &str,
-    ) -> Vec<Decision> {
-        let borrowed: Vec<&str> = tags.iter().map(String::as_str).collect();
-        let Some(repo) = self.settings.repositories.get(repository) else {
-            return Vec::new();
+    /// Plan (`plan::plan`, the one decision point) over what is known for `repository` after
+    /// `trigger`, then write the intents and record their outcomes.
+    async fn decide(&self, repository: &ObjectKey, tags: &[String], trigger: Trigger<'_>) -> Vec<Decision> {
+        let planned = {
+            let overrides = self.overrides.snapshot();
+            // Held while planning, so that two scans never both act on one new pick.
+            let mut selected = self.selected.lock().unwrap_or_else(|p| p.into_inner());
+            let snapshot = Snapshot {
+                policies: self.policy_states(|policy| policy.repository == *repository),
+                tags,
+                selected: &selected,
+                overrides: &overrides,
+            };
+            let planned = plan(&snapshot, &trigger);
+            selected.extend(planned.selections.iter().cloned());
+            planned
         };
-        let mut decisions = Vec::new();
-        let mut submissions = Vec::new();
-        for policy in self
-            .settings
+        let mut decisions: Vec<Decision> = planned.skipped.into_iter().map(Decision::from).collect();
+        decisions.extend(self.write(planned.intents).await);
+        decisions
+    }
+
+    /// The policies `wanted` selects, as planning sees them.
+    fn policy_states(&self, wanted: impl Fn(&crate::config::ImagePolicy) -> bool) -> Vec<PolicyState<'_>> {
+        let settings = &self.settings;
+        settings
             .policies
             .values()
-            .filter(|policy| &policy.repository == repository)
-        {
-            if let Some(pin) = self.writers.overrides().pinned(&policy.key) {
-                decisions.push(Decision {
-                    policy: policy.key.clone(),
-                    automation: None,
-                    outcome: Outcome::Skipped {
-                        reason: format!("policy {} is pinned to {pin}", policy.key),
-                    },
-                });
-                continue;
-            }
-            let pick = match policy.policy.select(&borrowed) {
-                Ok(pick) => pick.to_owned(),
-                Err(error) => {
-                    decisions.push(Decision {
-                        policy: policy.key.clone(),
-                        automation: None,
-                        outcome: Outcome::Skipped {
-                            reason: format!("policy {}: {error}", policy.key),
-                        },
-                    });
-                    continue;
-                }
-            };
-            // From here on the pick is a `Tag`: a registry listing something that is not one
-            // never reaches git.
-            let pick_tag = match crate::domain::Tag::parse(&pick) {
-                Ok(tag) => tag,
-                Err(error) => {
-                    decisions.push(Decision {
-                        policy: policy.key.clone(),
-                        automation: None,
-                        outcome: Outcome::Failed {
-                            error: format!(
-                                "policy {} picks a tag the registry listed, but {error}; nothing written",
-                                policy.key
-                            ),
-                            retry: false,
-                        },
-                    });
-                    continue;
-                }
-            };
-            if only.is_some_and(|tag| *tag != pick) {
-                let reason = format!(
-                    "policy {} picks {pick}, not {}",
-                    policy.key,
-                    only.map_or("", String::as_str)
-                );
-                decisions.push(Decision {
-                    policy: policy.key.clone(),
-                    automation: None,
-                    outcome: Outcome::Skipped { reason },
-                });
-                continue;
-            }
-            if only.is_none() {
-                let mut selected = self.selected.lock().unwrap_or_else(|p| p.into_inner());
-                if selected.get(&policy.key) == Some(&pick) {
-                    continue;
-                }
-                selected.insert(policy.key.clone(), pick.clone());
-            }
-            if !self
-                .settings
-                .automations
-                .values()
-                .any(|a| a.policies.contains(&policy.key))
-            {
-                let reason = format!(
-                    "policy {} picks {pick}, but no ImageUpdateAutomation covers it (an automation covers the \
-                     ImagePolicies of its namespace that match its policySelector); add one, or check `pushdeploy config check`",
-                    policy.key
-                );
-                decisions.push(Decision {
-                    policy: policy.key.clone(),
-                    automation: None,
-                    outcome: Outcome::Skipped { reason },
-                });
-            }
-            for automation in self
-                .settings
-                .automations
-                .values()
-                .filter(|automation| automation.policies.contains(&policy.key))
-            {
-                if self.writers.overrides().is_suspended(&automation.key) {
-                    decisions.push(Decision {
-                        policy: policy.key.clone(),
-                        automation: Some(automation.key.clone()),
-                        outcome: Outcome::Skipped {
-                            reason: format!("automation {} is suspended", automation.key),
-                        },
-                    });
-                    continue;
-                }
-                let intent = Intent {
-                    automation: Arc::new(automation.clone()),
-                    policy: policy.key.clone(),
-                    value: PolicyValue {
-                        image: repo.image.to_string(),
-                        tag: pick_tag.clone(),
-                        digest: None,
-                    },
-                    ranking: Some(policy.policy.clone()),
-                    explicit: false,
-                    cause: cause.to_owned(),
-                };
-                submissions.push((
-                    policy.key.clone(),
-                    automation.key.clone(),
-                    automation.author.name.clone(),
-                    self.writers.handle(automation),
-                    intent,
-                ));
-            }
-        }
-        let outcomes = futures_join(submissions.into_iter().map(
-            |(policy, automation, author, handle, intent)| async move {
-                let tag = intent.value.tag.to_string();
-                let cause = intent.cause.clone();
-                (
-                    policy,
-                    automation,
-                    author,
-                    tag,
-                    cause,
-                    handle.submit(intent).await,
-                )
-            },
-        ))
+            .filter(|policy| wanted(policy))
+            .filter_map(|policy| {
+                let repository = settings.repositories.get(&policy.repository)?;
+                let automations = settings
+                    .automations
+                    .values()
+                    .filter(|automation| automation.policies.contains(&policy.key))
+                    .map(|automation| &automation.key)
+                    .collect();
+                Some(PolicyState {
+                    key: &policy.key,
+                    image: repository.image.to_string(),
+                    policy: &policy.policy,
+                    automations,
+                })
+            })
+            .collect()
+    }
+
+    /// Hand `intents` to their writers concurrently (intents for one branch meet in its
+    /// coalescing window) and record each outcome: last write per automation, deployments in
+    /// the journal, and a retry of the pick when the write failed transiently.
+    async fn write(&self, intents: Vec<Intent>) -> Vec<Decision> {
+        let submissions: Vec<_> = intents
+            .into_iter()
+            .filter_map(|intent| {
+                let automation = Arc::new(self.settings.automations.get(intent.automation())?.clone());
+                Some((self.writers.handle(&automation), automation, intent))
+            })
+            .collect();
+        let outcomes = futures_join(
+            submissions
+                .into_iter()
+                .map(|(handle, automation, intent)| async move {
+                    let outcome = handle.submit(Arc::clone(&automation), intent.clone()).await;
+                    (automation, intent, outcome)
+                }),
+        )
         .await;
-        for (policy, automation, author, tag, cause, outcome) in outcomes {
-            self.writes.note(&automation, &outcome);
-            if matches!(outcome, Outcome::Failed { retry: true, .. }) {
-                // Not done: the next scan must try this pick again.
-                self.selected
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .remove(&policy);
-            }
-            if let Outcome::Pushed { commit, .. } = &outcome {
-                if let Err(error) = self
-                    .journal
-                    .record_deployment(&policy.to_string(), &tag, commit, &author, &cause)
-                    .await
-                {
-                    // The commit is on the remote (and its trailers keep the history); say
-                    // that the journal's copy is missing rather than drop it unseen.
-                    tracing::error!(%policy, %tag, %commit, %error, "the deployment could not be recorded in the journal");
-                }
-                self.note_deployed(&policy, &tag);
-                metrics::counter!("pushdeploy_commits_total", "result" => "pushed").increment(1);
-            }
+        let mut decisions = Vec::with_capacity(outcomes.len());
+        for (automation, intent, outcome) in outcomes {
+            self.record(&automation, &intent, &outcome).await;
             decisions.push(Decision {
-                policy,
-                automation: Some(automation),
+                policy: intent.policy().clone(),
+                automation: Some(automation.key.clone()),
                 outcome,
             });
         }
         decisions
+    }
+
+    async fn record(&self, automation: &crate::config::Automation, intent: &Intent, outcome: &Outcome) {
+        let policy = intent.policy();
+        self.writes.note(&automation.key, outcome);
+        if matches!(outcome, Outcome::Failed { retry: true, .. }) {
+            // Not done: the next scan must try this pick again.
+            self.selected
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(policy);
+        }
+        if let Outcome::Pushed { commit, .. } = outcome {
+            let tag = intent.value().tag.to_string();
+            if let Err(error) = self
+                .journal
+                .record_deployment(
+                    &policy.to_string(),
+                    &tag,
+                    commit,
+                    &automation.author.name,
+                    intent.cause(),
+                )
+                .await
+            {
+                // The commit is on the remote (and its trailers keep the history); say
+                // that the journal's copy is missing rather than drop it unseen.
+                tracing::error!(%policy, %tag, %commit, %error, "the deployment could not be recorded in the journal");
+            }
+            self.note_deployed(policy, &tag);
+            metrics::counter!("pushdeploy_commits_total", "result" => "pushed").increment(1);
+        }
     }
 
     fn note_deployed(&self, policy: &ObjectKey, tag: &str) {
@@ -580,7 +523,7 @@ impl Engine {
             .map(|(key, policy)| (key, self.pick(policy)))
             .collect();
         let deployed = self.deployed.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        let overrides = self.writers.overrides();
+        let overrides = &self.overrides;
         let repositories = self.registry.status();
         let certificates: BTreeMap<String, String> = self
             .registry
@@ -593,7 +536,7 @@ impl Engine {
             "policies": self.settings.policies.keys().map(|key| (key.to_string(), serde_json::json!({
                 "selected": selected.get(key).cloned().flatten(),
                 "deployed": deployed.get(key),
-                "pinned": overrides.pinned(key),
+                "pinned": overrides.pinned(key).map(|tag| tag.to_string()),
             }))).collect::<BTreeMap<_, _>>(),
             "repositories": repositories.into_iter().map(|(key, status)| (key.to_string(), status)).collect::<BTreeMap<_, _>>(),
             "registry_certificates_not_after": certificates,
@@ -601,6 +544,26 @@ impl Engine {
             "unmatched": self.unmatched.status(),
             "automations": self.writes.snapshot(),
         })
+    }
+}
+
+impl From<Skipped> for Decision {
+    fn from(skipped: Skipped) -> Self {
+        let outcome = if skipped.reason.is_failure() {
+            Outcome::Failed {
+                error: skipped.reason.to_string(),
+                retry: false,
+            }
+        } else {
+            Outcome::Skipped {
+                reason: skipped.reason.to_string(),
+            }
+        };
+        Self {
+            policy: skipped.policy,
+            automation: skipped.automation,
+            outcome,
+        }
     }
 }
 

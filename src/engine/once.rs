@@ -58,9 +58,16 @@ impl Engine {
                         .push(format!("policy {}: {error}", policy.key));
                 }
             }
-            report
-                .decisions
-                .extend(self.decide(key, &tags, None, "run-once").await);
+            report.decisions.extend(
+                self.decide(
+                    key,
+                    &tags,
+                    super::Trigger::Scan {
+                        cause: "run-once".into(),
+                    },
+                )
+                .await,
+            );
         }
         report
     }

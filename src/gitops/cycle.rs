@@ -1,9 +1,9 @@
-//! One write cycle for one automation: fetch + reset, never-downgrade guard, apply setters,
+//! One write cycle for one automation: fetch + reset, the engine's admission (`Gate`), apply setters,
 //! commit, push; on a rejected push, fetch and re-apply the same intent on the new head, with
 //! bounded, jittered retries. Blocking (git2): runs inside `spawn_blocking`.
 
 use super::workspace::Workspace;
-use super::{GitopsError, Intent, Outcome, Overrides, message};
+use super::{Gate, GitopsError, Intent, Outcome, message};
 use crate::config::Automation;
 use crate::setter::{self, Mode, Site, Values};
 use crate::trailer::Trailer;
@@ -50,27 +50,6 @@ fn micros(duration: Duration) -> u64 {
     u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
 }
 
-/// Why `intent` must not be written over what the tree holds now, if it must not.
-fn downgrade(intent: &Intent, sites: &[Site]) -> Option<String> {
-    if intent.explicit {
-        return None;
-    }
-    let ranking = intent.ranking.as_ref()?;
-    let new = intent.value.tag.as_str();
-    sites.iter().filter(|site| site.policy == intent.policy).find_map(|site| {
-        let current = site.tag()?;
-        let ranked_above = current != new && ranking.select(&[new, current]).ok() == Some(current);
-        ranked_above.then(|| {
-            format!(
-                "{}:{} names {current}, which policy {} ranks above {new}; not downgrading (promote explicitly to move backwards)",
-                site.file.display(),
-                site.line,
-                intent.policy
-            )
-        })
-    })
-}
-
 fn backoff(attempt: u32) -> Duration {
     let base = 20u64 << attempt.min(6);
     Duration::from_millis(base + rand::random_range(0..=base))
@@ -91,17 +70,17 @@ pub fn remote_verdict(error: &GitopsError) -> RemoteVerdict {
 
 /// Run one cycle for `intents` (all of `automation`); one outcome per intent, in order, and
 /// what the cycle learnt about the remote.
-#[tracing::instrument(name = "cycle", skip_all, fields(automation = %automation.key, intents = intents.len(), policies = ?intents.iter().map(|i| i.policy.to_string()).collect::<Vec<_>>()))]
+#[tracing::instrument(name = "cycle", skip_all, fields(automation = %automation.key, intents = intents.len(), policies = ?intents.iter().map(|i| i.policy().to_string()).collect::<Vec<_>>()))]
 pub fn run(
     workspace: &mut Workspace,
     automation: &Automation,
     intents: &[Intent],
-    overrides: &Overrides,
+    gate: &dyn Gate,
 ) -> (Vec<Outcome>, RemoteVerdict) {
     crate::failpoint::hit("cycle.start");
     let mut last_error = None;
     for attempt in 0..MAX_ATTEMPTS {
-        match attempt_once(workspace, automation, intents, overrides) {
+        match attempt_once(workspace, automation, intents, gate) {
             Ok(outcomes) => return (outcomes, Some(Ok(()))),
             Err(GitopsError::NonFastForward { branch }) => {
                 tracing::info!(automation = %automation.key, attempt, "push rejected (the remote moved); re-applying on the new head");
@@ -139,7 +118,7 @@ fn attempt_once(
     workspace: &mut Workspace,
     automation: &Automation,
     intents: &[Intent],
-    overrides: &Overrides,
+    gate: &dyn Gate,
 ) -> Result<Vec<Outcome>, GitopsError> {
     let base = sync(workspace, automation)?;
     let root = workspace.workdir().to_path_buf();
@@ -147,21 +126,17 @@ fn attempt_once(
     let scanning = Instant::now();
     let sites =
         setter::scan_tree(&root, update_path).map_err(|error| GitopsError::UpdatePath(error.to_string()))?;
-    let mut outcomes: Vec<Option<Outcome>> = intents
-        .iter()
-        .map(|intent| {
-            overrides
-                .holds(intent)
-                .or_else(|| downgrade(intent, &sites))
-                .map(|reason| Outcome::Skipped { reason })
-        })
+    // What may be written is the engine's decision (gitops::Gate), over the tree as synced now.
+    let mut outcomes: Vec<Option<Outcome>> = gate
+        .admit(intents, &sites)
+        .into_iter()
+        .map(|held| held.map(|reason| Outcome::Skipped { reason }))
         .collect();
-    supersede(intents, &mut outcomes);
     let values: Values = intents
         .iter()
         .zip(&outcomes)
         .filter(|(_, outcome)| outcome.is_none())
-        .map(|(intent, _)| (intent.policy.clone(), intent.value.clone()))
+        .map(|(intent, _)| (intent.policy().clone(), intent.value().clone()))
         .collect();
     let applying = Instant::now();
     workspace.mark_dirty();
@@ -178,7 +153,7 @@ fn attempt_once(
             && let Some(refusal) = applied
                 .refused
                 .iter()
-                .find(|refusal| refusal.policy == intent.policy)
+                .find(|refusal| &refusal.policy == intent.policy())
         {
             tracing::error!(automation = %automation.key, "{refusal}");
             *outcome = Some(Outcome::Failed {
@@ -223,7 +198,7 @@ fn attempt_once(
             let changes: Vec<_> = applied
                 .changes
                 .iter()
-                .filter(|change| change.policy == intent.policy)
+                .filter(|change| &change.policy == intent.policy())
                 .cloned()
                 .collect();
             *outcome = Some(if changes.is_empty() {
@@ -242,50 +217,6 @@ fn attempt_once(
         .collect())
 }
 
-/// Several intents for one policy in one batch: the latest explicit one wins, else the one the
-/// policy ranks highest; the others are skipped as superseded (never written over the winner).
-fn supersede(intents: &[Intent], outcomes: &mut [Option<Outcome>]) {
-    for (index, intent) in intents.iter().enumerate() {
-        if outcomes[index].is_some() {
-            continue;
-        }
-        let rivals: Vec<usize> = (0..intents.len())
-            .filter(|&other| outcomes[other].is_none() && intents[other].policy == intent.policy)
-            .collect();
-        if rivals.len() < 2 {
-            continue;
-        }
-        let winner = match rivals.iter().rev().find(|&&other| intents[other].explicit) {
-            Some(&explicit) => explicit,
-            None => {
-                let tags: Vec<&str> = rivals
-                    .iter()
-                    .map(|&other| intents[other].value.tag.as_str())
-                    .collect();
-                let best = intent
-                    .ranking
-                    .as_ref()
-                    .and_then(|ranking| ranking.select(&tags).ok());
-                best.and_then(|best| {
-                    rivals
-                        .iter()
-                        .rev()
-                        .copied()
-                        .find(|&other| intents[other].value.tag.as_str() == best)
-                })
-                .unwrap_or(rivals[rivals.len() - 1])
-            }
-        };
-        for other in rivals.into_iter().filter(|&other| other != winner) {
-            let reason = format!(
-                "superseded by {} for policy {} in the same commit",
-                intents[winner].value.tag, intents[other].policy
-            );
-            outcomes[other] = Some(Outcome::Skipped { reason });
-        }
-    }
-}
-
 /// Trailers that make the history readable from git alone: one `Pushdeploy-Cause:` per
 /// distinct cause, one `Pushdeploy-Deployed: POLICY=TAG` per policy that changed, and
 /// `Pushdeploy-Pinned: POLICY=TAG` for manual (pinning) intents.
@@ -298,22 +229,22 @@ fn trailers(
         .iter()
         .zip(outcomes)
         .filter(|(intent, outcome)| {
-            outcome.is_none() && changes.iter().any(|change| change.policy == intent.policy)
+            outcome.is_none() && changes.iter().any(|change| &change.policy == intent.policy())
         })
         .map(|(intent, _)| intent)
         .collect();
     let mut causes: Vec<String> = written
         .iter()
-        .map(|intent| Trailer::Cause(intent.cause.clone()).to_string())
+        .map(|intent| Trailer::Cause(intent.cause().to_owned()).to_string())
         .collect();
     causes.sort();
     causes.dedup();
     for intent in &written {
-        let (policy, tag) = (intent.policy.to_string(), intent.value.tag.to_string());
+        let (policy, tag) = (intent.policy().to_string(), intent.value().tag.to_string());
         causes.push(Trailer::Deployed { policy, tag }.to_string());
     }
-    for intent in written.iter().filter(|intent| intent.explicit) {
-        let (policy, tag) = (intent.policy.to_string(), intent.value.tag.to_string());
+    for intent in written.iter().filter(|intent| intent.explicit()) {
+        let (policy, tag) = (intent.policy().to_string(), intent.value().tag.to_string());
         causes.push(Trailer::Pinned { policy, tag }.to_string());
     }
     causes

@@ -17,93 +17,23 @@ pub use message::render as render_message;
 pub use workspace::{LogEntry, Workspace};
 pub use writer::{Inspection, WriterHandle, Writers};
 
-use crate::config::Automation;
-use crate::domain::ObjectKey;
-use crate::policy::Policy;
-use crate::setter::{Change, PolicyValue};
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, RwLock};
+pub use crate::plan::{Intent, Overrides};
 
-/// Manual overrides the writers honour at write time: pins (policy → tag) and suspended
-/// automations. An automatic intent for a pinned policy or a suspended automation is skipped
-/// even when it was decided before the pin or suspension was set.
-#[derive(Debug, Default)]
-pub struct Overrides {
-    pins: RwLock<BTreeMap<ObjectKey, String>>,
-    suspended: RwLock<BTreeSet<ObjectKey>>,
+use crate::setter::Change;
+
+/// Decides, at write time, which intents of a batch may be written over the tree the writer
+/// just synced: the engine's rules (pins, suspensions, never downgrade, one winner per policy).
+/// The writers only carry out what it admits; they rank and hold nothing themselves.
+pub trait Gate: Send + Sync + std::fmt::Debug {
+    /// Per intent, in order: `None` to write it, or why not.
+    fn admit(&self, intents: &[Intent], sites: &[crate::setter::Site]) -> Vec<Option<String>>;
 }
 
-impl Overrides {
-    pub fn pin(&self, policy: &ObjectKey, tag: &str) {
-        self.pins
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(policy.clone(), tag.to_owned());
+/// Fixed overrides (none, for writers without an engine: checks, tests, benches).
+impl Gate for Overrides {
+    fn admit(&self, intents: &[Intent], sites: &[crate::setter::Site]) -> Vec<Option<String>> {
+        crate::plan::admit(intents, sites, self)
     }
-
-    pub fn unpin(&self, policy: &ObjectKey) {
-        self.pins
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(policy);
-    }
-
-    pub fn pinned(&self, policy: &ObjectKey) -> Option<String> {
-        self.pins
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(policy)
-            .cloned()
-    }
-
-    pub fn set_suspended(&self, automation: &ObjectKey, suspended: bool) {
-        let mut set = self
-            .suspended
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if suspended {
-            set.insert(automation.clone());
-        } else {
-            set.remove(automation);
-        }
-    }
-
-    pub fn is_suspended(&self, automation: &ObjectKey) -> bool {
-        self.suspended
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .contains(automation)
-    }
-
-    /// Why an automatic `intent` must not be written now, if it must not.
-    fn holds(&self, intent: &Intent) -> Option<String> {
-        if intent.explicit {
-            return None;
-        }
-        if self.is_suspended(&intent.automation.key) {
-            return Some(format!(
-                "automation {} is suspended (resume it to let updates through)",
-                intent.automation.key
-            ));
-        }
-        self.pinned(&intent.policy)
-            .filter(|pin| pin != intent.value.tag.as_str())
-            .map(|pin| format!("policy {} is pinned to {pin}", intent.policy))
-    }
-}
-
-/// A request to make a policy's markers name `value`.
-#[derive(Debug, Clone)]
-pub struct Intent {
-    pub automation: Arc<Automation>,
-    pub policy: ObjectKey,
-    pub value: PolicyValue,
-    /// The policy's ordering, to refuse downgrades; `None` skips the check.
-    pub ranking: Option<Policy>,
-    /// A manual promotion or rollback: may move backwards.
-    pub explicit: bool,
-    /// Why (webhook, poll, promote, rollback): recorded as a commit trailer.
-    pub cause: String,
 }
 
 /// What became of an intent.

@@ -3,7 +3,7 @@
 //! each intent with its outcome. Automations that share a branch share its writer.
 
 use super::workspace::Workspace;
-use super::{GitopsError, Intent, LogEntry, Outcome, Overrides, cycle};
+use super::{Gate, GitopsError, Intent, LogEntry, Outcome, cycle};
 use crate::config::Automation;
 use crate::setter::Site;
 use std::collections::HashMap;
@@ -20,7 +20,7 @@ pub struct Inspection {
 }
 
 enum Job {
-    Write(Box<Intent>, oneshot::Sender<Outcome>),
+    Write(Arc<Automation>, Box<Intent>, oneshot::Sender<Outcome>),
     Inspect(Arc<Automation>, oneshot::Sender<Result<Inspection, GitopsError>>),
     Note(
         Arc<Automation>,
@@ -103,10 +103,24 @@ pub struct WriterHandle {
 }
 
 impl WriterHandle {
-    /// Queue an intent and wait for its outcome.
-    pub async fn submit(&self, intent: Intent) -> Outcome {
+    /// Queue an intent for `automation` (the one the intent names) and wait for its outcome.
+    pub async fn submit(&self, automation: Arc<Automation>, intent: Intent) -> Outcome {
+        if automation.key != *intent.automation() {
+            return Outcome::Failed {
+                error: format!(
+                    "an intent for automation {} was submitted for {} (a bug); nothing written",
+                    intent.automation(),
+                    automation.key
+                ),
+                retry: false,
+            };
+        }
         let (reply, outcome) = oneshot::channel();
-        if self.sender.send(Job::Write(Box::new(intent), reply)).is_err() {
+        if self
+            .sender
+            .send(Job::Write(automation, Box::new(intent), reply))
+            .is_err()
+        {
             return Outcome::Failed {
                 error: STOPPED.to_owned(),
                 retry: true,
@@ -147,17 +161,18 @@ pub struct Writers {
     data_dir: PathBuf,
     window: Duration,
     writers: Mutex<HashMap<(String, String), WriterHandle>>,
-    overrides: Arc<Overrides>,
+    gate: Arc<dyn Gate>,
     health: Health,
 }
 
 impl Writers {
-    pub fn new(data_dir: PathBuf, window: Duration) -> Arc<Self> {
+    /// Writers under `data_dir`, coalescing intents within `window`, writing what `gate` admits.
+    pub fn new(data_dir: PathBuf, window: Duration, gate: Arc<dyn Gate>) -> Arc<Self> {
         Arc::new(Self {
             data_dir,
             window,
             writers: Mutex::new(HashMap::new()),
-            overrides: Arc::default(),
+            gate,
             health: Health::default(),
         })
     }
@@ -165,11 +180,6 @@ impl Writers {
     /// Report every write attempt's verdict on its remote to `report` (readiness).
     pub fn report_health(&self, report: HealthReport) {
         *self.health.0.write().unwrap_or_else(|p| p.into_inner()) = Some(report);
-    }
-
-    /// The pins and suspensions every writer honours.
-    pub fn overrides(&self) -> &Arc<Overrides> {
-        &self.overrides
     }
 
     /// The writer for `automation`'s remote branch, started on first use.
@@ -192,7 +202,7 @@ impl Writers {
                     workspace,
                     receiver,
                     self.window,
-                    Arc::clone(&self.overrides),
+                    Arc::clone(&self.gate),
                     self.health.clone(),
                 ));
                 WriterHandle { sender }
@@ -243,7 +253,7 @@ async fn run(
     workspace: Workspace,
     mut receiver: mpsc::UnboundedReceiver<Job>,
     window: Duration,
-    overrides: Arc<Overrides>,
+    gate: Arc<dyn Gate>,
     health: Health,
 ) {
     let workspace = Arc::new(Mutex::new(workspace));
@@ -262,8 +272,8 @@ async fn run(
         let mut others = Vec::new();
         for job in batch {
             match job {
-                Job::Write(intent, reply) => {
-                    intents.push(*intent);
+                Job::Write(automation, intent, reply) => {
+                    intents.push((automation, *intent));
                     replies.push(reply);
                 }
                 other => others.push(other),
@@ -271,11 +281,11 @@ async fn run(
         }
         if !intents.is_empty() {
             let shared = Arc::clone(&workspace);
-            let overrides = Arc::clone(&overrides);
+            let gate = Arc::clone(&gate);
             let health = health.clone();
             let outcomes = tokio::task::spawn_blocking(move || {
                 let mut workspace = shared.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-                run_batch(&mut workspace, &intents, &overrides, &health)
+                run_batch(&mut workspace, &intents, gate.as_ref(), &health)
             })
             .await
             .unwrap_or_else(|error| {
@@ -328,23 +338,21 @@ async fn run(
 /// One cycle per automation in the batch (they share the remote branch), outcomes in order.
 fn run_batch(
     workspace: &mut Workspace,
-    intents: &[Intent],
-    overrides: &Overrides,
+    intents: &[(Arc<Automation>, Intent)],
+    gate: &dyn Gate,
     health: &Health,
 ) -> Vec<Outcome> {
     let mut outcomes = vec![Outcome::UpToDate; intents.len()];
-    let mut automations: Vec<&Arc<Automation>> = intents.iter().map(|intent| &intent.automation).collect();
-    automations.dedup_by(|a, b| a.key == b.key);
     let mut done = std::collections::HashSet::new();
-    for automation in automations {
+    for (automation, _) in intents {
         if !done.insert(automation.key.clone()) {
             continue;
         }
         let indices: Vec<usize> = (0..intents.len())
-            .filter(|&i| intents[i].automation.key == automation.key)
+            .filter(|&i| intents[i].0.key == automation.key)
             .collect();
-        let group: Vec<Intent> = indices.iter().map(|&i| intents[i].clone()).collect();
-        let (group_outcomes, verdict) = cycle::run(workspace, automation, &group, overrides);
+        let group: Vec<Intent> = indices.iter().map(|&i| intents[i].1.clone()).collect();
+        let (group_outcomes, verdict) = cycle::run(workspace, automation, &group, gate);
         health.report(automation, verdict);
         for (index, outcome) in indices.into_iter().zip(group_outcomes) {
             outcomes[index] = outcome;

@@ -5,8 +5,9 @@ use crate::support::sshd::Sshd;
 use pushdeploy::config::{Author, Automation, GitAuth, GitRemote, MessageTemplate, Origin};
 use pushdeploy::domain::ObjectKey;
 use pushdeploy::gitops::{Intent, Outcome, Workspace, Writers, check_write_access};
+use pushdeploy::plan::{Overrides, PolicyState, Snapshot, Trigger, plan};
 use pushdeploy::policy::{Order, Policy, Rule, TagFilter};
-use pushdeploy::setter::PolicyValue;
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -46,19 +47,56 @@ fn mcp_policy() -> Policy {
     )
 }
 
+/// What the engine plans for `automation` when `tag` is pushed (`plan::plan`, the only
+/// constructor of an intent): automatic, cause `webhook`.
 pub(crate) fn intent(automation: &Arc<Automation>, tag: &str) -> Intent {
-    Intent {
-        automation: Arc::clone(automation),
-        policy: key("flux-system:mcp"),
-        value: PolicyValue {
-            image: IMAGE.into(),
-            tag: pushdeploy::domain::Tag::parse(tag).unwrap(),
-            digest: None,
+    planned(
+        automation,
+        Trigger::Push {
+            tag,
+            cause: "webhook".into(),
         },
-        ranking: Some(mcp_policy()),
-        explicit: false,
-        cause: "webhook".into(),
-    }
+    )
+}
+
+/// What the engine plans for a manual promotion of `tag`: explicit, cause `promote`.
+fn promoted(automation: &Arc<Automation>, tag: &str) -> Intent {
+    let tag = pushdeploy::domain::Tag::parse(tag).unwrap();
+    planned(
+        automation,
+        Trigger::Manual {
+            tag,
+            cause: "promote".into(),
+        },
+    )
+}
+
+fn planned(automation: &Automation, trigger: Trigger<'_>) -> Intent {
+    let (policy, selected, overrides) = (mcp_policy(), BTreeMap::new(), Overrides::default());
+    let tags: Vec<String> = match &trigger {
+        Trigger::Push { tag, .. } => vec![(*tag).to_owned()],
+        _ => Vec::new(),
+    };
+    let key = key("flux-system:mcp");
+    let snapshot = Snapshot {
+        policies: vec![PolicyState {
+            key: &key,
+            image: IMAGE.into(),
+            policy: &policy,
+            automations: vec![&automation.key],
+        }],
+        tags: &tags,
+        selected: &selected,
+        overrides: &overrides,
+    };
+    let mut planned = plan(&snapshot, &trigger);
+    assert!(planned.skipped.is_empty(), "{:?}", planned.skipped);
+    planned.intents.pop().expect("one intent")
+}
+
+/// Writers with no overrides (these tests have no engine); the rules still hold.
+fn writers(data: std::path::PathBuf, window: Duration) -> Arc<Writers> {
+    Writers::new(data, window, Arc::new(Overrides::default()))
 }
 
 fn ssh_auth(sshd: &Sshd) -> GitAuth {
@@ -79,7 +117,10 @@ fn assert_only_the_image_line_changed(before: &str, after: &str, tag: &str) {
 
 async fn assert_mcp_commit(remote: &Remote, automation: &Arc<Automation>, writers: &Writers) {
     let before = remote.show("main", DEPLOYMENT);
-    let outcome = writers.handle(automation).submit(intent(automation, TAG)).await;
+    let outcome = writers
+        .handle(automation)
+        .submit(Arc::clone(automation), intent(automation, TAG))
+        .await;
     let Outcome::Pushed { commit, changes } = outcome else {
         panic!("expected a push, got {outcome:?}")
     };
@@ -101,7 +142,7 @@ async fn assert_mcp_commit(remote: &Remote, automation: &Arc<Automation>, writer
 async fn mcp_tag_becomes_one_commit_changing_only_the_image_line_over_file() {
     let dir = tempfile::tempdir().unwrap();
     let remote = Remote::seeded(dir.path(), &gitops_fixture());
-    let writers = Writers::new(dir.path().join("data"), Duration::ZERO);
+    let writers = writers(dir.path().join("data"), Duration::ZERO);
     assert_mcp_commit(&remote, &automation(remote.url(), GitAuth::None), &writers).await;
 }
 
@@ -120,7 +161,7 @@ async fn mcp_tag_becomes_one_commit_over_ssh_with_a_deploy_key() {
         .await
         .unwrap()
         .unwrap();
-    let writers = Writers::new(dir.path().join("data"), Duration::ZERO);
+    let writers = writers(dir.path().join("data"), Duration::ZERO);
     assert_mcp_commit(&remote, &automation, &writers).await;
 }
 
@@ -144,9 +185,9 @@ async fn a_read_only_deploy_key_is_named_by_the_check_and_by_the_push() {
         "{error}"
     );
     let head = remote.head("main");
-    let outcome = Writers::new(dir.path().join("data"), Duration::ZERO)
+    let outcome = writers(dir.path().join("data"), Duration::ZERO)
         .handle(&automation)
-        .submit(intent(&automation, TAG))
+        .submit(Arc::clone(&automation), intent(&automation, TAG))
         .await;
     assert!(
         matches!(&outcome, Outcome::Failed { error, .. } if error.contains("read-only")),
@@ -167,18 +208,18 @@ async fn a_wrong_host_key_is_refused_with_a_clear_error() {
         .replace(&other.port.to_string(), &sshd.port.to_string());
     std::fs::write(&sshd.known_hosts, wrong).unwrap();
     let automation = automation(sshd.url(&remote.bare), ssh_auth(&sshd));
-    let outcome = Writers::new(dir.path().join("data"), Duration::ZERO)
+    let outcome = writers(dir.path().join("data"), Duration::ZERO)
         .handle(&automation)
-        .submit(intent(&automation, TAG))
+        .submit(Arc::clone(&automation), intent(&automation, TAG))
         .await;
     assert!(
         matches!(&outcome, Outcome::Failed { error, .. } if error.contains("does not match") && error.contains("known_hosts")),
         "{outcome:?}"
     );
     std::fs::write(&sshd.known_hosts, "").unwrap();
-    let outcome = Writers::new(dir.path().join("data2"), Duration::ZERO)
+    let outcome = writers(dir.path().join("data2"), Duration::ZERO)
         .handle(&automation)
-        .submit(intent(&automation, TAG))
+        .submit(Arc::clone(&automation), intent(&automation, TAG))
         .await;
     assert!(
         matches!(&outcome, Outcome::Failed { error, .. } if error.contains("is not in")),
@@ -193,11 +234,17 @@ async fn an_unreachable_remote_fails_transiently_and_the_same_intent_lands_later
     let away = dir.path().join("away.git");
     std::fs::rename(&remote.bare, &away).unwrap();
     let automation = automation(remote.url(), GitAuth::None);
-    let writers = Writers::new(dir.path().join("data"), Duration::ZERO);
-    let outcome = writers.handle(&automation).submit(intent(&automation, TAG)).await;
+    let writers = writers(dir.path().join("data"), Duration::ZERO);
+    let outcome = writers
+        .handle(&automation)
+        .submit(Arc::clone(&automation), intent(&automation, TAG))
+        .await;
     assert!(matches!(outcome, Outcome::Failed { .. }), "{outcome:?}");
     std::fs::rename(&away, &remote.bare).unwrap();
-    let outcome = writers.handle(&automation).submit(intent(&automation, TAG)).await;
+    let outcome = writers
+        .handle(&automation)
+        .submit(Arc::clone(&automation), intent(&automation, TAG))
+        .await;
     assert!(matches!(outcome, Outcome::Pushed { .. }), "{outcome:?}");
     assert!(remote.show("main", DEPLOYMENT).contains(TAG));
 }
@@ -207,7 +254,7 @@ async fn concurrent_external_pushes_lose_nothing_and_every_update_lands() {
     let dir = tempfile::tempdir().unwrap();
     let remote = Remote::seeded(dir.path(), &gitops_fixture());
     let automation = automation(remote.url(), GitAuth::None);
-    let writers = Writers::new(dir.path().join("data"), Duration::ZERO);
+    let writers = writers(dir.path().join("data"), Duration::ZERO);
     let bare = remote.bare.clone();
     let externals: Vec<_> = (0..10)
         .map(|writer| {
@@ -254,7 +301,10 @@ async fn concurrent_external_pushes_lose_nothing_and_every_update_lands() {
     let mut pushed = Vec::new();
     for run in 3..53 {
         let tag = format!("{run}-abc{run}");
-        match handle.submit(intent(&automation, &tag)).await {
+        match handle
+            .submit(Arc::clone(&automation), intent(&automation, &tag))
+            .await
+        {
             Outcome::Pushed { commit, .. } => pushed.push(commit),
             other => panic!("update {run} did not land: {other:?}"),
         }
@@ -287,13 +337,13 @@ async fn intents_within_the_window_share_one_commit_and_zero_window_commits_at_o
     let dir = tempfile::tempdir().unwrap();
     let remote = Remote::seeded(dir.path(), &gitops_fixture());
     let automation = automation(remote.url(), GitAuth::None);
-    let coalescing = Writers::new(dir.path().join("data"), Duration::from_millis(400));
+    let coalescing = writers(dir.path().join("data"), Duration::from_millis(400));
     let handle = coalescing.handle(&automation);
     let before = remote.subjects("main").len();
     let (first, second, third) = tokio::join!(
-        handle.submit(intent(&automation, "3-aaa")),
-        handle.submit(intent(&automation, "5-bbb")),
-        handle.submit(intent(&automation, "4-ccc")),
+        handle.submit(Arc::clone(&automation), intent(&automation, "3-aaa")),
+        handle.submit(Arc::clone(&automation), intent(&automation, "5-bbb")),
+        handle.submit(Arc::clone(&automation), intent(&automation, "4-ccc")),
     );
     assert_eq!(
         remote.subjects("main").len(),
@@ -304,10 +354,14 @@ async fn intents_within_the_window_share_one_commit_and_zero_window_commits_at_o
         outcome,
         Outcome::Pushed { .. } | Outcome::UpToDate | Outcome::Skipped { .. }
     )));
-    let immediate = Writers::new(dir.path().join("data2"), Duration::ZERO);
+    let immediate = writers(dir.path().join("data2"), Duration::ZERO);
     let handle = immediate.handle(&automation);
-    handle.submit(intent(&automation, "6-ddd")).await;
-    handle.submit(intent(&automation, "7-eee")).await;
+    handle
+        .submit(Arc::clone(&automation), intent(&automation, "6-ddd"))
+        .await;
+    handle
+        .submit(Arc::clone(&automation), intent(&automation, "7-eee"))
+        .await;
     assert_eq!(remote.subjects("main").len(), before + 3);
 }
 
@@ -316,24 +370,27 @@ async fn a_newer_tag_in_git_is_never_downgraded_unless_promoted_explicitly() {
     let dir = tempfile::tempdir().unwrap();
     let remote = Remote::seeded(dir.path(), &gitops_fixture());
     let automation = automation(remote.url(), GitAuth::None);
-    let handle = Writers::new(dir.path().join("data"), Duration::ZERO).handle(&automation);
+    let handle = writers(dir.path().join("data"), Duration::ZERO).handle(&automation);
     assert!(matches!(
-        handle.submit(intent(&automation, "10-aaa")).await,
+        handle
+            .submit(Arc::clone(&automation), intent(&automation, "10-aaa"))
+            .await,
         Outcome::Pushed { .. }
     ));
     let head = remote.head("main");
-    let outcome = handle.submit(intent(&automation, "9-bbb")).await;
+    let outcome = handle
+        .submit(Arc::clone(&automation), intent(&automation, "9-bbb"))
+        .await;
     assert!(
         matches!(&outcome, Outcome::Skipped { reason } if reason.contains("10-aaa") && reason.contains("not downgrading")),
         "{outcome:?}"
     );
     assert_eq!(remote.head("main"), head);
-    let explicit = Intent {
-        explicit: true,
-        cause: "promote".into(),
-        ..intent(&automation, "9-bbb")
-    };
-    assert!(matches!(handle.submit(explicit).await, Outcome::Pushed { .. }));
+    let explicit = promoted(&automation, "9-bbb");
+    assert!(matches!(
+        handle.submit(Arc::clone(&automation), explicit).await,
+        Outcome::Pushed { .. }
+    ));
     assert!(remote.show("main", DEPLOYMENT).contains(":9-bbb #"));
     let body = git(&remote.bare, &["log", "-1", "--format=%b", "main"]);
     assert!(body.contains("Pushdeploy-Cause: promote"), "{body}");
@@ -344,13 +401,20 @@ async fn a_change_already_made_is_up_to_date_without_an_empty_commit() {
     let dir = tempfile::tempdir().unwrap();
     let remote = Remote::seeded(dir.path(), &gitops_fixture());
     let automation = automation(remote.url(), GitAuth::None);
-    let handle = Writers::new(dir.path().join("data"), Duration::ZERO).handle(&automation);
+    let handle = writers(dir.path().join("data"), Duration::ZERO).handle(&automation);
     assert!(matches!(
-        handle.submit(intent(&automation, TAG)).await,
+        handle
+            .submit(Arc::clone(&automation), intent(&automation, TAG))
+            .await,
         Outcome::Pushed { .. }
     ));
     let head = remote.head("main");
-    assert_eq!(handle.submit(intent(&automation, TAG)).await, Outcome::UpToDate);
+    assert_eq!(
+        handle
+            .submit(Arc::clone(&automation), intent(&automation, TAG))
+            .await,
+        Outcome::UpToDate
+    );
     assert_eq!(remote.head("main"), head);
 }
 
@@ -360,9 +424,11 @@ async fn a_corrupted_working_copy_is_cloned_again() {
     let remote = Remote::seeded(dir.path(), &gitops_fixture());
     let automation = automation(remote.url(), GitAuth::None);
     let data = dir.path().join("data");
-    let handle = Writers::new(data.clone(), Duration::ZERO).handle(&automation);
+    let handle = writers(data.clone(), Duration::ZERO).handle(&automation);
     assert!(matches!(
-        handle.submit(intent(&automation, "3-aaa")).await,
+        handle
+            .submit(Arc::clone(&automation), intent(&automation, "3-aaa"))
+            .await,
         Outcome::Pushed { .. }
     ));
     let work = std::fs::read_dir(data.join("work"))
@@ -373,8 +439,10 @@ async fn a_corrupted_working_copy_is_cloned_again() {
         .path();
     std::fs::remove_dir_all(work.join(".git/objects")).unwrap();
     std::fs::remove_file(work.join(".git/HEAD")).unwrap();
-    let handle = Writers::new(data, Duration::ZERO).handle(&automation);
-    let outcome = handle.submit(intent(&automation, "4-bbb")).await;
+    let handle = writers(data, Duration::ZERO).handle(&automation);
+    let outcome = handle
+        .submit(Arc::clone(&automation), intent(&automation, "4-bbb"))
+        .await;
     assert!(matches!(outcome, Outcome::Pushed { .. }), "{outcome:?}");
     assert!(remote.show("main", DEPLOYMENT).contains("4-bbb"));
 }
@@ -387,9 +455,9 @@ async fn commits_go_to_the_push_branch_on_top_of_the_checkout_branch() {
     review.push_branch = "image-updates".into();
     let review = Arc::new(review);
     let main_head = remote.head("main");
-    let handle = Writers::new(dir.path().join("data"), Duration::ZERO).handle(&review);
+    let handle = writers(dir.path().join("data"), Duration::ZERO).handle(&review);
     assert!(matches!(
-        handle.submit(intent(&review, "3-aaa")).await,
+        handle.submit(Arc::clone(&review), intent(&review, "3-aaa")).await,
         Outcome::Pushed { .. }
     ));
     assert_eq!(remote.head("main"), main_head, "the checkout branch is untouched");
@@ -400,7 +468,7 @@ async fn commits_go_to_the_push_branch_on_top_of_the_checkout_branch() {
     // A second update accumulates on the existing push branch (never force-pushed).
     let first = remote.head("image-updates");
     assert!(matches!(
-        handle.submit(intent(&review, "4-bbb")).await,
+        handle.submit(Arc::clone(&review), intent(&review, "4-bbb")).await,
         Outcome::Pushed { .. }
     ));
     git(
@@ -415,10 +483,10 @@ async fn two_intents_for_one_policy_in_one_batch_write_the_higher_ranked_tag() {
     let dir = tempfile::tempdir().unwrap();
     let remote = Remote::seeded(dir.path(), &gitops_fixture());
     let automation = automation(remote.url(), GitAuth::None);
-    let handle = Writers::new(dir.path().join("data"), Duration::from_millis(300)).handle(&automation);
+    let handle = writers(dir.path().join("data"), Duration::from_millis(300)).handle(&automation);
     let (high, low) = tokio::join!(
-        handle.submit(intent(&automation, "2-bbb")),
-        handle.submit(intent(&automation, "1-aaa"))
+        handle.submit(Arc::clone(&automation), intent(&automation, "2-bbb")),
+        handle.submit(Arc::clone(&automation), intent(&automation, "1-aaa"))
     );
     assert!(matches!(high, Outcome::Pushed { .. }), "{high:?}");
     assert!(
@@ -426,4 +494,52 @@ async fn two_intents_for_one_policy_in_one_batch_write_the_higher_ranked_tag() {
         "{low:?}"
     );
     assert!(remote.show("main", DEPLOYMENT).contains(":2-bbb #"));
+}
+
+#[tokio::test]
+async fn an_intent_planned_before_a_pin_or_a_suspension_is_held_by_the_writer_at_write_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let remote = Remote::seeded(dir.path(), &gitops_fixture());
+    let automation = automation(remote.url(), GitAuth::None);
+    let overrides = Arc::new(pushdeploy::engine::SharedOverrides::default());
+    let writers = Writers::new(
+        dir.path().join("data"),
+        Duration::ZERO,
+        Arc::clone(&overrides) as Arc<dyn pushdeploy::gitops::Gate>,
+    );
+    let handle = writers.handle(&automation);
+    let head = remote.head("main");
+    // Planned with no pin in force; the pin lands before the writer gets to it.
+    let planned = intent(&automation, "3-aaa");
+    overrides.pin(
+        &key("flux-system:mcp"),
+        pushdeploy::domain::Tag::parse("2-bbb").unwrap(),
+    );
+    let outcome = handle.submit(Arc::clone(&automation), planned.clone()).await;
+    assert_eq!(
+        outcome,
+        Outcome::Skipped {
+            reason: "policy flux-system/mcp is pinned to 2-bbb".into()
+        }
+    );
+    assert_eq!(remote.head("main"), head, "nothing written past the pin");
+    overrides.unpin(&key("flux-system:mcp"));
+    overrides.set_suspended(&automation.key, true);
+    let outcome = handle.submit(Arc::clone(&automation), planned.clone()).await;
+    assert!(
+        matches!(&outcome, Outcome::Skipped { reason } if reason.contains("is suspended")),
+        "{outcome:?}"
+    );
+    assert_eq!(remote.head("main"), head, "nothing written while suspended");
+    // A manual promotion passes both, as the engine's promote does.
+    let outcome = handle
+        .submit(Arc::clone(&automation), promoted(&automation, "3-aaa"))
+        .await;
+    assert!(matches!(outcome, Outcome::Pushed { .. }), "{outcome:?}");
+    overrides.set_suspended(&automation.key, false);
+    assert_eq!(
+        handle.submit(Arc::clone(&automation), planned).await,
+        Outcome::UpToDate,
+        "once resumed, the same intent finds its value already written"
+    );
 }

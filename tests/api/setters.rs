@@ -214,8 +214,18 @@ async fn the_writer_fails_the_intent_of_a_refused_site_naming_file_and_line_and_
     let remote = crate::support::git::Remote::seeded(dir.path(), &seed);
     let head = remote.head("main");
     let automation = crate::gitops::automation(remote.url(), pushdeploy::config::GitAuth::None);
-    let handle = Writers::new(dir.path().join("data"), std::time::Duration::ZERO).handle(&automation);
-    let outcome = handle.submit(crate::gitops::intent(&automation, "3-abc")).await;
+    let handle = Writers::new(
+        dir.path().join("data"),
+        std::time::Duration::ZERO,
+        std::sync::Arc::new(pushdeploy::plan::Overrides::default()),
+    )
+    .handle(&automation);
+    let outcome = handle
+        .submit(
+            std::sync::Arc::clone(&automation),
+            crate::gitops::intent(&automation, "3-abc"),
+        )
+        .await;
     match outcome {
         Outcome::Failed { error, retry } => {
             assert!(!retry, "a refusal is permanent until the file changes");

@@ -2,6 +2,8 @@
 //! the setter's tree walk reads and writes files under the directory it is given, nothing else.
 //!
 //! - `domain`: image references, tags, digests, `namespace/name` keys, URL redaction.
+//! - `plan`: the one decision point: what git should say after a push, scan or manual call,
+//!   and the write-time admission (pins, suspensions, never downgrade, one winner per policy).
 //! - `policy`: Flux `ImagePolicy` selection (numerical, alphabetical, semver, filterTags).
 //! - `setter`: marker parsing and the byte-exact rewrite of marked YAML scalars.
 //! - `signature`: constant-time token and HMAC checks for the intake routes.
@@ -11,6 +13,7 @@
 //!   deliveries), parsed into plain values; the HTTP layer decides what to do with them.
 
 pub mod domain;
+pub mod plan;
 pub mod policy;
 pub mod setter;
 pub mod signature;

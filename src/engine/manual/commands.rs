@@ -83,7 +83,7 @@ impl Engine {
             },
         };
         let key_text = key.to_string();
-        let previous_pin = self.writers.overrides().pinned(key);
+        let previous_pin = self.overrides.pinned(key);
         // Moving backwards is allowed here, and recorded as such (commit trailer, history).
         let moved = match (&direction, &previous_tag) {
             (Direction::Backward, Some(previous)) => format!(" (backward from {previous})"),
@@ -99,35 +99,32 @@ impl Engine {
         );
         // Durable first: the pin holds across a crash between here and the push.
         self.journal.pin(&key_text, &tag, by).await?;
-        self.writers.overrides().pin(key, &tag);
-        let mut pushed: Option<(String, Vec<ChangeView>)> = None;
-        let mut failure = None;
-        for automation in automations {
-            let intent = Intent {
-                automation: Arc::clone(&automation),
-                policy: key.clone(),
-                value: PolicyValue {
-                    image: repository.image.to_string(),
-                    tag: parsed.clone(),
-                    // As the automatic path writes it (Flux without digestReflectionPolicy).
-                    digest: None,
-                },
-                ranking: Some(policy.policy.clone()),
-                explicit: true,
+        self.overrides.pin(key, parsed.clone());
+        let planned = {
+            let overrides = self.overrides.snapshot();
+            let selected = BTreeMap::new();
+            let snapshot = Snapshot {
+                policies: self.policy_states(|policy| policy.key == *key),
+                tags: &[],
+                selected: &selected,
+                overrides: &overrides,
+            };
+            let trigger = Trigger::Manual {
+                tag: parsed.clone(),
                 cause: cause.clone(),
             };
-            let outcome = self.writers.handle(&automation).submit(intent).await;
-            self.writes.note(&automation.key, &outcome);
-            match outcome {
+            plan(&snapshot, &trigger)
+        };
+        let mut pushed: Option<(String, Vec<ChangeView>)> = None;
+        let mut failure = None;
+        for decision in self.write(planned.intents).await {
+            let automation = decision.automation.map(|key| key.to_string()).unwrap_or_default();
+            match decision.outcome {
                 Outcome::Pushed { commit, changes } => {
-                    self.journal
-                        .record_deployment(&key_text, &tag, &commit, &automation.author.name, &cause)
-                        .await?;
-                    self.note_deployed(key, &tag);
                     let entry = pushed.get_or_insert_with(|| (commit.clone(), Vec::new()));
                     entry.0 = commit;
                     entry.1.extend(changes.into_iter().map(|change| ChangeView {
-                        automation: automation.key.to_string(),
+                        automation: automation.clone(),
                         file: change.file.display().to_string(),
                         line: change.line,
                         setter: change.setter,
@@ -145,12 +142,12 @@ impl Engine {
                 // Nothing landed: the pin is put back as it was.
                 match &previous_pin {
                     Some(pin) => {
-                        self.journal.pin(&key_text, pin, by).await?;
-                        self.writers.overrides().pin(key, pin);
+                        self.journal.pin(&key_text, pin.as_str(), by).await?;
+                        self.overrides.pin(key, pin.clone());
                     }
                     None => {
                         self.journal.unpin(&key_text).await?;
-                        self.writers.overrides().unpin(key);
+                        self.overrides.unpin(key);
                     }
                 }
                 return Err(ManualError::Upstream(format!(
@@ -220,8 +217,13 @@ impl Engine {
                 "no marker of policy {key} names a tag in git; promote a tag instead"
             ))
         })?;
+        let pin = Tag::parse(&tag).map_err(|error| {
+            ManualError::Conflict(format!(
+                "git names {tag} for policy {key}, which cannot be pinned: {error}; promote a tag instead"
+            ))
+        })?;
         self.journal.pin(&key.to_string(), &tag, by).await?;
-        self.writers.overrides().pin(key, &tag);
+        self.overrides.pin(key, pin);
         let message = Trailer::message(
             &format!("chore(pushdeploy): pin {key} to {tag}"),
             &[
@@ -248,7 +250,7 @@ impl Engine {
         let lock = self.lock(key);
         let _serialised = lock.lock().await;
         self.journal.unpin(&key.to_string()).await?;
-        self.writers.overrides().unpin(key);
+        self.overrides.unpin(key);
         let message = Trailer::message(
             &format!("chore(pushdeploy): resume automatic updates of {key}"),
             &[
@@ -296,7 +298,7 @@ impl Engine {
                 ],
             )
         };
-        self.writers.overrides().set_suspended(&automation.key, suspended);
+        self.overrides.set_suspended(&automation.key, suspended);
         let commit = self.note(vec![Arc::clone(&automation)], message).await?;
         let mut decision = None;
         if !suspended {

@@ -1,7 +1,7 @@
 //! Manual control, as the REST API offers it: `commands.rs` (promote, rollback, pin, resume,
 //! suspend, scan) and `queries.rs` (policies, automations, history), over the shared lookups
 //! here. Every override is durable (journal) before it acts, is honoured by the writers at
-//! write time (`gitops::Overrides`), and is visible in git (commit trailers). Promotions of one
+//! write time (`engine::SharedOverrides` through `gitops::Gate`), and is visible in git (commit trailers). Promotions of one
 //! policy are serialised, so two different outcomes are never both reported as success.
 
 mod commands;
@@ -14,10 +14,10 @@ use super::views::{
 };
 use crate::config::{Automation, ImagePolicy};
 use crate::domain::{ObjectKey, Tag};
-use crate::gitops::{Inspection, Intent, Outcome};
+use crate::gitops::{Inspection, Outcome};
+use crate::plan::{Snapshot, Trigger, plan};
 use crate::registry::RegistryError;
 use crate::registry::ScanResult;
-use crate::setter::PolicyValue;
 use crate::trailer::Trailer;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -64,10 +64,12 @@ pub enum Manual {
 impl Engine {
     /// Load pins and suspensions from the journal into the writers' overrides (at startup).
     pub async fn load_overrides(&self) -> Result<(), crate::journal::JournalError> {
-        let overrides = self.writers.overrides();
         for pin in self.journal.pins().await? {
-            if let Ok(key) = ObjectKey::parse(&pin.policy) {
-                overrides.pin(&key, &pin.tag);
+            match (ObjectKey::parse(&pin.policy), Tag::parse(&pin.tag)) {
+                (Ok(key), Ok(tag)) => self.overrides.pin(&key, tag),
+                (Err(error), _) | (_, Err(error)) => {
+                    tracing::error!(policy = %pin.policy, tag = %pin.tag, %error, "a pin in the journal is not valid; it does not hold (pin the policy again)");
+                }
             }
         }
         for key in self.settings.policies.keys() {
@@ -76,8 +78,11 @@ impl Engine {
             }
         }
         for suspension in self.journal.suspensions().await? {
-            if let Ok(key) = ObjectKey::parse(&suspension.automation) {
-                overrides.set_suspended(&key, true);
+            match ObjectKey::parse(&suspension.automation) {
+                Ok(key) => self.overrides.set_suspended(&key, true),
+                Err(error) => {
+                    tracing::error!(automation = %suspension.automation, %error, "a suspension in the journal is not valid; it does not hold");
+                }
             }
         }
         Ok(())
@@ -149,7 +154,10 @@ impl Engine {
     /// Decide again over the known tags of `repository`; the outcome for `policy`, summarised.
     async fn redecide(&self, repository: &ObjectKey, policy: &ObjectKey) -> Option<String> {
         let tags = self.registry.tags(repository);
-        let decisions = self.decide(repository, &tags, None, "resume").await;
+        let trigger = crate::plan::Trigger::Scan {
+            cause: "resume".into(),
+        };
+        let decisions = self.decide(repository, &tags, trigger).await;
         decisions
             .into_iter()
             .find(|decision| decision.policy == *policy)

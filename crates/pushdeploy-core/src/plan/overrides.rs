@@ -1,0 +1,70 @@
+//! Manual overrides as plain data: pins (policy → tag) and suspended automations, and the one
+//! rule that says whether an intent may be written past them (`admits`). Planning and the
+//! writers' write-time check both ask this same function.
+
+use super::Intent;
+use crate::domain::{ObjectKey, Tag};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Pins and suspensions at one moment.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Overrides {
+    pins: BTreeMap<ObjectKey, Tag>,
+    suspended: BTreeSet<ObjectKey>,
+}
+
+/// Why an override holds an automatic intent back.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Held {
+    #[error("automation {automation} is suspended (resume it to let updates through)")]
+    Suspended { automation: ObjectKey },
+    #[error("policy {policy} is pinned to {pin}")]
+    Pinned { policy: ObjectKey, pin: Tag },
+}
+
+impl Overrides {
+    pub fn pin(&mut self, policy: &ObjectKey, tag: Tag) {
+        self.pins.insert(policy.clone(), tag);
+    }
+
+    pub fn unpin(&mut self, policy: &ObjectKey) {
+        self.pins.remove(policy);
+    }
+
+    pub fn pinned(&self, policy: &ObjectKey) -> Option<&Tag> {
+        self.pins.get(policy)
+    }
+
+    pub fn set_suspended(&mut self, automation: &ObjectKey, suspended: bool) {
+        if suspended {
+            self.suspended.insert(automation.clone());
+        } else {
+            self.suspended.remove(automation);
+        }
+    }
+
+    pub fn is_suspended(&self, automation: &ObjectKey) -> bool {
+        self.suspended.contains(automation)
+    }
+
+    /// Whether `intent` may be written now. An explicit (manual) intent always may; an
+    /// automatic one may not while its automation is suspended, nor while its policy is pinned
+    /// to another tag — also when it was planned before the pin or suspension was set.
+    pub fn admits(&self, intent: &Intent) -> Result<(), Held> {
+        if intent.explicit() {
+            return Ok(());
+        }
+        if self.is_suspended(intent.automation()) {
+            return Err(Held::Suspended {
+                automation: intent.automation().clone(),
+            });
+        }
+        match self.pinned(intent.policy()) {
+            Some(pin) if pin != &intent.value().tag => Err(Held::Pinned {
+                policy: intent.policy().clone(),
+                pin: pin.clone(),
+            }),
+            _ => Ok(()),
+        }
+    }
+}
