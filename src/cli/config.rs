@@ -75,11 +75,13 @@ pub fn describe(settings: &Settings) -> String {
         };
         let _ = writeln!(
             out,
-            "ImageRepository {} ({}): image {}, interval {:?}, {}, CAs {} file(s) + {} inline, {credentials}, exclusions {:?}, page size {}",
+            "ImageRepository {} ({}): {}image {}, interval {:?}, timeout {:?}, {}, CAs {} file(s) + {} inline, {credentials}, exclusions {:?}, page size {}",
             repository.key,
             repository.origin,
+            if repository.suspended { "SUSPENDED, " } else { "" },
             repository.image,
             repository.interval,
+            repository.timeout,
             if repository.insecure {
                 "plain HTTP (insecure)"
             } else {
@@ -102,8 +104,8 @@ pub fn describe(settings: &Settings) -> String {
         );
         let _ = writeln!(
             out,
-            "ImagePolicy {} ({}): repository {}, {filter}, {}",
-            policy.key, policy.origin, policy.repository, policy.policy.rule
+            "ImagePolicy {} ({}): repository {}, {filter}, {}, digest reflection {:?}",
+            policy.key, policy.origin, policy.repository, policy.policy.rule, policy.digest_reflection
         );
     }
     for automation in settings.automations.values() {
@@ -124,22 +126,70 @@ pub fn describe(settings: &Settings) -> String {
         let policies: Vec<String> = automation.policies.iter().map(ToString::to_string).collect();
         let _ = writeln!(
             out,
-            "ImageUpdateAutomation {} ({}): {} branch {} -> {}, {auth}, author {} <{}>, path {}, interval {:?}, template {}, policies {policies:?}",
+            "ImageUpdateAutomation {} ({}): {}{} branch {} -> {}{}, {auth}, author {} <{}>, {}, path {}, interval {:?}, template {}{}, policies {policies:?}",
             automation.key,
             automation.origin,
+            if automation.suspended { "SUSPENDED, " } else { "" },
             crate::domain::redact_url(&automation.git.url),
             automation.checkout_branch,
             automation.push_branch,
+            push_extras(automation),
             automation.author.name,
             automation.author.email,
+            automation.signing_key.as_ref().map_or_else(
+                || "unsigned".to_owned(),
+                |key| format!("signed ({:?} key from Secret {}, <set>)", key.kind, key.secret)
+            ),
             automation.update_path,
             automation.interval,
             automation.message_template.as_ref().map_or_else(
                 || "default".to_owned(),
                 |template| format!("custom ({})", template.origin)
             ),
+            if automation.message_template_values.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " with values {:?}",
+                    automation.message_template_values.keys().collect::<Vec<_>>()
+                )
+            },
         );
     }
+    let _ = writeln!(out, "{}", suspended(settings));
     let _ = writeln!(out, "api: {} token(s)", settings.api.tokens.len());
     out
+}
+
+/// ` and refspec R, push options [..]` when the automation pushes more than its branch.
+fn push_extras(automation: &config::Automation) -> String {
+    let mut extras = String::new();
+    if let Some(refspec) = &automation.push_refspec {
+        let _ = write!(extras, " and refspec {refspec}");
+    }
+    if !automation.push_options.is_empty() {
+        let options: Vec<&String> = automation.push_options.keys().collect();
+        let _ = write!(extras, ", push options {options:?}");
+    }
+    extras
+}
+
+/// One status line naming every suspended object (`spec.suspend: true`), or saying there are none.
+fn suspended(settings: &Settings) -> String {
+    let repositories = settings
+        .repositories
+        .values()
+        .filter(|repository| repository.suspended)
+        .map(|repository| format!("ImageRepository {} ({})", repository.key, repository.origin));
+    let automations = settings
+        .automations
+        .values()
+        .filter(|automation| automation.suspended)
+        .map(|automation| format!("ImageUpdateAutomation {} ({})", automation.key, automation.origin));
+    let all: Vec<String> = repositories.chain(automations).collect();
+    if all.is_empty() {
+        "suspended: none".to_owned()
+    } else {
+        format!("suspended (spec.suspend: true): {}", all.join(", "))
+    }
 }

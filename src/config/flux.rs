@@ -1,11 +1,13 @@
 //! Flux manifests as a configuration source: `ImageRepository`, `ImagePolicy`,
 //! `ImageUpdateAutomation` (image.toolkit.fluxcd.io v1, v1beta2, v1beta1), `GitRepository`
-//! (source.toolkit.fluxcd.io) and `Secret` (v1). Other kinds are ignored; multi-document files
-//! are read document by document, so one broken document does not hide the others. Objects are converted into the `raw` shapes `pushdeploy.yaml` uses.
+//! (source.toolkit.fluxcd.io v1, v1beta2) and `Secret` (v1). Other kinds are ignored;
+//! multi-document files are read document by document, so one broken document does not hide
+//! the others. Every field of the four kinds is checked strictly (`strict.rs`) before the
+//! lenient serde shapes (`flux_specs.rs`) are converted into the `raw` shapes `pushdeploy.yaml` uses.
 
 use super::error::Problems;
-use super::raw::{RawAuthor, RawCheckout, RawFilter, RawGit, RawPolicy, RawPolicyChoice, RawPush, RawRef};
-use super::raw::{RawAutomation, RawRepository, RawSelector, RawUpdate};
+use super::flux_specs::{AutomationSpec, GitRepositorySpec, PolicySpec, RepositorySpec};
+use super::raw::{RawAutomation, RawGit, RawPolicy, RawRef, RawRepository};
 use super::settings::Origin;
 use super::tolerant::Broken;
 use base64::Engine;
@@ -74,78 +76,6 @@ impl Metadata {
             self.name
         )
     }
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RepositorySpec {
-    image: Spanned<String>,
-    interval: Option<Spanned<String>>,
-    #[serde(default)]
-    insecure: bool,
-    cert_secret_ref: Option<RawRef>,
-    secret_ref: Option<RawRef>,
-    exclusion_list: Option<Vec<Spanned<String>>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct PolicySpec {
-    image_repository_ref: RawRef,
-    filter_tags: Option<RawFilter>,
-    policy: Spanned<RawPolicyChoice>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct AutomationSpec {
-    source_ref: RawRef,
-    #[serde(default)]
-    git: FluxGit,
-    interval: Option<Spanned<String>>,
-    update: Option<RawUpdate>,
-    policy_selector: Option<FluxSelector>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct FluxGit {
-    checkout: Option<RawCheckout>,
-    commit: Option<FluxCommit>,
-    push: Option<FluxPush>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct FluxCommit {
-    author: Option<RawAuthor>,
-    message_template: Option<Spanned<String>>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct FluxPush {
-    branch: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct FluxSelector {
-    #[serde(default)]
-    match_labels: BTreeMap<String, String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct GitRepositorySpec {
-    url: String,
-    #[serde(rename = "ref")]
-    reference: Option<GitRef>,
-    secret_ref: Option<RawRef>,
-}
-
-#[derive(Debug, Deserialize)]
-struct GitRef {
-    branch: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -241,6 +171,9 @@ fn load_file(
             line: usize::try_from(header.referenced.line()).unwrap_or(0),
         };
         let document = document.as_str();
+        // Before serde, and whether or not it reads: an unknown or refused field is a problem
+        // of its own, never dropped.
+        super::strict::check(file, document, kind, api, problems);
         let read = match kind {
             "ImageRepository" if IMAGE_API.contains(&api) => {
                 parse(document, file, problems).map(|parsed| repository(parsed, origin, objects))
@@ -293,9 +226,11 @@ fn repository(parsed: Document<RepositorySpec>, origin: Origin, objects: &mut Fl
         name: parsed.metadata.name,
         image: spec.image,
         interval: spec.interval,
+        timeout: spec.timeout,
         insecure: spec.insecure,
-        cert_secret_ref: spec.cert_secret_ref,
-        secret_ref: spec.secret_ref,
+        suspend: spec.suspend,
+        cert_secret_ref: spec.cert_secret_ref.map(RawRef::from),
+        secret_ref: spec.secret_ref.map(RawRef::from),
         exclusion_list: spec.exclusion_list,
         ca_files: Vec::new(),
         credentials: None,
@@ -311,35 +246,35 @@ fn policy(parsed: Document<PolicySpec>, origin: Origin, objects: &mut FluxObject
         namespace: parsed.metadata.namespace,
         name: parsed.metadata.name,
         labels: parsed.metadata.labels,
-        image_repository_ref: parsed.spec.image_repository_ref,
-        filter_tags: parsed.spec.filter_tags,
-        policy: parsed.spec.policy,
+        image_repository_ref: parsed.spec.image_repository_ref.into(),
+        filter_tags: parsed.spec.filter_tags.map(Into::into),
+        policy: {
+            let policy = parsed.spec.policy;
+            Spanned::new(policy.value.into(), policy.referenced, policy.defined)
+        },
+        digest_reflection_policy: parsed.spec.digest_reflection_policy,
+        interval: parsed.spec.interval,
     };
     objects.policies.push((origin, raw));
 }
 
 fn automation(parsed: Document<AutomationSpec>, origin: Origin, objects: &mut FluxObjects) {
     let spec = parsed.spec;
-    let commit = spec.git.commit.unwrap_or_default();
     let raw = RawAutomation {
         namespace: parsed.metadata.namespace,
         name: parsed.metadata.name,
-        source_ref: Some(spec.source_ref),
+        source_ref: Some(spec.source_ref.into()),
         git: RawGit {
             url: None,
-            checkout: spec.git.checkout,
-            push: spec.git.push.map(|push| RawPush { branch: push.branch }),
-            commit: Some(super::raw::RawCommit {
-                author: commit.author,
-                message_template: commit.message_template,
-            }),
+            checkout: spec.git.checkout.map(Into::into),
+            push: spec.git.push.map(Into::into),
+            commit: Some(spec.git.commit.unwrap_or_default().into()),
             auth: None,
         },
-        update: spec.update,
+        update: spec.update.map(Into::into),
         interval: spec.interval,
-        policy_selector: spec.policy_selector.map(|selector| RawSelector {
-            match_labels: selector.match_labels,
-        }),
+        policy_selector: spec.policy_selector.map(Into::into),
+        suspend: spec.suspend,
     };
     objects.automations.push((origin, raw));
 }

@@ -2,18 +2,27 @@
 //! regexes, parsed ranges, image refs, secrets as `SecretString`). Loading reports every problem
 //! at once, each with file:line and a remedy. Reads files and the environment; no network IO.
 
+mod cluster;
+mod commit_push;
 mod duration;
 mod error;
 mod flux;
+mod flux_schema;
+mod flux_specs;
 mod objects;
 mod raw;
+mod reflection;
 mod secret;
+mod selector;
 mod settings;
+mod strict;
 mod tolerant;
 mod yaml_tree;
 
+pub use commit_push::{Refspec, SigningKey, SigningKeyKind};
 pub use duration::parse as parse_duration;
 pub use error::{ConfigError, Problem};
+pub use reflection::DigestReflection;
 pub use settings::*;
 
 use error::Problems;
@@ -76,7 +85,7 @@ impl Context<'_> {
 pub(crate) struct Resolved {
     repositories: BTreeMap<crate::domain::ObjectKey, ImageRepository>,
     policies: BTreeMap<crate::domain::ObjectKey, (ImagePolicy, BTreeMap<String, String>)>,
-    automations: BTreeMap<crate::domain::ObjectKey, (Automation, Option<BTreeMap<String, String>>)>,
+    automations: BTreeMap<crate::domain::ObjectKey, (Automation, Option<selector::LabelSelector>)>,
 }
 
 /// `load` with an explicit environment lookup.
@@ -400,3 +409,6 @@ fn api(context: &mut Context<'_>, raw: raw::RawApi) -> ApiSettings {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod tests_flux;

@@ -1,7 +1,9 @@
 //! Resolving image repositories, policies and automations (from either source) into `Settings`
 //! values, collecting every problem with its origin and a remedy.
 
+use super::cluster::cluster_secret;
 use super::raw::{RawAutomation, RawClusterSecret, RawPolicy, RawRepository};
+use super::selector::LabelSelector;
 use super::settings::{
     Author, Automation, GitAuth, GitRemote, ImagePolicy, ImageRepository, Origin, RegistryCredentials,
 };
@@ -72,48 +74,33 @@ fn interval(
     raw: Option<&serde_saphyr::Spanned<String>>,
 ) -> Duration {
     let Some(raw) = raw else { return DEFAULT_INTERVAL };
+    positive_duration(context, origin, "interval", raw, DEFAULT_INTERVAL)
+}
+
+/// A duration field that must be more than zero; a problem at its line (and `default`) if not.
+fn positive_duration(
+    context: &mut Context<'_>,
+    origin: &Origin,
+    field: &str,
+    raw: &serde_saphyr::Spanned<String>,
+    default: Duration,
+) -> Duration {
     match duration::parse(&raw.value) {
-        Ok(interval) if !interval.is_zero() => interval,
+        Ok(value) if !value.is_zero() => value,
         Ok(_) => {
             context.problems.add(
                 context.at(origin, &raw.referenced),
-                "interval must be more than 0s",
+                format!("{field} must be more than 0s"),
             );
-            DEFAULT_INTERVAL
+            default
         }
         Err(message) => {
-            context.problems.add(
-                context.at(origin, &raw.referenced),
-                format!("interval: {message}"),
-            );
-            DEFAULT_INTERVAL
+            context
+                .problems
+                .add(context.at(origin, &raw.referenced), format!("{field}: {message}"));
+            default
         }
     }
-}
-
-/// A cluster-only Secret with where it is written, or a problem saying exactly what to add to
-/// `pushdeploy.yaml`.
-fn cluster_secret(
-    context: &mut Context<'_>,
-    origin: &Origin,
-    referrer: &str,
-    key: &str,
-    example: &str,
-) -> Option<(Origin, RawClusterSecret)> {
-    if !context.cluster_secrets.contains_key(key) {
-        if !context.broken.has("Secret", key) {
-            context.problems.add(
-                origin,
-                format!(
-                    "{referrer} references Secret {key}, which is not in the manifests (it lives in the cluster); \
-                     add to pushdeploy.yaml:  clusterSecrets: {{{key}: {example}}}{}",
-                    context.broken.note()
-                ),
-            );
-        }
-        return None;
-    }
-    context.cluster_secrets.get(key).cloned()
 }
 
 pub fn repository(
@@ -137,6 +124,16 @@ pub fn repository(
         })
         .ok();
     let interval = interval(context, &origin, raw.interval.as_ref());
+    let timeout = match &raw.timeout {
+        None => super::settings::DEFAULT_TIMEOUT,
+        Some(timeout) => positive_duration(
+            context,
+            &origin,
+            "timeout",
+            timeout,
+            super::settings::DEFAULT_TIMEOUT,
+        ),
+    };
     let mut ca_files: Vec<_> = raw.ca_files.iter().map(|path| context.base.join(path)).collect();
     let mut ca_pems = std::mem::take(&mut raw.ca_pems);
     let referrer = format!("ImageRepository {key}");
@@ -218,6 +215,8 @@ pub fn repository(
         key,
         image: image?,
         interval,
+        timeout,
+        suspended: raw.suspend,
         insecure: raw.insecure,
         ca_files,
         ca_pems,
@@ -360,11 +359,18 @@ pub fn policy(
     let rule = rule
         .map_err(|message| context.problems.add(location, message))
         .ok()?;
+    let digest_reflection = super::reflection::parse(
+        context,
+        &origin,
+        raw.digest_reflection_policy.as_ref(),
+        raw.interval.as_ref(),
+    )?;
     Some((
         ImagePolicy {
             key,
             repository,
             policy: Policy::new(filter, rule),
+            digest_reflection,
             origin,
         },
         raw.labels,
@@ -375,7 +381,7 @@ pub fn automation(
     context: &mut Context<'_>,
     origin: Origin,
     raw: RawAutomation,
-) -> Option<(Automation, Option<std::collections::BTreeMap<String, String>>)> {
+) -> Option<(Automation, Option<LabelSelector>)> {
     let key = object_key(context, &origin, raw.namespace.as_deref(), &raw.name)?;
     if !declare(context, "ImageUpdateAutomation", &key, &origin) {
         return None;
@@ -433,7 +439,25 @@ pub fn automation(
         },
     };
     let interval = interval(context, &origin, raw.interval.as_ref());
-    let selector = raw.policy_selector.map(|selector| selector.match_labels);
+    let selector = match raw.policy_selector.as_ref().map(LabelSelector::parse) {
+        None => None,
+        Some(Ok(selector)) => Some(selector),
+        Some(Err(problems)) => {
+            for (line, message) in problems {
+                let at = Origin {
+                    file: origin.file.clone(),
+                    line: line.unwrap_or(origin.line),
+                };
+                context.problems.add(at, message);
+            }
+            None
+        }
+    };
+    let (push_refspec, push_options) =
+        super::commit_push::push_extras(context, &origin, raw.git.push.as_ref());
+    let signing_key = commit
+        .and_then(|commit| commit.signing_key.as_ref())
+        .and_then(|signing| super::commit_push::signing_key(context, &origin, &key, signing));
     let automation = Automation {
         key,
         git: GitRemote { url, auth },
@@ -441,6 +465,13 @@ pub fn automation(
         push_branch,
         author,
         message_template: message_template(context, &origin, commit),
+        message_template_values: commit
+            .map(|commit| commit.message_template_values.clone())
+            .unwrap_or_default(),
+        signing_key,
+        push_refspec,
+        push_options,
+        suspended: raw.suspend,
         update_path,
         interval,
         policies: Vec::new(),
@@ -673,9 +704,7 @@ pub fn link(context: &mut Context<'_>, objects: &mut super::Resolved) {
             .values()
             .filter(|(policy, labels)| {
                 policy.key.namespace() == automation.key.namespace()
-                    && selector
-                        .as_ref()
-                        .is_none_or(|wanted| wanted.iter().all(|(k, v)| labels.get(k) == Some(v)))
+                    && selector.as_ref().is_none_or(|wanted| wanted.matches(labels))
             })
             .map(|(policy, _)| policy.key.clone())
             .collect();

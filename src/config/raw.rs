@@ -123,6 +123,9 @@ pub struct RawClusterSecret {
     pub ca_file: Option<PathBuf>,
     /// A `.dockerconfigjson` file (an image pull Secret).
     pub docker_config_json: Option<PathBuf>,
+    /// An ASCII-armored OpenPGP private key (the `git.asc` key of a Flux signing Secret);
+    /// its passphrase is `passphrase`.
+    pub git_asc_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -140,8 +143,12 @@ pub struct RawRepository {
     pub name: String,
     pub image: Spanned<String>,
     pub interval: Option<Spanned<String>>,
+    /// Per-request timeout of the registry client (Flux: `spec.timeout`).
+    pub timeout: Option<Spanned<String>>,
     #[serde(default)]
     pub insecure: bool,
+    #[serde(default)]
+    pub suspend: bool,
     #[serde(default)]
     pub ca_files: Vec<PathBuf>,
     pub cert_secret_ref: Option<RawRef>,
@@ -175,6 +182,9 @@ pub struct RawPolicy {
     pub image_repository_ref: RawRef,
     pub filter_tags: Option<RawFilter>,
     pub policy: Spanned<RawPolicyChoice>,
+    /// `Never` (default), `IfNotPresent` or `Always` (which needs `interval`).
+    pub digest_reflection_policy: Option<Spanned<String>>,
+    pub interval: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -216,6 +226,8 @@ pub struct RawAutomation {
     pub update: Option<RawUpdate>,
     pub interval: Option<Spanned<String>>,
     pub policy_selector: Option<RawSelector>,
+    #[serde(default)]
+    pub suspend: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -245,6 +257,11 @@ pub struct RawBranch {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RawPush {
     pub branch: Option<String>,
+    /// Pushed in addition to the branch, as Flux does (`refs/heads/a:refs/heads/b`).
+    pub refspec: Option<Spanned<String>>,
+    /// git push options (`-o key=value`).
+    #[serde(default)]
+    pub options: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -252,6 +269,20 @@ pub struct RawPush {
 pub struct RawCommit {
     pub author: Option<RawAuthor>,
     pub message_template: Option<Spanned<String>>,
+    /// `.Values` of the message template.
+    #[serde(default)]
+    pub message_template_values: BTreeMap<String, String>,
+    pub signing_key: Option<Spanned<RawSigningKey>>,
+}
+
+/// `git.commit.signingKey`: a Secret holding `git.asc` (gpg) or `identity` (ssh).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawSigningKey {
+    pub secret_ref: Option<RawRef>,
+    /// `gpg` (default) or `ssh`.
+    #[serde(rename = "type")]
+    pub kind: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -297,4 +328,16 @@ pub struct RawUpdate {
 pub struct RawSelector {
     #[serde(default)]
     pub match_labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub match_expressions: Vec<Spanned<RawRequirement>>,
+}
+
+/// One Kubernetes label selector requirement: `In`, `NotIn`, `Exists`, `DoesNotExist`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawRequirement {
+    pub key: String,
+    pub operator: String,
+    #[serde(default)]
+    pub values: Vec<String>,
 }

@@ -91,6 +91,11 @@ pub struct ImageRepository {
     pub image: ImageRef,
     /// Scan interval (default 1m).
     pub interval: Duration,
+    /// Timeout of each registry request (`spec.timeout`; default 30s). Flux bounds a whole
+    /// scan with it instead.
+    pub timeout: Duration,
+    /// `spec.suspend: true`: no scans and no updates from this repository until resumed.
+    pub suspended: bool,
     /// Flux semantics: `insecure: true` means plain HTTP, not "skip TLS verification".
     pub insecure: bool,
     /// Extra CA certificate files (PEM), re-read when they change.
@@ -110,6 +115,8 @@ pub struct ImageRepository {
 
 /// Flux's default scan interval for an ImageRepository.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);
+/// Per-request registry timeout when `timeout` is not set.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// `n` for `tags/list` pages when `pageSize` is not set.
 pub const DEFAULT_PAGE_SIZE: u32 = 1000;
 
@@ -122,6 +129,8 @@ impl ImageRepository {
             key,
             image,
             interval: DEFAULT_INTERVAL,
+            timeout: DEFAULT_TIMEOUT,
+            suspended: false,
             insecure: false,
             ca_files: Vec::new(),
             ca_pems: Vec::new(),
@@ -150,6 +159,8 @@ pub struct ImagePolicy {
     pub key: ObjectKey,
     pub repository: ObjectKey,
     pub policy: Policy,
+    /// `spec.digestReflectionPolicy` (with `spec.interval` for `Always`).
+    pub digest_reflection: super::DigestReflection,
     pub origin: Origin,
 }
 
@@ -164,6 +175,16 @@ pub struct Automation {
     pub author: Author,
     /// Go text/template, Flux-compatible data, parsed at load; `None` = default message.
     pub message_template: Option<MessageTemplate>,
+    /// `git.commit.messageTemplateValues`: the template's `.Values`.
+    pub message_template_values: BTreeMap<String, String>,
+    /// `git.commit.signingKey`: sign commits with this key; `None` = unsigned.
+    pub signing_key: Option<super::SigningKey>,
+    /// `git.push.refspec`: pushed in addition to `push_branch`, as Flux does.
+    pub push_refspec: Option<super::Refspec>,
+    /// `git.push.options`: git push options (`-o key=value`, `-o key` when the value is empty).
+    pub push_options: BTreeMap<String, String>,
+    /// `spec.suspend: true`: no commits from this automation until resumed.
+    pub suspended: bool,
     /// `update.path`, relative to the repository root (default `.`).
     pub update_path: String,
     pub interval: Duration,

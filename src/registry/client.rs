@@ -102,7 +102,7 @@ impl RegistryClient {
 
     fn build(&self, tls: Option<rustls::ClientConfig>) -> Result<reqwest::Client, RegistryError> {
         let mut builder = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
+            .timeout(self.repository.timeout)
             .connect_timeout(Duration::from_secs(10))
             .redirect(reqwest::redirect::Policy::limited(5))
             .pool_max_idle_per_host(4);

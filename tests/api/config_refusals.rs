@@ -118,3 +118,183 @@ server:
         assert!(found, "missing {file}:{line} {message:?} in:\n{output}");
     }
 }
+
+/// A Flux object of `kind` whose `spec` is `spec` (indented two spaces), written alone.
+fn flux_object(dir: &Path, kind: &str, spec: &str) -> std::path::PathBuf {
+    let group = if kind == "GitRepository" {
+        "source"
+    } else {
+        "image"
+    };
+    let text = format!(
+        "apiVersion: {group}.toolkit.fluxcd.io/v1\nkind: {kind}\nmetadata:\n  name: app\nspec:\n{spec}"
+    );
+    let file = dir.join("object.yaml");
+    std::fs::write(&file, text).unwrap();
+    file
+}
+
+fn flux_check(dir: &Path) -> (i32, String) {
+    let output = Command::cargo_bin("pushdeploy")
+        .unwrap()
+        .args(["config", "check", "--flux"])
+        .arg(dir)
+        .env_remove("PUSHDEPLOY_CONFIG")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.code().unwrap_or(-1), text)
+}
+
+const REPOSITORY: &str = "  image: registry.example/app\n";
+const POLICY: &str = "  imageRepositoryRef: {name: app}\n  policy: {semver: {range: '>=1'}}\n";
+const AUTOMATION: &str = "  sourceRef: {kind: GitRepository, name: app}\n  interval: 1m\n";
+const GIT: &str = "  url: ssh://git@example.com/r\n  interval: 1m\n";
+
+#[test]
+fn config_check_exits_2_naming_each_refused_flux_field_at_its_line() {
+    // (kind, the valid spec, the refused line appended to it at line 7 or 8, the field named)
+    let cases: &[(&str, &str, &str, &str)] = &[
+        (
+            "ImageRepository",
+            REPOSITORY,
+            "  provider: aws\n",
+            "`spec.provider: aws` is not supported",
+        ),
+        (
+            "ImageRepository",
+            REPOSITORY,
+            "  provider: azure\n",
+            "`spec.provider: azure` is not supported",
+        ),
+        (
+            "ImageRepository",
+            REPOSITORY,
+            "  provider: gcp\n",
+            "`spec.provider: gcp` is not supported",
+        ),
+        (
+            "ImageRepository",
+            REPOSITORY,
+            "  serviceAccountName: puller\n",
+            "`spec.serviceAccountName` is not supported",
+        ),
+        (
+            "ImageRepository",
+            REPOSITORY,
+            "  proxySecretRef: {name: proxy}\n",
+            "`spec.proxySecretRef` is not supported",
+        ),
+        (
+            "ImageRepository",
+            REPOSITORY,
+            "  accessFrom: {namespaceSelectors: [{matchLabels: {a: b}}]}\n",
+            "`spec.accessFrom` is not supported",
+        ),
+        (
+            "ImagePolicy",
+            POLICY,
+            "  suspend: true\n",
+            "`spec.suspend: true` is not supported",
+        ),
+        (
+            "ImageUpdateAutomation",
+            AUTOMATION,
+            "  git: {checkout: {ref: {tag: v1}}}\n",
+            "`spec.git.checkout.ref.tag` is not supported",
+        ),
+        (
+            "ImageUpdateAutomation",
+            AUTOMATION,
+            "  git: {checkout: {ref: {semver: '>=1'}}}\n",
+            "`spec.git.checkout.ref.semver` is not supported",
+        ),
+        (
+            "ImageUpdateAutomation",
+            AUTOMATION,
+            "  git: {checkout: {ref: {name: refs/tags/v1}}}\n",
+            "`spec.git.checkout.ref.name` is not supported",
+        ),
+        (
+            "ImageUpdateAutomation",
+            AUTOMATION,
+            "  git: {checkout: {ref: {commit: abc123}}}\n",
+            "`spec.git.checkout.ref.commit` is not supported",
+        ),
+        (
+            "GitRepository",
+            GIT,
+            "  ref: {tag: v1.0.0}\n",
+            "`spec.ref.tag` is not supported",
+        ),
+        (
+            "GitRepository",
+            GIT,
+            "  ref: {semver: '>=1'}\n",
+            "`spec.ref.semver` is not supported",
+        ),
+        (
+            "GitRepository",
+            GIT,
+            "  ref: {name: refs/tags/v1}\n",
+            "`spec.ref.name` is not supported",
+        ),
+        (
+            "GitRepository",
+            GIT,
+            "  ref: {commit: abc123}\n",
+            "`spec.ref.commit` is not supported",
+        ),
+        (
+            "GitRepository",
+            GIT,
+            "  provider: github\n",
+            "`spec.provider: github` is not supported",
+        ),
+        (
+            "GitRepository",
+            GIT,
+            "  serviceAccountName: git\n",
+            "`spec.serviceAccountName` is not supported",
+        ),
+        (
+            "GitRepository",
+            GIT,
+            "  proxySecretRef: {name: proxy}\n",
+            "`spec.proxySecretRef` is not supported",
+        ),
+        (
+            "GitRepository",
+            GIT,
+            "  timeout: 60s\n",
+            "`spec.timeout` is not supported",
+        ),
+    ];
+    for (kind, spec, refused, named) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let file = flux_object(dir.path(), kind, &format!("{spec}{refused}"));
+        let line = 6 + spec.lines().count();
+        let (code, output) = flux_check(dir.path());
+        assert_eq!(code, 2, "{kind} {refused}: {output}");
+        let at = format!("{}:{line}: {named}", file.display());
+        assert!(output.contains(&at), "{kind}: missing {at:?} in:\n{output}");
+    }
+}
+
+#[test]
+fn config_check_exits_2_for_a_misspelt_flux_field_and_suggests_the_known_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = "  imageRepositoryRef: {name: app}\n  filterTag: {pattern: '^v'}\n  policy: {semver: {range: '>=1'}}\n";
+    let file = flux_object(dir.path(), "ImagePolicy", spec);
+    let (code, output) = flux_check(dir.path());
+    assert_eq!(code, 2, "{output}");
+    let expected = format!(
+        "{}:7: unknown field `spec.filterTag` in ImagePolicy image.toolkit.fluxcd.io/v1; did you mean `filterTags`?",
+        file.display()
+    );
+    assert!(output.contains(&expected), "missing {expected:?} in:\n{output}");
+}

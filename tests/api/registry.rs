@@ -369,3 +369,23 @@ fn the_registry_cli_lists_tags_and_prints_digests() {
     assert_eq!(code, Some(1));
     assert!(stderr.contains("insecure: true"), "{stderr}");
 }
+
+#[tokio::test]
+async fn the_image_repository_timeout_bounds_each_registry_request() {
+    let faults = FaultServer::start().await;
+    let host = format!("127.0.0.1:{}", faults.port);
+    let patient = ImageRepository {
+        timeout: Duration::from_secs(20),
+        ..repository(&host, "slow", true, vec![])
+    };
+    assert_eq!(client(patient).list_tags().await.unwrap(), ["1"]);
+    let impatient = ImageRepository {
+        timeout: Duration::from_millis(300),
+        ..repository(&host, "slow", true, vec![])
+    };
+    let error = client(impatient).list_tags().await.unwrap_err();
+    assert!(
+        matches!(&error, RegistryError::Transport { detail, .. } if detail.contains("timed out")),
+        "{error:?}"
+    );
+}

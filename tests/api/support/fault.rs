@@ -1,6 +1,7 @@
 //! A FAULT INJECTOR, not a registry: a tiny HTTP server that answers the faults a real
 //! distribution registry cannot be made to produce (429 with Retry-After, truncated JSON, a
-//! `Link` header that loops, and `tags/list` pagination, which distribution 2.8 ignores).
+//! `Link` header that loops, `tags/list` pagination, which distribution 2.8 ignores, and a
+//! registry that answers only after 3 s, for the per-request timeout).
 //! Everything else in the tests uses the real docker-registry.
 
 use axum::Router;
@@ -67,6 +68,12 @@ async fn paged(
     )
 }
 
+/// A registry too slow for a short `timeout`: the answer comes after 3 s.
+async fn slow() -> impl IntoResponse {
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    axum::Json(serde_json::json!({"name": "slow", "tags": ["1"]}))
+}
+
 impl FaultServer {
     pub async fn start() -> Self {
         let hits = Arc::new(AtomicUsize::new(0));
@@ -76,6 +83,7 @@ impl FaultServer {
             .route("/v2/truncated/tags/list", get(truncated))
             .route("/v2/looping/tags/list", get(looping))
             .route("/v2/paged/tags/list", get(paged))
+            .route("/v2/slow/tags/list", get(slow))
             .layer(axum::middleware::from_fn(
                 move |request, next: axum::middleware::Next| {
                     counter.fetch_add(1, Ordering::SeqCst);

@@ -1,0 +1,312 @@
+//! An automation's commit signing key and extra push targets (`git.commit.signingKey`,
+//! `git.push.refspec`, `git.push.options`), validated at load. The key material is loaded as
+//! a `SecretString` from the Secret Flux would read (`git.asc` + `passphrase`, or `identity` +
+//! `password`) or from its `clusterSecrets` mapping; it is not parsed as a key here.
+
+use super::Context;
+use super::cluster::cluster_secret;
+use super::raw::{RawPush, RawSigningKey};
+use super::settings::Origin;
+use crate::domain::ObjectKey;
+use secrecy::{ExposeSecret, SecretString};
+use serde_saphyr::Spanned;
+use std::collections::BTreeMap;
+
+/// The format of a commit signing key (`signingKey.type`; Flux's default is `gpg`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SigningKeyKind {
+    /// An ASCII-armored OpenPGP private key (Secret key `git.asc`, optional `passphrase`).
+    Gpg,
+    /// An OpenSSH private key (Secret key `identity`, optional `password`).
+    Ssh,
+}
+
+/// A commit signing key, loaded but not yet parsed: the writer turns `material` into a signer.
+#[derive(Debug, Clone)]
+pub struct SigningKey {
+    pub kind: SigningKeyKind,
+    /// `namespace/name` of the Secret it came from, for messages.
+    pub secret: String,
+    /// The armored OpenPGP key or the OpenSSH private key, as written in the Secret.
+    pub material: SecretString,
+    /// The key's passphrase (`passphrase` for gpg, `password` for ssh), if it has one.
+    pub passphrase: Option<SecretString>,
+    /// Where `signingKey` is written.
+    pub origin: Origin,
+}
+
+/// `git.push.refspec`: `SOURCE:DESTINATION`, both valid git ref names, never forced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refspec {
+    /// A ref name or `HEAD` (e.g. `refs/heads/main`).
+    pub source: String,
+    /// A full ref name under `refs/` (e.g. `refs/heads/auto`, `refs/for/main`).
+    pub destination: String,
+}
+
+impl std::fmt::Display for Refspec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.source, self.destination)
+    }
+}
+
+impl Refspec {
+    /// Parse as `git push` would take it, refusing what pushdeploy will not do (force, delete,
+    /// patterns); the error says what is wrong.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        if text.starts_with('+') {
+            return Err("starts with + (force); pushdeploy never force-pushes, remove the +".to_owned());
+        }
+        let Some((source, destination)) = text.split_once(':') else {
+            return Err(
+                "has no ':'; write SOURCE:DESTINATION, e.g. refs/heads/main:refs/heads/auto".to_owned(),
+            );
+        };
+        if source.is_empty() {
+            return Err(
+                "has an empty source, which deletes the destination; name the ref to push".to_owned(),
+            );
+        }
+        if text.contains('*') {
+            return Err("is a pattern (*); name one source and one destination ref".to_owned());
+        }
+        if source != "HEAD" {
+            check_ref_name(source).map_err(|why| format!("source {source:?} {why}"))?;
+        }
+        check_ref_name(destination).map_err(|why| format!("destination {destination:?} {why}"))?;
+        if !destination.starts_with("refs/") {
+            return Err(format!(
+                "destination {destination:?} is not a full ref; write it under refs/, e.g. refs/heads/{destination}"
+            ));
+        }
+        Ok(Self {
+            source: source.to_owned(),
+            destination: destination.to_owned(),
+        })
+    }
+}
+
+/// `git check-ref-format`'s rules for one ref name.
+fn check_ref_name(name: &str) -> Result<(), &'static str> {
+    let forbidden = |c: char| c.is_ascii_control() || " ~^:?*[\\".contains(c);
+    if name.is_empty() || name == "@" {
+        Err("is empty or @")
+    } else if name.chars().any(forbidden) {
+        Err("contains a space, a control character or one of ~ ^ : ? * [ \\")
+    } else if name.contains("..") || name.contains("@{") || name.contains("//") {
+        Err("contains .., @{ or //")
+    } else if name.starts_with('/') || name.ends_with('/') || name.ends_with('.') {
+        Err("starts or ends with / or ends with .")
+    } else if name
+        .split('/')
+        .any(|part| part.starts_with('.') || part.ends_with(".lock"))
+    {
+        Err("has a component starting with . or ending with .lock")
+    } else {
+        Ok(())
+    }
+}
+
+/// The refspec and push options of `push`, each problem at its line.
+pub(super) fn push_extras(
+    context: &mut Context<'_>,
+    origin: &Origin,
+    push: Option<&RawPush>,
+) -> (Option<Refspec>, BTreeMap<String, String>) {
+    let Some(push) = push else {
+        return (None, BTreeMap::new());
+    };
+    let refspec = push.refspec.as_ref().and_then(|raw| {
+        Refspec::parse(&raw.value)
+            .map_err(|why| {
+                let at = context.at(origin, &raw.referenced);
+                context
+                    .problems
+                    .add(at, format!("git.push.refspec {:?} {why}", raw.value));
+            })
+            .ok()
+    });
+    for (key, value) in &push.options {
+        if key.is_empty() || key.contains(['\n', '\0']) || value.contains(['\n', '\0']) {
+            context.problems.add(
+                origin,
+                format!("git.push.options {key:?}: git refuses an empty key or a line break in a push option; fix it"),
+            );
+        }
+    }
+    (refspec, push.options.clone())
+}
+
+/// The signing key of automation `key` from the Secret its `signingKey.secretRef` names: in
+/// the manifests (Flux's keys, verbatim) or in `clusterSecrets` (`gitAscFile` or
+/// `identityFile`, with `passphrase`).
+pub(super) fn signing_key(
+    context: &mut Context<'_>,
+    origin: &Origin,
+    key: &ObjectKey,
+    raw: &Spanned<RawSigningKey>,
+) -> Option<SigningKey> {
+    let at = Origin {
+        file: origin.file.clone(),
+        line: usize::try_from(raw.referenced.line()).unwrap_or(origin.line),
+    };
+    let kind = match raw.value.kind.as_ref().map(|kind| kind.value.as_str()) {
+        None | Some("gpg") => SigningKeyKind::Gpg,
+        Some("ssh") => SigningKeyKind::Ssh,
+        Some(other) => {
+            context.problems.add(
+                &at,
+                format!("git.commit.signingKey.type {other:?} is unknown; use gpg or ssh"),
+            );
+            return None;
+        }
+    };
+    let Some(reference) = &raw.value.secret_ref else {
+        context.problems.add(
+            &at,
+            "git.commit.signingKey needs secretRef.name (the Secret holding the key)",
+        );
+        return None;
+    };
+    let secret = format!("{}/{}", key.namespace(), reference.name);
+    let (material, passphrase) = match context.flux.secrets.get(&secret).cloned() {
+        Some(found) => {
+            let (material_key, passphrase_key) = match kind {
+                SigningKeyKind::Gpg => ("git.asc", "passphrase"),
+                SigningKeyKind::Ssh => ("identity", "password"),
+            };
+            let Some(material) = found
+                .data
+                .get(material_key)
+                .filter(|text| !text.trim().is_empty())
+            else {
+                context.problems.add(
+                    &found.origin,
+                    format!("Secret {secret} has no {material_key} key, which the {kind:?} signingKey of ImageUpdateAutomation {key} ({at}) needs; add it"),
+                );
+                return None;
+            };
+            let passphrase = found.data.get(passphrase_key).cloned().map(SecretString::from);
+            (SecretString::from(material.clone()), passphrase)
+        }
+        None => from_cluster_secret(context, &at, key, kind, &secret)?,
+    };
+    check_material(context, &at, &secret, kind, &material)?;
+    Some(SigningKey {
+        kind,
+        secret,
+        material,
+        passphrase,
+        origin: at,
+    })
+}
+
+fn from_cluster_secret(
+    context: &mut Context<'_>,
+    at: &Origin,
+    key: &ObjectKey,
+    kind: SigningKeyKind,
+    secret: &str,
+) -> Option<(SecretString, Option<SecretString>)> {
+    let referrer = format!("the signingKey of ImageUpdateAutomation {key}");
+    let (field, example) = match kind {
+        SigningKeyKind::Gpg => (
+            "gitAscFile",
+            "{gitAscFile: /path/to/key.asc, passphrase: {fromEnv: VAR}}",
+        ),
+        SigningKeyKind::Ssh => (
+            "identityFile",
+            "{identityFile: /path/to/signing_key, passphrase: {fromEnv: VAR}}",
+        ),
+    };
+    let (secret_origin, entry) = cluster_secret(context, at, &referrer, secret, example)?;
+    let file = match kind {
+        SigningKeyKind::Gpg => entry.git_asc_file.clone(),
+        SigningKeyKind::Ssh => entry.identity_file.clone(),
+    };
+    let Some(file) = file else {
+        context.problems.add(
+            &secret_origin,
+            format!("clusterSecrets.{secret} has no {field}, which {referrer} ({at}) needs; add  {field}: /path/to/key"),
+        );
+        return None;
+    };
+    // Read as written (SecretRef would drop the final newline, which key parsers may want).
+    let path = context.base.join(&file);
+    let material = match std::fs::read_to_string(&path) {
+        Ok(text) if !text.trim().is_empty() => SecretString::from(text),
+        Ok(_) => {
+            let message = format!(
+                "signing key file {} is empty; write the key into it",
+                path.display()
+            );
+            context.problems.add(&secret_origin, message);
+            return None;
+        }
+        Err(error) => {
+            let message = format!("cannot read signing key file {}: {error}", path.display());
+            context.problems.add(&secret_origin, message);
+            return None;
+        }
+    };
+    let passphrase = match &entry.passphrase {
+        Some(reference) => Some(context.secret(&secret_origin, reference)?),
+        None => None,
+    };
+    Some((material, passphrase))
+}
+
+/// Only the armor line is checked (parsing the key is the signer's job), so that a Secret
+/// holding the wrong kind of key is a load problem rather than a failed commit.
+fn check_material(
+    context: &mut Context<'_>,
+    at: &Origin,
+    secret: &str,
+    kind: SigningKeyKind,
+    material: &SecretString,
+) -> Option<()> {
+    let (armor, what) = match kind {
+        SigningKeyKind::Gpg => (
+            "-----BEGIN PGP PRIVATE KEY BLOCK-----",
+            "an ASCII-armored OpenPGP private key",
+        ),
+        SigningKeyKind::Ssh => ("-----BEGIN OPENSSH PRIVATE KEY-----", "an OpenSSH private key"),
+    };
+    if material.expose_secret().contains(armor) {
+        return Some(());
+    }
+    context.problems.add(
+        at,
+        format!(
+            "the signing key from Secret {secret} is not {what} (no {armor} line); put the right key there or set signingKey.type"
+        ),
+    );
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refspecs_are_checked_as_git_checks_ref_names() {
+        let parsed = Refspec::parse("refs/heads/main:refs/heads/auto").unwrap();
+        assert_eq!(parsed.to_string(), "refs/heads/main:refs/heads/auto");
+        assert!(Refspec::parse("HEAD:refs/for/main").is_ok());
+        for (text, why) in [
+            ("+refs/heads/a:refs/heads/b", "force"),
+            ("refs/heads/a", "no ':'"),
+            (":refs/heads/b", "empty source"),
+            ("refs/heads/*:refs/heads/*", "pattern"),
+            ("refs/heads/a:main", "not a full ref"),
+            ("refs/heads/a b:refs/heads/b", "contains a space"),
+            ("refs/heads/a:refs/heads/..b", "contains .."),
+            ("refs/heads/a:refs/heads/b.lock", ".lock"),
+            ("refs/heads/a:refs/heads/b/", "ends with /"),
+            ("refs/heads/a@{1}:refs/heads/b", "@{"),
+        ] {
+            let error = Refspec::parse(text).unwrap_err();
+            assert!(error.contains(why), "{text}: {error}");
+        }
+    }
+}
