@@ -324,6 +324,15 @@ impl Engine {
         let Ok(key) = ObjectKey::parse(repository) else {
             return Processed::ended(State::Failed, format!("bad repository key {repository}"));
         };
+        if let Some(suspended) = self.settings.repositories.get(&key).filter(|r| r.suspended) {
+            return Processed::ended(
+                State::Ignored,
+                format!(
+                    "image repository {key} is suspended (spec.suspend: true at {}); set it to false to act on its pushes",
+                    suspended.origin
+                ),
+            );
+        }
         if !self.settings.trust_notifications {
             let Some(client) = self.registry.client(&key) else {
                 return Processed::ended(State::Ignored, format!("{repository} is no longer configured"));
@@ -543,7 +552,36 @@ impl Engine {
             "scans_decided": self.scans_decided.load(std::sync::atomic::Ordering::SeqCst),
             "unmatched": self.unmatched.status(),
             "automations": self.writes.snapshot(),
+            "suspended": self.suspensions(),
         })
+    }
+
+    /// What is suspended now and by what: API suspensions hold automatic updates, a manifest's
+    /// `spec.suspend: true` holds every write (automations) or every scan and push (repositories).
+    fn suspensions(&self) -> serde_json::Value {
+        let overrides = self.overrides.snapshot();
+        let automations: BTreeMap<String, &str> = self
+            .settings
+            .automations
+            .keys()
+            .filter(|key| overrides.is_suspended(key))
+            .map(|key| {
+                let by = if overrides.is_suspended_in_manifest(key) {
+                    "manifest"
+                } else {
+                    "api"
+                };
+                (key.to_string(), by)
+            })
+            .collect();
+        let repositories: Vec<String> = self
+            .settings
+            .repositories
+            .iter()
+            .filter(|(_, repository)| repository.suspended)
+            .map(|(key, _)| key.to_string())
+            .collect();
+        serde_json::json!({ "automations": automations, "image_repositories": repositories })
     }
 }
 

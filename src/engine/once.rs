@@ -36,7 +36,14 @@ impl Engine {
     /// Scan every repository once and decide over what it found (cause `run-once`).
     pub async fn reconcile_once(&self) -> OnceReport {
         let mut report = OnceReport::default();
-        for key in self.settings.repositories.keys() {
+        for (key, repository) in &self.settings.repositories {
+            if repository.suspended {
+                report.problems.entry(key.clone()).or_default().push(format!(
+                    "image repository {key} is suspended (spec.suspend: true at {}); not scanned",
+                    repository.origin
+                ));
+                continue;
+            }
             if let Err(error) = self.registry.scan_once(key).await {
                 report
                     .problems

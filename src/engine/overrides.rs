@@ -45,6 +45,11 @@ impl SharedOverrides {
             .is_suspended(automation)
     }
 
+    /// `automation`'s manifest says `suspend: true`: nothing passes, not even a promotion.
+    pub fn suspend_in_manifest(&self, automation: &ObjectKey) {
+        self.write().suspend_in_manifest(automation);
+    }
+
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, Overrides> {
         self.0.write().unwrap_or_else(PoisonError::into_inner)
     }

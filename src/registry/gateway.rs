@@ -112,10 +112,12 @@ impl Gateway {
         self.entries.get(key).map(|entry| Arc::clone(&entry.client))
     }
 
-    /// Every configured repository with its scan interval.
+    /// Every configured repository to scan, with its scan interval: a suspended one
+    /// (`spec.suspend: true`) is not scanned, as Flux's reflector does not scan it.
     pub fn repositories(&self) -> impl Iterator<Item = (&ObjectKey, Duration)> {
         self.entries
             .iter()
+            .filter(|(_, entry)| !entry.repository.suspended)
             .map(|(key, entry)| (key, entry.repository.interval))
     }
 

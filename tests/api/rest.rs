@@ -31,24 +31,7 @@ fn tag(run: u32) -> String {
 }
 
 fn config(registry: &str, remote: &Remote, data: &Path) -> String {
-    crate::support::mcp_config(
-        registry,
-        &remote.url(),
-        data,
-        "intake:
-  registry:
-    authorization: [{fromEnv: NOTIFY_AUTH}]
-  forgejo:
-    secrets: [{fromEnv: FORGEJO_SECRET}]
-  coalesceWindow: 0s
-api:
-  tokens:
-    - {name: ops, scope: admin, token: {fromEnv: ADMIN_TOKEN}}
-    - {name: ci, scope: promote, token: {fromEnv: CI_TOKEN}}
-    - {name: dashboard, scope: read, token: {fromEnv: RO_TOKEN}}
-",
-        "",
-    )
+    crate::support::mcp_config(registry, &remote.url(), data, &config_access(), "")
 }
 
 /// One API call; the body parsed as JSON (Null when empty or not JSON).
@@ -806,4 +789,135 @@ fn a_suspended_automation_writes_nothing_automatic_until_resumed_and_survives_a_
         "{body}"
     );
     assert_eq!(deployed(&world.remote), tag(2));
+}
+
+#[test]
+fn an_automation_suspended_by_its_manifest_writes_nothing_not_even_a_promotion_and_says_so() {
+    let world = world();
+    world.registry.push("goldentooth-mcp", &tag(1), "1");
+    let text = crate::support::mcp_config(
+        &world.registry.host(),
+        &world.remote.url(),
+        &world.dir.path().join("data"),
+        &config_access(),
+        "    suspend: true\n",
+    );
+    let app = App::start(world.dir.path(), &text, &ENV);
+    let head = world.remote.head("main");
+    scan(&app);
+    wait_for_decisions(&app, 1);
+    let (status, body) = call(
+        &app,
+        "POST",
+        &format!("{POLICY}/promote"),
+        Some(CI),
+        Some(json!({"tag": tag(1)})),
+    );
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("suspended by its manifest (spec.suspend: true at"),
+        "{body}"
+    );
+    let (status, body) = call(&app, "POST", "/api/v1/automations/mcp/resume", Some(ADMIN), None);
+    assert_eq!(
+        status, 409,
+        "the API cannot resume what the manifest suspends: {body}"
+    );
+    assert_eq!(world.remote.head("main"), head, "nothing written");
+    let (_, automations) = call(&app, "GET", "/api/v1/automations", Some(RO), None);
+    assert_eq!(automations[0]["suspended"].as_bool(), Some(true), "{automations}");
+    assert!(
+        automations[0]["suspended_by"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("manifest ("),
+        "{automations}"
+    );
+    let (_, status) = app.get("/status").unwrap();
+    let status: Value = serde_json::from_str(&status).unwrap();
+    assert_eq!(
+        status["suspended"]["automations"]["flux-system/mcp"], "manifest",
+        "{status}"
+    );
+}
+
+#[test]
+fn a_suspended_image_repository_is_not_scanned_and_its_pushes_are_ignored_with_the_reason() {
+    let world = world();
+    world.registry.push("goldentooth-mcp", &tag(1), "1");
+    let text = crate::support::mcp_config_with_repository(
+        &world.registry.host(),
+        &world.remote.url(),
+        &world.dir.path().join("data"),
+        &config_access(),
+        "",
+        "    suspend: true\n",
+    );
+    let app = App::start(world.dir.path(), &text, &ENV);
+    let head = world.remote.head("main");
+    let (status, body) = call(&app, "POST", SCAN, Some(CI), None);
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("is suspended (spec.suspend: true at"),
+        "{body}"
+    );
+    let notification = push_notification("suspended", &format!("http://{}", world.registry.host()), &tag(1));
+    let (status, _) = request(
+        app.port,
+        "POST",
+        "/hooks/registry",
+        &[
+            ("Authorization", NOTIFY),
+            (
+                "Content-Type",
+                "application/vnd.docker.distribution.events.v1+json",
+            ),
+        ],
+        notification.as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(status, 200);
+    let event = wait_for("the push to be ignored", Duration::from_secs(30), || {
+        let (_, events) = call(&app, "GET", "/api/v1/events", Some(RO), None);
+        events["events"]
+            .as_array()
+            .and_then(|events| events.iter().find(|e| e["state"] == "ignored").cloned())
+    });
+    assert!(
+        event["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("image repository flux-system/mcp is suspended"),
+        "{event}"
+    );
+    assert_eq!(world.remote.head("main"), head, "nothing written");
+    let (_, status) = app.get("/status").unwrap();
+    let status: Value = serde_json::from_str(&status).unwrap();
+    assert_eq!(
+        status["suspended"]["image_repositories"][0], "flux-system/mcp",
+        "{status}"
+    );
+}
+
+/// The `intake:` and `api:` block of `config`.
+fn config_access() -> String {
+    "intake:
+  registry:
+    authorization: [{fromEnv: NOTIFY_AUTH}]
+  forgejo:
+    secrets: [{fromEnv: FORGEJO_SECRET}]
+  coalesceWindow: 0s
+api:
+  tokens:
+    - {name: ops, scope: admin, token: {fromEnv: ADMIN_TOKEN}}
+    - {name: ci, scope: promote, token: {fromEnv: CI_TOKEN}}
+    - {name: dashboard, scope: read, token: {fromEnv: RO_TOKEN}}
+"
+    .to_owned()
 }

@@ -33,6 +33,15 @@ impl Engine {
                 "no image update automation writes the markers of policy {key}; add one that covers its namespace"
             )));
         }
+        if let Some(frozen) = automations.iter().find(|a| a.suspended)
+            && automations.iter().all(|a| a.suspended)
+        {
+            return Err(ManualError::Conflict(format!(
+                "automation {} (the one that writes policy {key}) is suspended by its manifest (spec.suspend: true at {}); \
+                 nothing was written; set suspend: false there first",
+                frozen.key, frozen.origin
+            )));
+        }
         let Some(repository) = self.settings.repositories.get(&policy.repository) else {
             return Err(ManualError::Internal(format!(
                 "policy {key} names {} which is not configured",
@@ -116,7 +125,7 @@ impl Engine {
             plan(&snapshot, &trigger)
         };
         let mut pushed: Option<(String, Vec<ChangeView>)> = None;
-        let mut failure = None;
+        let mut failure = planned.skipped.last().map(|skipped| skipped.reason.to_string());
         for decision in self.write(planned.intents).await {
             let automation = decision.automation.map(|key| key.to_string()).unwrap_or_default();
             match decision.outcome {
@@ -279,6 +288,14 @@ impl Engine {
     ) -> Result<NoteResult, ManualError> {
         let automation = Arc::new(self.automation(name)?.clone());
         let key = automation.key.to_string();
+        if automation.suspended {
+            return Err(ManualError::Conflict(format!(
+                "automation {key} is suspended by its manifest (spec.suspend: true at {}); the API cannot {} it: \
+                 change the manifest",
+                automation.origin,
+                if suspended { "suspend" } else { "resume" }
+            )));
+        }
         let message = if suspended {
             self.journal.suspend(&key, by).await?;
             Trailer::message(
@@ -323,6 +340,12 @@ impl Engine {
         if !self.settings.repositories.contains_key(key) {
             return Err(ManualError::NotFound(format!(
                 "no image repository {key}; GET /api/v1/policies names the configured ones"
+            )));
+        }
+        if let Some(repository) = self.settings.repositories.get(key).filter(|r| r.suspended) {
+            return Err(ManualError::Conflict(format!(
+                "image repository {key} is suspended (spec.suspend: true at {}); it is not scanned until that says false",
+                repository.origin
             )));
         }
         let ScanResult { tags, .. } = self

@@ -77,6 +77,10 @@ impl Engine {
                 self.note_deployed(key, &tag);
             }
         }
+        for automation in self.settings.automations.values().filter(|a| a.suspended) {
+            tracing::warn!(automation = %automation.key, origin = %automation.origin, "suspended by its manifest (spec.suspend: true): nothing is written to its repository");
+            self.overrides.suspend_in_manifest(&automation.key);
+        }
         for suspension in self.journal.suspensions().await? {
             match ObjectKey::parse(&suspension.automation) {
                 Ok(key) => self.overrides.set_suspended(&key, true),

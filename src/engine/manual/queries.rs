@@ -105,8 +105,13 @@ impl Engine {
                     push_branch: automation.push_branch.clone(),
                     update_path: automation.update_path.clone(),
                     policies: automation.policies.iter().map(ToString::to_string).collect(),
-                    suspended: suspended.is_some(),
-                    suspended_by: suspended.map(|suspension| suspension.suspended_by.clone()),
+                    suspended: suspended.is_some() || automation.suspended,
+                    // A manifest's `spec.suspend: true` is named as its origin (file:line).
+                    suspended_by: if automation.suspended {
+                        Some(format!("manifest ({})", automation.origin))
+                    } else {
+                        suspended.map(|suspension| suspension.suspended_by.clone())
+                    },
                     suspended_at: suspended.map(|suspension| suspension.at),
                 }
             })

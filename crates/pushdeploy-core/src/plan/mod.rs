@@ -149,7 +149,9 @@ pub fn plan(snapshot: &Snapshot<'_>, trigger: &Trigger<'_>) -> Plan {
     for state in &snapshot.policies {
         match trigger {
             Trigger::Manual { tag, cause } => {
-                plan.intend(state, tag, true, cause, |_| Ok(()));
+                plan.intend(state, tag, true, cause, |intent| {
+                    snapshot.overrides.admits(intent)
+                });
             }
             Trigger::Push { tag, cause } => plan.automatic(snapshot, state, Some(tag), cause),
             Trigger::Scan { cause } => plan.automatic(snapshot, state, None, cause),

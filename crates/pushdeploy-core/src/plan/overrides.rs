@@ -11,6 +11,8 @@ use std::collections::{BTreeMap, BTreeSet};
 pub struct Overrides {
     pins: BTreeMap<ObjectKey, Tag>,
     suspended: BTreeSet<ObjectKey>,
+    /// Suspended by their own manifest (`spec.suspend: true`): not even a manual call writes.
+    suspended_in_manifest: BTreeSet<ObjectKey>,
 }
 
 /// Why an override holds an automatic intent back.
@@ -18,6 +20,11 @@ pub struct Overrides {
 pub enum Held {
     #[error("automation {automation} is suspended (resume it to let updates through)")]
     Suspended { automation: ObjectKey },
+    #[error(
+        "automation {automation} is suspended by its manifest (spec.suspend: true); nothing is written to its \
+         repository, also not by a promotion, until the manifest says suspend: false"
+    )]
+    SuspendedInManifest { automation: ObjectKey },
     #[error("policy {policy} is pinned to {pin}")]
     Pinned { policy: ObjectKey, pin: Tag },
 }
@@ -43,18 +50,34 @@ impl Overrides {
         }
     }
 
+    /// Suspended through the API (automatic updates held) or by its manifest (all writes held).
     pub fn is_suspended(&self, automation: &ObjectKey) -> bool {
-        self.suspended.contains(automation)
+        self.suspended.contains(automation) || self.suspended_in_manifest.contains(automation)
+    }
+
+    /// The automation's manifest says `suspend: true` (set from configuration at start).
+    pub fn suspend_in_manifest(&mut self, automation: &ObjectKey) {
+        self.suspended_in_manifest.insert(automation.clone());
+    }
+
+    pub fn is_suspended_in_manifest(&self, automation: &ObjectKey) -> bool {
+        self.suspended_in_manifest.contains(automation)
     }
 
     /// Whether `intent` may be written now. An explicit (manual) intent always may; an
     /// automatic one may not while its automation is suspended, nor while its policy is pinned
-    /// to another tag — also when it was planned before the pin or suspension was set.
+    /// to another tag — also when it was planned before the pin or suspension was set. Nothing
+    /// passes a suspension in the automation's own manifest.
     pub fn admits(&self, intent: &Intent) -> Result<(), Held> {
+        if self.suspended_in_manifest.contains(intent.automation()) {
+            return Err(Held::SuspendedInManifest {
+                automation: intent.automation().clone(),
+            });
+        }
         if intent.explicit() {
             return Ok(());
         }
-        if self.is_suspended(intent.automation()) {
+        if self.suspended.contains(intent.automation()) {
             return Err(Held::Suspended {
                 automation: intent.automation().clone(),
             });

@@ -344,3 +344,32 @@ fn in_one_batch_the_latest_explicit_intent_wins_else_the_highest_ranked() {
     assert_eq!(verdicts[1], None, "the explicit one wins: {verdicts:?}");
     assert!(verdicts[0].as_deref().unwrap().contains("superseded by 2-bbb"));
 }
+
+#[test]
+fn an_automation_suspended_by_its_manifest_gets_nothing_not_even_a_promotion() {
+    let mut world = World::new(&["1-aaa", "2-bbb"]);
+    world.automations.push(key("apps/mcp"));
+    world.overrides.suspend_in_manifest(&key("flux-system/mcp"));
+    let promoted = world.plan(&Trigger::Manual {
+        tag: Tag::parse("1-aaa").unwrap(),
+        cause: "promote by ops".into(),
+    });
+    assert_eq!(
+        written(&promoted),
+        vec![("apps/mcp".into(), "1-aaa".into(), true)]
+    );
+    assert!(
+        reasons(&promoted)[0].contains("suspended by its manifest (spec.suspend: true)"),
+        "{:?}",
+        reasons(&promoted)
+    );
+    let pushed = world.plan(&push("2-bbb"));
+    assert_eq!(written(&pushed), vec![("apps/mcp".into(), "2-bbb".into(), false)]);
+    // And at write time, for an intent planned before (a reload would set it).
+    let mut later = Overrides::default();
+    later.suspend_in_manifest(&key("apps/mcp"));
+    assert!(matches!(
+        later.admits(&promoted.intents[0]),
+        Err(Held::SuspendedInManifest { .. })
+    ));
+}
