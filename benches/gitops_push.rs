@@ -125,6 +125,7 @@ fn main() {
                 image: "registry.example/app".into(),
                 policy: &policy,
                 automations: vec![&automation.key],
+                digests: None,
             }],
             tags: &tags,
             selected: &selected,

@@ -109,7 +109,9 @@ impl Application {
         let scan_tasks = if state.settings.trust_notifications {
             Vec::new()
         } else {
-            crate::scheduler::Scheduler::new(Arc::clone(&engine.registry)).spawn(&shutdown)
+            let mut tasks = crate::scheduler::Scheduler::new(Arc::clone(&engine.registry)).spawn(&shutdown);
+            tasks.extend(engine.spawn_digest_refresh(&shutdown));
+            tasks
         };
         let engine_task = tokio::spawn(Arc::clone(&engine).run(scans, shutdown.clone()));
         let tls = match &state.settings.server.tls {

@@ -90,7 +90,7 @@ pub(super) const IMAGE_REPOSITORY: &[Field] = &[
     field("spec.serviceAccountName", ALL, Refused(SERVICE_ACCOUNT)),
     field("spec.certSecretRef", ALL, Honoured),
     field("spec.certSecretRef.name", ALL, Honoured),
-    field("spec.suspend", ALL, Pending),
+    field("spec.suspend", ALL, Honoured),
     field("spec.accessFrom", ALL, Refused(ACCESS_FROM)),
     field("spec.exclusionList", ALL, Honoured),
     field("spec.provider", NEW, RefusedUnless(&["generic"], CLOUD_LOGIN)),
@@ -113,8 +113,8 @@ pub(super) const IMAGE_POLICY: &[Field] = &[
     field("spec.filterTags", ALL, Honoured),
     field("spec.filterTags.pattern", ALL, Honoured),
     field("spec.filterTags.extract", ALL, Honoured),
-    field("spec.digestReflectionPolicy", NEW, Pending),
-    field("spec.interval", NEW, Pending),
+    field("spec.digestReflectionPolicy", NEW, Differently),
+    field("spec.interval", NEW, Honoured),
     field("spec.suspend", NEW, RefusedUnless(&["false"], POLICY_SUSPEND)),
 ];
 
@@ -158,7 +158,7 @@ pub(super) const IMAGE_UPDATE_AUTOMATION: &[Field] = &[
     field("spec.update", ALL, Honoured),
     field("spec.update.strategy", ALL, Honoured),
     field("spec.update.path", ALL, Honoured),
-    field("spec.suspend", ALL, Pending),
+    field("spec.suspend", ALL, Honoured),
 ];
 
 /// `GitRepository` (source.toolkit.fluxcd.io v1 and v1beta2; there is no v1beta1 here).

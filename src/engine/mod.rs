@@ -2,7 +2,7 @@
 //! out. A webhook's tag is confirmed in the registry (manifest HEAD) before anything is written;
 //! the policy picks over the known tags plus this one; pins and suspensions hold.
 
-use crate::config::Settings;
+use crate::config::{DigestReflection, Settings};
 use crate::domain::ObjectKey;
 use crate::gitops::{Intent, Outcome, Writers};
 use crate::journal::{Event, Journal, Kind, State};
@@ -15,6 +15,7 @@ use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
 mod confirm;
+mod digest_refresh;
 mod manual;
 mod once;
 mod overrides;
@@ -338,7 +339,10 @@ impl Engine {
                 return Processed::ended(State::Ignored, format!("{repository} is no longer configured"));
             };
             let digest = match self.confirmer.confirm(&key, &client, tag).await {
-                Ok(manifest) => manifest.digest,
+                Ok(manifest) => {
+                    self.note_digest(&key, tag, &manifest.digest);
+                    manifest.digest
+                }
                 Err(crate::registry::RegistryError::NotFound { .. }) => {
                     return Processed::ended(
                         State::Failed,
@@ -401,12 +405,14 @@ impl Engine {
     /// Plan (`plan::plan`, the one decision point) over what is known for `repository` after
     /// `trigger`, then write the intents and record their outcomes.
     async fn decide(&self, repository: &ObjectKey, tags: &[String], trigger: Trigger<'_>) -> Vec<Decision> {
+        self.resolve_digests(repository, tags).await;
+        let digests = self.registry.digests.view(repository);
         let planned = {
             let overrides = self.overrides.snapshot();
             // Held while planning, so that two scans never both act on one new pick.
             let mut selected = self.selected.lock().unwrap_or_else(|p| p.into_inner());
             let snapshot = Snapshot {
-                policies: self.policy_states(|policy| policy.repository == *repository),
+                policies: self.policy_states(|policy| policy.repository == *repository, &digests),
                 tags,
                 selected: &selected,
                 overrides: &overrides,
@@ -420,8 +426,12 @@ impl Engine {
         decisions
     }
 
-    /// The policies `wanted` selects, as planning sees them.
-    fn policy_states(&self, wanted: impl Fn(&crate::config::ImagePolicy) -> bool) -> Vec<PolicyState<'_>> {
+    /// The policies `wanted` selects, as planning sees them; `digests` is their repository's.
+    fn policy_states<'a>(
+        &'a self,
+        wanted: impl Fn(&crate::config::ImagePolicy) -> bool,
+        digests: &'a crate::registry::DigestView,
+    ) -> Vec<PolicyState<'a>> {
         let settings = &self.settings;
         settings
             .policies
@@ -435,11 +445,17 @@ impl Engine {
                     .filter(|automation| automation.policies.contains(&policy.key))
                     .map(|automation| &automation.key)
                     .collect();
+                let digests = match policy.digest_reflection {
+                    DigestReflection::Never => None,
+                    DigestReflection::IfNotPresent => Some(&digests.first),
+                    DigestReflection::Always { .. } => Some(&digests.latest),
+                };
                 Some(PolicyState {
                     key: &policy.key,
                     image: repository.image.to_string(),
                     policy: &policy.policy,
                     automations,
+                    digests,
                 })
             })
             .collect()
@@ -506,6 +522,54 @@ impl Engine {
             }
             self.note_deployed(policy, &tag);
             metrics::counter!("pushdeploy_commits_total", "result" => "pushed").increment(1);
+        }
+    }
+
+    /// Record what the registry said `tag` of `repository` names (a confirmation's digest).
+    fn note_digest(&self, repository: &ObjectKey, tag: &str, digest: &str) -> bool {
+        match crate::domain::Digest::parse(digest) {
+            Ok(digest) => self.registry.digests.note(repository, tag, digest),
+            Err(error) => {
+                tracing::warn!(%repository, tag, digest, %error, "the registry named a digest that is not one; not reflected");
+                false
+            }
+        }
+    }
+
+    /// For every policy on `repository` that reflects digests: make sure the digest of its
+    /// pick is known (one manifest HEAD when it is not). A lookup that fails is logged; the
+    /// plan then says the digest is unknown and writes nothing for that policy.
+    async fn resolve_digests(&self, repository: &ObjectKey, tags: &[String]) {
+        let borrowed: Vec<&str> = tags.iter().map(String::as_str).collect();
+        let known = self.registry.digests.view(repository);
+        let mut wanted: Vec<String> = self
+            .settings
+            .policies
+            .values()
+            .filter(|policy| policy.repository == *repository)
+            .filter(|policy| policy.digest_reflection != DigestReflection::Never)
+            .filter_map(|policy| policy.policy.select(&borrowed).ok())
+            .filter(|pick| !known.latest.contains_key(*pick))
+            .map(str::to_owned)
+            .collect();
+        wanted.sort();
+        wanted.dedup();
+        for tag in wanted {
+            self.look_up_digest(repository, &tag).await;
+        }
+    }
+
+    /// Ask the registry what `tag` names now and record it; true when it is news.
+    async fn look_up_digest(&self, repository: &ObjectKey, tag: &str) -> bool {
+        let Some(client) = self.registry.client(repository) else {
+            return false;
+        };
+        match client.manifest(tag).await {
+            Ok(manifest) => self.note_digest(repository, tag, &manifest.digest),
+            Err(error) => {
+                tracing::warn!(%repository, tag, %error, "cannot look up the digest to reflect");
+                false
+            }
         }
     }
 

@@ -71,6 +71,8 @@ pub struct Gateway {
     cache: TagCache,
     sender: mpsc::UnboundedSender<ScanResult>,
     pub watch: Arc<CertWatch>,
+    /// Digests learnt per tag, for policies that reflect them.
+    pub digests: super::DigestBook,
 }
 
 impl Gateway {
@@ -105,6 +107,7 @@ impl Gateway {
             cache: TagCache::default(),
             sender,
             watch,
+            digests: super::DigestBook::default(),
         }))
     }
 

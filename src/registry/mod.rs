@@ -5,11 +5,13 @@
 mod auth;
 mod cache;
 mod client;
+mod digests;
 mod error;
 mod gateway;
 mod tls;
 
 pub use client::{Manifest, RegistryClient, parse_retry_after};
+pub use digests::{DigestBook, DigestView};
 pub use error::RegistryError;
 pub use gateway::{Gateway, RepositoryStatus, ScanResult};
 pub use tls::CertWatch;

@@ -89,6 +89,7 @@ fn planned(automation: &Automation, trigger: Trigger<'_>) -> Intent {
             image: IMAGE.into(),
             policy: &policy,
             automations: vec![&automation.key],
+            digests: None,
         }],
         tags: &tags,
         selected: &selected,

@@ -67,6 +67,9 @@ impl Engine {
             Ok(manifest) => {
                 // Confirmed: every view and the next decision know this tag from now on.
                 self.registry.note_confirmed(&policy.repository, &tag);
+                if !manifest.digest.is_empty() {
+                    self.note_digest(&policy.repository, &tag, &manifest.digest);
+                }
                 manifest
             }
             Err(RegistryError::NotFound { .. }) => {
@@ -109,11 +112,12 @@ impl Engine {
         // Durable first: the pin holds across a crash between here and the push.
         self.journal.pin(&key_text, &tag, by).await?;
         self.overrides.pin(key, parsed.clone());
+        let digests = self.registry.digests.view(&policy.repository);
         let planned = {
             let overrides = self.overrides.snapshot();
             let selected = BTreeMap::new();
             let snapshot = Snapshot {
-                policies: self.policy_states(|policy| policy.key == *key),
+                policies: self.policy_states(|policy| policy.key == *key, &digests),
                 tags: &[],
                 selected: &selected,
                 overrides: &overrides,

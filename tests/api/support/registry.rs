@@ -155,17 +155,30 @@ impl Registry {
     pub fn push(&self, repository: &str, tag: &str, variant: &str) -> String {
         let layout = self.dir.join(format!("layout-{variant}"));
         write_layout(&layout, variant);
-        let digest_file = self.dir.join(format!("digest-{variant}-{tag}"));
+        self.copy(&layout, repository, tag, &format!("{variant}-{tag}"), &[])
+    }
+
+    /// Push a multi-arch image index (linux/amd64 and linux/arm64 images of `variant`) as
+    /// `repository:tag`; returns the digest of the index, as the registry names it.
+    pub fn push_index(&self, repository: &str, tag: &str, variant: &str) -> String {
+        let layout = self.dir.join(format!("index-layout-{variant}"));
+        write_index_layout(&layout, variant);
+        self.copy(
+            &layout,
+            repository,
+            tag,
+            &format!("index-{variant}-{tag}"),
+            &["--all"],
+        )
+    }
+
+    fn copy(&self, layout: &Path, repository: &str, tag: &str, name: &str, extra: &[&str]) -> String {
+        let digest_file = self.dir.join(format!("digest-{name}"));
         let mut command = Command::new("skopeo");
         command
-            .args([
-                "--insecure-policy",
-                "copy",
-                "--quiet",
-                "--retry-times",
-                "3",
-                "--digestfile",
-            ])
+            .args(["--insecure-policy", "copy", "--quiet", "--retry-times", "3"])
+            .args(extra)
+            .arg("--digestfile")
             .arg(&digest_file);
         if self.options.tls.is_some() {
             let certs = self.dir.join("client-certs");
@@ -219,24 +232,49 @@ fn blob(layout: &Path, bytes: &[u8]) -> (String, usize) {
     (format!("sha256:{hex}"), bytes.len())
 }
 
+/// An OCI layout whose `latest` is an image index of two platform images of `variant`.
+pub fn write_index_layout(layout: &Path, variant: &str) {
+    let mut entries = Vec::new();
+    for arch in ["amd64", "arm64"] {
+        let (digest, size) = image(layout, &format!("{variant}-{arch}"), arch);
+        entries.push(format!(
+            r#"{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{digest}","size":{size},"platform":{{"architecture":"{arch}","os":"linux"}}}}"#
+        ));
+    }
+    let image_index = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{}]}}"#,
+        entries.join(",")
+    );
+    let (digest, size) = blob(layout, image_index.as_bytes());
+    let index = format!(
+        r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"application/vnd.oci.image.index.v1+json","digest":"{digest}","size":{size},"annotations":{{"org.opencontainers.image.ref.name":"latest"}}}}]}}"#
+    );
+    std::fs::write(layout.join("index.json"), index).unwrap();
+}
+
 /// A minimal OCI image layout (one empty-tar layer, a config naming `variant`); returns the
 /// manifest digest.
 pub fn write_layout(layout: &Path, variant: &str) -> String {
-    std::fs::create_dir_all(layout.join("blobs/sha256")).unwrap();
-    std::fs::write(layout.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
-    let layer = vec![0u8; 1024];
-    let (layer_digest, layer_size) = blob(layout, &layer);
-    let config = format!(
-        r#"{{"architecture":"amd64","os":"linux","config":{{"Labels":{{"variant":"{variant}"}}}},"rootfs":{{"type":"layers","diff_ids":["{layer_digest}"]}}}}"#
-    );
-    let (config_digest, config_size) = blob(layout, config.as_bytes());
-    let manifest = format!(
-        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{config_digest}","size":{config_size}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{layer_digest}","size":{layer_size}}}]}}"#
-    );
-    let (manifest_digest, manifest_size) = blob(layout, manifest.as_bytes());
+    let (manifest_digest, manifest_size) = image(layout, variant, "amd64");
     let index = format!(
         r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{manifest_digest}","size":{manifest_size},"annotations":{{"org.opencontainers.image.ref.name":"latest"}}}}]}}"#
     );
     std::fs::write(layout.join("index.json"), index).unwrap();
     manifest_digest
+}
+
+/// The blobs of one image (`variant` in its config's labels) in `layout`: manifest digest and size.
+fn image(layout: &Path, variant: &str, arch: &str) -> (String, usize) {
+    std::fs::create_dir_all(layout.join("blobs/sha256")).unwrap();
+    std::fs::write(layout.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    let layer = vec![0u8; 1024];
+    let (layer_digest, layer_size) = blob(layout, &layer);
+    let config = format!(
+        r#"{{"architecture":"{arch}","os":"linux","config":{{"Labels":{{"variant":"{variant}"}}}},"rootfs":{{"type":"layers","diff_ids":["{layer_digest}"]}}}}"#
+    );
+    let (config_digest, config_size) = blob(layout, config.as_bytes());
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{config_digest}","size":{config_size}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{layer_digest}","size":{layer_size}}}]}}"#
+    );
+    blob(layout, manifest.as_bytes())
 }

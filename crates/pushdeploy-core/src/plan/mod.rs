@@ -13,7 +13,7 @@ mod tests;
 pub use admit::admit;
 pub use overrides::{Held, Overrides};
 
-use crate::domain::{ObjectKey, Tag};
+use crate::domain::{Digest, ObjectKey, Tag};
 use crate::policy::Policy;
 use crate::setter::PolicyValue;
 use std::collections::BTreeMap;
@@ -70,6 +70,10 @@ pub struct PolicyState<'a> {
     pub policy: &'a Policy,
     /// The automations whose markers of this policy are written (none: nothing can be).
     pub automations: Vec<&'a ObjectKey>,
+    /// With digest reflection (`IfNotPresent`, `Always`): the digest of each tag as this
+    /// policy sees it, written as `image:tag@digest` and into `:digest` markers. `None`: the
+    /// policy does not reflect digests (Flux's `Never`).
+    pub digests: Option<&'a BTreeMap<String, Digest>>,
 }
 
 /// What is known when a trigger arrives.
@@ -112,6 +116,11 @@ pub enum Skip {
         tag: String,
     },
     #[error(
+        "policy {policy} reflects digests (digestReflectionPolicy) but the digest of {tag} is not known: the registry \
+         could not be asked; nothing written, the next scan asks again"
+    )]
+    DigestUnknown { policy: ObjectKey, tag: String },
+    #[error(
         "policy {policy} picks {pick}, but no ImageUpdateAutomation covers it (an automation covers the \
          ImagePolicies of its namespace that match its policySelector); add one, or check `pushdeploy config check`"
     )]
@@ -121,7 +130,7 @@ pub enum Skip {
 impl Skip {
     /// A skip that is a failure of the event (the input is wrong), not a policy doing its job.
     pub fn is_failure(&self) -> bool {
-        matches!(self, Self::NotATag { .. })
+        matches!(self, Self::NotATag { .. } | Self::DigestUnknown { .. })
     }
 }
 
@@ -149,7 +158,10 @@ pub fn plan(snapshot: &Snapshot<'_>, trigger: &Trigger<'_>) -> Plan {
     for state in &snapshot.policies {
         match trigger {
             Trigger::Manual { tag, cause } => {
-                plan.intend(state, tag, true, cause, |intent| {
+                let Some(digest) = plan.digest(state, tag.as_str()) else {
+                    continue;
+                };
+                plan.intend(state, tag, digest, true, cause, |intent| {
                     snapshot.overrides.admits(intent)
                 });
             }
@@ -218,11 +230,19 @@ impl Plan {
                 },
             );
         }
+        let Some(digest) = self.digest(state, pick) else {
+            return;
+        };
         if only.is_none() {
-            if snapshot.selected.get(policy).map(String::as_str) == Some(pick) {
+            // With a digest, a tag that moved to new content is a new pick.
+            let selection = match &digest {
+                Some(digest) => format!("{pick}@{digest}"),
+                None => pick.to_owned(),
+            };
+            if snapshot.selected.get(policy) == Some(&selection) {
                 return;
             }
-            self.selections.push((policy.clone(), pick.to_owned()));
+            self.selections.push((policy.clone(), selection));
         }
         if state.automations.is_empty() {
             let pick = pick.to_owned();
@@ -235,9 +255,25 @@ impl Plan {
                 },
             );
         }
-        self.intend(state, &tag, false, cause, |intent| {
+        self.intend(state, &tag, digest, false, cause, |intent| {
             snapshot.overrides.admits(intent)
         });
+    }
+
+    /// The digest to write with `tag` (`Some(None)`: the policy reflects none); `None` when
+    /// the policy reflects digests and this one is unknown (recorded as a skip).
+    fn digest(&mut self, state: &PolicyState<'_>, tag: &str) -> Option<Option<Digest>> {
+        let Some(digests) = state.digests else {
+            return Some(None);
+        };
+        match digests.get(tag) {
+            Some(digest) => Some(Some(digest.clone())),
+            None => {
+                let (policy, tag) = (state.key.clone(), tag.to_owned());
+                self.skip(state.key, None, Skip::DigestUnknown { policy, tag });
+                None
+            }
+        }
     }
 
     /// One intent per automation of `state`, unless `admits` holds it back.
@@ -245,6 +281,7 @@ impl Plan {
         &mut self,
         state: &PolicyState<'_>,
         tag: &Tag,
+        digest: Option<Digest>,
         explicit: bool,
         cause: &str,
         admits: impl Fn(&Intent) -> Result<(), Held>,
@@ -256,8 +293,7 @@ impl Plan {
                 value: PolicyValue {
                     image: state.image.clone(),
                     tag: tag.clone(),
-                    // As Flux writes it without digestReflectionPolicy.
-                    digest: None,
+                    digest: digest.clone(),
                 },
                 ranking: Some(state.policy.clone()),
                 explicit,

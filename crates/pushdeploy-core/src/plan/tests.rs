@@ -21,6 +21,7 @@ struct World {
     selected: BTreeMap<ObjectKey, String>,
     overrides: Overrides,
     automations: Vec<ObjectKey>,
+    digests: Option<BTreeMap<String, crate::domain::Digest>>,
 }
 
 impl World {
@@ -31,6 +32,7 @@ impl World {
             selected: BTreeMap::new(),
             overrides: Overrides::default(),
             automations: vec![key("flux-system/mcp")],
+            digests: None,
         }
     }
 
@@ -42,6 +44,7 @@ impl World {
                 image: "registry.example/app".to_owned(),
                 policy: &self.policy,
                 automations: self.automations.iter().collect(),
+                digests: self.digests.as_ref(),
             }],
             tags: &self.tags,
             selected: &self.selected,
@@ -372,4 +375,55 @@ fn an_automation_suspended_by_its_manifest_gets_nothing_not_even_a_promotion() {
         later.admits(&promoted.intents[0]),
         Err(Held::SuspendedInManifest { .. })
     ));
+}
+
+fn digest(hex: char) -> crate::domain::Digest {
+    crate::domain::Digest::parse(&format!("sha256:{}", hex.to_string().repeat(64))).unwrap()
+}
+
+#[test]
+fn a_policy_reflecting_digests_writes_the_digest_and_a_moved_tag_is_a_new_pick() {
+    let mut world = World::new(&["1-aaa", "2-bbb"]);
+    world.digests = Some(BTreeMap::from([("2-bbb".to_owned(), digest('a'))]));
+    let first = world.plan(&scan());
+    assert_eq!(first.intents[0].value().digest, Some(digest('a')));
+    let selection = format!("2-bbb@{}", digest('a'));
+    assert_eq!(
+        first.selections,
+        vec![(key("flux-system:mcp"), selection.clone())]
+    );
+    world.selected.insert(key("flux-system:mcp"), selection);
+    assert!(
+        world.plan(&scan()).intents.is_empty(),
+        "same tag, same digest: nothing to do"
+    );
+    world.digests = Some(BTreeMap::from([("2-bbb".to_owned(), digest('b'))]));
+    let moved = world.plan(&scan());
+    assert_eq!(
+        moved.intents[0].value().digest,
+        Some(digest('b')),
+        "the tag moved: written again"
+    );
+    let manual = world.plan(&Trigger::Manual {
+        tag: Tag::parse("2-bbb").unwrap(),
+        cause: "promote".into(),
+    });
+    assert_eq!(manual.intents[0].value().digest, Some(digest('b')));
+}
+
+#[test]
+fn a_policy_reflecting_digests_writes_nothing_while_the_digest_is_unknown() {
+    let mut world = World::new(&["1-aaa", "2-bbb"]);
+    world.digests = Some(BTreeMap::from([("1-aaa".to_owned(), digest('a'))]));
+    let plan = world.plan(&push("2-bbb"));
+    assert!(plan.intents.is_empty() && plan.selections.is_empty());
+    assert!(plan.skipped[0].reason.is_failure());
+    assert!(
+        reasons(&plan)[0].contains("digest of 2-bbb is not known"),
+        "{:?}",
+        reasons(&plan)
+    );
+    // Without reflection the digest is never written (Flux's Never).
+    world.digests = None;
+    assert_eq!(world.plan(&push("2-bbb")).intents[0].value().digest, None);
 }

@@ -1,0 +1,63 @@
+//! The digests learnt per (repository, tag), for policies that reflect them
+//! (`digestReflectionPolicy`): the first digest seen for a tag (what `IfNotPresent` keeps) and
+//! the latest one (what `Always` follows). Filled by confirmations (the manifest HEAD of a
+//! push or promotion) and by lookups for a pick; in memory, so after a restart the first
+//! lookup is what "present" means.
+
+use crate::domain::{Digest, ObjectKey};
+use std::collections::BTreeMap;
+use std::sync::RwLock;
+
+/// One repository's digests as policies see them.
+#[derive(Debug, Clone, Default)]
+pub struct DigestView {
+    /// The first digest seen per tag (`IfNotPresent`).
+    pub first: BTreeMap<String, Digest>,
+    /// The latest digest seen per tag (`Always`).
+    pub latest: BTreeMap<String, Digest>,
+}
+
+#[derive(Debug, Default)]
+pub struct DigestBook(RwLock<BTreeMap<ObjectKey, DigestView>>);
+
+impl DigestBook {
+    /// `tag` of `key` names `digest` now; true when that is news (a new tag, or a tag that moved).
+    pub fn note(&self, key: &ObjectKey, tag: &str, digest: Digest) -> bool {
+        let mut book = self.0.write().unwrap_or_else(|p| p.into_inner());
+        let view = book.entry(key.clone()).or_default();
+        view.first.entry(tag.to_owned()).or_insert_with(|| digest.clone());
+        view.latest.insert(tag.to_owned(), digest.clone()) != Some(digest)
+    }
+
+    pub fn view(&self, key: &ObjectKey) -> DigestView {
+        self.0
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key)
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_digest_of_a_tag_is_kept_and_the_latest_follows_a_moved_tag() {
+        let book = DigestBook::default();
+        let key = ObjectKey::parse("apps/web").unwrap();
+        let digest = |c: char| Digest::parse(&format!("sha256:{}", c.to_string().repeat(64))).unwrap();
+        assert!(book.note(&key, "latest", digest('a')), "a new tag is news");
+        assert!(!book.note(&key, "latest", digest('a')), "the same digest is not");
+        assert!(book.note(&key, "latest", digest('b')), "a moved tag is");
+        let view = book.view(&key);
+        assert_eq!(view.first["latest"], digest('a'));
+        assert_eq!(view.latest["latest"], digest('b'));
+        assert!(
+            book.view(&ObjectKey::parse("apps/other").unwrap())
+                .latest
+                .is_empty()
+        );
+    }
+}
