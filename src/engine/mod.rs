@@ -4,8 +4,9 @@
 
 use crate::config::Settings;
 use crate::domain::ObjectKey;
+use crate::domain::Tag;
 use crate::gitops::{Intent, Outcome, Writers};
-use crate::journal::{Event, Journal, Kind, State};
+use crate::journal::{Event, EventKind, Journal, State};
 use crate::registry::{Gateway, ScanResult};
 use crate::setter::PolicyValue;
 use std::collections::BTreeMap;
@@ -17,11 +18,11 @@ use tokio_util::sync::CancellationToken;
 mod confirm;
 mod manual;
 mod once;
+pub mod reports;
 pub mod routing;
-pub mod views;
-mod writes;
+pub mod writes;
 
-pub use manual::{Manual, ManualError};
+pub use manual::{Manual, ManualError, Upstream};
 pub use once::OnceReport;
 
 /// Pause before retrying events that failed transiently (remote unreachable, registry down).
@@ -234,13 +235,17 @@ impl Engine {
         backlog.map_or(true, |backlog| backlog > 0)
     }
 
-    #[tracing::instrument(name = "event", skip_all, fields(event = event.id, tag = event.tag.as_deref().unwrap_or("")))]
+    #[tracing::instrument(name = "event", skip_all, fields(event = event.id, tag = event.tag().unwrap_or("")))]
     async fn process(&self, event: Event) {
-        let processed = match event.kind {
-            Kind::Push => self.process_push(&event).await,
-            Kind::Refresh => self.process_refresh(&event).await,
-            // Stored already `rejected`, so never unfinished; a row edited by hand ends here.
-            Kind::Rejected => Processed::ended(State::Rejected, "a rejected delivery is not processed"),
+        let processed = match &event.kind {
+            EventKind::Push { repository, tag, .. } => self.process_push(&event, repository, tag).await,
+            EventKind::Refresh { automation } => self.process_refresh(automation).await,
+            // Stored already `ignored` / `rejected`, so never unfinished; a row edited by hand
+            // ends here.
+            EventKind::UnmatchedPush { .. } => {
+                Processed::ended(State::Ignored, "no configured image repository matches this push")
+            }
+            EventKind::Rejected => Processed::ended(State::Rejected, "a rejected delivery is not processed"),
         };
         let (state, reason, commit) = match processed {
             Processed::Finished {
@@ -277,13 +282,8 @@ impl Engine {
 
     /// Someone pushed to a gitops branch: fetch and reset that automation's working copy now,
     /// so the next write (and the API's view of git) starts from the new head.
-    async fn process_refresh(&self, event: &Event) -> Processed {
-        let automation = event
-            .automation
-            .as_deref()
-            .and_then(|key| ObjectKey::parse(key).ok())
-            .and_then(|key| self.settings.automations.get(&key));
-        let Some(automation) = automation else {
+    async fn process_refresh(&self, automation: &ObjectKey) -> Processed {
+        let Some(automation) = self.settings.automations.get(automation) else {
             return Processed::ended(State::Ignored, "the automation is no longer configured");
         };
         let automation = Arc::new(automation.clone());
@@ -311,18 +311,13 @@ impl Engine {
     }
 
     /// Confirm, decide, write.
-    async fn process_push(&self, event: &Event) -> Processed {
-        let (Some(repository), Some(tag)) = (&event.repository, &event.tag) else {
-            return Processed::ended(State::Failed, "event without repository or tag");
-        };
-        let Ok(key) = ObjectKey::parse(repository) else {
-            return Processed::ended(State::Failed, format!("bad repository key {repository}"));
-        };
+    async fn process_push(&self, event: &Event, key: &ObjectKey, tag: &Tag) -> Processed {
+        let tag = &tag.to_string();
         if !self.settings.trust_notifications {
-            let Some(client) = self.registry.client(&key) else {
-                return Processed::ended(State::Ignored, format!("{repository} is no longer configured"));
+            let Some(client) = self.registry.client(key) else {
+                return Processed::ended(State::Ignored, format!("{key} is no longer configured"));
             };
-            let digest = match self.confirmer.confirm(&key, &client, tag).await {
+            let digest = match self.confirmer.confirm(key, &client, tag).await {
                 Ok(manifest) => manifest.digest,
                 Err(crate::registry::RegistryError::NotFound { .. }) => {
                     return Processed::ended(
@@ -341,14 +336,14 @@ impl Engine {
                 .journal
                 .transition(event.id, State::Confirmed, None, None, Some(&digest))
                 .await;
-            self.registry.note_confirmed(&key, tag);
+            self.registry.note_confirmed(key, tag);
         }
-        let mut tags = self.registry.tags(&key);
+        let mut tags = self.registry.tags(key);
         if !tags.contains(tag) {
             tags.push(tag.clone());
         }
         let decisions = self
-            .decide(&key, &tags, Some(tag), &format!("webhook ({})", event.source))
+            .decide(key, &tags, Some(tag), &format!("webhook ({})", event.source))
             .await;
         // A write that failed transiently (the writer's `retry: true`) is this event's retry.
         if let Some(error) = decisions.iter().find_map(|d| match &d.outcome {
@@ -513,7 +508,7 @@ impl Engine {
         }
         let outcomes = futures_join(submissions.into_iter().map(
             |(policy, automation, author, handle, intent)| async move {
-                let tag = intent.value.tag.to_string();
+                let tag = intent.value.tag.clone();
                 let cause = intent.cause.clone();
                 (
                     policy,
@@ -538,14 +533,14 @@ impl Engine {
             if let Outcome::Pushed { commit, .. } = &outcome {
                 if let Err(error) = self
                     .journal
-                    .record_deployment(&policy.to_string(), &tag, commit, &author, &cause)
+                    .record_deployment(&policy, &tag, commit, &author, &cause)
                     .await
                 {
                     // The commit is on the remote (and its trailers keep the history); say
                     // that the journal's copy is missing rather than drop it unseen.
                     tracing::error!(%policy, %tag, %commit, %error, "the deployment could not be recorded in the journal");
                 }
-                self.note_deployed(&policy, &tag);
+                self.note_deployed(&policy, tag.as_str());
                 metrics::counter!("pushdeploy_commits_total", "result" => "pushed").increment(1);
             }
             decisions.push(Decision {
@@ -571,36 +566,31 @@ impl Engine {
         policy.policy.select(&borrowed).ok().map(str::to_owned)
     }
 
-    /// A compact view for `/status`.
-    pub fn status(&self) -> serde_json::Value {
-        let selected: BTreeMap<&ObjectKey, Option<String>> = self
+    /// What `/status` shows of the engine (the HTTP layer gives it its JSON shape).
+    pub fn status(&self) -> reports::Status {
+        let deployed = self.deployed.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let overrides = self.writers.overrides();
+        let policies = self
             .settings
             .policies
             .iter()
-            .map(|(key, policy)| (key, self.pick(policy)))
+            .map(|(key, policy)| {
+                let status = reports::PolicyStatus {
+                    selected: self.pick(policy),
+                    deployed: deployed.get(key).cloned(),
+                    pinned: overrides.pinned(key),
+                };
+                (key.clone(), status)
+            })
             .collect();
-        let deployed = self.deployed.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        let overrides = self.writers.overrides();
-        let repositories = self.registry.status();
-        let certificates: BTreeMap<String, String> = self
-            .registry
-            .watch
-            .snapshot()
-            .into_iter()
-            .map(|(host, at)| (host, crate::clock::format_time(at)))
-            .collect();
-        serde_json::json!({
-            "policies": self.settings.policies.keys().map(|key| (key.to_string(), serde_json::json!({
-                "selected": selected.get(key).cloned().flatten(),
-                "deployed": deployed.get(key),
-                "pinned": overrides.pinned(key),
-            }))).collect::<BTreeMap<_, _>>(),
-            "repositories": repositories.into_iter().map(|(key, status)| (key.to_string(), status)).collect::<BTreeMap<_, _>>(),
-            "registry_certificates_not_after": certificates,
-            "scans_decided": self.scans_decided.load(std::sync::atomic::Ordering::SeqCst),
-            "unmatched": self.unmatched.status(),
-            "automations": self.writes.snapshot(),
-        })
+        reports::Status {
+            policies,
+            repositories: self.registry.status(),
+            registry_certificates_not_after: self.registry.watch.snapshot(),
+            scans_decided: self.scans_decided.load(std::sync::atomic::Ordering::SeqCst),
+            unmatched: self.unmatched.status(),
+            automations: self.writes.snapshot(),
+        }
     }
 }
 

@@ -10,6 +10,6 @@ mod gateway;
 mod tls;
 
 pub use client::{Manifest, RegistryClient, parse_retry_after};
-pub use error::RegistryError;
+pub use error::{RegistryError, RequestCause};
 pub use gateway::{Gateway, RepositoryStatus, ScanResult};
 pub use tls::CertWatch;

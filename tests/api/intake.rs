@@ -124,13 +124,13 @@ async fn the_registry_bad_input_table() {
             .unwrap()
             .contains("unsupported content type")
     }));
-    let tags: Vec<_> = events.iter().filter_map(|event| event.tag.clone()).collect();
+    let tags: Vec<_> = events
+        .iter()
+        .filter_map(|event| event.tag().map(str::to_owned))
+        .collect();
     assert_eq!(tags, ["3-y", "2-x", "1-good", "1-u"]);
     // A push for an unknown repository is journaled `ignored`, naming what is configured.
-    let unknown = events
-        .iter()
-        .find(|event| event.tag.as_deref() == Some("1-u"))
-        .unwrap();
+    let unknown = events.iter().find(|event| event.tag() == Some("1-u")).unwrap();
     assert_eq!(unknown.state, State::Ignored);
     assert!(
         unknown
@@ -193,7 +193,10 @@ async fn forgejo_fixture_payloads_with_their_signatures() {
     let events = journaled(&state).await;
     assert_eq!(events.len(), 1);
     assert_eq!(
-        (events[0].repository.as_deref(), events[0].tag.as_deref()),
+        (
+            events[0].kind.repository().map(ToString::to_string).as_deref(),
+            events[0].tag()
+        ),
         (Some("flux-system/webapp"), Some("1.4.2"))
     );
     // A replay: new delivery id, identical bytes → deduplicated.
@@ -582,7 +585,7 @@ async fn forgejo_packages_match_by_alias_and_unmatched_ones_are_journaled_ignore
     let events = journaled(&state).await;
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(
-        events[0].repository.as_deref(),
+        events[0].kind.repository().map(ToString::to_string).as_deref(),
         Some("flux-system/webapp"),
         "matched by its alias"
     );
@@ -600,5 +603,5 @@ async fn forgejo_packages_match_by_alias_and_unmatched_ones_are_journaled_ignore
         "{reason}"
     );
     assert_eq!(ignored[0].source, "forgejo");
-    assert_eq!(ignored[0].tag.as_deref(), Some("1.4.2"));
+    assert_eq!(ignored[0].tag(), Some("1.4.2"));
 }

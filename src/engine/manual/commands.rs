@@ -12,7 +12,7 @@ impl Engine {
         force: bool,
         by: &str,
         kind: Manual,
-    ) -> Result<PromoteResult, ManualError> {
+    ) -> Result<Promotion, ManualError> {
         let policy = self.policy(key)?.clone();
         let field = if kind == Manual::Promote { "/tag" } else { "/to" };
         let parsed = Tag::parse(tag).map_err(|error| ManualError::Invalid {
@@ -47,12 +47,9 @@ impl Engine {
             .ok_or_else(|| ManualError::Internal(format!("no registry client for {}", policy.repository)))?;
         let confirmed = if self.settings.trust_notifications {
             // Quickstart mode: no registry to ask (logged loudly at startup).
-            Ok(crate::registry::Manifest {
-                digest: String::new(),
-                media_type: String::new(),
-            })
+            Ok(None)
         } else {
-            client.manifest(&tag).await
+            client.manifest(&tag).await.map(Some)
         };
         let manifest = match confirmed {
             Ok(manifest) => {
@@ -66,10 +63,11 @@ impl Engine {
                     image: repository.image.to_string(),
                 });
             }
-            Err(error) => {
-                return Err(ManualError::Upstream(format!(
-                    "cannot confirm {tag} in the registry, nothing was written: {error}"
-                )));
+            Err(source) => {
+                return Err(ManualError::Upstream {
+                    message: format!("cannot confirm {tag} in the registry, nothing was written"),
+                    source: Some(source.into()),
+                });
             }
         };
         let previous_tag = self.tag_in_git(key).await?;
@@ -82,7 +80,6 @@ impl Engine {
                 Err(_) => Direction::Unknown,
             },
         };
-        let key_text = key.to_string();
         let previous_pin = self.writers.overrides().pinned(key);
         // Moving backwards is allowed here, and recorded as such (commit trailer, history).
         let moved = match (&direction, &previous_tag) {
@@ -98,9 +95,9 @@ impl Engine {
             }
         );
         // Durable first: the pin holds across a crash between here and the push.
-        self.journal.pin(&key_text, &tag, by).await?;
+        self.journal.pin(key, &parsed, by).await?;
         self.writers.overrides().pin(key, &tag);
-        let mut pushed: Option<(String, Vec<ChangeView>)> = None;
+        let mut pushed: Option<(String, Vec<MarkerChange>)> = None;
         let mut failure = None;
         for automation in automations {
             let intent = Intent {
@@ -121,14 +118,14 @@ impl Engine {
             match outcome {
                 Outcome::Pushed { commit, changes } => {
                     self.journal
-                        .record_deployment(&key_text, &tag, &commit, &automation.author.name, &cause)
+                        .record_deployment(key, &parsed, &commit, &automation.author.name, &cause)
                         .await?;
                     self.note_deployed(key, &tag);
                     let entry = pushed.get_or_insert_with(|| (commit.clone(), Vec::new()));
                     entry.0 = commit;
-                    entry.1.extend(changes.into_iter().map(|change| ChangeView {
-                        automation: automation.key.to_string(),
-                        file: change.file.display().to_string(),
+                    entry.1.extend(changes.into_iter().map(|change| MarkerChange {
+                        automation: automation.key.clone(),
+                        file: change.file,
                         line: change.line,
                         setter: change.setter,
                         old: change.old,
@@ -143,17 +140,24 @@ impl Engine {
         if let Some(error) = failure {
             if pushed.is_none() {
                 // Nothing landed: the pin is put back as it was.
-                match &previous_pin {
-                    Some(pin) => {
-                        self.journal.pin(&key_text, pin, by).await?;
-                        self.writers.overrides().pin(key, pin);
+                match previous_pin.as_deref().map(Tag::parse) {
+                    Some(Ok(pin)) => {
+                        self.journal.pin(key, &pin, by).await?;
+                        self.writers.overrides().pin(key, pin.as_str());
+                    }
+                    // Every pin held was a `Tag` when it was set; one that is not cannot be
+                    // restored faithfully, so it is lifted (and said so) rather than kept half.
+                    Some(Err(parse)) => {
+                        tracing::error!(policy = %key, %parse, "the previous pin is not a tag; unpinned");
+                        self.journal.unpin(key).await?;
+                        self.writers.overrides().unpin(key);
                     }
                     None => {
-                        self.journal.unpin(&key_text).await?;
+                        self.journal.unpin(key).await?;
                         self.writers.overrides().unpin(key);
                     }
                 }
-                return Err(ManualError::Upstream(format!(
+                return Err(ManualError::upstream(format!(
                     "{tag} was not written for policy {key}: {error}"
                 )));
             }
@@ -162,17 +166,12 @@ impl Engine {
         let (commit, changes) =
             pushed.map_or((None, Vec::new()), |(commit, changes)| (Some(commit), changes));
         tracing::info!(policy = %key, %tag, ?direction, by, "manual {cause}");
-        Ok(PromoteResult {
-            policy: key_text,
-            tag,
-            digest: manifest.digest,
+        Ok(Promotion {
+            policy: key.clone(),
+            tag: parsed,
+            digest: manifest.map(|manifest| manifest.digest),
             previous: previous_tag,
             direction,
-            outcome: if commit.is_some() {
-                "pushed".to_owned()
-            } else {
-                "up-to-date".to_owned()
-            },
             commit,
             changes,
             pinned: true,
@@ -186,7 +185,7 @@ impl Engine {
         to: Option<String>,
         force: bool,
         by: &str,
-    ) -> Result<PromoteResult, ManualError> {
+    ) -> Result<Promotion, ManualError> {
         self.policy(key)?;
         let target = match to {
             Some(to) => to,
@@ -211,7 +210,7 @@ impl Engine {
     }
 
     /// Pin `key` at the tag git names now; recorded as an empty commit.
-    pub async fn pin(&self, key: &ObjectKey, by: &str) -> Result<NoteResult, ManualError> {
+    pub async fn pin(&self, key: &ObjectKey, by: &str) -> Result<Note, ManualError> {
         self.policy(key)?;
         let lock = self.lock(key);
         let _serialised = lock.lock().await;
@@ -220,21 +219,26 @@ impl Engine {
                 "no marker of policy {key} names a tag in git; promote a tag instead"
             ))
         })?;
-        self.journal.pin(&key.to_string(), &tag, by).await?;
-        self.writers.overrides().pin(key, &tag);
+        let tag = Tag::parse(&tag).map_err(|error| {
+            ManualError::Conflict(format!(
+                "git names {tag:?} for policy {key}, which is not an image tag ({error}); promote a tag instead"
+            ))
+        })?;
+        self.journal.pin(key, &tag, by).await?;
+        self.writers.overrides().pin(key, tag.as_str());
         let message = Trailer::message(
             &format!("chore(pushdeploy): pin {key} to {tag}"),
             &[
                 Trailer::Cause(format!("pin by {by}")),
                 Trailer::Pinned {
                     policy: key.to_string(),
-                    tag: tag.clone(),
+                    tag: tag.to_string(),
                 },
             ],
         );
         let commit = self.note(self.automations_of(key), message).await?;
-        Ok(NoteResult {
-            target: key.to_string(),
+        Ok(Note {
+            target: key.clone(),
             pinned: Some(tag),
             suspended: None,
             commit,
@@ -243,11 +247,11 @@ impl Engine {
     }
 
     /// Unpin `key`: automation takes over again at once (a decision over the known tags).
-    pub async fn resume_policy(&self, key: &ObjectKey, by: &str) -> Result<NoteResult, ManualError> {
+    pub async fn resume_policy(&self, key: &ObjectKey, by: &str) -> Result<Note, ManualError> {
         let policy = self.policy(key)?.clone();
         let lock = self.lock(key);
         let _serialised = lock.lock().await;
-        self.journal.unpin(&key.to_string()).await?;
+        self.journal.unpin(key).await?;
         self.writers.overrides().unpin(key);
         let message = Trailer::message(
             &format!("chore(pushdeploy): resume automatic updates of {key}"),
@@ -259,8 +263,8 @@ impl Engine {
         let commit = self.note(self.automations_of(key), message).await?;
         self.forget_selection(key);
         let decision = self.redecide(&policy.repository, key).await;
-        Ok(NoteResult {
-            target: key.to_string(),
+        Ok(Note {
+            target: key.clone(),
             pinned: None,
             suspended: None,
             commit,
@@ -269,21 +273,16 @@ impl Engine {
     }
 
     /// Suspend (or resume) automatic updates by an automation; manual promotions still write.
-    pub async fn set_suspended(
-        &self,
-        name: &str,
-        suspended: bool,
-        by: &str,
-    ) -> Result<NoteResult, ManualError> {
+    pub async fn set_suspended(&self, name: &str, suspended: bool, by: &str) -> Result<Note, ManualError> {
         let automation = Arc::new(self.automation(name)?.clone());
-        let key = automation.key.to_string();
+        let key = automation.key.clone();
         let message = if suspended {
             self.journal.suspend(&key, by).await?;
             Trailer::message(
                 &format!("chore(pushdeploy): suspend automation {key}"),
                 &[
                     Trailer::Cause(format!("suspend by {by}")),
-                    Trailer::Suspended(key.clone()),
+                    Trailer::Suspended(key.to_string()),
                 ],
             )
         } else {
@@ -292,7 +291,7 @@ impl Engine {
                 &format!("chore(pushdeploy): resume automation {key}"),
                 &[
                     Trailer::Cause(format!("resume by {by}")),
-                    Trailer::Resumed(key.clone()),
+                    Trailer::Resumed(key.to_string()),
                 ],
             )
         };
@@ -307,7 +306,7 @@ impl Engine {
                 }
             }
         }
-        Ok(NoteResult {
+        Ok(Note {
             target: key,
             pinned: None,
             suspended: Some(suspended),
@@ -317,17 +316,20 @@ impl Engine {
     }
 
     /// Scan one image repository now.
-    pub async fn scan(&self, key: &ObjectKey) -> Result<ScanView, ManualError> {
+    pub async fn scan(&self, key: &ObjectKey) -> Result<ScanReport, ManualError> {
         if !self.settings.repositories.contains_key(key) {
             return Err(ManualError::NotFound(format!(
                 "no image repository {key}; GET /api/v1/policies names the configured ones"
             )));
         }
-        let ScanResult { tags, .. } = self
-            .registry
-            .scan_once(key)
-            .await
-            .map_err(|error| ManualError::Upstream(format!("scanning {key} failed: {error}")))?;
+        let ScanResult { tags, .. } =
+            self.registry
+                .scan_once(key)
+                .await
+                .map_err(|source| ManualError::Upstream {
+                    message: format!("scanning {key} failed"),
+                    source: Some(source.into()),
+                })?;
         let borrowed: Vec<&str> = tags.iter().map(String::as_str).collect();
         let policies = self
             .settings
@@ -339,15 +341,15 @@ impl Engine {
                     Ok(tag) => (Some(tag.to_owned()), None),
                     Err(error) => (None, Some(error.to_string())),
                 };
-                SelectedView {
-                    policy: policy.key.to_string(),
+                Selection {
+                    policy: policy.key.clone(),
                     selected,
                     error,
                 }
             })
             .collect();
-        Ok(ScanView {
-            repository: key.to_string(),
+        Ok(ScanReport {
+            repository: key.clone(),
             tag_count: tags.len(),
             policies,
         })
