@@ -98,6 +98,7 @@ async fn the_registry_bad_input_table() {
         ("a usable push", auth.to_vec(), envelope(&[push("good", "1-good")]), StatusCode::OK, 4),
         ("the same event again", auth.to_vec(), envelope(&[push("good", "1-good")]), StatusCode::OK, 4),
         ("two events, keys reordered, request.host fallback", auth.to_vec(), br#"{"events":[{"target":{"tag":"2-x","repository":"goldentooth-mcp","mediaType":"application/vnd.docker.distribution.manifest.v2+json","url":""},"action":"push","id":"r1","request":{"host":"127.0.0.1:5000"}},{"id":"r2","action":"push","target":{"tag":"3-y","repository":"goldentooth-mcp","mediaType":"application/vnd.oci.image.index.v1+json","url":"http://127.0.0.1:5000/v2/goldentooth-mcp/manifests/sha256:1"}}]}"#.to_vec(), StatusCode::OK, 6),
+        ("a push whose digest is not one", auth.to_vec(), envelope(&[serde_json::json!({"id": "m", "action": "push", "target": {"mediaType": "application/vnd.oci.image.manifest.v1+json", "repository": "goldentooth-mcp", "tag": "4-m", "digest": "md5:abc", "url": "http://127.0.0.1:5000/v2/goldentooth-mcp/manifests/4-m"}})]), StatusCode::OK, 7),
     ];
     for (name, headers, body, status, entries) in rows {
         let (actual, text) = post(&state, "/hooks/registry", &headers, body).await;
@@ -109,7 +110,14 @@ async fn the_registry_bad_input_table() {
         .iter()
         .filter(|event| event.state == State::Rejected)
         .collect();
-    assert_eq!(rejected.len(), 2);
+    assert_eq!(rejected.len(), 3);
+    assert!(
+        rejected.iter().any(|event| {
+            let reason = event.reason.as_deref().unwrap();
+            reason.contains("flux-system") && reason.contains("4-m") && reason.contains("md5:abc")
+        }),
+        "a bad digest is refused with the reason, not dropped: {rejected:?}"
+    );
     assert!(rejected.iter().any(|event| {
         event
             .reason
