@@ -3,6 +3,7 @@
 //! that writes the database. Appends from concurrent requests are grouped into one transaction
 //! (one fsync) by a single writer task; each caller's append returns only once it is durable.
 
+mod event;
 mod rows;
 mod writer;
 
@@ -16,7 +17,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use rows::{AuditEntry, Deployment, Event, EventKind, NewEvent, Pin, State, Suspension, UnknownValue};
+pub use event::{Event, EventKind, NewEvent, State, UnknownValue};
+pub use rows::{AuditEntry, Deployment, Pin, Suspension};
 pub use writer::AppendOutcome;
 
 /// Why the journal could not do what was asked. The underlying error is kept as the source

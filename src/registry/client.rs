@@ -441,7 +441,7 @@ fn causes<'e>(
 /// The connection was closed under the request (a pooled connection the registry dropped, e.g.
 /// after a restart): hyper's closed/incomplete-message kinds, or an I/O reset or early EOF
 /// (a TLS peer that left without close_notify).
-fn closed_by_peer(error: &reqwest::Error) -> bool {
+fn closed_by_peer(error: &(dyn std::error::Error + 'static)) -> bool {
     use std::io::ErrorKind;
     causes(error).any(|cause| {
         cause
@@ -508,6 +508,36 @@ struct TokenResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rustls_error_is_found_under_nested_io_errors_by_kind_not_by_text() {
+        let tls = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        // What hyper-util and tokio-rustls hand up: an io::Error around an io::Error around it,
+        // where `io::Error::source()` alone skips the wrapped error.
+        let nested = std::io::Error::other(std::io::Error::other(tls.clone()));
+        assert_eq!(find_rustls_error(&nested), Some(&tls));
+        assert_eq!(
+            find_rustls_error(&std::io::Error::other("UnknownIssuer")),
+            None,
+            "text is not a kind"
+        );
+    }
+
+    #[test]
+    fn a_connection_closed_under_a_request_is_recognised_by_its_io_kind() {
+        let eof = std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            "peer closed connection without sending TLS close_notify",
+        );
+        assert!(closed_by_peer(&std::io::Error::other(eof)));
+        assert!(
+            !closed_by_peer(&std::io::Error::other("connection closed")),
+            "text is not a kind"
+        );
+        assert!(!closed_by_peer(&std::io::Error::from(
+            std::io::ErrorKind::ConnectionRefused
+        )));
+    }
 
     #[test]
     fn retry_after_accepts_seconds_and_http_dates() {
