@@ -122,10 +122,7 @@ impl RegistryClient {
                 })?,
         };
         builder = builder.tls_backend_preconfigured(config);
-        builder.build().map_err(|error| RegistryError::Transport {
-            host: self.host().to_owned(),
-            detail: error.to_string(),
-        })
+        builder.build().map_err(|error| self.transport(error))
     }
 
     /// Every tag, following `Link` pagination with `n` = the page size.
