@@ -150,15 +150,42 @@ impl Journal {
 
     /// At most `limit` unfinished events with an id above `after`, oldest first: a large backlog
     /// is read page by page, never held in memory whole.
+    ///
+    /// An unfinished row that does not decode (a value edited by hand, or written by a newer
+    /// version) cannot be processed by anyone: it is marked `failed` with the decode error,
+    /// which names the row and column, and logged, so that it neither wedges every later read
+    /// nor disappears unseen.
     pub async fn unfinished_page(&self, after: i64, limit: usize) -> Result<Vec<Event>, JournalError> {
+        use sqlx::FromRow;
         let query = format!(
             "SELECT {COLUMNS} FROM events WHERE id > ? AND state IN ('received', 'confirmed', 'decided') ORDER BY id LIMIT ?"
         );
-        Ok(sqlx::query_as(sqlx::AssertSqlSafe(query))
-            .bind(after)
-            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-            .fetch_all(&self.pool)
-            .await?)
+        loop {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(query.clone()))
+                .bind(after)
+                .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+                .fetch_all(&self.pool)
+                .await?;
+            let mut events = Vec::with_capacity(rows.len());
+            let mut undecodable = 0;
+            for row in &rows {
+                match Event::from_row(row) {
+                    Ok(event) => events.push(event),
+                    Err(error) => {
+                        let id: i64 = row.try_get("id")?;
+                        let reason = JournalError::from(error).to_string();
+                        tracing::error!(event = id, %reason, "an unfinished journal event does not decode; marked failed");
+                        self.transition(id, State::Failed, Some(&reason), None, None)
+                            .await?;
+                        undecodable += 1;
+                    }
+                }
+            }
+            // Read again so that a full page stays full: the caller takes a short page as the end.
+            if undecodable == 0 || rows.len() < limit {
+                return Ok(events);
+            }
+        }
     }
 
     pub async fn transition(

@@ -196,7 +196,7 @@ async fn a_row_with_an_unknown_state_or_kind_is_an_error_naming_the_value_not_a_
 }
 
 #[tokio::test]
-async fn a_stored_value_that_does_not_parse_is_an_error_naming_the_row_not_a_default() {
+async fn a_stored_value_that_does_not_parse_is_an_error_naming_the_row_and_an_unfinished_one_is_marked_failed() {
     let dir = tempfile::tempdir().unwrap();
     let journal = Journal::open(dir.path()).await.unwrap();
     let [AppendOutcome::Inserted(id)] = journal.append(vec![push("registry:bad", "1")]).await.unwrap()[..]
@@ -240,6 +240,19 @@ async fn a_stored_value_that_does_not_parse_is_an_error_naming_the_row_not_a_def
     assert!(
         error.to_string().contains("automation is empty for a refresh"),
         "{error}"
+    );
+
+    let page = journal.unfinished_page(0, 10).await.unwrap();
+    assert!(page.is_empty(), "the undecodable row is not handed out: {page:?}");
+    let (state, reason): (String, String) = sqlx::query_as("SELECT state, reason FROM events WHERE id = ?")
+        .bind(id)
+        .fetch_one(&journal.pool)
+        .await
+        .unwrap();
+    assert_eq!(state, "failed", "marked failed, not left to wedge every read");
+    assert!(
+        reason.contains(&format!("journal events row {id}: automation is empty")),
+        "{reason}"
     );
 
     journal.pin(&mcp(), &tag("1"), "ops").await.unwrap();
