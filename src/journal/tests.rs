@@ -196,7 +196,7 @@ async fn a_row_with_an_unknown_state_or_kind_is_an_error_naming_the_value_not_a_
 }
 
 #[tokio::test]
-async fn a_stored_value_that_does_not_parse_is_an_error_naming_the_row_and_an_unfinished_one_is_marked_failed() {
+async fn a_bad_stored_value_is_an_error_naming_its_row_and_an_unfinished_one_is_marked_failed() {
     let dir = tempfile::tempdir().unwrap();
     let journal = Journal::open(dir.path()).await.unwrap();
     let [AppendOutcome::Inserted(id)] = journal.append(vec![push("registry:bad", "1")]).await.unwrap()[..]
