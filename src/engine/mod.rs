@@ -4,8 +4,9 @@
 
 use crate::config::{DigestReflection, Settings};
 use crate::domain::ObjectKey;
+use crate::domain::Tag;
 use crate::gitops::{Intent, Outcome, Writers};
-use crate::journal::{Event, Journal, Kind, State};
+use crate::journal::{Event, EventKind, Journal, State};
 use crate::plan::{PolicyState, Skipped, Snapshot, Trigger, plan};
 use crate::registry::{Gateway, ScanResult};
 use std::collections::BTreeMap;
@@ -19,11 +20,11 @@ mod digest_refresh;
 mod manual;
 mod once;
 mod overrides;
+pub mod reports;
 pub mod routing;
-pub mod views;
-mod writes;
+pub mod writes;
 
-pub use manual::{Manual, ManualError};
+pub use manual::{Manual, ManualError, Upstream};
 pub use once::OnceReport;
 pub use overrides::SharedOverrides;
 
@@ -241,13 +242,17 @@ impl Engine {
         backlog.map_or(true, |backlog| backlog > 0)
     }
 
-    #[tracing::instrument(name = "event", skip_all, fields(event = event.id, tag = event.tag.as_deref().unwrap_or("")))]
+    #[tracing::instrument(name = "event", skip_all, fields(event = event.id, tag = event.tag().unwrap_or("")))]
     async fn process(&self, event: Event) {
-        let processed = match event.kind {
-            Kind::Push => self.process_push(&event).await,
-            Kind::Refresh => self.process_refresh(&event).await,
-            // Stored already `rejected`, so never unfinished; a row edited by hand ends here.
-            Kind::Rejected => Processed::ended(State::Rejected, "a rejected delivery is not processed"),
+        let processed = match &event.kind {
+            EventKind::Push { repository, tag, .. } => self.process_push(&event, repository, tag).await,
+            EventKind::Refresh { automation } => self.process_refresh(automation).await,
+            // Stored already `ignored` / `rejected`, so never unfinished; a row edited by hand
+            // ends here.
+            EventKind::UnmatchedPush { .. } => {
+                Processed::ended(State::Ignored, "no configured image repository matches this push")
+            }
+            EventKind::Rejected => Processed::ended(State::Rejected, "a rejected delivery is not processed"),
         };
         let (state, reason, commit) = match processed {
             Processed::Finished {
@@ -284,13 +289,8 @@ impl Engine {
 
     /// Someone pushed to a gitops branch: fetch and reset that automation's working copy now,
     /// so the next write (and the API's view of git) starts from the new head.
-    async fn process_refresh(&self, event: &Event) -> Processed {
-        let automation = event
-            .automation
-            .as_deref()
-            .and_then(|key| ObjectKey::parse(key).ok())
-            .and_then(|key| self.settings.automations.get(&key));
-        let Some(automation) = automation else {
+    async fn process_refresh(&self, automation: &ObjectKey) -> Processed {
+        let Some(automation) = self.settings.automations.get(automation) else {
             return Processed::ended(State::Ignored, "the automation is no longer configured");
         };
         let automation = Arc::new(automation.clone());
@@ -318,14 +318,9 @@ impl Engine {
     }
 
     /// Confirm, decide, write.
-    async fn process_push(&self, event: &Event) -> Processed {
-        let (Some(repository), Some(tag)) = (&event.repository, &event.tag) else {
-            return Processed::ended(State::Failed, "event without repository or tag");
-        };
-        let Ok(key) = ObjectKey::parse(repository) else {
-            return Processed::ended(State::Failed, format!("bad repository key {repository}"));
-        };
-        if let Some(suspended) = self.settings.repositories.get(&key).filter(|r| r.suspended) {
+    async fn process_push(&self, event: &Event, key: &ObjectKey, tag: &Tag) -> Processed {
+        let tag = &tag.to_string();
+        if let Some(suspended) = self.settings.repositories.get(key).filter(|r| r.suspended) {
             return Processed::ended(
                 State::Ignored,
                 format!(
@@ -335,12 +330,12 @@ impl Engine {
             );
         }
         if !self.settings.trust_notifications {
-            let Some(client) = self.registry.client(&key) else {
-                return Processed::ended(State::Ignored, format!("{repository} is no longer configured"));
+            let Some(client) = self.registry.client(key) else {
+                return Processed::ended(State::Ignored, format!("{key} is no longer configured"));
             };
-            let digest = match self.confirmer.confirm(&key, &client, tag).await {
+            let digest = match self.confirmer.confirm(key, &client, tag).await {
                 Ok(manifest) => {
-                    self.note_digest(&key, tag, &manifest.digest);
+                    self.note_digest(key, tag, manifest.digest.clone());
                     manifest.digest
                 }
                 Err(crate::registry::RegistryError::NotFound { .. }) => {
@@ -360,15 +355,15 @@ impl Engine {
                 .journal
                 .transition(event.id, State::Confirmed, None, None, Some(&digest))
                 .await;
-            self.registry.note_confirmed(&key, tag);
+            self.registry.note_confirmed(key, tag);
         }
-        let mut tags = self.registry.tags(&key);
+        let mut tags = self.registry.tags(key);
         if !tags.contains(tag) {
             tags.push(tag.clone());
         }
         let decisions = self
             .decide(
-                &key,
+                key,
                 &tags,
                 Trigger::Push {
                     tag,
@@ -504,36 +499,24 @@ impl Engine {
                 .remove(policy);
         }
         if let Outcome::Pushed { commit, .. } = outcome {
-            let tag = intent.value().tag.to_string();
+            let tag = &intent.value().tag;
             if let Err(error) = self
                 .journal
-                .record_deployment(
-                    &policy.to_string(),
-                    &tag,
-                    commit,
-                    &automation.author.name,
-                    intent.cause(),
-                )
+                .record_deployment(policy, tag, commit, &automation.author.name, intent.cause())
                 .await
             {
                 // The commit is on the remote (and its trailers keep the history); say
                 // that the journal's copy is missing rather than drop it unseen.
                 tracing::error!(%policy, %tag, %commit, %error, "the deployment could not be recorded in the journal");
             }
-            self.note_deployed(policy, &tag);
+            self.note_deployed(policy, tag.as_str());
             metrics::counter!("pushdeploy_commits_total", "result" => "pushed").increment(1);
         }
     }
 
     /// Record what the registry said `tag` of `repository` names (a confirmation's digest).
-    fn note_digest(&self, repository: &ObjectKey, tag: &str, digest: &str) -> bool {
-        match crate::domain::Digest::parse(digest) {
-            Ok(digest) => self.registry.digests.note(repository, tag, digest),
-            Err(error) => {
-                tracing::warn!(%repository, tag, digest, %error, "the registry named a digest that is not one; not reflected");
-                false
-            }
-        }
+    fn note_digest(&self, repository: &ObjectKey, tag: &str, digest: crate::domain::Digest) -> bool {
+        self.registry.digests.note(repository, tag, digest)
     }
 
     /// For every policy on `repository` that reflects digests: make sure the digest of its
@@ -565,7 +548,7 @@ impl Engine {
             return false;
         };
         match client.manifest(tag).await {
-            Ok(manifest) => self.note_digest(repository, tag, &manifest.digest),
+            Ok(manifest) => self.note_digest(repository, tag, manifest.digest),
             Err(error) => {
                 tracing::warn!(%repository, tag, %error, "cannot look up the digest to reflect");
                 false
@@ -587,65 +570,63 @@ impl Engine {
         policy.policy.select(&borrowed).ok().map(str::to_owned)
     }
 
-    /// A compact view for `/status`.
-    pub fn status(&self) -> serde_json::Value {
-        let selected: BTreeMap<&ObjectKey, Option<String>> = self
+    /// What `/status` shows of the engine (the HTTP layer gives it its JSON shape).
+    pub fn status(&self) -> reports::Status {
+        let deployed = self.deployed.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let overrides = &self.overrides;
+        let policies = self
             .settings
             .policies
             .iter()
-            .map(|(key, policy)| (key, self.pick(policy)))
+            .map(|(key, policy)| {
+                let status = reports::PolicyStatus {
+                    selected: self.pick(policy),
+                    deployed: deployed.get(key).cloned(),
+                    pinned: overrides.pinned(key).map(|tag| tag.to_string()),
+                };
+                (key.clone(), status)
+            })
             .collect();
-        let deployed = self.deployed.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        let overrides = &self.overrides;
-        let repositories = self.registry.status();
-        let certificates: BTreeMap<String, String> = self
-            .registry
-            .watch
-            .snapshot()
-            .into_iter()
-            .map(|(host, at)| (host, crate::clock::format_time(at)))
-            .collect();
-        serde_json::json!({
-            "policies": self.settings.policies.keys().map(|key| (key.to_string(), serde_json::json!({
-                "selected": selected.get(key).cloned().flatten(),
-                "deployed": deployed.get(key),
-                "pinned": overrides.pinned(key).map(|tag| tag.to_string()),
-            }))).collect::<BTreeMap<_, _>>(),
-            "repositories": repositories.into_iter().map(|(key, status)| (key.to_string(), status)).collect::<BTreeMap<_, _>>(),
-            "registry_certificates_not_after": certificates,
-            "scans_decided": self.scans_decided.load(std::sync::atomic::Ordering::SeqCst),
-            "unmatched": self.unmatched.status(),
-            "automations": self.writes.snapshot(),
-            "suspended": self.suspensions(),
-        })
+        reports::Status {
+            policies,
+            repositories: self.registry.status(),
+            registry_certificates_not_after: self.registry.watch.snapshot(),
+            scans_decided: self.scans_decided.load(std::sync::atomic::Ordering::SeqCst),
+            unmatched: self.unmatched.status(),
+            automations: self.writes.snapshot(),
+            suspended: self.suspensions(),
+        }
     }
 
     /// What is suspended now and by what: API suspensions hold automatic updates, a manifest's
     /// `spec.suspend: true` holds every write (automations) or every scan and push (repositories).
-    fn suspensions(&self) -> serde_json::Value {
+    fn suspensions(&self) -> reports::Suspensions {
         let overrides = self.overrides.snapshot();
-        let automations: BTreeMap<String, &str> = self
+        let automations = self
             .settings
             .automations
             .keys()
             .filter(|key| overrides.is_suspended(key))
             .map(|key| {
                 let by = if overrides.is_suspended_in_manifest(key) {
-                    "manifest"
+                    reports::SuspendedBy::Manifest
                 } else {
-                    "api"
+                    reports::SuspendedBy::Api
                 };
-                (key.to_string(), by)
+                (key.clone(), by)
             })
             .collect();
-        let repositories: Vec<String> = self
+        let image_repositories = self
             .settings
             .repositories
             .iter()
             .filter(|(_, repository)| repository.suspended)
-            .map(|(key, _)| key.to_string())
+            .map(|(key, _)| key.clone())
             .collect();
-        serde_json::json!({ "automations": automations, "image_repositories": repositories })
+        reports::Suspensions {
+            automations,
+            image_repositories,
+        }
     }
 }
 

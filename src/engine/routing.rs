@@ -4,7 +4,7 @@
 //! Matching reads configuration only: a host named in a payload is never contacted.
 
 use crate::config::{ImageRepository, Settings};
-use crate::journal::{Kind, NewEvent, State};
+use crate::journal::{EventKind, NewEvent, State};
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
@@ -76,8 +76,16 @@ pub fn reason(settings: &Settings, host: &str, path: &str) -> String {
     )
 }
 
+/// Authenticated pushes that matched no configured repository, as `/status` shows them.
+#[derive(Debug, Clone)]
+pub struct UnmatchedStatus {
+    pub pushes: Vec<UnknownPush>,
+    /// Pushes for pairs beyond the listed ones (counted, not listed).
+    pub unlisted: u64,
+}
+
 /// One unknown host/repository as `/status` shows it.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone)]
 pub struct UnknownPush {
     pub host: String,
     pub repository: String,
@@ -138,12 +146,13 @@ impl Unmatched {
     }
 
     /// `/status`: every unknown pair with counts and last seen, plus the overflow count.
-    pub fn status(&self) -> serde_json::Value {
+    /// What `/status` shows: the listed pairs and the count of the rest.
+    pub fn status(&self) -> UnmatchedStatus {
         let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        serde_json::json!({
-            "pushes": entries.values().collect::<Vec<_>>(),
-            "unlisted": self.overflow.load(std::sync::atomic::Ordering::Relaxed),
-        })
+        UnmatchedStatus {
+            pushes: entries.values().cloned().collect(),
+            unlisted: self.overflow.load(std::sync::atomic::Ordering::Relaxed),
+        }
     }
 }
 
@@ -157,11 +166,10 @@ pub fn ignored_event(
     NewEvent {
         source: "registry".into(),
         dedupe_key,
-        kind: Kind::Push,
-        repository: None,
-        automation: None,
-        tag: tag.map(str::to_owned),
-        digest: digest.map(str::to_owned),
+        kind: EventKind::UnmatchedPush {
+            tag: tag.map(str::to_owned),
+            digest: digest.map(str::to_owned),
+        },
         state: State::Ignored,
         reason: Some(reason),
     }
@@ -184,14 +192,14 @@ mod tests {
         }
         unmatched.note("other:5000", "app", None, "no ImageRepository matches");
         let status = unmatched.status();
-        let pushes = status["pushes"].as_array().unwrap();
-        assert_eq!(pushes.len(), 2);
-        let internal = pushes
+        assert_eq!(status.pushes.len(), 2);
+        let internal = status
+            .pushes
             .iter()
-            .find(|push| push["host"] == "registry.internal:5000")
+            .find(|push| push.host == "registry.internal:5000")
             .unwrap();
-        assert_eq!(internal["count"], 3);
-        assert_eq!(internal["last_tag"], "3-c");
+        assert_eq!(internal.count, 3);
+        assert_eq!(internal.last_tag.as_deref(), Some("3-c"));
     }
 
     #[test]
@@ -201,7 +209,7 @@ mod tests {
             unmatched.note(&format!("host-{index}"), "app", None, "r");
         }
         let status = unmatched.status();
-        assert_eq!(status["pushes"].as_array().unwrap().len(), MAX_UNKNOWN);
-        assert_eq!(status["unlisted"], 10);
+        assert_eq!(status.pushes.len(), MAX_UNKNOWN);
+        assert_eq!(status.unlisted, 10);
     }
 }

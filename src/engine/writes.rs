@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 /// One automation's last write, as `/status` shows it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WriteStatus {
     /// RFC 3339 time of the last write that pushed or found git up to date.
     pub last_success: Option<String>,
@@ -15,7 +15,8 @@ pub struct WriteStatus {
     pub last_error: Option<WriteError>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+/// A failed write of one automation.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WriteError {
     pub reason: String,
     /// RFC 3339.
@@ -50,12 +51,9 @@ impl Writes {
         }
     }
 
-    pub fn snapshot(&self) -> BTreeMap<String, WriteStatus> {
-        let table = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        table
-            .iter()
-            .map(|(key, status)| (key.to_string(), status.clone()))
-            .collect()
+    /// The last write result per automation that wrote at least once.
+    pub fn snapshot(&self) -> BTreeMap<ObjectKey, WriteStatus> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 }
 
@@ -74,7 +72,7 @@ mod tests {
                 retry: false,
             },
         );
-        let shown = &writes.snapshot()[&automation.to_string()];
+        let shown = &writes.snapshot()[&automation];
         let error = shown.last_error.as_ref().expect("the error is shown");
         assert!(error.reason.contains("can't evaluate field Image"), "{error:?}");
         assert!(!error.retried);
@@ -84,9 +82,9 @@ mod tests {
                 reason: "suspended".to_owned(),
             },
         );
-        assert!(writes.snapshot()[&automation.to_string()].last_error.is_some());
+        assert!(writes.snapshot()[&automation].last_error.is_some());
         writes.note(&automation, &Outcome::UpToDate);
-        let shown = &writes.snapshot()[&automation.to_string()];
+        let shown = &writes.snapshot()[&automation];
         assert_eq!(shown.last_error, None);
         assert!(shown.last_success.is_some());
     }

@@ -2,6 +2,7 @@
 //! transient errors are retried with backoff, permanent ones are recorded until the input changes.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GitopsError {
@@ -37,8 +38,19 @@ pub enum GitopsError {
     Template(String),
     #[error("update path: {0}")]
     UpdatePath(String),
+    /// libgit2 failed locally (the working copy, the object database, a ref update).
     #[error("git: {0}")]
-    Git(String),
+    Git(#[source] GitCause),
+    /// The filesystem failed under a working copy or a `file://` remote.
+    #[error("git: {what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: IoCause,
+    },
+    /// The working copy or its writer is gone (shutting down, or a failed re-open).
+    #[error("git: {0}")]
+    Unavailable(&'static str),
 }
 
 impl GitopsError {
@@ -46,7 +58,125 @@ impl GitopsError {
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            Self::NonFastForward { .. } | Self::Unreachable { .. } | Self::Git(_)
+            Self::NonFastForward { .. }
+                | Self::Unreachable { .. }
+                | Self::Git(_)
+                | Self::Io { .. }
+                | Self::Unavailable(_)
         )
+    }
+
+    /// A failure of the local copy itself (as opposed to the remote's answer): the handle is
+    /// dropped and the copy re-opened, or cloned again, next time.
+    pub fn is_local(&self) -> bool {
+        matches!(self, Self::Git(_) | Self::Io { .. } | Self::Unavailable(_))
+    }
+
+    /// `what` failed on the filesystem.
+    pub fn io(what: impl Into<String>, error: std::io::Error) -> Self {
+        Self::Io {
+            what: what.into(),
+            source: IoCause(Arc::new(error)),
+        }
+    }
+}
+
+impl From<git2::Error> for GitopsError {
+    fn from(error: git2::Error) -> Self {
+        Self::Git(GitCause(Arc::new(error)))
+    }
+}
+
+/// A libgit2 error, kept whole (its code and class, for callers that branch on them) and
+/// shared, so one failure can be reported to every intent of a cycle (`GitopsError` is
+/// `Clone`). It displays libgit2's message only, as before; its own `source` is not chained,
+/// so no error reporter prints git2's text a second time (with its class/code suffix).
+#[derive(Debug, Clone)]
+pub struct GitCause(Arc<git2::Error>);
+
+impl GitCause {
+    /// The libgit2 error itself.
+    pub fn git2(&self) -> &git2::Error {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for GitCause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0.message())
+    }
+}
+
+impl std::error::Error for GitCause {}
+
+impl PartialEq for GitCause {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0
+    }
+}
+
+impl Eq for GitCause {}
+
+/// A filesystem error, shared like `GitCause`.
+#[derive(Debug, Clone)]
+pub struct IoCause(Arc<std::io::Error>);
+
+impl IoCause {
+    /// The I/O error itself.
+    pub fn io(&self) -> &std::io::Error {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for IoCause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for IoCause {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
+impl PartialEq for IoCause {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.kind() == other.0.kind() && self.0.to_string() == other.0.to_string()
+    }
+}
+
+impl Eq for IoCause {}
+
+#[cfg(test)]
+mod tests {
+    use super::GitopsError;
+
+    #[test]
+    fn a_libgit2_failure_keeps_its_error_and_displays_its_message_as_before() {
+        let raw = git2::Error::new(
+            git2::ErrorCode::Locked,
+            git2::ErrorClass::Reference,
+            "ref is locked",
+        );
+        let error = GitopsError::from(raw);
+        assert_eq!(error.to_string(), "git: ref is locked");
+        let source = std::error::Error::source(&error).expect("the cause is kept");
+        let cause = source.downcast_ref::<super::GitCause>().expect("as a GitCause");
+        assert_eq!(cause.git2().code(), git2::ErrorCode::Locked);
+        assert_eq!(cause.git2().class(), git2::ErrorClass::Reference);
+        assert!(error.is_transient() && error.is_local());
+    }
+
+    #[test]
+    fn a_filesystem_failure_names_what_failed_and_keeps_the_io_error() {
+        let error = GitopsError::io(
+            "removing /tmp/x",
+            std::io::Error::new(std::io::ErrorKind::PermissionDenied, "denied"),
+        );
+        assert_eq!(error.to_string(), "git: removing /tmp/x: denied");
+        let source = std::error::Error::source(&error).expect("the cause is kept");
+        let cause = source.downcast_ref::<super::IoCause>().expect("as an IoCause");
+        assert_eq!(cause.io().kind(), std::io::ErrorKind::PermissionDenied);
     }
 }

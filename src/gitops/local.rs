@@ -19,8 +19,8 @@ pub fn path_of(url: &str) -> Option<PathBuf> {
     url.starts_with('/').then(|| PathBuf::from(url))
 }
 
-fn git(error: &git2::Error) -> GitopsError {
-    GitopsError::Git(error.message().to_owned())
+fn git(error: git2::Error) -> GitopsError {
+    GitopsError::from(error)
 }
 
 /// Push `commit` from `local` to `refs/heads/<branch>` of the repository at `path`, never forced.
@@ -38,7 +38,7 @@ pub fn push(
     let old = match remote.refname_to_id(&name) {
         Ok(old) => Some(old),
         Err(error) if error.code() == ErrorCode::NotFound => None,
-        Err(error) => return Err(git(&error)),
+        Err(error) => return Err(git(error)),
     };
     let non_fast_forward = || GitopsError::NonFastForward {
         branch: branch.to_owned(),
@@ -48,14 +48,14 @@ pub fn push(
             return Ok(());
         }
         // What the remote has that we lack cannot be an ancestor of our commit.
-        if local.find_commit(old).is_err() || !local.graph_descendant_of(commit, old).map_err(|e| git(&e))? {
+        if local.find_commit(old).is_err() || !local.graph_descendant_of(commit, old).map_err(git)? {
             return Err(non_fast_forward());
         }
     }
     copy_objects(local, &remote, commit, old)?;
     update_ref(&remote, &name, commit, old).map_err(|error| match error {
         RefUpdate::Moved => non_fast_forward(),
-        RefUpdate::Failed(error) => git(&error),
+        RefUpdate::Failed(error) => git(error),
     })?;
     crate::failpoint::hit("push.ref_updated");
     Ok(())
@@ -68,23 +68,23 @@ fn copy_objects(
     commit: Oid,
     old: Option<Oid>,
 ) -> Result<(), GitopsError> {
-    let mut walk = local.revwalk().map_err(|e| git(&e))?;
-    walk.push(commit).map_err(|e| git(&e))?;
+    let mut walk = local.revwalk().map_err(git)?;
+    walk.push(commit).map_err(git)?;
     if let Some(old) = old {
-        walk.hide(old).map_err(|e| git(&e))?;
+        walk.hide(old).map_err(git)?;
     }
-    let mut pack = local.packbuilder().map_err(|e| git(&e))?;
-    pack.insert_walk(&mut walk).map_err(|e| git(&e))?;
-    let odb = remote.odb().map_err(|e| git(&e))?;
-    let mut writer = odb.packwriter().map_err(|e| git(&e))?;
+    let mut pack = local.packbuilder().map_err(git)?;
+    pack.insert_walk(&mut walk).map_err(git)?;
+    let odb = remote.odb().map_err(git)?;
+    let mut writer = odb.packwriter().map_err(git)?;
     let mut written = Ok(());
     pack.foreach(|chunk| {
         written = std::io::Write::write_all(&mut writer, chunk);
         written.is_ok()
     })
-    .map_err(|e| git(&e))?;
-    written.map_err(|error| GitopsError::Git(format!("writing the pack into the remote: {error}")))?;
-    writer.commit().map_err(|e| git(&e))?;
+    .map_err(git)?;
+    written.map_err(|error| GitopsError::io("writing the pack into the remote", error))?;
+    writer.commit().map_err(git)?;
     Ok(())
 }
 

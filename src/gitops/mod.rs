@@ -12,7 +12,7 @@ mod workspace;
 mod writer;
 
 pub use crate::template::Template;
-pub use error::GitopsError;
+pub use error::{GitCause, GitopsError, IoCause};
 pub use message::render as render_message;
 pub use workspace::{LogEntry, Workspace};
 pub use writer::{Inspection, WriterHandle, Writers};
@@ -88,7 +88,7 @@ pub fn seed_bare_repository(
     files: &[(&str, &[u8])],
     author: &crate::config::Author,
 ) -> Result<(), GitopsError> {
-    let git = |error: git2::Error| GitopsError::Git(error.message().to_owned());
+    let git = GitopsError::from;
     let repo = git2::Repository::init_bare(path).map_err(git)?;
     let mut index = git2::Index::new().map_err(git)?;
     for (name, bytes) in files {

@@ -137,10 +137,8 @@ impl WriterHandle {
         let (reply, answer) = oneshot::channel();
         self.sender
             .send(Job::Inspect(automation, reply))
-            .map_err(|_| GitopsError::Git(STOPPED.to_owned()))?;
-        answer
-            .await
-            .unwrap_or_else(|_| Err(GitopsError::Git(STOPPED.to_owned())))
+            .map_err(|_| GitopsError::Unavailable(STOPPED))?;
+        answer.await.unwrap_or(Err(GitopsError::Unavailable(STOPPED)))
     }
 
     /// Record `message` as an empty commit on `automation`'s push branch; returns the commit.
@@ -148,10 +146,8 @@ impl WriterHandle {
         let (reply, answer) = oneshot::channel();
         self.sender
             .send(Job::Note(automation, message, reply))
-            .map_err(|_| GitopsError::Git(STOPPED.to_owned()))?;
-        answer
-            .await
-            .unwrap_or_else(|_| Err(GitopsError::Git(STOPPED.to_owned())))
+            .map_err(|_| GitopsError::Unavailable(STOPPED))?;
+        answer.await.unwrap_or(Err(GitopsError::Unavailable(STOPPED)))
     }
 }
 

@@ -7,7 +7,7 @@ use super::Edge;
 use super::error::journal_unavailable;
 use super::refusals::refused;
 use super::state::AppState;
-use crate::journal::{AppendOutcome, Kind, NewEvent, State as EventState};
+use crate::journal::{AppendOutcome, EventKind, NewEvent, State as EventState};
 use crate::wire::forgejo::{self, Delivery, Unused};
 use axum::body::Bytes;
 use axum::extract::{Extension, FromRequest, State};
@@ -128,11 +128,11 @@ fn package(state: &AppState, host: &str, path: &str, version: &str) -> Result<Ne
     Ok(NewEvent {
         source: "forgejo".into(),
         dedupe_key: String::new(),
-        kind: Kind::Push,
-        repository: Some(repository.key.to_string()),
-        automation: None,
-        tag: Some(tag.to_string()),
-        digest: None,
+        kind: EventKind::Push {
+            repository: repository.key.clone(),
+            tag,
+            digest: None,
+        },
         state: EventState::Received,
         reason: None,
     })
@@ -149,11 +149,9 @@ fn push(state: &AppState, branch: &str, urls: &[String]) -> Result<NewEvent, Str
     Ok(NewEvent {
         source: "forgejo".into(),
         dedupe_key: String::new(),
-        kind: Kind::Refresh,
-        repository: None,
-        automation: Some(automation.key.to_string()),
-        tag: None,
-        digest: None,
+        kind: EventKind::Refresh {
+            automation: automation.key.clone(),
+        },
         state: EventState::Received,
         reason: None,
     })

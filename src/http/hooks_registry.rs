@@ -8,7 +8,7 @@ use super::Edge;
 use super::error::journal_unavailable;
 use super::refusals::refused;
 use super::state::AppState;
-use crate::journal::{AppendOutcome, Kind, NewEvent, State as EventState};
+use crate::journal::{AppendOutcome, EventKind, NewEvent, State as EventState};
 use crate::wire::registry::{Envelope, Event};
 use axum::body::Bytes;
 use axum::extract::{Extension, FromRequest, State};
@@ -136,14 +136,28 @@ fn candidates(state: &AppState, envelope: &Envelope) -> (Vec<NewEvent>, usize) {
             ignored += 1;
             continue;
         };
+        let dedupe_key = event.dedupe_key("registry", &format!("{}:{tag}", repository.key));
+        // A digest that is not one is refused with the reason, not dropped: the sender is
+        // broken, and the operator sees which notification it was.
+        let digest = match event.digest().map(crate::domain::Digest::parse).transpose() {
+            Ok(digest) => digest,
+            Err(error) => {
+                events.push(NewEvent::rejected(
+                    "registry",
+                    dedupe_key,
+                    format!("the notification for {}:{tag} carries {error}", repository.key),
+                ));
+                continue;
+            }
+        };
         events.push(NewEvent {
             source: "registry".into(),
-            dedupe_key: event.dedupe_key("registry", &format!("{}:{tag}", repository.key)),
-            kind: Kind::Push,
-            repository: Some(repository.key.to_string()),
-            automation: None,
-            tag: Some(tag.to_string()),
-            digest: event.digest().map(str::to_owned),
+            dedupe_key,
+            kind: EventKind::Push {
+                repository: repository.key.clone(),
+                tag,
+                digest,
+            },
             state: EventState::Received,
             reason: None,
         });

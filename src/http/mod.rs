@@ -13,6 +13,7 @@ pub mod problem;
 pub mod refusals;
 pub mod serve;
 pub mod state;
+mod status;
 pub mod tls;
 
 pub use state::AppState;
@@ -123,13 +124,10 @@ async fn metrics_text() -> impl IntoResponse {
 
 async fn status(State(state): State<AppState>) -> impl IntoResponse {
     let backlog = state.journal.backlog().await.ok();
-    let mut body = state
-        .engine
-        .as_ref()
-        .map_or_else(|| serde_json::json!({}), |engine| engine.status());
-    if let Some(object) = body.as_object_mut() {
-        object.insert("journal_backlog".into(), serde_json::json!(backlog));
-        object.insert("ready".into(), serde_json::json!(state.readiness.is_ready()));
-    }
-    axum::Json(body)
+    let engine = state.engine.as_ref().map(|engine| engine.status());
+    axum::Json(status::StatusBody::new(
+        engine,
+        backlog,
+        state.readiness.is_ready(),
+    ))
 }

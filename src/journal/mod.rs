@@ -3,254 +3,57 @@
 //! that writes the database. Appends from concurrent requests are grouped into one transaction
 //! (one fsync) by a single writer task; each caller's append returns only once it is durable.
 
+mod event;
+mod rows;
 mod writer;
 
 use crate::clock::now;
+use crate::domain::{ObjectKey, Tag};
 use sqlx::Row;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
+pub use event::{Event, EventKind, NewEvent, State, UnknownValue};
+pub use rows::{AuditEntry, Deployment, Pin, Suspension};
 pub use writer::AppendOutcome;
 
-/// An event as accepted by intake, before it is stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewEvent {
-    /// `registry`, `forgejo`, `poll`, `api`.
-    pub source: String,
-    /// Unique per real event: the registry's event id, or a hash of a Forgejo body.
-    pub dedupe_key: String,
-    pub kind: Kind,
-    pub repository: Option<String>,
-    pub automation: Option<String>,
-    pub tag: Option<String>,
-    pub digest: Option<String>,
-    /// Initial state: `received`, or `rejected`/`ignored` with a reason.
-    pub state: State,
-    pub reason: Option<String>,
-}
-
-impl NewEvent {
-    /// An authenticated body that cannot be used: journaled as `rejected` with the reason, so
-    /// the sender is never wedged and the operator still sees it.
-    pub fn rejected(source: &str, dedupe_key: String, reason: String) -> Self {
-        Self {
-            source: source.to_owned(),
-            dedupe_key,
-            kind: Kind::Rejected,
-            repository: None,
-            automation: None,
-            tag: None,
-            digest: None,
-            state: State::Rejected,
-            reason: Some(reason),
-        }
-    }
-}
-
-/// What an event asks of the engine.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Kind {
-    /// A tag to consider for the policies of `repository`.
-    Push,
-    /// The gitops repository changed: fetch and re-read what git says for `automation`.
-    Refresh,
-    /// An authenticated body that could not be used; stored for the operator, never processed.
-    Rejected,
-}
-
-impl Kind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Push => "push",
-            Self::Refresh => "refresh",
-            Self::Rejected => "rejected",
-        }
-    }
-}
-
-/// A stored value the journal does not know: a newer version wrote it, or the file was edited.
-/// Reading such a row is an error, never a guess.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown {column} {value:?} in the journal; was it written by a newer pushdeploy?")]
-pub struct UnknownValue {
-    column: &'static str,
-    value: String,
-}
-
-impl TryFrom<String> for Kind {
-    type Error = UnknownValue;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        [Self::Push, Self::Refresh, Self::Rejected]
-            .into_iter()
-            .find(|kind| kind.as_str() == value)
-            .ok_or(UnknownValue {
-                column: "event kind",
-                value,
-            })
-    }
-}
-
-/// Where an event is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum State {
-    Received,
-    Confirmed,
-    Decided,
-    Written,
-    /// A gitops push event: the working copy was fetched and reset.
-    Refreshed,
-    Ignored,
-    Failed,
-    Rejected,
-}
-
-impl State {
-    pub const ALL: [Self; 8] = [
-        Self::Received,
-        Self::Confirmed,
-        Self::Decided,
-        Self::Written,
-        Self::Refreshed,
-        Self::Ignored,
-        Self::Failed,
-        Self::Rejected,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Received => "received",
-            Self::Confirmed => "confirmed",
-            Self::Decided => "decided",
-            Self::Written => "written",
-            Self::Refreshed => "refreshed",
-            Self::Ignored => "ignored",
-            Self::Failed => "failed",
-            Self::Rejected => "rejected",
-        }
-    }
-}
-
-impl TryFrom<String> for State {
-    type Error = UnknownValue;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::ALL
-            .into_iter()
-            .find(|state| state.as_str() == value)
-            .ok_or(UnknownValue {
-                column: "event state",
-                value,
-            })
-    }
-}
-
-/// `Kind` and `State` are stored as their names: decoding an unknown name is a column error
-/// that names the value (sqlx's `try_from` attribute would lose the message).
-macro_rules! text_column {
-    ($($name:ty),*) => {$(
-        impl<DB: sqlx::Database> sqlx::Type<DB> for $name
-        where
-            String: sqlx::Type<DB>,
-        {
-            fn type_info() -> DB::TypeInfo {
-                <String as sqlx::Type<DB>>::type_info()
-            }
-            fn compatible(ty: &DB::TypeInfo) -> bool {
-                <String as sqlx::Type<DB>>::compatible(ty)
-            }
-        }
-
-        impl<'r, DB: sqlx::Database> sqlx::Decode<'r, DB> for $name
-        where
-            String: sqlx::Decode<'r, DB>,
-        {
-            fn decode(value: DB::ValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
-                Ok(Self::try_from(<String as sqlx::Decode<'r, DB>>::decode(value)?)?)
-            }
-        }
-    )*};
-}
-
-text_column!(Kind, State);
-
-/// A stored event.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct Event {
-    pub id: i64,
-    pub source: String,
-    pub kind: Kind,
-    pub repository: Option<String>,
-    pub automation: Option<String>,
-    pub tag: Option<String>,
-    pub digest: Option<String>,
-    pub state: State,
-    pub reason: Option<String>,
-    #[sqlx(rename = "commit_sha")]
-    pub commit: Option<String>,
-    /// Unix seconds.
-    pub received_at: i64,
-    pub updated_at: i64,
-}
-
-/// A policy held at a tag by hand (promote, rollback, pin) until resumed.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct Pin {
-    pub policy: String,
-    pub tag: String,
-    pub pinned_by: String,
-    /// Unix seconds.
-    pub at: i64,
-}
-
-/// An automation that writes nothing automatically until resumed.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct Suspension {
-    pub automation: String,
-    pub suspended_by: String,
-    /// Unix seconds.
-    pub at: i64,
-}
-
-/// A tag written to git for a policy, and why.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct Deployment {
-    pub tag: String,
-    pub commit_sha: String,
-    pub author: String,
-    pub cause: String,
-    /// Unix seconds.
-    pub at: i64,
-}
-
-/// One authenticated mutating API call.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct AuditEntry {
-    pub token_name: String,
-    pub request: String,
-    pub result: String,
-}
-
+/// Why the journal could not do what was asked. The underlying error is kept as the source
+/// (shared: one failed group commit is every waiting caller's answer, so this is `Clone`).
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum JournalError {
-    #[error("journal database {path}: {reason}; check that the data dir is writable")]
-    Open { path: String, reason: String },
+    #[error("journal database {path}: {source}; check that the data dir is writable")]
+    Open {
+        path: String,
+        #[source]
+        source: Arc<dyn std::error::Error + Send + Sync>,
+    },
     /// The filesystem under the data dir has no space left (SQLITE_FULL / ENOSPC).
     #[error(
-        "journal: the data dir's filesystem is full ({detail}); free space there: intake answers 503 (senders retry) until a journal write succeeds again"
+        "journal: the data dir's filesystem is full ({source}); free space there: intake answers 503 (senders retry) until a journal write succeeds again"
     )]
-    DiskFull { detail: String },
+    DiskFull {
+        #[source]
+        source: Arc<sqlx::Error>,
+    },
     /// The database or the filesystem under it refuses writes (SQLITE_READONLY, EROFS, EACCES,
     /// EPERM on an immutable file, an I/O error).
     #[error(
-        "journal: the database cannot be written ({detail}); make the data dir and journal.db writable by the service: intake answers 503 (senders retry) until a journal write succeeds again"
+        "journal: the database cannot be written ({source}); make the data dir and journal.db writable by the service: intake answers 503 (senders retry) until a journal write succeeds again"
     )]
-    ReadOnly { detail: String },
+    ReadOnly {
+        #[source]
+        source: Arc<sqlx::Error>,
+    },
+    /// A statement failed, or a stored row does not decode (the message names the row).
     #[error("journal: {0}")]
-    Database(String),
+    Database(#[source] Arc<sqlx::Error>),
+    /// The appender task is gone (shutting down).
+    #[error("journal: the journal writer has stopped")]
+    Stopped,
 }
 
 impl From<sqlx::Error> for JournalError {
@@ -261,16 +64,16 @@ impl From<sqlx::Error> for JournalError {
         const SQLITE_IOERR: i64 = 10;
         const SQLITE_FULL: i64 = 13;
         const SQLITE_CANTOPEN: i64 = 14;
-        let detail = error.to_string();
         let primary = error
             .as_database_error()
             .and_then(|database| database.code())
             .and_then(|code| code.parse::<i64>().ok())
             .map(|code| code & 0xff);
+        let source = Arc::new(error);
         match primary {
-            Some(SQLITE_FULL) => Self::DiskFull { detail },
-            Some(SQLITE_READONLY | SQLITE_PERM | SQLITE_IOERR | SQLITE_CANTOPEN) => Self::ReadOnly { detail },
-            _ => Self::Database(detail),
+            Some(SQLITE_FULL) => Self::DiskFull { source },
+            Some(SQLITE_READONLY | SQLITE_PERM | SQLITE_IOERR | SQLITE_CANTOPEN) => Self::ReadOnly { source },
+            _ => Self::Database(source),
         }
     }
 }
@@ -297,11 +100,11 @@ impl Journal {
     /// Open (creating) `<data_dir>/journal.db` and run the migrations.
     pub async fn open(data_dir: &Path) -> Result<Self, JournalError> {
         let path = data_dir.join("journal.db");
-        let open_error = |reason: String| JournalError::Open {
+        let open_error = |source: Arc<dyn std::error::Error + Send + Sync>| JournalError::Open {
             path: path.display().to_string(),
-            reason,
+            source,
         };
-        std::fs::create_dir_all(data_dir).map_err(|error| open_error(error.to_string()))?;
+        std::fs::create_dir_all(data_dir).map_err(|error| open_error(Arc::new(error)))?;
         let options = SqliteConnectOptions::new()
             .filename(&path)
             .create_if_missing(true)
@@ -313,11 +116,11 @@ impl Journal {
             .max_connections(4)
             .connect_with(options)
             .await
-            .map_err(|error| open_error(error.to_string()))?;
+            .map_err(|error| open_error(Arc::new(error)))?;
         sqlx::migrate!("./migrations")
             .run(&pool)
             .await
-            .map_err(|error| open_error(error.to_string()))?;
+            .map_err(|error| open_error(Arc::new(error)))?;
         let appender = writer::Appender::start(pool.clone());
         Ok(Self { pool, appender })
     }
@@ -347,15 +150,42 @@ impl Journal {
 
     /// At most `limit` unfinished events with an id above `after`, oldest first: a large backlog
     /// is read page by page, never held in memory whole.
+    ///
+    /// An unfinished row that does not decode (a value edited by hand, or written by a newer
+    /// version) cannot be processed by anyone: it is marked `failed` with the decode error,
+    /// which names the row and column, and logged, so that it neither wedges every later read
+    /// nor disappears unseen.
     pub async fn unfinished_page(&self, after: i64, limit: usize) -> Result<Vec<Event>, JournalError> {
+        use sqlx::FromRow;
         let query = format!(
             "SELECT {COLUMNS} FROM events WHERE id > ? AND state IN ('received', 'confirmed', 'decided') ORDER BY id LIMIT ?"
         );
-        Ok(sqlx::query_as(sqlx::AssertSqlSafe(query))
-            .bind(after)
-            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-            .fetch_all(&self.pool)
-            .await?)
+        loop {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(query.clone()))
+                .bind(after)
+                .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+                .fetch_all(&self.pool)
+                .await?;
+            let mut events = Vec::with_capacity(rows.len());
+            let mut undecodable = 0;
+            for row in &rows {
+                match Event::from_row(row) {
+                    Ok(event) => events.push(event),
+                    Err(error) => {
+                        let id: i64 = row.try_get("id")?;
+                        let reason = JournalError::from(error).to_string();
+                        tracing::error!(event = id, %reason, "an unfinished journal event does not decode; marked failed");
+                        self.transition(id, State::Failed, Some(&reason), None, None)
+                            .await?;
+                        undecodable += 1;
+                    }
+                }
+            }
+            // Read again so that a full page stays full: the caller takes a short page as the end.
+            if undecodable == 0 || rows.len() < limit {
+                return Ok(events);
+            }
+        }
     }
 
     pub async fn transition(
@@ -364,13 +194,13 @@ impl Journal {
         state: State,
         reason: Option<&str>,
         commit: Option<&str>,
-        digest: Option<&str>,
+        digest: Option<&crate::domain::Digest>,
     ) -> Result<(), JournalError> {
         sqlx::query("UPDATE events SET state = ?, reason = COALESCE(?, reason), commit_sha = COALESCE(?, commit_sha), digest = COALESCE(?, digest), updated_at = ? WHERE id = ?")
             .bind(state.as_str())
             .bind(reason)
             .bind(commit)
-            .bind(digest)
+            .bind(digest.map(crate::domain::Digest::as_str))
             .bind(now())
             .bind(id)
             .execute(&self.pool)
@@ -440,10 +270,10 @@ impl Journal {
         Ok(by_age.rows_affected() + by_count.rows_affected())
     }
 
-    pub async fn pin(&self, policy: &str, tag: &str, by: &str) -> Result<(), JournalError> {
+    pub async fn pin(&self, policy: &ObjectKey, tag: &Tag, by: &str) -> Result<(), JournalError> {
         sqlx::query("INSERT INTO pins (policy, tag, pinned_by, at) VALUES (?, ?, ?, ?) ON CONFLICT (policy) DO UPDATE SET tag = excluded.tag, pinned_by = excluded.pinned_by, at = excluded.at")
-            .bind(policy)
-            .bind(tag)
+            .bind(policy.to_string())
+            .bind(tag.as_str())
             .bind(by)
             .bind(now())
             .execute(&self.pool)
@@ -451,9 +281,9 @@ impl Journal {
         Ok(())
     }
 
-    pub async fn unpin(&self, policy: &str) -> Result<(), JournalError> {
+    pub async fn unpin(&self, policy: &ObjectKey) -> Result<(), JournalError> {
         sqlx::query("DELETE FROM pins WHERE policy = ?")
-            .bind(policy)
+            .bind(policy.to_string())
             .execute(&self.pool)
             .await?;
         Ok(())
@@ -468,9 +298,9 @@ impl Journal {
         )
     }
 
-    pub async fn suspend(&self, automation: &str, by: &str) -> Result<(), JournalError> {
+    pub async fn suspend(&self, automation: &ObjectKey, by: &str) -> Result<(), JournalError> {
         sqlx::query("INSERT INTO suspensions (automation, suspended_by, at) VALUES (?, ?, ?) ON CONFLICT (automation) DO UPDATE SET suspended_by = excluded.suspended_by, at = excluded.at")
-            .bind(automation)
+            .bind(automation.to_string())
             .bind(by)
             .bind(now())
             .execute(&self.pool)
@@ -478,9 +308,9 @@ impl Journal {
         Ok(())
     }
 
-    pub async fn unsuspend(&self, automation: &str) -> Result<(), JournalError> {
+    pub async fn unsuspend(&self, automation: &ObjectKey) -> Result<(), JournalError> {
         sqlx::query("DELETE FROM suspensions WHERE automation = ?")
-            .bind(automation)
+            .bind(automation.to_string())
             .execute(&self.pool)
             .await?;
         Ok(())
@@ -495,12 +325,12 @@ impl Journal {
         )
     }
 
-    /// Unfinished events for `repository` (`namespace/name`).
-    pub async fn pending(&self, repository: &str) -> Result<i64, JournalError> {
+    /// Unfinished events for `repository`.
+    pub async fn pending(&self, repository: &ObjectKey) -> Result<i64, JournalError> {
         let row = sqlx::query(
             "SELECT COUNT(*) AS n FROM events WHERE repository = ? AND state IN ('received', 'confirmed', 'decided')",
         )
-        .bind(repository)
+        .bind(repository.to_string())
         .fetch_one(&self.pool)
         .await?;
         Ok(row.get("n"))
@@ -508,8 +338,8 @@ impl Journal {
 
     pub async fn record_deployment(
         &self,
-        policy: &str,
-        tag: &str,
+        policy: &ObjectKey,
+        tag: &Tag,
         commit: &str,
         author: &str,
         cause: &str,
@@ -517,8 +347,8 @@ impl Journal {
         sqlx::query(
             "INSERT INTO deployments (policy, tag, commit_sha, author, cause, at) VALUES (?, ?, ?, ?, ?, ?)",
         )
-        .bind(policy)
-        .bind(tag)
+        .bind(policy.to_string())
+        .bind(tag.as_str())
         .bind(commit)
         .bind(author)
         .bind(cause)
@@ -529,22 +359,22 @@ impl Journal {
     }
 
     /// The tag of the newest deployment of `policy` (read at startup for `/status`).
-    pub async fn last_deployed(&self, policy: &str) -> Result<Option<String>, JournalError> {
-        Ok(
-            sqlx::query("SELECT tag FROM deployments WHERE policy = ? ORDER BY id DESC LIMIT 1")
-                .bind(policy)
-                .fetch_optional(&self.pool)
-                .await?
-                .map(|row| row.get("tag")),
+    pub async fn last_deployed(&self, policy: &ObjectKey) -> Result<Option<Tag>, JournalError> {
+        let newest: Option<Deployment> = sqlx::query_as(
+            "SELECT id, tag, commit_sha, author, cause, at FROM deployments WHERE policy = ? ORDER BY id DESC LIMIT 1",
         )
+        .bind(policy.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(newest.map(|deployment| deployment.tag))
     }
 
     /// The deployments of `policy`, newest first.
-    pub async fn deployments(&self, policy: &str) -> Result<Vec<Deployment>, JournalError> {
+    pub async fn deployments(&self, policy: &ObjectKey) -> Result<Vec<Deployment>, JournalError> {
         Ok(sqlx::query_as(
-            "SELECT tag, commit_sha, author, cause, at FROM deployments WHERE policy = ? ORDER BY id DESC",
+            "SELECT id, tag, commit_sha, author, cause, at FROM deployments WHERE policy = ? ORDER BY id DESC",
         )
-        .bind(policy)
+        .bind(policy.to_string())
         .fetch_all(&self.pool)
         .await?)
     }

@@ -1,17 +1,26 @@
 use super::*;
+use crate::domain::{Digest, ObjectKey, Tag};
 
 fn push(key: &str, tag: &str) -> NewEvent {
     NewEvent {
         source: "registry".into(),
         dedupe_key: key.into(),
-        kind: Kind::Push,
-        repository: Some("flux-system/mcp".into()),
-        automation: None,
-        tag: Some(tag.into()),
-        digest: None,
+        kind: EventKind::Push {
+            repository: mcp(),
+            tag: Tag::parse(tag).unwrap(),
+            digest: None,
+        },
         state: State::Received,
         reason: None,
     }
+}
+
+fn mcp() -> ObjectKey {
+    ObjectKey::parse("flux-system/mcp").unwrap()
+}
+
+fn tag(text: &str) -> Tag {
+    Tag::parse(text).unwrap()
 }
 
 #[tokio::test]
@@ -41,7 +50,7 @@ async fn events_are_deduplicated_and_unfinished_ones_survive_a_reopen() {
     let reopened = Journal::open(dir.path()).await.unwrap();
     let unfinished = reopened.unfinished().await.unwrap();
     assert_eq!(unfinished.len(), 1);
-    assert_eq!(unfinished[0].tag.as_deref(), Some("2"));
+    assert_eq!(unfinished[0].tag(), Some("2"));
     let written = reopened.get(id).await.unwrap().unwrap();
     assert_eq!(
         (written.state, written.commit.as_deref()),
@@ -73,19 +82,19 @@ async fn concurrent_appends_share_transactions() {
 async fn pins_listing_and_pruning() {
     let dir = tempfile::tempdir().unwrap();
     let journal = Journal::open(dir.path()).await.unwrap();
-    journal.pin("flux-system/mcp", "1-abc", "ops").await.unwrap();
-    journal.pin("flux-system/mcp", "2-def", "ops").await.unwrap();
+    journal.pin(&mcp(), &tag("1-abc"), "ops").await.unwrap();
+    journal.pin(&mcp(), &tag("2-def"), "ops").await.unwrap();
     let pins = journal.pins().await.unwrap();
-    let tags: Vec<(&str, &str)> = pins
+    let tags: Vec<(String, &str)> = pins
         .iter()
-        .map(|pin| (pin.policy.as_str(), pin.tag.as_str()))
+        .map(|pin| (pin.policy.to_string(), pin.tag.as_str()))
         .collect();
     assert_eq!(
         tags,
-        [("flux-system/mcp", "2-def")],
+        [("flux-system/mcp".to_owned(), "2-def")],
         "one pin per policy, the latest"
     );
-    journal.unpin("flux-system/mcp").await.unwrap();
+    journal.unpin(&mcp()).await.unwrap();
     assert!(journal.pins().await.unwrap().is_empty());
     let outcomes = journal
         .append((0..5).map(|i| push(&format!("k{i}"), "1")).collect())
@@ -183,7 +192,121 @@ async fn a_row_with_an_unknown_state_or_kind_is_an_error_naming_the_value_not_a_
         .await
         .unwrap();
     let event = journal.get(id).await.unwrap().unwrap();
-    assert_eq!((event.kind, event.state), (Kind::Push, State::Received));
+    assert_eq!((event.kind.as_str(), event.state), ("push", State::Received));
+}
+
+#[tokio::test]
+async fn a_bad_stored_value_is_an_error_naming_its_row_and_an_unfinished_one_is_marked_failed() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = Journal::open(dir.path()).await.unwrap();
+    let [AppendOutcome::Inserted(id)] = journal.append(vec![push("registry:bad", "1")]).await.unwrap()[..]
+    else {
+        unreachable!()
+    };
+    let edit = |sql: &'static str| {
+        let pool = journal.pool.clone();
+        async move { sqlx::query(sql).bind(id).execute(&pool).await.unwrap() }
+    };
+    edit("UPDATE events SET tag = '-not a tag' WHERE id = ?").await;
+    let error = journal.get(id).await.expect_err("a bad tag is not carried on");
+    assert!(
+        error
+            .to_string()
+            .contains(&format!("journal events row {id}: tag"))
+            && error.to_string().contains("-not a tag"),
+        "{error}"
+    );
+    edit("UPDATE events SET tag = '1', digest = 'md5:abc' WHERE id = ?").await;
+    let error = journal.get(id).await.expect_err("a bad digest is not carried on");
+    assert!(
+        error
+            .to_string()
+            .contains(&format!("journal events row {id}: digest")),
+        "{error}"
+    );
+    edit("UPDATE events SET digest = NULL, repository = 'no-slash' WHERE id = ?").await;
+    let error = journal
+        .get(id)
+        .await
+        .expect_err("a bad repository is not carried on");
+    assert!(
+        error
+            .to_string()
+            .contains(&format!("journal events row {id}: repository")),
+        "{error}"
+    );
+    edit("UPDATE events SET repository = 'flux-system/mcp', kind = 'refresh' WHERE id = ?").await;
+    let error = journal.get(id).await.expect_err("a refresh names its automation");
+    assert!(
+        error.to_string().contains("automation is empty for a refresh"),
+        "{error}"
+    );
+
+    let page = journal.unfinished_page(0, 10).await.unwrap();
+    assert!(page.is_empty(), "the undecodable row is not handed out: {page:?}");
+    let (state, reason): (String, String) = sqlx::query_as("SELECT state, reason FROM events WHERE id = ?")
+        .bind(id)
+        .fetch_one(&journal.pool)
+        .await
+        .unwrap();
+    assert_eq!(state, "failed", "marked failed, not left to wedge every read");
+    assert!(
+        reason.contains(&format!("journal events row {id}: automation is empty")),
+        "{reason}"
+    );
+
+    journal.pin(&mcp(), &tag("1"), "ops").await.unwrap();
+    sqlx::query("UPDATE pins SET tag = 'not/a/tag'")
+        .execute(&journal.pool)
+        .await
+        .unwrap();
+    let error = journal.pins().await.expect_err("a bad pin is not skipped");
+    assert!(
+        error
+            .to_string()
+            .contains("journal pins row flux-system/mcp: tag"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn events_come_back_with_their_kind_and_what_it_is_about() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = Journal::open(dir.path()).await.unwrap();
+    let digest = Digest::parse(&format!("sha256:{}", "a".repeat(64))).unwrap();
+    let mut with_digest = push("registry:d", "3");
+    with_digest.kind = EventKind::Push {
+        repository: mcp(),
+        tag: tag("3"),
+        digest: Some(digest.clone()),
+    };
+    let refresh = NewEvent {
+        source: "forgejo".into(),
+        dedupe_key: "forgejo:r".into(),
+        kind: EventKind::Refresh { automation: mcp() },
+        state: State::Received,
+        reason: None,
+    };
+    let unmatched = NewEvent {
+        source: "registry".into(),
+        dedupe_key: "registry:u".into(),
+        kind: EventKind::UnmatchedPush {
+            tag: Some("whatever".into()),
+            digest: None,
+        },
+        state: State::Ignored,
+        reason: Some("no repository".into()),
+    };
+    let rejected = NewEvent::rejected("registry", "registry:x".into(), "bad body".into());
+    let sent = vec![with_digest, refresh, unmatched, rejected];
+    journal.append(sent.clone()).await.unwrap();
+    let mut stored = journal.list(None, None, None, 10).await.unwrap();
+    stored.reverse();
+    let kinds: Vec<EventKind> = stored.into_iter().map(|event| event.kind).collect();
+    assert_eq!(
+        kinds,
+        sent.into_iter().map(|event| event.kind).collect::<Vec<_>>()
+    );
 }
 
 #[tokio::test]

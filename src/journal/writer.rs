@@ -55,10 +55,8 @@ impl Appender {
         let (reply, answer) = oneshot::channel();
         self.sender
             .send((events, reply))
-            .map_err(|_| JournalError::Database("the journal writer has stopped".to_owned()))?;
-        answer
-            .await
-            .map_err(|_| JournalError::Database("the journal writer stopped".to_owned()))?
+            .map_err(|_| JournalError::Stopped)?;
+        answer.await.map_err(|_| JournalError::Stopped)?
     }
 
     pub fn transactions(&self) -> u64 {
@@ -168,10 +166,10 @@ async fn write(pool: &SqlitePool, batch: &[Request]) -> Result<Vec<Vec<AppendOut
             .bind(&event.source)
             .bind(&event.dedupe_key)
             .bind(event.kind.as_str())
-            .bind(&event.repository)
-            .bind(&event.automation)
-            .bind(&event.tag)
-            .bind(&event.digest)
+            .bind(event.kind.repository().map(ToString::to_string))
+            .bind(event.kind.automation().map(ToString::to_string))
+            .bind(event.kind.tag())
+            .bind(event.kind.digest())
             .bind(event.state.as_str())
             .bind(&event.reason)
             .bind(stamp)

@@ -9,13 +9,12 @@ use std::sync::RwLock;
 use std::time::Instant;
 
 /// What the rest of the program may read about a repository.
-#[derive(Debug, Clone, Default, serde::Serialize)]
+#[derive(Debug, Clone, Default)]
 pub struct RepositoryStatus {
     /// Unix seconds of the last scan attempt and of the last successful one.
     pub last_scan: Option<i64>,
     pub last_success: Option<i64>,
     pub tag_count: usize,
-    #[serde(skip)]
     pub tags: Vec<String>,
     pub last_error: Option<String>,
     pub consecutive_failures: u32,

@@ -4,6 +4,7 @@
 
 use super::RegistryError;
 use super::auth::{self, Basic, Challenge, TokenCache};
+use super::error::RequestCause;
 use super::tls::{CertWatch, Trust};
 use crate::config::ImageRepository;
 use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, WWW_AUTHENTICATE};
@@ -20,7 +21,7 @@ const MAX_PAGES: usize = 10_000;
 /// A manifest as the registry describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Manifest {
-    pub digest: String,
+    pub digest: crate::domain::Digest,
     pub media_type: String,
 }
 
@@ -121,10 +122,7 @@ impl RegistryClient {
                 })?,
         };
         builder = builder.tls_backend_preconfigured(config);
-        builder.build().map_err(|error| RegistryError::Transport {
-            host: self.host().to_owned(),
-            detail: error.to_string(),
-        })
+        builder.build().map_err(|error| self.transport(error))
     }
 
     /// Every tag, following `Link` pagination with `n` = the page size.
@@ -147,7 +145,7 @@ impl RegistryClient {
                 .send(Method::GET, &url, &format!("repository:{path}:pull"))
                 .await?;
             let next = next_link(response.headers());
-            let body = response.bytes().await.map_err(|error| self.transport(&error))?;
+            let body = response.bytes().await.map_err(|error| self.transport(error))?;
             let page: TagPage = serde_json::from_slice(&body)
                 .map_err(|error| self.malformed(format!("tags/list is not valid JSON: {error}")))?;
             tags.extend(page.tags.unwrap_or_default());
@@ -182,17 +180,18 @@ impl RegistryClient {
                 .map(str::to_owned)
         };
         let media_type = header("content-type").unwrap_or_default();
-        match header("docker-content-digest") {
-            Some(digest) => Ok(Manifest { digest, media_type }),
+        let digest = match header("docker-content-digest") {
+            Some(digest) => digest,
             None => {
                 use sha2::Digest;
-                let body = response.bytes().await.map_err(|error| self.transport(&error))?;
-                Ok(Manifest {
-                    digest: format!("sha256:{}", hex::encode(sha2::Sha256::digest(&body))),
-                    media_type,
-                })
+                let body = response.bytes().await.map_err(|error| self.transport(error))?;
+                format!("sha256:{}", hex::encode(sha2::Sha256::digest(&body)))
             }
-        }
+        };
+        // Parsed here, at the registry boundary: everything past it holds a `Digest`.
+        let digest = crate::domain::Digest::parse(&digest)
+            .map_err(|error| self.malformed(format!("Docker-Content-Digest of {tag}: {error}")))?;
+        Ok(Manifest { digest, media_type })
     }
 
     /// Send with the cached authorization; on a 401 answer the challenge once and retry.
@@ -208,14 +207,10 @@ impl RegistryClient {
             let response = match request.try_clone().map(|retry| (request.send(), retry)) {
                 Some((sent, retry)) => match sent.await {
                     // A pooled connection the registry closed (e.g. it restarted): one fresh try.
-                    Err(error)
-                        if error.is_request()
-                            || chain(&error).contains("close_notify")
-                            || chain(&error).contains("connection closed") =>
-                    {
-                        retry.send().await.map_err(|error| self.classify(&error))?
+                    Err(error) if error.is_request() || closed_by_peer(&error) => {
+                        retry.send().await.map_err(|error| self.classify(error))?
                     }
-                    other => other.map_err(|error| self.classify(&error))?,
+                    other => other.map_err(|error| self.classify(error))?,
                 },
                 None => unreachable_clone(),
             };
@@ -284,7 +279,7 @@ impl RegistryClient {
                     request = request.header(AUTHORIZATION, basic.header());
                 }
                 self.requests.fetch_add(1, Ordering::Relaxed);
-                let response = request.send().await.map_err(|error| self.classify(&error))?;
+                let response = request.send().await.map_err(|error| self.classify(error))?;
                 if !response.status().is_success() {
                     return Err(RegistryError::Unauthorized {
                         host,
@@ -379,58 +374,39 @@ impl RegistryClient {
         }
     }
 
-    fn transport(&self, error: &reqwest::Error) -> RegistryError {
-        RegistryError::Transport {
+    fn transport(&self, error: reqwest::Error) -> RegistryError {
+        RegistryError::Request {
             host: self.host().to_owned(),
-            detail: chain(error),
+            source: RequestCause::new(error),
         }
     }
 
-    /// Classify a failed request: TLS problems, protocol mismatches, or a plain transport error.
-    fn classify(&self, error: &reqwest::Error) -> RegistryError {
+    /// Classify a failed request by the kind of the error underneath (rustls's, found in the
+    /// source chain): TLS problems, protocol mismatches, or a plain request error (kept whole).
+    fn classify(&self, error: reqwest::Error) -> RegistryError {
         let host = self.host().to_owned();
-        if let Some(tls) = find_rustls_error(error) {
-            use rustls::CertificateError as C;
-            return match tls {
-                rustls::Error::InvalidCertificate(C::Expired | C::ExpiredContext { .. }) => {
-                    let not_after = self
-                        .watch
-                        .not_after(host.split(':').next().unwrap_or(&host))
-                        .map_or_else(|| "an unknown time".to_owned(), crate::clock::format_time);
-                    RegistryError::CertificateExpired { host, not_after }
-                }
-                rustls::Error::InvalidCertificate(C::UnknownIssuer) => RegistryError::UnknownIssuer { host },
-                rustls::Error::InvalidCertificate(C::NotValidForName | C::NotValidForNameContext { .. }) => {
-                    RegistryError::NameMismatch { host }
-                }
-                rustls::Error::InvalidMessage(_) => RegistryError::HttpExpected { host },
-                other => RegistryError::Transport {
-                    host,
-                    detail: other.to_string(),
-                },
-            };
+        use rustls::CertificateError as C;
+        match find_rustls_error(&error) {
+            Some(rustls::Error::InvalidCertificate(C::Expired | C::ExpiredContext { .. })) => {
+                let not_after = self
+                    .watch
+                    .not_after(host.split(':').next().unwrap_or(&host))
+                    .map_or_else(|| "an unknown time".to_owned(), crate::clock::format_time);
+                RegistryError::CertificateExpired { host, not_after }
+            }
+            Some(rustls::Error::InvalidCertificate(C::UnknownIssuer)) => {
+                RegistryError::UnknownIssuer { host }
+            }
+            Some(rustls::Error::InvalidCertificate(
+                C::NotValidForName | C::NotValidForNameContext { .. },
+            )) => RegistryError::NameMismatch { host },
+            // What a plain-HTTP server answers to a ClientHello does not parse as TLS.
+            Some(rustls::Error::InvalidMessage(_)) => RegistryError::HttpExpected { host },
+            _ => RegistryError::Request {
+                host,
+                source: RequestCause::new(error),
+            },
         }
-        // hyper-util does not always keep rustls's error as a source: fall back to its text.
-        let detail = chain(error);
-        if detail.contains("certificate expired") {
-            let not_after = self
-                .watch
-                .not_after(host.split(':').next().unwrap_or(&host))
-                .map_or_else(|| "an unknown time".to_owned(), crate::clock::format_time);
-            return RegistryError::CertificateExpired { host, not_after };
-        }
-        if detail.contains("UnknownIssuer") {
-            return RegistryError::UnknownIssuer { host };
-        }
-        if detail.contains("NotValidForName") || detail.contains("not valid for name") {
-            return RegistryError::NameMismatch { host };
-        }
-        if !self.repository.insecure
-            && (detail.contains("corrupt message") || detail.contains("InvalidContentType"))
-        {
-            return RegistryError::HttpExpected { host };
-        }
-        RegistryError::Transport { host, detail }
     }
 }
 
@@ -439,33 +415,49 @@ fn unreachable_clone() -> ! {
     panic!("registry requests have no streaming body and can be cloned")
 }
 
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(inner) = source {
-        text.push_str(": ");
-        text.push_str(&inner.to_string());
-        source = inner.source();
+/// The next error down: an `io::Error`'s wrapped error itself (its `source()` skips it and
+/// returns the wrapped error's source), otherwise `source()`.
+fn below<'e>(error: &'e (dyn std::error::Error + 'static)) -> Option<&'e (dyn std::error::Error + 'static)> {
+    match error.downcast_ref::<std::io::Error>() {
+        Some(io) => io
+            .get_ref()
+            .map(|inner| inner as &(dyn std::error::Error + 'static)),
+        None => error.source(),
     }
-    text
+}
+
+/// Every error in `error`'s chain, outermost first.
+fn causes<'e>(
+    error: &'e (dyn std::error::Error + 'static),
+) -> impl Iterator<Item = &'e (dyn std::error::Error + 'static)> {
+    std::iter::successors(Some(error), |current: &&'e (dyn std::error::Error + 'static)| {
+        below(*current)
+    })
+}
+
+/// The connection was closed under the request (a pooled connection the registry dropped, e.g.
+/// after a restart): hyper's closed/incomplete-message kinds, or an I/O reset or early EOF
+/// (a TLS peer that left without close_notify).
+fn closed_by_peer(error: &(dyn std::error::Error + 'static)) -> bool {
+    use std::io::ErrorKind;
+    causes(error).any(|cause| {
+        cause
+            .downcast_ref::<hyper::Error>()
+            .is_some_and(|hyper| hyper.is_closed() || hyper.is_incomplete_message() || hyper.is_canceled())
+            || cause.downcast_ref::<std::io::Error>().is_some_and(|io| {
+                matches!(
+                    io.kind(),
+                    ErrorKind::UnexpectedEof
+                        | ErrorKind::ConnectionReset
+                        | ErrorKind::ConnectionAborted
+                        | ErrorKind::BrokenPipe
+                )
+            })
+    })
 }
 
 fn find_rustls_error<'e>(error: &'e (dyn std::error::Error + 'static)) -> Option<&'e rustls::Error> {
-    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(inner) = current {
-        if let Some(tls) = inner.downcast_ref::<rustls::Error>() {
-            return Some(tls);
-        }
-        if let Some(io) = inner.downcast_ref::<std::io::Error>()
-            && let Some(tls) = io
-                .get_ref()
-                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-        {
-            return Some(tls);
-        }
-        current = inner.source();
-    }
-    None
+    causes(error).find_map(|cause| cause.downcast_ref::<rustls::Error>())
 }
 
 /// `Retry-After`: delay seconds or an HTTP date.
@@ -513,6 +505,36 @@ struct TokenResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rustls_error_is_found_under_nested_io_errors_by_kind_not_by_text() {
+        let tls = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        // What hyper-util and tokio-rustls hand up: an io::Error around an io::Error around it,
+        // where `io::Error::source()` alone skips the wrapped error.
+        let nested = std::io::Error::other(std::io::Error::other(tls.clone()));
+        assert_eq!(find_rustls_error(&nested), Some(&tls));
+        assert_eq!(
+            find_rustls_error(&std::io::Error::other("UnknownIssuer")),
+            None,
+            "text is not a kind"
+        );
+    }
+
+    #[test]
+    fn a_connection_closed_under_a_request_is_recognised_by_its_io_kind() {
+        let eof = std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            "peer closed connection without sending TLS close_notify",
+        );
+        assert!(closed_by_peer(&std::io::Error::other(eof)));
+        assert!(
+            !closed_by_peer(&std::io::Error::other("connection closed")),
+            "text is not a kind"
+        );
+        assert!(!closed_by_peer(&std::io::Error::from(
+            std::io::ErrorKind::ConnectionRefused
+        )));
+    }
 
     #[test]
     fn retry_after_accepts_seconds_and_http_dates() {

@@ -1,6 +1,7 @@
 //! Registry failures, classified so callers can branch: retry later, back off, or record a
 //! permanent problem. Each message says what to do.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -42,6 +43,63 @@ pub enum RegistryError {
     Server { host: String, status: u16, url: String },
     #[error("{host}: {detail}; will retry")]
     Transport { host: String, detail: String },
+    /// A request that failed below HTTP (connect, reset, timeout, a TLS failure other than the
+    /// kinds above); the client's error is kept whole.
+    #[error("{host}: {}; will retry", chain(source))]
+    Request {
+        host: String,
+        #[source]
+        source: RequestCause,
+    },
+}
+
+/// The HTTP client's error behind `RegistryError::Request`, shared so that `RegistryError`
+/// stays `Clone` (one confirmation answers every event waiting for it). Its text carries the
+/// request URL, which never holds credentials (those travel in headers).
+#[derive(Debug, Clone)]
+pub struct RequestCause(Arc<reqwest::Error>);
+
+impl RequestCause {
+    pub fn new(error: reqwest::Error) -> Self {
+        Self(Arc::new(error))
+    }
+
+    /// The client's error itself (`is_timeout`, `is_connect`, its sources).
+    pub fn reqwest(&self) -> &reqwest::Error {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for RequestCause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for RequestCause {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        std::error::Error::source(&*self.0)
+    }
+}
+
+impl PartialEq for RequestCause {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.0.to_string() == other.0.to_string()
+    }
+}
+
+impl Eq for RequestCause {}
+
+/// An error and its sources, `: `-joined (what the client's error alone does not say).
+pub(super) fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(inner) = source {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    text
 }
 
 impl RegistryError {
@@ -49,7 +107,11 @@ impl RegistryError {
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            Self::RateLimited { .. } | Self::Server { .. } | Self::Transport { .. } | Self::Malformed { .. }
+            Self::RateLimited { .. }
+                | Self::Server { .. }
+                | Self::Transport { .. }
+                | Self::Request { .. }
+                | Self::Malformed { .. }
         )
     }
 }

@@ -12,6 +12,6 @@ mod tls;
 
 pub use client::{Manifest, RegistryClient, parse_retry_after};
 pub use digests::{DigestBook, DigestView};
-pub use error::RegistryError;
+pub use error::{RegistryError, RequestCause};
 pub use gateway::{Gateway, RepositoryStatus, ScanResult};
 pub use tls::CertWatch;

@@ -155,12 +155,19 @@ impl World {
         let runtime = tokio::runtime::Runtime::new().unwrap();
         runtime.block_on(async {
             let journal = pushdeploy::journal::Journal::open(&data).await.unwrap();
+            let policy = pushdeploy::domain::ObjectKey::parse(policy).unwrap();
             journal
-                .deployments(policy)
+                .deployments(&policy)
                 .await
                 .unwrap()
                 .into_iter()
-                .map(|deployment| (deployment.tag, deployment.commit_sha, deployment.cause))
+                .map(|deployment| {
+                    (
+                        deployment.tag.to_string(),
+                        deployment.commit_sha,
+                        deployment.cause,
+                    )
+                })
                 .collect()
         })
     }

@@ -98,6 +98,7 @@ async fn the_registry_bad_input_table() {
         ("a usable push", auth.to_vec(), envelope(&[push("good", "1-good")]), StatusCode::OK, 4),
         ("the same event again", auth.to_vec(), envelope(&[push("good", "1-good")]), StatusCode::OK, 4),
         ("two events, keys reordered, request.host fallback", auth.to_vec(), br#"{"events":[{"target":{"tag":"2-x","repository":"goldentooth-mcp","mediaType":"application/vnd.docker.distribution.manifest.v2+json","url":""},"action":"push","id":"r1","request":{"host":"127.0.0.1:5000"}},{"id":"r2","action":"push","target":{"tag":"3-y","repository":"goldentooth-mcp","mediaType":"application/vnd.oci.image.index.v1+json","url":"http://127.0.0.1:5000/v2/goldentooth-mcp/manifests/sha256:1"}}]}"#.to_vec(), StatusCode::OK, 6),
+        ("a push whose digest is not one", auth.to_vec(), envelope(&[serde_json::json!({"id": "m", "action": "push", "target": {"mediaType": "application/vnd.oci.image.manifest.v1+json", "repository": "goldentooth-mcp", "tag": "4-m", "digest": "md5:abc", "url": "http://127.0.0.1:5000/v2/goldentooth-mcp/manifests/4-m"}})]), StatusCode::OK, 7),
     ];
     for (name, headers, body, status, entries) in rows {
         let (actual, text) = post(&state, "/hooks/registry", &headers, body).await;
@@ -109,7 +110,14 @@ async fn the_registry_bad_input_table() {
         .iter()
         .filter(|event| event.state == State::Rejected)
         .collect();
-    assert_eq!(rejected.len(), 2);
+    assert_eq!(rejected.len(), 3);
+    assert!(
+        rejected.iter().any(|event| {
+            let reason = event.reason.as_deref().unwrap();
+            reason.contains("flux-system") && reason.contains("4-m") && reason.contains("md5:abc")
+        }),
+        "a bad digest is refused with the reason, not dropped: {rejected:?}"
+    );
     assert!(rejected.iter().any(|event| {
         event
             .reason
@@ -124,13 +132,13 @@ async fn the_registry_bad_input_table() {
             .unwrap()
             .contains("unsupported content type")
     }));
-    let tags: Vec<_> = events.iter().filter_map(|event| event.tag.clone()).collect();
+    let tags: Vec<_> = events
+        .iter()
+        .filter_map(|event| event.tag().map(str::to_owned))
+        .collect();
     assert_eq!(tags, ["3-y", "2-x", "1-good", "1-u"]);
     // A push for an unknown repository is journaled `ignored`, naming what is configured.
-    let unknown = events
-        .iter()
-        .find(|event| event.tag.as_deref() == Some("1-u"))
-        .unwrap();
+    let unknown = events.iter().find(|event| event.tag() == Some("1-u")).unwrap();
     assert_eq!(unknown.state, State::Ignored);
     assert!(
         unknown
@@ -193,7 +201,10 @@ async fn forgejo_fixture_payloads_with_their_signatures() {
     let events = journaled(&state).await;
     assert_eq!(events.len(), 1);
     assert_eq!(
-        (events[0].repository.as_deref(), events[0].tag.as_deref()),
+        (
+            events[0].kind.repository().map(ToString::to_string).as_deref(),
+            events[0].tag()
+        ),
         (Some("flux-system/webapp"), Some("1.4.2"))
     );
     // A replay: new delivery id, identical bytes → deduplicated.
@@ -582,7 +593,7 @@ async fn forgejo_packages_match_by_alias_and_unmatched_ones_are_journaled_ignore
     let events = journaled(&state).await;
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(
-        events[0].repository.as_deref(),
+        events[0].kind.repository().map(ToString::to_string).as_deref(),
         Some("flux-system/webapp"),
         "matched by its alias"
     );
@@ -600,5 +611,5 @@ async fn forgejo_packages_match_by_alias_and_unmatched_ones_are_journaled_ignore
         "{reason}"
     );
     assert_eq!(ignored[0].source, "forgejo");
-    assert_eq!(ignored[0].tag.as_deref(), Some("1.4.2"));
+    assert_eq!(ignored[0].tag(), Some("1.4.2"));
 }

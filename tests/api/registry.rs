@@ -49,7 +49,7 @@ async fn the_mcp_tags_pushed_over_plain_http_are_listed_and_the_policy_picks_run
     let borrowed: Vec<&str> = tags.iter().map(String::as_str).collect();
     assert_eq!(policy.select(&borrowed), Ok(MCP_TAG));
     let manifest = client.manifest(MCP_TAG).await.unwrap();
-    assert_eq!(manifest.digest, digest);
+    assert_eq!(manifest.digest.as_str(), digest);
     assert!(
         manifest.media_type.contains("manifest"),
         "{}",
@@ -134,7 +134,14 @@ async fn bearer_tokens_from_the_challenge_are_fetched_with_the_credentials_and_c
     let after_first = tokens.issued.load(std::sync::atomic::Ordering::SeqCst);
     assert_eq!(after_first, before + 1, "one token for the first call");
     assert_eq!(ours.list_tags().await.unwrap(), ["v1"]);
-    assert!(ours.manifest("v1").await.unwrap().digest.starts_with("sha256:"));
+    assert!(
+        ours.manifest("v1")
+            .await
+            .unwrap()
+            .digest
+            .as_str()
+            .starts_with("sha256:")
+    );
     assert_eq!(
         tokens.issued.load(std::sync::atomic::Ordering::SeqCst),
         after_first,

@@ -12,7 +12,7 @@ impl Engine {
         force: bool,
         by: &str,
         kind: Manual,
-    ) -> Result<PromoteResult, ManualError> {
+    ) -> Result<Promotion, ManualError> {
         let policy = self.policy(key)?.clone();
         let field = if kind == Manual::Promote { "/tag" } else { "/to" };
         let parsed = Tag::parse(tag).map_err(|error| ManualError::Invalid {
@@ -56,19 +56,16 @@ impl Engine {
             .ok_or_else(|| ManualError::Internal(format!("no registry client for {}", policy.repository)))?;
         let confirmed = if self.settings.trust_notifications {
             // Quickstart mode: no registry to ask (logged loudly at startup).
-            Ok(crate::registry::Manifest {
-                digest: String::new(),
-                media_type: String::new(),
-            })
+            Ok(None)
         } else {
-            client.manifest(&tag).await
+            client.manifest(&tag).await.map(Some)
         };
         let manifest = match confirmed {
             Ok(manifest) => {
                 // Confirmed: every view and the next decision know this tag from now on.
                 self.registry.note_confirmed(&policy.repository, &tag);
-                if !manifest.digest.is_empty() {
-                    self.note_digest(&policy.repository, &tag, &manifest.digest);
+                if let Some(manifest) = &manifest {
+                    self.note_digest(&policy.repository, &tag, manifest.digest.clone());
                 }
                 manifest
             }
@@ -78,10 +75,11 @@ impl Engine {
                     image: repository.image.to_string(),
                 });
             }
-            Err(error) => {
-                return Err(ManualError::Upstream(format!(
-                    "cannot confirm {tag} in the registry, nothing was written: {error}"
-                )));
+            Err(source) => {
+                return Err(ManualError::Upstream {
+                    message: format!("cannot confirm {tag} in the registry, nothing was written"),
+                    source: Some(source.into()),
+                });
             }
         };
         let previous_tag = self.tag_in_git(key).await?;
@@ -94,7 +92,6 @@ impl Engine {
                 Err(_) => Direction::Unknown,
             },
         };
-        let key_text = key.to_string();
         let previous_pin = self.overrides.pinned(key);
         // Moving backwards is allowed here, and recorded as such (commit trailer, history).
         let moved = match (&direction, &previous_tag) {
@@ -110,7 +107,7 @@ impl Engine {
             }
         );
         // Durable first: the pin holds across a crash between here and the push.
-        self.journal.pin(&key_text, &tag, by).await?;
+        self.journal.pin(key, &parsed, by).await?;
         self.overrides.pin(key, parsed.clone());
         let digests = self.registry.digests.view(&policy.repository);
         let planned = {
@@ -128,17 +125,19 @@ impl Engine {
             };
             plan(&snapshot, &trigger)
         };
-        let mut pushed: Option<(String, Vec<ChangeView>)> = None;
+        let mut pushed: Option<(String, Vec<MarkerChange>)> = None;
         let mut failure = planned.skipped.last().map(|skipped| skipped.reason.to_string());
         for decision in self.write(planned.intents).await {
-            let automation = decision.automation.map(|key| key.to_string()).unwrap_or_default();
+            let Some(automation) = decision.automation else {
+                continue;
+            };
             match decision.outcome {
                 Outcome::Pushed { commit, changes } => {
                     let entry = pushed.get_or_insert_with(|| (commit.clone(), Vec::new()));
                     entry.0 = commit;
-                    entry.1.extend(changes.into_iter().map(|change| ChangeView {
+                    entry.1.extend(changes.into_iter().map(|change| MarkerChange {
                         automation: automation.clone(),
-                        file: change.file.display().to_string(),
+                        file: change.file,
                         line: change.line,
                         setter: change.setter,
                         old: change.old,
@@ -155,15 +154,15 @@ impl Engine {
                 // Nothing landed: the pin is put back as it was.
                 match &previous_pin {
                     Some(pin) => {
-                        self.journal.pin(&key_text, pin.as_str(), by).await?;
+                        self.journal.pin(key, pin, by).await?;
                         self.overrides.pin(key, pin.clone());
                     }
                     None => {
-                        self.journal.unpin(&key_text).await?;
+                        self.journal.unpin(key).await?;
                         self.overrides.unpin(key);
                     }
                 }
-                return Err(ManualError::Upstream(format!(
+                return Err(ManualError::upstream(format!(
                     "{tag} was not written for policy {key}: {error}"
                 )));
             }
@@ -172,17 +171,12 @@ impl Engine {
         let (commit, changes) =
             pushed.map_or((None, Vec::new()), |(commit, changes)| (Some(commit), changes));
         tracing::info!(policy = %key, %tag, ?direction, by, "manual {cause}");
-        Ok(PromoteResult {
-            policy: key_text,
-            tag,
-            digest: manifest.digest,
+        Ok(Promotion {
+            policy: key.clone(),
+            tag: parsed,
+            digest: manifest.map(|manifest| manifest.digest),
             previous: previous_tag,
             direction,
-            outcome: if commit.is_some() {
-                "pushed".to_owned()
-            } else {
-                "up-to-date".to_owned()
-            },
             commit,
             changes,
             pinned: true,
@@ -196,7 +190,7 @@ impl Engine {
         to: Option<String>,
         force: bool,
         by: &str,
-    ) -> Result<PromoteResult, ManualError> {
+    ) -> Result<Promotion, ManualError> {
         self.policy(key)?;
         let target = match to {
             Some(to) => to,
@@ -221,7 +215,7 @@ impl Engine {
     }
 
     /// Pin `key` at the tag git names now; recorded as an empty commit.
-    pub async fn pin(&self, key: &ObjectKey, by: &str) -> Result<NoteResult, ManualError> {
+    pub async fn pin(&self, key: &ObjectKey, by: &str) -> Result<Note, ManualError> {
         self.policy(key)?;
         let lock = self.lock(key);
         let _serialised = lock.lock().await;
@@ -230,26 +224,26 @@ impl Engine {
                 "no marker of policy {key} names a tag in git; promote a tag instead"
             ))
         })?;
-        let pin = Tag::parse(&tag).map_err(|error| {
+        let tag = Tag::parse(&tag).map_err(|error| {
             ManualError::Conflict(format!(
-                "git names {tag} for policy {key}, which cannot be pinned: {error}; promote a tag instead"
+                "git names {tag:?} for policy {key}, which is not an image tag ({error}); promote a tag instead"
             ))
         })?;
-        self.journal.pin(&key.to_string(), &tag, by).await?;
-        self.overrides.pin(key, pin);
+        self.journal.pin(key, &tag, by).await?;
+        self.overrides.pin(key, tag.clone());
         let message = Trailer::message(
             &format!("chore(pushdeploy): pin {key} to {tag}"),
             &[
                 Trailer::Cause(format!("pin by {by}")),
                 Trailer::Pinned {
                     policy: key.to_string(),
-                    tag: tag.clone(),
+                    tag: tag.to_string(),
                 },
             ],
         );
         let commit = self.note(self.automations_of(key), message).await?;
-        Ok(NoteResult {
-            target: key.to_string(),
+        Ok(Note {
+            target: key.clone(),
             pinned: Some(tag),
             suspended: None,
             commit,
@@ -258,11 +252,11 @@ impl Engine {
     }
 
     /// Unpin `key`: automation takes over again at once (a decision over the known tags).
-    pub async fn resume_policy(&self, key: &ObjectKey, by: &str) -> Result<NoteResult, ManualError> {
+    pub async fn resume_policy(&self, key: &ObjectKey, by: &str) -> Result<Note, ManualError> {
         let policy = self.policy(key)?.clone();
         let lock = self.lock(key);
         let _serialised = lock.lock().await;
-        self.journal.unpin(&key.to_string()).await?;
+        self.journal.unpin(key).await?;
         self.overrides.unpin(key);
         let message = Trailer::message(
             &format!("chore(pushdeploy): resume automatic updates of {key}"),
@@ -274,8 +268,8 @@ impl Engine {
         let commit = self.note(self.automations_of(key), message).await?;
         self.forget_selection(key);
         let decision = self.redecide(&policy.repository, key).await;
-        Ok(NoteResult {
-            target: key.to_string(),
+        Ok(Note {
+            target: key.clone(),
             pinned: None,
             suspended: None,
             commit,
@@ -284,14 +278,9 @@ impl Engine {
     }
 
     /// Suspend (or resume) automatic updates by an automation; manual promotions still write.
-    pub async fn set_suspended(
-        &self,
-        name: &str,
-        suspended: bool,
-        by: &str,
-    ) -> Result<NoteResult, ManualError> {
+    pub async fn set_suspended(&self, name: &str, suspended: bool, by: &str) -> Result<Note, ManualError> {
         let automation = Arc::new(self.automation(name)?.clone());
-        let key = automation.key.to_string();
+        let key = automation.key.clone();
         if automation.suspended {
             return Err(ManualError::Conflict(format!(
                 "automation {key} is suspended by its manifest (spec.suspend: true at {}); the API cannot {} it: \
@@ -306,7 +295,7 @@ impl Engine {
                 &format!("chore(pushdeploy): suspend automation {key}"),
                 &[
                     Trailer::Cause(format!("suspend by {by}")),
-                    Trailer::Suspended(key.clone()),
+                    Trailer::Suspended(key.to_string()),
                 ],
             )
         } else {
@@ -315,7 +304,7 @@ impl Engine {
                 &format!("chore(pushdeploy): resume automation {key}"),
                 &[
                     Trailer::Cause(format!("resume by {by}")),
-                    Trailer::Resumed(key.clone()),
+                    Trailer::Resumed(key.to_string()),
                 ],
             )
         };
@@ -330,7 +319,7 @@ impl Engine {
                 }
             }
         }
-        Ok(NoteResult {
+        Ok(Note {
             target: key,
             pinned: None,
             suspended: Some(suspended),
@@ -340,7 +329,7 @@ impl Engine {
     }
 
     /// Scan one image repository now.
-    pub async fn scan(&self, key: &ObjectKey) -> Result<ScanView, ManualError> {
+    pub async fn scan(&self, key: &ObjectKey) -> Result<ScanReport, ManualError> {
         if !self.settings.repositories.contains_key(key) {
             return Err(ManualError::NotFound(format!(
                 "no image repository {key}; GET /api/v1/policies names the configured ones"
@@ -352,11 +341,14 @@ impl Engine {
                 repository.origin
             )));
         }
-        let ScanResult { tags, .. } = self
-            .registry
-            .scan_once(key)
-            .await
-            .map_err(|error| ManualError::Upstream(format!("scanning {key} failed: {error}")))?;
+        let ScanResult { tags, .. } =
+            self.registry
+                .scan_once(key)
+                .await
+                .map_err(|source| ManualError::Upstream {
+                    message: format!("scanning {key} failed"),
+                    source: Some(source.into()),
+                })?;
         let borrowed: Vec<&str> = tags.iter().map(String::as_str).collect();
         let policies = self
             .settings
@@ -368,15 +360,15 @@ impl Engine {
                     Ok(tag) => (Some(tag.to_owned()), None),
                     Err(error) => (None, Some(error.to_string())),
                 };
-                SelectedView {
-                    policy: policy.key.to_string(),
+                Selection {
+                    policy: policy.key.clone(),
                     selected,
                     error,
                 }
             })
             .collect();
-        Ok(ScanView {
-            repository: key.to_string(),
+        Ok(ScanReport {
+            repository: key.clone(),
             tag_count: tags.len(),
             policies,
         })

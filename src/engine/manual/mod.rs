@@ -8,13 +8,14 @@ mod commands;
 mod queries;
 
 use super::Engine;
-use super::views::{
-    AutomationView, ChangeView, Direction, GitValue, HistoryCause, HistoryEntry, NoteResult, PinView,
-    PolicyView, PromoteResult, ScanView, SelectedView,
+use super::reports::{
+    AutomationReport, Deployed, Direction, HistoryCause, MarkerChange, MarkerValue, Note, PinReport,
+    PolicyReport, Promotion, ScanReport, Selection, SuspensionReport,
 };
 use crate::config::{Automation, ImagePolicy};
 use crate::domain::{ObjectKey, Tag};
-use crate::gitops::{Inspection, Outcome};
+use crate::gitops::{GitopsError, Inspection, Outcome};
+use crate::journal::JournalError;
 use crate::plan::{Snapshot, Trigger, plan};
 use crate::registry::RegistryError;
 use crate::registry::ScanResult;
@@ -43,15 +44,45 @@ pub enum ManualError {
     },
     #[error("{0}")]
     Conflict(String),
-    #[error("{0}")]
-    Upstream(String),
+    /// A registry or git remote failed, or a writer reported that a write did not land; the
+    /// failure underneath is kept as the source when there is one.
+    #[error("{}", joined(message, source.as_ref()))]
+    Upstream {
+        message: String,
+        #[source]
+        source: Option<Upstream>,
+    },
     #[error("{0}")]
     Internal(String),
+    #[error(transparent)]
+    Journal(#[from] JournalError),
 }
 
-impl From<crate::journal::JournalError> for ManualError {
-    fn from(error: crate::journal::JournalError) -> Self {
-        Self::Internal(error.to_string())
+/// What failed upstream of a manual call.
+#[derive(Debug, thiserror::Error)]
+pub enum Upstream {
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error(transparent)]
+    Git(#[from] GitopsError),
+}
+
+impl ManualError {
+    /// An upstream failure known only by what a writer reported (no error value to keep).
+    fn upstream(message: String) -> Self {
+        Self::Upstream {
+            message,
+            source: None,
+        }
+    }
+}
+
+/// `message: source`, or whichever of the two there is.
+fn joined(message: &str, source: Option<&Upstream>) -> String {
+    match source {
+        Some(source) if message.is_empty() => source.to_string(),
+        Some(source) => format!("{message}: {source}"),
+        None => message.to_owned(),
     }
 }
 
@@ -63,18 +94,15 @@ pub enum Manual {
 }
 impl Engine {
     /// Load pins and suspensions from the journal into the writers' overrides (at startup).
-    pub async fn load_overrides(&self) -> Result<(), crate::journal::JournalError> {
+    /// A stored pin or suspension that does not parse fails the load, naming the row: an
+    /// override silently skipped would let automation overwrite what someone pinned.
+    pub async fn load_overrides(&self) -> Result<(), JournalError> {
         for pin in self.journal.pins().await? {
-            match (ObjectKey::parse(&pin.policy), Tag::parse(&pin.tag)) {
-                (Ok(key), Ok(tag)) => self.overrides.pin(&key, tag),
-                (Err(error), _) | (_, Err(error)) => {
-                    tracing::error!(policy = %pin.policy, tag = %pin.tag, %error, "a pin in the journal is not valid; it does not hold (pin the policy again)");
-                }
-            }
+            self.overrides.pin(&pin.policy, pin.tag.clone());
         }
         for key in self.settings.policies.keys() {
-            if let Some(tag) = self.journal.last_deployed(&key.to_string()).await? {
-                self.note_deployed(key, &tag);
+            if let Some(tag) = self.journal.last_deployed(key).await? {
+                self.note_deployed(key, tag.as_str());
             }
         }
         for automation in self.settings.automations.values().filter(|a| a.suspended) {
@@ -82,12 +110,7 @@ impl Engine {
             self.overrides.suspend_in_manifest(&automation.key);
         }
         for suspension in self.journal.suspensions().await? {
-            match ObjectKey::parse(&suspension.automation) {
-                Ok(key) => self.overrides.set_suspended(&key, true),
-                Err(error) => {
-                    tracing::error!(automation = %suspension.automation, %error, "a suspension in the journal is not valid; it does not hold");
-                }
-            }
+            self.overrides.set_suspended(&suspension.automation, true);
         }
         Ok(())
     }
@@ -114,15 +137,14 @@ impl Engine {
     async fn inspect(
         &self,
         automations: Vec<Arc<Automation>>,
-    ) -> BTreeMap<ObjectKey, Result<Inspection, String>> {
+    ) -> BTreeMap<ObjectKey, Result<Inspection, GitopsError>> {
         let mut inspections = BTreeMap::new();
         for automation in automations {
             let result = self
                 .writers
                 .handle(&automation)
                 .inspect(Arc::clone(&automation))
-                .await
-                .map_err(|error| error.to_string());
+                .await;
             inspections.insert(automation.key.clone(), result);
         }
         inspections
@@ -133,7 +155,12 @@ impl Engine {
         self.inspect(self.automations_of(policy))
             .await
             .into_values()
-            .map(|result| result.map_err(ManualError::Upstream))
+            .map(|result| {
+                result.map_err(|source| ManualError::Upstream {
+                    message: String::new(),
+                    source: Some(source.into()),
+                })
+            })
             .collect()
     }
 
@@ -185,11 +212,12 @@ impl Engine {
                     .handle(&automation)
                     .note(Arc::clone(&automation), message.clone())
                     .await
-                    .map_err(|error| {
-                        ManualError::Upstream(format!(
-                            "recorded, but the note commit on {} failed: {error}",
+                    .map_err(|source| ManualError::Upstream {
+                        message: format!(
+                            "recorded, but the note commit on {} failed",
                             crate::domain::redact_url(&automation.git.url)
-                        ))
+                        ),
+                        source: Some(source.into()),
                     })?,
             );
         }

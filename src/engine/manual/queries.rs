@@ -7,9 +7,9 @@ impl Engine {
     async fn policy_view(
         &self,
         policy: &ImagePolicy,
-        inspections: &BTreeMap<ObjectKey, Result<Inspection, String>>,
+        inspections: &BTreeMap<ObjectKey, Result<Inspection, GitopsError>>,
         pins: &[crate::journal::Pin],
-    ) -> Result<PolicyView, ManualError> {
+    ) -> Result<PolicyReport, ManualError> {
         let tags = self.registry.tags(&policy.repository);
         let borrowed: Vec<&str> = tags.iter().map(String::as_str).collect();
         let status = self
@@ -17,12 +17,14 @@ impl Engine {
             .status()
             .remove(&policy.repository)
             .unwrap_or_default();
-        let key_text = policy.key.to_string();
-        let pinned = pins.iter().find(|pin| pin.policy == key_text).map(|pin| PinView {
-            tag: pin.tag.clone(),
-            by: pin.pinned_by.clone(),
-            at: pin.at,
-        });
+        let pinned = pins
+            .iter()
+            .find(|pin| pin.policy == policy.key)
+            .map(|pin| PinReport {
+                tag: pin.tag.clone(),
+                by: pin.pinned_by.clone(),
+                at: pin.at,
+            });
         let mut in_git = Vec::new();
         let mut git_errors = Vec::new();
         for automation in self.automations_of(&policy.key) {
@@ -32,9 +34,9 @@ impl Engine {
                         .sites
                         .iter()
                         .filter(|site| site.policy == policy.key)
-                        .map(|site| GitValue {
-                            automation: automation.key.to_string(),
-                            file: site.file.display().to_string(),
+                        .map(|site| MarkerValue {
+                            automation: automation.key.clone(),
+                            file: site.file.clone(),
                             line: site.line,
                             setter: site.setter.clone(),
                             value: site.value.clone(),
@@ -44,16 +46,14 @@ impl Engine {
                 None => {}
             }
         }
-        Ok(PolicyView {
-            namespace: policy.key.namespace().to_owned(),
-            name: policy.key.name().to_owned(),
-            image_repository: policy.repository.to_string(),
+        Ok(PolicyReport {
+            key: policy.key.clone(),
+            repository: policy.repository.clone(),
             image: self
                 .settings
                 .repositories
                 .get(&policy.repository)
-                .map(|repository| repository.image.to_string())
-                .unwrap_or_default(),
+                .map(|repository| repository.image.clone()),
             selected: policy.policy.select(&borrowed).ok().map(str::to_owned),
             pinned,
             in_git,
@@ -61,11 +61,11 @@ impl Engine {
             last_scan: status.last_scan,
             last_error: status.last_error,
             tag_count: status.tag_count,
-            pending_events: self.journal.pending(&policy.repository.to_string()).await?,
+            pending_events: self.journal.pending(&policy.repository).await?,
         })
     }
 
-    pub async fn policies(&self) -> Result<Vec<PolicyView>, ManualError> {
+    pub async fn policies(&self) -> Result<Vec<PolicyReport>, ManualError> {
         let all: Vec<Arc<Automation>> = self
             .settings
             .automations
@@ -81,46 +81,49 @@ impl Engine {
         Ok(views)
     }
 
-    pub async fn policy_detail(&self, key: &ObjectKey) -> Result<PolicyView, ManualError> {
+    pub async fn policy_detail(&self, key: &ObjectKey) -> Result<PolicyReport, ManualError> {
         let policy = self.policy(key)?;
         let inspections = self.inspect(self.automations_of(key)).await;
         let pins = self.journal.pins().await?;
         self.policy_view(policy, &inspections, &pins).await
     }
 
-    pub async fn automations(&self) -> Result<Vec<AutomationView>, ManualError> {
+    pub async fn automations(&self) -> Result<Vec<AutomationReport>, ManualError> {
         let suspensions = self.journal.suspensions().await?;
         Ok(self
             .settings
             .automations
             .values()
-            .map(|automation| {
-                let key = automation.key.to_string();
-                let suspended = suspensions.iter().find(|suspension| suspension.automation == key);
-                AutomationView {
-                    namespace: automation.key.namespace().to_owned(),
-                    name: automation.key.name().to_owned(),
-                    url: crate::domain::redact_url(&automation.git.url).into_owned(),
-                    checkout_branch: automation.checkout_branch.clone(),
-                    push_branch: automation.push_branch.clone(),
-                    update_path: automation.update_path.clone(),
-                    policies: automation.policies.iter().map(ToString::to_string).collect(),
-                    suspended: suspended.is_some() || automation.suspended,
-                    // A manifest's `spec.suspend: true` is named as its origin (file:line).
-                    suspended_by: if automation.suspended {
-                        Some(format!("manifest ({})", automation.origin))
-                    } else {
-                        suspended.map(|suspension| suspension.suspended_by.clone())
-                    },
-                    suspended_at: suspended.map(|suspension| suspension.at),
-                }
+            .map(|automation| AutomationReport {
+                key: automation.key.clone(),
+                url: crate::domain::redact_url(&automation.git.url).into_owned(),
+                checkout_branch: automation.checkout_branch.clone(),
+                push_branch: automation.push_branch.clone(),
+                update_path: automation.update_path.clone(),
+                policies: automation.policies.clone(),
+                // A manifest's `spec.suspend: true` is named by its origin (file:line); it has
+                // no time of its own.
+                suspended: if automation.suspended {
+                    Some(SuspensionReport {
+                        by: format!("manifest ({})", automation.origin),
+                        at: None,
+                    })
+                } else {
+                    suspensions
+                        .iter()
+                        .find(|suspension| suspension.automation == automation.key)
+                        .map(|suspension| SuspensionReport {
+                            by: suspension.suspended_by.clone(),
+                            at: Some(suspension.at),
+                        })
+                },
             })
             .collect())
     }
 
     /// Every deployment of `key`, newest first: from git history (commit trailers) plus the
     /// journal (deployments whose commit is no longer on the branch are marked `in_git: false`).
-    pub async fn history(&self, key: &ObjectKey) -> Result<Vec<HistoryEntry>, ManualError> {
+    pub async fn history(&self, key: &ObjectKey) -> Result<Vec<Deployed>, ManualError> {
         self.policy(key)?;
         let inspections = self.inspections_of(key).await?;
         self.history_from(key, &inspections).await
@@ -130,9 +133,9 @@ impl Engine {
         &self,
         key: &ObjectKey,
         inspections: &[Inspection],
-    ) -> Result<Vec<HistoryEntry>, ManualError> {
+    ) -> Result<Vec<Deployed>, ManualError> {
         let key_text = key.to_string();
-        let mut entries: Vec<HistoryEntry> = Vec::new();
+        let mut entries: Vec<Deployed> = Vec::new();
         for inspection in inspections {
             for commit in &inspection.log {
                 let trailers = Trailer::parse_all(&commit.message);
@@ -143,7 +146,7 @@ impl Engine {
                 if entries.iter().any(|entry| entry.commit == commit.commit) {
                     continue;
                 }
-                entries.push(HistoryEntry {
+                entries.push(Deployed {
                     tag: tag.to_owned(),
                     commit: commit.commit.clone(),
                     author: commit.author.clone(),
@@ -154,12 +157,12 @@ impl Engine {
                 });
             }
         }
-        for deployment in self.journal.deployments(&key_text).await? {
+        for deployment in self.journal.deployments(key).await? {
             if entries.iter().any(|entry| entry.commit == deployment.commit_sha) {
                 continue;
             }
-            entries.push(HistoryEntry {
-                tag: deployment.tag,
+            entries.push(Deployed {
+                tag: deployment.tag.to_string(),
                 commit: deployment.commit_sha,
                 author: deployment.author,
                 at: deployment.at,

@@ -1,10 +1,10 @@
 //! `/api/v1/automations`: list, suspend and resume image update automations.
 
 use super::audit::{Audited, mutating};
+use super::dto::{self, AutomationView, NoteResult};
 use super::openapi::answers::{BadGateway, Conflict, Forbidden, NotFound, Unauthorized, Unavailable};
 use super::{engine, from_manual};
 use crate::config::Scope;
-use crate::engine::views::{AutomationView, NoteResult};
 use crate::http::auth::Caller;
 use crate::http::problem::ApiError;
 use crate::http::state::AppState;
@@ -35,7 +35,7 @@ async fn list_automations(
     engine(&state)?
         .automations()
         .await
-        .map(Json)
+        .map(|automations| Json(dto::all(automations)))
         .map_err(|error| from_manual(error, "/"))
 }
 
@@ -50,6 +50,7 @@ async fn set_suspended(
         engine(state)?
             .set_suspended(name, suspended, &caller.token)
             .await
+            .map(NoteResult::from)
             .map_err(|error| from_manual(error, "/"))
     })
     .await

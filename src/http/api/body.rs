@@ -3,7 +3,7 @@
 //! from a parser's message: JSON syntax, then the object's keys against the fields the request
 //! declares (unknown and missing ones), then the types, by path (`serde_path_to_error`).
 
-use crate::engine::views::{PromoteRequest, RollbackRequest};
+use super::dto::{PromoteRequest, RollbackRequest};
 use crate::http::problem::ApiError;
 use crate::http::refusals::truncated;
 use axum::body::Bytes;

@@ -49,7 +49,7 @@ struct EventView {
     tag: Option<String>,
     digest: Option<String>,
     #[schema(value_type = StateSchema)]
-    state: EventState,
+    state: &'static str,
     reason: Option<String>,
     commit: Option<String>,
     /// Unix seconds.
@@ -63,11 +63,11 @@ impl From<Event> for EventView {
             id: event.id,
             source: event.source,
             kind: event.kind.as_str(),
-            repository: event.repository,
-            automation: event.automation,
-            tag: event.tag,
-            digest: event.digest,
-            state: event.state,
+            repository: event.kind.repository().map(ToString::to_string),
+            automation: event.kind.automation().map(ToString::to_string),
+            tag: event.kind.tag().map(str::to_owned),
+            digest: event.kind.digest().map(str::to_owned),
+            state: event.state.as_str(),
             reason: event.reason,
             commit: event.commit,
             received_at: event.received_at,
@@ -81,7 +81,7 @@ impl From<Event> for EventView {
 struct EventsQuery {
     /// Only events in this state.
     #[param(value_type = Option<StateSchema>)]
-    state: Option<EventState>,
+    state: Option<String>,
     /// Only events for this image repository (`namespace/name`).
     repository: Option<String>,
     /// Page cursor: events with a smaller id (`next_before` of the previous page).
@@ -134,9 +134,22 @@ async fn list_events(
             message: "before must be at least 1 (use next_before from the previous page)".to_owned(),
         });
     }
+    // Parsed here rather than by serde: the journal's `State` has no wire format of its own.
+    let wanted = query
+        .state
+        .map(|text| {
+            EventState::try_from(text.clone()).map_err(|_| ApiError::Validation {
+                field: "/state",
+                message: format!(
+                    "state {text:?} is not one of {}",
+                    EventState::ALL.map(EventState::as_str).join(", ")
+                ),
+            })
+        })
+        .transpose()?;
     let events = state
         .journal
-        .list(query.state, query.repository.as_deref(), query.before, limit)
+        .list(wanted, query.repository.as_deref(), query.before, limit)
         .await
         .map_err(|error| ApiError::Internal(error.to_string()))?;
     let next_before = (i64::try_from(events.len()).unwrap_or(i64::MAX) == limit)

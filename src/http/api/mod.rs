@@ -6,6 +6,7 @@
 mod audit;
 mod automations;
 mod body;
+mod dto;
 mod events;
 mod openapi;
 mod policies;
@@ -71,7 +72,7 @@ fn from_manual(error: ManualError, field: &'static str) -> ApiError {
             message: error.to_string(),
         },
         ManualError::Conflict(message) => ApiError::Conflict(message),
-        ManualError::Upstream(message) => ApiError::Upstream(message),
-        ManualError::Internal(message) => ApiError::Internal(message),
+        error @ ManualError::Upstream { .. } => ApiError::Upstream(error.to_string()),
+        error @ (ManualError::Internal(_) | ManualError::Journal(_)) => ApiError::Internal(error.to_string()),
     }
 }

@@ -2,6 +2,9 @@
 
 use super::audit::{Audited, mutating};
 use super::body::{BodyRejection, JsonBody};
+use super::dto::{
+    self, HistoryEntry, NoteResult, PolicyView, PromoteRequest, PromoteResult, RollbackRequest,
+};
 use super::openapi::answers::{
     BadGateway, Conflict, Forbidden, NotFound, Unauthorized, Unavailable, Unprocessable, UnsupportedMediaType,
 };
@@ -9,9 +12,6 @@ use super::{engine, from_manual};
 use crate::config::Scope;
 use crate::domain::ObjectKey;
 use crate::engine::Manual;
-use crate::engine::views::{
-    HistoryEntry, NoteResult, PolicyView, PromoteRequest, PromoteResult, RollbackRequest,
-};
 use crate::http::auth::Caller;
 use crate::http::problem::ApiError;
 use crate::http::state::AppState;
@@ -51,7 +51,7 @@ async fn list_policies(
     engine(&state)?
         .policies()
         .await
-        .map(Json)
+        .map(|policies| Json(dto::all(policies)))
         .map_err(|error| from_manual(error, "/"))
 }
 
@@ -74,7 +74,7 @@ async fn get_policy(
     engine(&state)?
         .policy_detail(&key)
         .await
-        .map(Json)
+        .map(|policy| Json(policy.into()))
         .map_err(|error| from_manual(error, "/"))
 }
 
@@ -109,6 +109,7 @@ async fn promote(
         engine(&state)?
             .promote(&key, &input.tag, input.force, &caller.token, Manual::Promote)
             .await
+            .map(PromoteResult::from)
             .map_err(|error| from_manual(error, "/tag"))
     })
     .await
@@ -143,6 +144,7 @@ async fn rollback(
         engine(&state)?
             .rollback(&key, input.to, input.force, &caller.token)
             .await
+            .map(PromoteResult::from)
             .map_err(|error| from_manual(error, "/to"))
     })
     .await
@@ -171,6 +173,7 @@ async fn pin(
         engine(&state)?
             .pin(&key, &caller.token)
             .await
+            .map(NoteResult::from)
             .map_err(|error| from_manual(error, "/"))
     })
     .await
@@ -198,6 +201,7 @@ async fn resume(
         engine(&state)?
             .resume_policy(&key, &caller.token)
             .await
+            .map(NoteResult::from)
             .map_err(|error| from_manual(error, "/"))
     })
     .await
@@ -223,6 +227,6 @@ async fn history(
     engine(&state)?
         .history(&key)
         .await
-        .map(Json)
+        .map(|entries| Json(dto::all(entries)))
         .map_err(|error| from_manual(error, "/"))
 }

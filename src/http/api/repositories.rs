@@ -1,11 +1,11 @@
 //! `/api/v1/repositories`: scan an image repository now.
 
 use super::audit::{Audited, mutating};
+use super::dto::ScanView;
 use super::openapi::answers::{BadGateway, Forbidden, NotFound, Unauthorized, Unavailable};
 use super::{engine, from_manual};
 use crate::config::Scope;
 use crate::domain::ObjectKey;
-use crate::engine::views::ScanView;
 use crate::http::auth::Caller;
 use crate::http::problem::ApiError;
 use crate::http::state::AppState;
@@ -41,6 +41,7 @@ async fn scan(
         engine(&state)?
             .scan(&key)
             .await
+            .map(ScanView::from)
             .map_err(|error| from_manual(error, "/"))
     })
     .await

@@ -1,5 +1,10 @@
-//! The JSON shapes of the REST API's answers and requests (schemas in `openapi.yaml`).
+//! The JSON shapes of the REST API's answers and requests (schemas in `openapi.yaml`): the
+//! only place they are defined. The engine answers with its own typed reports
+//! (`engine::reports`); `from_reports.rs` holds the one mapping from those to the wire.
 
+mod from_reports;
+
+pub use from_reports::all;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -137,19 +142,6 @@ pub enum HistoryCause {
     Rollback,
     Resume,
     Other,
-}
-
-impl HistoryCause {
-    pub fn of(cause: &str) -> Self {
-        match cause.split([' ', '(']).next().unwrap_or_default() {
-            "webhook" => Self::Webhook,
-            "poll" => Self::Poll,
-            "promote" => Self::Promote,
-            "rollback" => Self::Rollback,
-            "resume" => Self::Resume,
-            _ => Self::Other,
-        }
-    }
 }
 
 /// One deployed tag.

@@ -1,0 +1,221 @@
+//! What the engine answers the REST API and `/status` with: plain values, typed where the
+//! value is one (`ObjectKey`, `Tag`, `Digest`). No wire format lives here: `http/api/dto.rs`
+//! (and `http/status.rs`) map these to their JSON shapes and schemas.
+
+use crate::domain::{Digest, ImageRef, ObjectKey, Tag};
+use crate::engine::routing::UnmatchedStatus;
+use crate::engine::writes::WriteStatus;
+use crate::registry::RepositoryStatus;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// A policy with what it picks, what git holds and whether it is pinned.
+#[derive(Debug, Clone)]
+pub struct PolicyReport {
+    pub key: ObjectKey,
+    /// The image repository the policy ranks.
+    pub repository: ObjectKey,
+    /// `None` only if the repository is not configured (the loader refuses that).
+    pub image: Option<ImageRef>,
+    /// What the policy picks over the known tags, as the registry listed it.
+    pub selected: Option<String>,
+    pub pinned: Option<PinReport>,
+    /// Every marker of this policy in git, with the value it names now.
+    pub in_git: Vec<MarkerValue>,
+    /// Why git could not be read, per automation, joined (the other fields are still current).
+    pub git_error: Option<String>,
+    pub last_scan: Option<i64>,
+    pub last_error: Option<String>,
+    pub tag_count: usize,
+    /// Journal events for this repository not yet finished.
+    pub pending_events: i64,
+}
+
+/// A pin: the tag, by whom (token name), when (unix seconds).
+#[derive(Debug, Clone)]
+pub struct PinReport {
+    pub tag: Tag,
+    pub by: String,
+    pub at: i64,
+}
+
+/// One marker in git and the value it names (as written in the file).
+#[derive(Debug, Clone)]
+pub struct MarkerValue {
+    pub automation: ObjectKey,
+    pub file: PathBuf,
+    pub line: usize,
+    pub setter: String,
+    pub value: String,
+}
+
+/// Where a manual promotion moved the policy, by the policy's own ordering.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Forward,
+    Backward,
+    Same,
+    Unknown,
+}
+
+/// One rewritten marker.
+#[derive(Debug, Clone)]
+pub struct MarkerChange {
+    pub automation: ObjectKey,
+    pub file: PathBuf,
+    pub line: usize,
+    pub setter: String,
+    pub old: String,
+    pub new: String,
+}
+
+/// A promotion or rollback: committed and pushed before it is reported.
+#[derive(Debug, Clone)]
+pub struct Promotion {
+    pub policy: ObjectKey,
+    pub tag: Tag,
+    /// The manifest digest the registry reported (`None` in quickstart's trust mode, where no
+    /// registry is asked).
+    pub digest: Option<Digest>,
+    /// The value git named before, as written in the file.
+    pub previous: Option<String>,
+    pub direction: Direction,
+    /// The commit pushed; `None` when git already named the tag.
+    pub commit: Option<String>,
+    pub changes: Vec<MarkerChange>,
+    pub pinned: bool,
+}
+
+/// A pin, resume or suspend: recorded, and noted in git as an empty commit.
+#[derive(Debug, Clone)]
+pub struct Note {
+    /// The policy or automation.
+    pub target: ObjectKey,
+    /// The tag a pin holds.
+    pub pinned: Option<Tag>,
+    /// For automations: whether it is now suspended.
+    pub suspended: Option<bool>,
+    /// The empty commit recording the change.
+    pub commit: Option<String>,
+    /// After a resume: what automation did at once.
+    pub decision: Option<String>,
+}
+
+/// Why a deployment happened, from the first word of its recorded cause.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HistoryCause {
+    Webhook,
+    Poll,
+    Promote,
+    Rollback,
+    Resume,
+    Other,
+}
+
+impl HistoryCause {
+    /// The kind of a recorded cause such as `webhook (registry)` or `promote by ops`.
+    pub fn of(cause: &str) -> Self {
+        match cause.split([' ', '(']).next().unwrap_or_default() {
+            "webhook" => Self::Webhook,
+            "poll" => Self::Poll,
+            "promote" => Self::Promote,
+            "rollback" => Self::Rollback,
+            "resume" => Self::Resume,
+            _ => Self::Other,
+        }
+    }
+}
+
+/// One deployed tag.
+#[derive(Debug, Clone)]
+pub struct Deployed {
+    /// As the commit trailer (or the journal) names it.
+    pub tag: String,
+    pub commit: String,
+    pub author: String,
+    /// Unix seconds.
+    pub at: i64,
+    pub kind: HistoryCause,
+    /// The recorded cause, e.g. `webhook (registry)`, `poll`, `promote by ops`.
+    pub cause: String,
+    /// False when the commit is known to the journal but no longer on the branch.
+    pub in_git: bool,
+}
+
+/// The result of a scan.
+#[derive(Debug, Clone)]
+pub struct ScanReport {
+    pub repository: ObjectKey,
+    pub tag_count: usize,
+    pub policies: Vec<Selection>,
+}
+
+/// What one policy picks after a scan, or why nothing.
+#[derive(Debug, Clone)]
+pub struct Selection {
+    pub policy: ObjectKey,
+    pub selected: Option<String>,
+    pub error: Option<String>,
+}
+
+/// An image update automation and whether it is suspended.
+#[derive(Debug, Clone)]
+pub struct AutomationReport {
+    pub key: ObjectKey,
+    /// The remote, with any userinfo redacted.
+    pub url: String,
+    pub checkout_branch: String,
+    pub push_branch: String,
+    pub update_path: String,
+    pub policies: Vec<ObjectKey>,
+    pub suspended: Option<SuspensionReport>,
+}
+
+/// Who suspended an automation (token name) and when (unix seconds).
+#[derive(Debug, Clone)]
+pub struct SuspensionReport {
+    pub by: String,
+    /// Unix seconds of an API suspension (`None` for a manifest's).
+    pub at: Option<i64>,
+}
+
+/// What `/status` shows of the engine.
+#[derive(Debug, Clone)]
+pub struct Status {
+    pub policies: BTreeMap<ObjectKey, PolicyStatus>,
+    pub repositories: BTreeMap<ObjectKey, RepositoryStatus>,
+    /// Per registry host: the notAfter (unix seconds) of the certificate it served last.
+    pub registry_certificates_not_after: BTreeMap<String, i64>,
+    /// Scan results fully decided (and written) so far.
+    pub scans_decided: u64,
+    pub unmatched: UnmatchedStatus,
+    /// The last write result per automation that wrote at least once.
+    pub automations: BTreeMap<ObjectKey, WriteStatus>,
+    pub suspended: Suspensions,
+}
+
+/// What is suspended now, and by what.
+#[derive(Debug, Clone, Default)]
+pub struct Suspensions {
+    pub automations: BTreeMap<ObjectKey, SuspendedBy>,
+    /// Image repositories whose manifest says `suspend: true` (not scanned, pushes ignored).
+    pub image_repositories: Vec<ObjectKey>,
+}
+
+/// Who suspended an automation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SuspendedBy {
+    /// The API: automatic updates are held, promotions still write.
+    Api,
+    /// Its manifest (`spec.suspend: true`): nothing is written.
+    Manifest,
+}
+
+/// One policy in `/status`.
+#[derive(Debug, Clone)]
+pub struct PolicyStatus {
+    pub selected: Option<String>,
+    /// The tag last pushed (as the writer's overrides and deployments hold it).
+    pub deployed: Option<String>,
+    pub pinned: Option<String>,
+}
