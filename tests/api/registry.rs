@@ -392,7 +392,8 @@ async fn the_image_repository_timeout_bounds_each_registry_request() {
     };
     let error = client(impatient).list_tags().await.unwrap_err();
     assert!(
-        matches!(&error, RegistryError::Transport { detail, .. } if detail.contains("timed out")),
-        "{error:?}"
+        matches!(&error, RegistryError::Request { source, .. } if source.reqwest().is_timeout()),
+        "a timeout, kept whole as the request's source: {error:?}"
     );
+    assert!(error.is_transient() && error.to_string().contains("timed out"), "{error}");
 }
