@@ -20,7 +20,8 @@ pub struct Inspection {
 }
 
 enum Job {
-    Write(Box<Intent>, oneshot::Sender<Outcome>),
+    /// With when it was queued (for the `queue_us` timing line).
+    Write(Box<Intent>, oneshot::Sender<Outcome>, std::time::Instant),
     Inspect(Arc<Automation>, oneshot::Sender<Result<Inspection, GitopsError>>),
     Note(
         Arc<Automation>,
@@ -106,7 +107,11 @@ impl WriterHandle {
     /// Queue an intent and wait for its outcome.
     pub async fn submit(&self, intent: Intent) -> Outcome {
         let (reply, outcome) = oneshot::channel();
-        if self.sender.send(Job::Write(Box::new(intent), reply)).is_err() {
+        if self
+            .sender
+            .send(Job::Write(Box::new(intent), reply, std::time::Instant::now()))
+            .is_err()
+        {
             return Outcome::Failed {
                 error: STOPPED.to_owned(),
                 retry: true,
@@ -260,11 +265,13 @@ async fn run(
         let mut intents = Vec::new();
         let mut replies = Vec::new();
         let mut others = Vec::new();
+        let mut queued_at = None::<std::time::Instant>;
         for job in batch {
             match job {
-                Job::Write(intent, reply) => {
+                Job::Write(intent, reply, queued) => {
                     intents.push(*intent);
                     replies.push(reply);
+                    queued_at = Some(queued_at.map_or(queued, |earliest| earliest.min(queued)));
                 }
                 other => others.push(other),
             }
@@ -274,6 +281,10 @@ async fn run(
             let overrides = Arc::clone(&overrides);
             let health = health.clone();
             let outcomes = tokio::task::spawn_blocking(move || {
+                if let Some(queued_at) = queued_at {
+                    let queue_us = u64::try_from(queued_at.elapsed().as_micros()).unwrap_or(u64::MAX);
+                    tracing::debug!(target: "pushdeploy::timing", queue_us, "write cycle starts");
+                }
                 let mut workspace = shared.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
                 run_batch(&mut workspace, &intents, &overrides, &health)
             })
