@@ -67,7 +67,10 @@ fn landing(remote: &Remote, before: &str) -> Instant {
         if now != before && !now.is_empty() {
             return Instant::now();
         }
-        assert!(Instant::now() < deadline, "timed out after 30 s waiting for the commit");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after 30 s waiting for the commit"
+        );
         std::thread::sleep(Duration::from_micros(500));
     }
 }
