@@ -28,6 +28,10 @@ pub use manual::{Manual, ManualError, Upstream};
 pub use once::OnceReport;
 pub use overrides::SharedOverrides;
 
+fn micros(duration: Duration) -> u64 {
+    u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
+}
+
 /// Pause before retrying events that failed transiently (remote unreachable, registry down).
 const RETRY_DELAY: Duration = Duration::from_secs(10);
 
@@ -66,6 +70,8 @@ pub struct Engine {
     pub unmatched: routing::Unmatched,
     /// The last write result per automation (`/status`).
     writes: writes::Writes,
+    /// When the first wake not yet answered by a drain came (for the `wake_us` timing line).
+    woken_at: Mutex<Option<std::time::Instant>>,
 }
 
 /// What one decision produced for one policy.
@@ -102,11 +108,16 @@ impl Engine {
             confirmer: confirm::Confirmer::default(),
             unmatched: routing::Unmatched::default(),
             writes: writes::Writes::default(),
+            woken_at: Mutex::default(),
         })
     }
 
     /// New journal entries are waiting.
     pub fn wake(&self) {
+        self.woken_at
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_or_insert_with(std::time::Instant::now);
         self.wake.notify_one();
     }
 
@@ -161,6 +172,9 @@ impl Engine {
     /// Process every unfinished event; true when some are still unfinished afterwards.
     async fn drain_journal(self: &Arc<Self>) -> bool {
         let now = std::time::Instant::now();
+        if let Some(woken_at) = self.woken_at.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            tracing::debug!(target: "pushdeploy::timing", wake_us = micros(now - woken_at), "engine woken");
+        }
         let cursor = self.read_up_to.load(std::sync::atomic::Ordering::Acquire);
         // The whole backlog is read at start (crash leftovers) and when a retry is due; every
         // other wake reads only what arrived since, so a backlog that waits out its retry delay
@@ -181,8 +195,12 @@ impl Engine {
         loop {
             // Page by page: a backlog of 100 k events (a registry down under load) is never
             // held in memory whole, only a page and the events in flight.
+            let reading = std::time::Instant::now();
             let page = match self.journal.unfinished_page(after, READ_PAGE).await {
-                Ok(page) => page,
+                Ok(page) => {
+                    tracing::debug!(target: "pushdeploy::timing", read_us = micros(reading.elapsed()), "journal page read");
+                    page
+                }
                 Err(error) => {
                     tracing::error!(%error, "cannot read the journal");
                     read_failed = true;
@@ -268,11 +286,13 @@ impl Engine {
                 return tracing::warn!(%reason, "will retry the event");
             }
         };
-        if let Err(error) = self
+        let recording = std::time::Instant::now();
+        let recorded = self
             .journal
             .transition(event.id, state, reason.as_deref(), commit.as_deref(), None)
-            .await
-        {
+            .await;
+        tracing::debug!(target: "pushdeploy::timing", outcome_us = micros(recording.elapsed()), "event outcome recorded");
+        if let Err(error) = recorded {
             tracing::error!(%error, "cannot record the event's outcome");
             // Still unfinished in the journal, and behind the read cursor: retried like a
             // transient failure.
@@ -329,6 +349,7 @@ impl Engine {
                 ),
             );
         }
+        let mut confirmed = None;
         if !self.settings.trust_notifications {
             let Some(client) = self.registry.client(key) else {
                 return Processed::ended(State::Ignored, format!("{key} is no longer configured"));
@@ -351,26 +372,40 @@ impl Engine {
                 Err(error) if error.is_transient() => return Processed::RetryLater(error.to_string()),
                 Err(error) => return Processed::ended(State::Failed, error.to_string()),
             };
-            let _ = self
-                .journal
-                .transition(event.id, State::Confirmed, None, None, Some(&digest))
-                .await;
             self.registry.note_confirmed(key, tag);
+            confirmed = Some(digest);
         }
         let mut tags = self.registry.tags(key);
         if !tags.contains(tag) {
             tags.push(tag.clone());
         }
-        let decisions = self
-            .decide(
-                key,
-                &tags,
-                Trigger::Push {
-                    tag,
-                    cause: format!("webhook ({})", event.source),
-                },
-            )
-            .await;
+        // `Confirmed` (an fsync'ed transaction) is recorded while the writer works instead of
+        // before it: the outcome is recorded after both, so the states keep their order.
+        let record_confirmed = async {
+            let Some(digest) = &confirmed else { return };
+            let recording = std::time::Instant::now();
+            let _ = self
+                .journal
+                .transition(event.id, State::Confirmed, None, None, Some(digest))
+                .await;
+            tracing::debug!(target: "pushdeploy::timing", confirmed_us = micros(recording.elapsed()), "confirmation recorded");
+        };
+        let deciding = std::time::Instant::now();
+        let decide = async {
+            let decisions = self
+                .decide(
+                    key,
+                    &tags,
+                    Trigger::Push {
+                        tag,
+                        cause: format!("webhook ({})", event.source),
+                    },
+                )
+                .await;
+            tracing::debug!(target: "pushdeploy::timing", decide_us = micros(deciding.elapsed()), "decided and written");
+            decisions
+        };
+        let ((), decisions) = tokio::join!(record_confirmed, decide);
         // A write that failed transiently (the writer's `retry: true`) is this event's retry.
         if let Some(error) = decisions.iter().find_map(|d| match &d.outcome {
             Outcome::Failed { error, retry: true } => Some(error.clone()),

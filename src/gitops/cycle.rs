@@ -124,8 +124,9 @@ fn attempt_once(
     let root = workspace.workdir().to_path_buf();
     let update_path = automation.update_path.as_str();
     let scanning = Instant::now();
-    let sites =
-        setter::scan_tree(&root, update_path).map_err(|error| GitopsError::UpdatePath(error.to_string()))?;
+    let marked = workspace.marked_files(update_path)?;
+    let sites = setter::scan_files(&root, update_path, marked.clone())
+        .map_err(|error| GitopsError::UpdatePath(error.to_string()))?;
     // What may be written is the engine's decision (gitops::Gate), over the tree as synced now.
     let mut outcomes: Vec<Option<Outcome>> = gate
         .admit(intents, &sites)
@@ -140,7 +141,7 @@ fn attempt_once(
         .collect();
     let applying = Instant::now();
     workspace.mark_dirty();
-    let applied = setter::apply_tree(&root, update_path, &values, Mode::Write)
+    let applied = setter::apply_files(&root, update_path, marked, &values, Mode::Write)
         .map_err(|error| GitopsError::UpdatePath(error.to_string()))?;
     let applied_at = Instant::now();
     for warning in &applied.warnings {
@@ -180,7 +181,11 @@ fn attempt_once(
     let commit = workspace.commit(base, &files, &automation.author, &text)?;
     let committed = Instant::now();
     crate::failpoint::hit("cycle.before_push");
-    if let Err(error) = workspace.push(commit, &automation.push_branch) {
+    let pushed = workspace.push(commit, &automation.push_branch);
+    let pushed_at = Instant::now();
+    // The index is written after the push (the notification does not wait for it), pushed or not.
+    workspace.settle_index();
+    if let Err(error) = pushed {
         return Err(refine_push_error(workspace, error));
     }
     tracing::debug!(
@@ -188,7 +193,8 @@ fn attempt_once(
         scan_us = micros(applying - scanning),
         apply_us = micros(applied_at - applying),
         commit_us = micros(committed - applied_at),
-        push_us = micros(committed.elapsed()),
+        push_us = micros(pushed_at - committed),
+        index_us = micros(pushed_at.elapsed()),
         "cycle stages"
     );
     tracing::info!(automation = %automation.key, %commit, changes = applied.changes.len(), "pushed");
@@ -271,10 +277,7 @@ pub fn note(workspace: &mut Workspace, automation: &Automation, text: &str) -> R
 /// Bring the working copy up to date and read its tree once, ahead of the first write; an
 /// error is only logged (the next cycle meets it again and reports it).
 pub fn warm(workspace: &mut Workspace, automation: &Automation) {
-    let warmed = sync(workspace, automation).and_then(|_| {
-        setter::scan_tree(workspace.workdir(), &automation.update_path)
-            .map_err(|error| GitopsError::UpdatePath(error.to_string()))
-    });
+    let warmed = sync(workspace, automation).and_then(|_| scan(workspace, automation));
     if let Err(error) = warmed {
         tracing::debug!(automation = %automation.key, %error, "working copy not warmed up");
     }
@@ -288,10 +291,16 @@ pub fn inspect(
     log_limit: usize,
 ) -> Result<(Vec<Site>, Vec<super::LogEntry>), GitopsError> {
     let base = sync(workspace, automation)?;
-    let sites = setter::scan_tree(workspace.workdir(), &automation.update_path)
-        .map_err(|error| GitopsError::UpdatePath(error.to_string()))?;
+    let sites = scan(workspace, automation)?;
     let log = workspace.log(base, log_limit)?;
     Ok((sites, log))
+}
+
+/// The marker sites of the synced working copy, from the files its commit's tree names.
+fn scan(workspace: &mut Workspace, automation: &Automation) -> Result<Vec<Site>, GitopsError> {
+    let marked = workspace.marked_files(&automation.update_path)?;
+    setter::scan_files(workspace.workdir(), &automation.update_path, marked)
+        .map_err(|error| GitopsError::UpdatePath(error.to_string()))
 }
 
 /// A push that fails after a fetch succeeded, other than by a rejection, usually means the key

@@ -51,6 +51,10 @@ pub enum GitopsError {
     /// The working copy or its writer is gone (shutting down, or a failed re-open).
     #[error("git: {0}")]
     Unavailable(&'static str),
+    /// The working copy is not as this writer left it (an object missing, an index entry that
+    /// cannot be made): dropped and re-opened, or cloned again, like a libgit2 failure.
+    #[error("git: {0}")]
+    WorkingCopy(String),
 }
 
 impl GitopsError {
@@ -63,13 +67,17 @@ impl GitopsError {
                 | Self::Git(_)
                 | Self::Io { .. }
                 | Self::Unavailable(_)
+                | Self::WorkingCopy(_)
         )
     }
 
     /// A failure of the local copy itself (as opposed to the remote's answer): the handle is
     /// dropped and the copy re-opened, or cloned again, next time.
     pub fn is_local(&self) -> bool {
-        matches!(self, Self::Git(_) | Self::Io { .. } | Self::Unavailable(_))
+        matches!(
+            self,
+            Self::Git(_) | Self::Io { .. } | Self::Unavailable(_) | Self::WorkingCopy(_)
+        )
     }
 
     /// `what` failed on the filesystem.

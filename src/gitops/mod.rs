@@ -7,6 +7,7 @@ pub mod check;
 mod cycle;
 mod error;
 mod local;
+mod markers;
 mod message;
 mod workspace;
 mod writer;

@@ -20,7 +20,13 @@ pub struct Inspection {
 }
 
 enum Job {
-    Write(Arc<Automation>, Box<Intent>, oneshot::Sender<Outcome>),
+    /// With when it was queued (for the `queue_us` timing line).
+    Write(
+        Arc<Automation>,
+        Box<Intent>,
+        oneshot::Sender<Outcome>,
+        std::time::Instant,
+    ),
     Inspect(Arc<Automation>, oneshot::Sender<Result<Inspection, GitopsError>>),
     Note(
         Arc<Automation>,
@@ -118,7 +124,12 @@ impl WriterHandle {
         let (reply, outcome) = oneshot::channel();
         if self
             .sender
-            .send(Job::Write(automation, Box::new(intent), reply))
+            .send(Job::Write(
+                automation,
+                Box::new(intent),
+                reply,
+                std::time::Instant::now(),
+            ))
             .is_err()
         {
             return Outcome::Failed {
@@ -266,11 +277,13 @@ async fn run(
         let mut intents = Vec::new();
         let mut replies = Vec::new();
         let mut others = Vec::new();
+        let mut queued_at = None::<std::time::Instant>;
         for job in batch {
             match job {
-                Job::Write(automation, intent, reply) => {
+                Job::Write(automation, intent, reply, queued) => {
                     intents.push((automation, *intent));
                     replies.push(reply);
+                    queued_at = Some(queued_at.map_or(queued, |earliest| earliest.min(queued)));
                 }
                 other => others.push(other),
             }
@@ -280,6 +293,10 @@ async fn run(
             let gate = Arc::clone(&gate);
             let health = health.clone();
             let outcomes = tokio::task::spawn_blocking(move || {
+                if let Some(queued_at) = queued_at {
+                    let queue_us = u64::try_from(queued_at.elapsed().as_micros()).unwrap_or(u64::MAX);
+                    tracing::debug!(target: "pushdeploy::timing", queue_us, "write cycle starts");
+                }
                 let mut workspace = shared.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
                 run_batch(&mut workspace, &intents, gate.as_ref(), &health)
             })

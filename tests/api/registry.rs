@@ -395,5 +395,8 @@ async fn the_image_repository_timeout_bounds_each_registry_request() {
         matches!(&error, RegistryError::Request { source, .. } if source.reqwest().is_timeout()),
         "a timeout, kept whole as the request's source: {error:?}"
     );
-    assert!(error.is_transient() && error.to_string().contains("timed out"), "{error}");
+    assert!(
+        error.is_transient() && error.to_string().contains("timed out"),
+        "{error}"
+    );
 }

@@ -1,16 +1,13 @@
 //! Applying setters to a tree: every `*.yaml`, `*.yml` and `Kustomization` file under
 //! `root/update_path` that mentions `$imagepolicy`, in sorted order. Never follows a symlink,
-//! never leaves the root, writes a file (atomically) only when it changed. Files read once and
-//! found without the marker are remembered with their stat data and not read again until it
-//! changes (a 2,000-file repository is otherwise read twice per write cycle).
+//! never leaves the root, writes a file (atomically) only when it changed. Callers that already
+//! know which files carry markers (the gitops writer, from the commit's tree) skip the walk:
+//! `apply_files` / `scan_files` take that list, `apply_tree` / `scan_tree` walk the directory.
 
 use super::rewrite::{self, scan};
 use super::{Applied, ApplyError, Mode, Site, Values};
-use std::collections::HashMap;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
-use std::sync::{LazyLock, Mutex};
-use std::time::{Duration, SystemTime};
+use std::sync::LazyLock;
 
 /// Resolve `update_path` inside `root` without `..` escapes or symlinks on the way.
 fn resolve(root: &Path, update_path: &str) -> Result<PathBuf, ApplyError> {
@@ -43,60 +40,13 @@ fn resolve(root: &Path, update_path: &str) -> Result<PathBuf, ApplyError> {
     Ok(resolved)
 }
 
-fn is_candidate(path: &Path) -> bool {
-    let name = path.file_name().and_then(|name| name.to_str()).unwrap_or("");
+/// Whether a file of this name is one the setters read (`*.yaml`, `*.yml`, `Kustomization`).
+pub fn is_candidate(name: &str) -> bool {
     name == "Kustomization" || name.ends_with(".yaml") || name.ends_with(".yml")
 }
 
-/// What identifies one version of a file: any write, rename over it or replacement changes the
-/// inode's change time (set by the kernel, never by a caller), and usually its size or inode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Stamp {
-    device: u64,
-    inode: u64,
-    len: u64,
-    modified: (i64, i64),
-    changed: (i64, i64),
-}
-
-impl Stamp {
-    fn of(meta: &std::fs::Metadata) -> Self {
-        Self {
-            device: meta.dev(),
-            inode: meta.ino(),
-            len: meta.len(),
-            modified: (meta.mtime(), meta.mtime_nsec()),
-            changed: (meta.ctime(), meta.ctime_nsec()),
-        }
-    }
-
-    /// Whether a file with this stamp, read at `read_at`, may be trusted by its stamp later:
-    /// not if it changed within the file system's timestamp granularity of the read (a second
-    /// write in the same clock tick could keep every field), the way git treats "racily clean"
-    /// index entries.
-    fn settled_before(&self, read_at: SystemTime) -> bool {
-        let Ok(since_epoch) = read_at.duration_since(SystemTime::UNIX_EPOCH) else {
-            return false;
-        };
-        let changed = i64::try_from(since_epoch.saturating_sub(RACY).as_secs()).unwrap_or(i64::MAX);
-        self.changed.0 < changed && self.modified.0 < changed
-    }
-}
-
-/// Changes this close to a read make its stamp untrustworthy (see `Stamp::settled_before`).
-const RACY: Duration = Duration::from_secs(2);
-/// Bound on remembered files; the memory is dropped (and rebuilt by reading) beyond it.
-const REMEMBERED: usize = 200_000;
-
-/// Files read and found without `$imagepolicy`, by absolute path, with their stamp then.
-static UNMARKED: LazyLock<Mutex<HashMap<PathBuf, Stamp>>> = LazyLock::new(Mutex::default);
-
-fn unmarked() -> std::sync::MutexGuard<'static, HashMap<PathBuf, Stamp>> {
-    UNMARKED.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// Candidate files below `dir`, sorted, each with its stamp; symlinks and `.git` are skipped.
-fn walk(dir: &Path, files: &mut Vec<(PathBuf, Stamp)>) -> Result<(), ApplyError> {
+/// Candidate files below `dir`, sorted; symlinks and `.git` are skipped.
+fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), ApplyError> {
     let io = |source| ApplyError::Io {
         path: dir.to_owned(),
         source,
@@ -109,14 +59,11 @@ fn walk(dir: &Path, files: &mut Vec<(PathBuf, Stamp)>) -> Result<(), ApplyError>
     for entry in entries {
         let file_type = entry.file_type().map_err(io)?;
         let path = entry.path();
-        if file_type.is_dir() && entry.file_name() != ".git" {
+        let name = entry.file_name();
+        if file_type.is_dir() && name != ".git" {
             walk(&path, files)?;
-        } else if file_type.is_file() && is_candidate(&path) {
-            let meta = entry.metadata().map_err(|source| ApplyError::Io {
-                path: path.clone(),
-                source,
-            })?;
-            files.push((path, Stamp::of(&meta)));
+        } else if file_type.is_file() && is_candidate(name.to_str().unwrap_or("")) {
+            files.push(path);
         }
     }
     Ok(())
@@ -126,118 +73,169 @@ fn relative(root: &Path, path: &Path) -> PathBuf {
     path.strip_prefix(root).unwrap_or(path).to_path_buf()
 }
 
-/// Files under the update path that mention `$imagepolicy`, with their text; files that are not
-/// UTF-8 are reported in `warnings` and skipped.
-fn marked_files(
+/// Read `paths` (absolute, in order) and keep those that mention `$imagepolicy`, with their
+/// text; files that are not UTF-8 are reported in `warnings` and skipped.
+fn read_marked(
     root: &Path,
-    update_path: &str,
+    paths: Vec<PathBuf>,
     warnings: &mut Vec<String>,
 ) -> Result<Vec<(PathBuf, String)>, ApplyError> {
-    let mut files = Vec::new();
-    walk(&resolve(root, update_path)?, &mut files)?;
     let mut marked = Vec::new();
-    let known: Vec<bool> = {
-        let remembered = unmarked();
-        files
-            .iter()
-            .map(|(path, stamp)| remembered.get(path) == Some(stamp))
-            .collect()
-    };
-    let mut learnt = Vec::new();
-    for ((path, stamp), known_unmarked) in files.into_iter().zip(known) {
-        if known_unmarked {
-            continue;
-        }
-        let read_at = SystemTime::now();
+    for path in paths {
         let bytes = std::fs::read(&path).map_err(|source| ApplyError::Io {
             path: path.clone(),
             source,
         })?;
         if !has_marker(&bytes) {
-            // The stamp was taken before the read: if the file changed in between, the stamp
-            // no longer matches and the next scan reads it again.
-            if stamp.settled_before(read_at) {
-                learnt.push((path, stamp));
-            }
-        } else {
-            match String::from_utf8(bytes) {
-                Ok(text) => marked.push((path, text)),
-                Err(_) => warnings.push(format!(
-                    "{}: not UTF-8 text; skipped",
-                    relative(root, &path).display()
-                )),
-            }
+            continue;
         }
-    }
-    if !learnt.is_empty() {
-        let mut remembered = unmarked();
-        if remembered.len() + learnt.len() > REMEMBERED {
-            remembered.clear();
+        match String::from_utf8(bytes) {
+            Ok(text) => marked.push((path, text)),
+            Err(_) => warnings.push(format!(
+                "{}: not UTF-8 text; skipped",
+                relative(root, &path).display()
+            )),
         }
-        remembered.extend(learnt);
     }
     Ok(marked)
 }
 
-fn has_marker(bytes: &[u8]) -> bool {
+/// Every candidate file under the update path, absolute, sorted.
+fn tree_files(root: &Path, update_path: &str) -> Result<Vec<PathBuf>, ApplyError> {
+    let mut files = Vec::new();
+    walk(&resolve(root, update_path)?, &mut files)?;
+    Ok(files)
+}
+
+/// Whether `bytes` mention the marker at all (the cheap test before a file is parsed).
+pub fn has_marker(bytes: &[u8]) -> bool {
     static MARKER: LazyLock<regex::bytes::Regex> = LazyLock::new(|| {
         regex::bytes::Regex::new(r"\$imagepolicy").unwrap_or_else(|_| unreachable!("a literal"))
     });
     MARKER.is_match(bytes)
 }
 
-/// Rewrite every marker for a policy in `values`; return the changes, the warnings, and the
-/// refused sites (whose files were not written).
+/// Rewrite every marker for a policy in `values` under the update path (walking it); return
+/// the changes, the warnings, and the refused sites (whose files were not written).
 pub fn apply_tree(
     root: &Path,
     update_path: &str,
     values: &Values,
     mode: Mode,
 ) -> Result<Applied, ApplyError> {
+    apply_paths(root, tree_files(root, update_path)?, values, mode)
+}
+
+/// `apply_tree` over `files` (relative to `root`, sorted) instead of a walk: the caller knows
+/// the tree holds no other file with a marker. Each file must be a regular file below the
+/// update path with no symlink on the way; one that is not is refused as `PathEscapes`.
+pub fn apply_files(
+    root: &Path,
+    update_path: &str,
+    files: Vec<PathBuf>,
+    values: &Values,
+    mode: Mode,
+) -> Result<Applied, ApplyError> {
+    apply_paths(root, checked(root, update_path, files)?, values, mode)
+}
+
+fn apply_paths(root: &Path, paths: Vec<PathBuf>, values: &Values, mode: Mode) -> Result<Applied, ApplyError> {
     let mut applied = Applied::default();
-    for (path, text) in marked_files(root, update_path, &mut applied.warnings)? {
-        let file = relative(root, &path);
-        let rewritten = match rewrite::rewrite(&text, values) {
-            Ok(rewritten) => rewritten,
-            Err(error) => {
-                applied
-                    .warnings
-                    .push(format!("{}: skipped: {error}", file.display()));
-                continue;
-            }
-        };
-        for skipped in &rewritten.skipped {
-            applied
-                .warnings
-                .push(format!("{}:{}: {}", file.display(), skipped.line, skipped.reason));
-        }
-        // A refused site leaves its whole file untouched (`rewrite` returned no changes).
-        applied
-            .refused
-            .extend(rewritten.refused.into_iter().map(|refusal| super::Refusal {
-                file: file.clone(),
-                ..refusal
-            }));
-        if rewritten.changes.is_empty() {
-            continue;
-        }
-        if mode == Mode::Write {
-            write_atomically(&path, rewritten.text.as_bytes())?;
-        }
-        applied
-            .changes
-            .extend(rewritten.changes.into_iter().map(|change| super::Change {
-                file: file.clone(),
-                ..change
-            }));
+    for (path, text) in read_marked(root, paths, &mut applied.warnings)? {
+        apply_one(root, &path, &text, values, mode, &mut applied)?;
     }
     Ok(applied)
 }
 
-/// Every usable marker under the update path and the value it marks now.
+/// The absolute paths of `files` after checking each is a regular file inside the update path
+/// reached through directories only (never a symlink), so a write can never leave the tree.
+fn checked(root: &Path, update_path: &str, files: Vec<PathBuf>) -> Result<Vec<PathBuf>, ApplyError> {
+    let base = resolve(root, update_path)?;
+    let escapes = |file: &Path| ApplyError::PathEscapes {
+        path: file.display().to_string(),
+    };
+    let mut paths = Vec::with_capacity(files.len());
+    for file in files {
+        let path = if file.is_absolute() { file } else { root.join(file) };
+        let inside = path.strip_prefix(&base).map_err(|_| escapes(&path))?;
+        let mut at = base.clone();
+        for component in inside.components() {
+            let Component::Normal(part) = component else {
+                return Err(escapes(&path));
+            };
+            at.push(part);
+            let meta = std::fs::symlink_metadata(&at).map_err(|source| ApplyError::Io {
+                path: at.clone(),
+                source,
+            })?;
+            let last = at == path;
+            if meta.file_type().is_symlink() || (last && !meta.is_file()) || (!last && !meta.is_dir()) {
+                return Err(escapes(&path));
+            }
+        }
+        paths.push(path);
+    }
+    Ok(paths)
+}
+
+fn apply_one(
+    root: &Path,
+    path: &Path,
+    text: &str,
+    values: &Values,
+    mode: Mode,
+    applied: &mut Applied,
+) -> Result<(), ApplyError> {
+    let file = relative(root, path);
+    let rewritten = match rewrite::rewrite(text, values) {
+        Ok(rewritten) => rewritten,
+        Err(error) => {
+            applied
+                .warnings
+                .push(format!("{}: skipped: {error}", file.display()));
+            return Ok(());
+        }
+    };
+    for skipped in &rewritten.skipped {
+        applied
+            .warnings
+            .push(format!("{}:{}: {}", file.display(), skipped.line, skipped.reason));
+    }
+    // A refused site leaves its whole file untouched (`rewrite` returned no changes).
+    applied
+        .refused
+        .extend(rewritten.refused.into_iter().map(|refusal| super::Refusal {
+            file: file.clone(),
+            ..refusal
+        }));
+    if rewritten.changes.is_empty() {
+        return Ok(());
+    }
+    if mode == Mode::Write {
+        write_atomically(path, rewritten.text.as_bytes())?;
+    }
+    applied
+        .changes
+        .extend(rewritten.changes.into_iter().map(|change| super::Change {
+            file: file.clone(),
+            ..change
+        }));
+    Ok(())
+}
+
+/// Every usable marker under the update path (walking it) and the value it marks now.
 pub fn scan_tree(root: &Path, update_path: &str) -> Result<Vec<Site>, ApplyError> {
+    scan_paths(root, tree_files(root, update_path)?)
+}
+
+/// `scan_tree` over `files` (relative to `root`, sorted; checked as in `apply_files`).
+pub fn scan_files(root: &Path, update_path: &str, files: Vec<PathBuf>) -> Result<Vec<Site>, ApplyError> {
+    scan_paths(root, checked(root, update_path, files)?)
+}
+
+fn scan_paths(root: &Path, paths: Vec<PathBuf>) -> Result<Vec<Site>, ApplyError> {
     let mut sites = Vec::new();
-    for (path, text) in marked_files(root, update_path, &mut Vec::new())? {
+    for (path, text) in read_marked(root, paths, &mut Vec::new())? {
         let Ok(found) = scan(&text) else { continue };
         for (marker, line, index) in &found.sites {
             sites.push(Site {
@@ -289,7 +287,7 @@ mod tests {
                 std::process::id(),
                 NEXT.fetch_add(1, Ordering::Relaxed)
             ));
-            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::create_dir_all(dir.join("apps")).unwrap();
             Self(dir)
         }
 
@@ -297,12 +295,6 @@ mod tests {
             let path = self.0.join(name);
             std::fs::write(&path, text).unwrap();
             path
-        }
-
-        /// Pretend `path` was read long ago and found unmarked, with the stat data it has now.
-        fn remember_as_unmarked(&self, path: &Path) {
-            let stamp = Stamp::of(&std::fs::metadata(path).unwrap());
-            unmarked().insert(path.to_owned(), stamp);
         }
     }
 
@@ -313,50 +305,42 @@ mod tests {
     }
 
     #[test]
-    fn a_file_remembered_as_unmarked_is_not_read_again_while_its_stat_data_holds() {
+    fn scan_files_reads_only_the_listed_files_and_skips_those_without_a_marker() {
         let tree = Tree::new();
-        let path = tree.write("a.yaml", MARKED);
-        // The memory says "no marker" for exactly this version: a scan trusts it and skips
-        // the read (which is the point), so the marker is not seen.
-        tree.remember_as_unmarked(&path);
-        assert!(scan_tree(&tree.0, ".").unwrap().is_empty());
-    }
-
-    #[test]
-    fn a_remembered_file_that_changes_is_read_again() {
-        let tree = Tree::new();
-        let path = tree.write("a.yaml", PLAIN);
-        tree.remember_as_unmarked(&path);
-        tree.write("a.yaml", MARKED);
-        let sites = scan_tree(&tree.0, ".").unwrap();
+        tree.write("apps/a.yaml", MARKED);
+        tree.write("apps/b.yaml", MARKED);
+        tree.write("apps/plain.yaml", PLAIN);
+        let listed = vec![PathBuf::from("apps/a.yaml"), PathBuf::from("apps/plain.yaml")];
+        let sites = scan_files(&tree.0, "apps", listed).unwrap();
         assert_eq!(sites.len(), 1, "{sites:?}");
-        assert_eq!(sites[0].file, Path::new("a.yaml"));
+        assert_eq!(sites[0].file, Path::new("apps/a.yaml"));
     }
 
     #[test]
-    fn a_file_changed_just_now_is_not_remembered_as_unmarked() {
+    fn a_listed_file_outside_the_update_path_or_behind_a_symlink_is_refused() {
         let tree = Tree::new();
-        let path = tree.write("a.yaml", PLAIN);
-        assert!(scan_tree(&tree.0, ".").unwrap().is_empty());
-        assert!(
-            !unmarked().contains_key(&path),
-            "a stamp within the racy window of its read is not trusted"
-        );
-    }
-
-    #[test]
-    fn stamps_older_than_the_racy_window_are_trusted_and_newer_ones_are_not() {
-        let stamp = |seconds| Stamp {
-            device: 1,
-            inode: 2,
-            len: 3,
-            modified: (seconds, 0),
-            changed: (seconds, 0),
-        };
-        let read_at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
-        assert!(stamp(990).settled_before(read_at));
-        assert!(!stamp(999).settled_before(read_at));
-        assert!(!stamp(1_000).settled_before(read_at));
-        assert!(!stamp(1_005).settled_before(read_at), "a clock that went back");
+        tree.write("outside.yaml", MARKED);
+        std::fs::create_dir_all(tree.0.join("elsewhere")).unwrap();
+        tree.write("elsewhere/x.yaml", MARKED);
+        std::os::unix::fs::symlink(tree.0.join("elsewhere"), tree.0.join("apps/linked")).unwrap();
+        std::os::unix::fs::symlink(tree.0.join("outside.yaml"), tree.0.join("apps/link.yaml")).unwrap();
+        for listed in [
+            "outside.yaml",
+            "apps/linked/x.yaml",
+            "apps/link.yaml",
+            "apps/../outside.yaml",
+        ] {
+            let result = apply_files(
+                &tree.0,
+                "apps",
+                vec![PathBuf::from(listed)],
+                &Values::new(),
+                Mode::Write,
+            );
+            assert!(
+                matches!(result, Err(ApplyError::PathEscapes { .. })),
+                "{listed}: {result:?}"
+            );
+        }
     }
 }

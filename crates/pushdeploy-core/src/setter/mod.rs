@@ -9,7 +9,7 @@ mod quote;
 mod rewrite;
 mod verify;
 
-pub use apply::{apply_tree, scan_tree};
+pub use apply::{apply_files, apply_tree, has_marker, is_candidate, scan_files, scan_tree};
 pub use marker::{Field, Marker, MarkerError};
 pub use rewrite::{Skipped, rewrite};
 
