@@ -91,6 +91,7 @@ fn main() {
             email: "bench@example.net".into(),
         },
         message_template: None,
+        message_template_values: Default::default(),
         update_path: "./apps/mcp".into(),
         interval: Duration::from_secs(60),
         policies: vec![ObjectKey::parse("flux-system:mcp").unwrap()],

@@ -141,6 +141,7 @@ fn setup(root: &Path, policies: usize, window: Duration) -> (Settings, std::path
             email: "b@e".into(),
         },
         message_template: None,
+        message_template_values: Default::default(),
         update_path: "./apps".into(),
         interval: Duration::from_secs(3600),
         policies: keys,

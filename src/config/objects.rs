@@ -441,6 +441,7 @@ pub fn automation(
         push_branch,
         author,
         message_template: message_template(context, &origin, commit),
+        message_template_values: Default::default(),
         update_path,
         interval,
         policies: Vec::new(),
@@ -466,7 +467,7 @@ fn message_template(
             context.problems.add(
                 &at,
                 format!(
-                    "messageTemplate: {error}; fix the template (Go text/template: fields, range, if/else, variables)"
+                    "messageTemplate: {error}; fix the template (Go text/template over Flux's TemplateData, with sprig's common text functions)"
                 ),
             )
         })

@@ -164,6 +164,8 @@ pub struct Automation {
     pub author: Author,
     /// Go text/template, Flux-compatible data, parsed at load; `None` = default message.
     pub message_template: Option<MessageTemplate>,
+    /// `git.commit.messageTemplateValues`: the template's `.Values` (empty when not set).
+    pub message_template_values: std::collections::BTreeMap<String, String>,
     /// `update.path`, relative to the repository root (default `.`).
     pub update_path: String,
     pub interval: Duration,

@@ -32,6 +32,7 @@ pub(crate) fn automation(url: String, auth: GitAuth) -> Arc<Automation> {
             email: "fluxcdbot@users.noreply.github.com".into(),
         },
         message_template: Some(MessageTemplate::parse(FLUX_TEMPLATE, Origin::default()).unwrap()),
+        message_template_values: Default::default(),
         update_path: "./apps/mcp".into(),
         interval: Duration::from_secs(60),
         policies: vec![key("flux-system:mcp")],

@@ -16,6 +16,7 @@ mod reliability;
 mod rest;
 mod setters;
 mod support;
+mod template_oracle;
 mod templates;
 mod tls;
 mod visibility;
