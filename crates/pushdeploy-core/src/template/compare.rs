@@ -81,14 +81,14 @@ pub(crate) fn compare(name: &str, args: &[Value]) -> Result<Value, String> {
     let result = match name {
         "eq" | "ne" => {
             let Some((first, rest)) = args.split_first() else {
-                return Err(super::funcs::arity(name, args, 2).err().unwrap_or_default());
+                return Err(super::args::arity(name, args, 2).err().unwrap_or_default());
             };
             if !matches!(kind(first), Kind::Invalid) && !comparable(first) {
                 return Err(wrap(BAD_TYPE.to_owned()));
             }
             if rest.is_empty() || (name == "ne" && rest.len() != 1) {
                 if name == "ne" {
-                    super::funcs::arity(name, args, 2)?;
+                    super::args::arity(name, args, 2)?;
                 }
                 return Err(wrap("missing argument for comparison".to_owned()));
             }
@@ -102,7 +102,7 @@ pub(crate) fn compare(name: &str, args: &[Value]) -> Result<Value, String> {
             if name == "ne" { !truth } else { truth }
         }
         _ => {
-            super::funcs::arity(name, args, 2)?;
+            super::args::arity(name, args, 2)?;
             let (left, right) = (&args[0], &args[1]);
             match name {
                 "lt" => less(left, right).map_err(wrap)?,

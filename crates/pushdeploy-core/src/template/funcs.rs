@@ -3,6 +3,7 @@
 //! semantics and Go's error wording. Any other name is refused when the template is parsed.
 //! Pure; string slicing that would split a UTF-8 character is an error, never a panic.
 
+use super::args::{at_least, interfaces, one, string_arg};
 use super::printf::sprintf;
 use super::value::{Map, Value, to_text};
 
@@ -70,68 +71,6 @@ pub(crate) fn call(name: &str, args: Vec<Value>) -> Outcome {
         }
         "eq" | "ne" | "lt" | "le" | "gt" | "ge" => super::compare::compare(name, &args),
         _ => super::sprig::call(name, args),
-    }
-}
-
-/// Go converts an argument for an `interface{}` parameter: a map miss becomes `nil`.
-pub(crate) fn interfaces(args: Vec<Value>) -> Vec<Value> {
-    args.into_iter()
-        .map(|arg| {
-            if let Value::Missing(_) = arg {
-                Value::Nil
-            } else {
-                arg
-            }
-        })
-        .collect()
-}
-
-pub(crate) fn arity(name: &str, args: &[Value], want: usize) -> Result<(), String> {
-    if args.len() == want {
-        return Ok(());
-    }
-    Err(format!(
-        "wrong number of args for {name}: want {want} got {}",
-        args.len()
-    ))
-}
-
-fn at_least(name: &str, args: &[Value], want: usize) -> Result<(), String> {
-    if args.len() >= want {
-        return Ok(());
-    }
-    Err(format!(
-        "wrong number of args for {name}: want at least {want} got {}",
-        args.len()
-    ))
-}
-
-fn one<'a>(name: &str, args: &'a [Value]) -> Result<&'a Value, String> {
-    arity(name, args, 1)?;
-    Ok(&args[0])
-}
-
-/// A `string` parameter: Go refuses any other type.
-pub(crate) fn string_arg(arg: &Value) -> Result<String, String> {
-    match arg {
-        Value::Str(text) => Ok(text.clone()),
-        Value::Missing(_) => Err("invalid value; expected string".to_owned()),
-        other => Err(format!(
-            "wrong type for value; expected string; got {}",
-            other.type_name()
-        )),
-    }
-}
-
-/// An `int` parameter.
-pub(crate) fn int_arg(arg: &Value) -> Result<i64, String> {
-    match arg {
-        Value::Int(number) => Ok(*number),
-        Value::Missing(_) => Err("invalid value; expected int".to_owned()),
-        other => Err(format!(
-            "wrong type for value; expected int; got {}",
-            other.type_name()
-        )),
     }
 }
 
@@ -205,16 +144,6 @@ fn map_index(map: &Map, key: &Value) -> Outcome {
     Ok(map.get(key).cloned().unwrap_or_else(|| (*map.zero).clone()))
 }
 
-/// `text[start:end]` in bytes, as Go slices strings; a cut inside a UTF-8 character is an
-/// error here (Go would write the broken bytes into the message).
-pub(crate) fn byte_range(text: &str, start: usize, end: usize) -> Result<String, String> {
-    text.get(start..end).map(str::to_owned).ok_or_else(|| {
-        format!(
-            "the byte range [{start}:{end}] of {text:?} splits a UTF-8 character (Go would write invalid UTF-8 into the commit message)"
-        )
-    })
-}
-
 /// `fmt.Sprint`: a space between operands when neither is a string.
 pub(crate) fn sprint(args: &[Value]) -> String {
     let mut out = String::new();
@@ -269,7 +198,9 @@ fn js(text: &str) -> String {
             '&' => out.push_str("\\u0026"),
             '=' => out.push_str("\\u003D"),
             c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04X}", u32::from(c))),
-            c if u32::from(c) >= 0x80 && !is_print(c) => out.push_str(&format!("\\u{:04X}", u32::from(c))),
+            c if u32::from(c) >= 0x80 && !super::strconv::is_print(c) => {
+                out.push_str(&format!("\\u{:04X}", u32::from(c)))
+            }
             other => out.push(other),
         }
     }
@@ -286,53 +217,4 @@ fn urlquery(text: &str) -> String {
         }
     }
     out
-}
-
-/// An approximation of Go's `unicode.IsPrint` for characters outside ASCII: control and
-/// format characters, separators other than the space, and private-use characters are not.
-pub(crate) fn is_print(c: char) -> bool {
-    let code = u32::from(c);
-    !(c.is_control()
-        || matches!(code, 0xAD | 0x600..=0x605 | 0x61C | 0x6DD | 0x70F | 0x180E | 0x200B..=0x200F | 0x2028..=0x202E | 0x2060..=0x206F | 0xFEFF | 0xFFF9..=0xFFFB | 0xE000..=0xF8FF | 0xF0000..)
-        || (c.is_whitespace() && c != ' '))
-}
-
-/// Go's `strconv.Quote` (`ascii`: `QuoteToASCII`, for `%+q`).
-pub(crate) fn quote(text: &str, ascii: bool) -> String {
-    let mut out = String::from('"');
-    for c in text.chars() {
-        escape_into(c, '"', ascii, &mut out);
-    }
-    out.push('"');
-    out
-}
-
-/// Go's `strconv.QuoteRune`.
-pub(crate) fn quote_rune(c: char) -> String {
-    let mut out = String::from('\'');
-    escape_into(c, '\'', false, &mut out);
-    out.push('\'');
-    out
-}
-
-fn escape_into(c: char, quote: char, ascii: bool, out: &mut String) {
-    let code = u32::from(c);
-    match c {
-        _ if c == quote || c == '\\' => {
-            out.push('\\');
-            out.push(c);
-        }
-        '\u{7}' => out.push_str("\\a"),
-        '\u{8}' => out.push_str("\\b"),
-        '\u{c}' => out.push_str("\\f"),
-        '\n' => out.push_str("\\n"),
-        '\r' => out.push_str("\\r"),
-        '\t' => out.push_str("\\t"),
-        '\u{b}' => out.push_str("\\v"),
-        _ if code < 0x20 || code == 0x7f => out.push_str(&format!("\\x{code:02x}")),
-        _ if code < 0x80 => out.push(c),
-        _ if is_print(c) && !ascii => out.push(c),
-        _ if code < 0x10000 => out.push_str(&format!("\\u{code:04x}")),
-        _ => out.push_str(&format!("\\U{code:08x}")),
-    }
 }

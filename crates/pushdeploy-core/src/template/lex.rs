@@ -266,7 +266,7 @@ impl Lexer<'_> {
                 '\\' if !escaped => escaped = true,
                 '"' if !escaped => {
                     let literal = &rest[..=index];
-                    let value = unquote(literal).map_err(|why| (line, why))?;
+                    let value = super::strconv::unquote(literal).map_err(|why| (line, why))?;
                     self.advance(index + 1);
                     self.push(Kind::Str(value), line);
                     return Ok(());
@@ -298,7 +298,7 @@ impl Lexer<'_> {
                 '\\' if !escaped => escaped = true,
                 '\'' if !escaped => {
                     let literal = &rest[..=index];
-                    let inner = unquote(&format!("\"{}\"", &literal[1..literal.len() - 1]))
+                    let inner = super::strconv::unquote(&format!("\"{}\"", &literal[1..literal.len() - 1]))
                         .map_err(|_| (line, format!("malformed character constant: {literal}")))?;
                     let mut chars = inner.chars();
                     let (Some(value), None) = (chars.next(), chars.next()) else {
@@ -318,64 +318,6 @@ impl Lexer<'_> {
 /// Go's `%#U` for a bad character, e.g. `U+0040 '@'`.
 fn go_unicode(c: char) -> String {
     format!("U+{:04X} '{c}'", u32::from(c))
-}
-
-/// Go's `strconv.Unquote` for a double-quoted literal.
-pub(crate) fn unquote(literal: &str) -> Result<String, String> {
-    let inner = literal
-        .strip_prefix('"')
-        .and_then(|rest| rest.strip_suffix('"'))
-        .ok_or_else(|| "invalid syntax".to_owned())?;
-    let mut out = String::new();
-    let mut chars = inner.chars();
-    while let Some(c) = chars.next() {
-        if c != '\\' {
-            out.push(c);
-            continue;
-        }
-        let escape = chars.next().ok_or("invalid syntax")?;
-        let simple = match escape {
-            'a' => Some('\u{7}'),
-            'b' => Some('\u{8}'),
-            'f' => Some('\u{c}'),
-            'n' => Some('\n'),
-            'r' => Some('\r'),
-            't' => Some('\t'),
-            'v' => Some('\u{b}'),
-            '\\' => Some('\\'),
-            '"' => Some('"'),
-            '\'' => Some('\''),
-            _ => None,
-        };
-        if let Some(simple) = simple {
-            out.push(simple);
-            continue;
-        }
-        let digits = match escape {
-            'x' => 2,
-            'u' => 4,
-            'U' => 8,
-            '0'..='7' => 2,
-            _ => return Err(format!("invalid syntax: unknown escape \\{escape}")),
-        };
-        let text: String = chars.by_ref().take(digits).collect();
-        if text.chars().count() != digits {
-            return Err("invalid syntax".to_owned());
-        }
-        let code = if escape.is_ascii_digit() {
-            u32::from_str_radix(&format!("{escape}{text}"), 8).map_err(|_| "invalid syntax")?
-        } else {
-            u32::from_str_radix(&text, 16).map_err(|_| "invalid syntax")?
-        };
-        if matches!(escape, 'x' | '0'..='7') && code > 0x7f {
-            // Go keeps such escapes as raw bytes; a commit message here is UTF-8 text.
-            return Err(format!(
-                "the byte escape \\{escape}{text} is not valid UTF-8 text; write the character itself or \\u{code:04x}"
-            ));
-        }
-        out.push(char::from_u32(code).ok_or("invalid syntax: not a valid Unicode code point")?);
-    }
-    Ok(out)
 }
 
 #[cfg(test)]

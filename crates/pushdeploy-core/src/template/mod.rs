@@ -4,15 +4,21 @@
 //! removed fields; rendering follows Go, except that a map miss Go would print as `<no value>`
 //! is an error, never text in a commit. Pure: no IO, bounded, never panics on any input.
 
+mod args;
 mod compare;
+mod eval;
 mod exec;
 pub mod flux;
 mod funcs;
 mod lex;
 mod parse;
+mod pipeline;
 mod printf;
 mod sprig;
+mod strconv;
+mod tree;
 pub mod value;
+mod verbs;
 
 pub use value::{Field, List, Map, Struct, Value};
 
@@ -26,7 +32,7 @@ const NAME: &str = "commit message";
 /// A parsed template, ready to render many times.
 #[derive(Debug, Clone)]
 pub struct Template {
-    tree: parse::Tree,
+    tree: tree::Tree,
 }
 
 /// Why a parsed template could not be rendered over the data it was given.
@@ -104,8 +110,8 @@ impl Template {
 
 /// Call `visit` with every field chain read from the root data: `$.A.B` anywhere in the main
 /// template, `.A.B` where dot is still the root (`root`).
-fn visit_root_fields(nodes: &[parse::Node], root: bool, visit: &mut dyn FnMut(&[String])) {
-    use parse::Node;
+fn visit_root_fields(nodes: &[tree::Node], root: bool, visit: &mut dyn FnMut(&[String])) {
+    use tree::Node;
     for node in nodes {
         match node {
             Node::Action(pipe) => visit_pipe(pipe, root, visit),
@@ -125,12 +131,12 @@ fn visit_root_fields(nodes: &[parse::Node], root: bool, visit: &mut dyn FnMut(&[
     }
 }
 
-fn visit_pipe(pipe: &parse::Pipe, root: bool, visit: &mut dyn FnMut(&[String])) {
+fn visit_pipe(pipe: &tree::Pipe, root: bool, visit: &mut dyn FnMut(&[String])) {
     for arg in pipe.commands.iter().flatten() {
         match arg {
-            parse::Arg::Field(fields) if root => visit(fields),
-            parse::Arg::Variable(name, fields) if name == "$" => visit(fields),
-            parse::Arg::Pipe(inner, _) => visit_pipe(inner, root, visit),
+            tree::Arg::Field(fields) if root => visit(fields),
+            tree::Arg::Variable(name, fields) if name == "$" => visit(fields),
+            tree::Arg::Pipe(inner, _) => visit_pipe(inner, root, visit),
             _ => {}
         }
     }

@@ -2,7 +2,8 @@
 //! with sprig's argument order (the string operated on comes last, so it can be piped) and
 //! its byte-based `trunc`/`substr`. Pure; an out-of-range cut is an error, never a panic.
 
-use super::funcs::{arity, byte_range, int_arg, interfaces, quote, string_arg};
+use super::args::{arity, byte_range, int_arg, interfaces, string_arg};
+use super::strconv::quote;
 use super::value::{Map, Value, to_text};
 use sha2::Digest as _;
 

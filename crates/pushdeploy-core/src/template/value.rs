@@ -188,63 +188,6 @@ impl Value {
     }
 }
 
-/// Go's `%v`/`%g` of a float64: the shortest digits that read back, `%e` form when the
-/// exponent is below -4 or at least `threshold` (6 for the shortest precision).
-pub(crate) fn shortest_float(value: f64, threshold: i32) -> String {
-    if value.is_nan() {
-        return "NaN".to_owned();
-    }
-    if value.is_infinite() {
-        return if value > 0.0 { "+Inf" } else { "-Inf" }.to_owned();
-    }
-    let scientific = format!("{value:e}");
-    let (mantissa, exponent) = scientific.split_once('e').unwrap_or((&scientific, "0"));
-    let exponent: i32 = exponent.parse().unwrap_or(0);
-    let negative = mantissa.starts_with('-');
-    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
-    layout_digits(negative, &digits, exponent, threshold, false)
-}
-
-/// Place significant `digits` (d.ddd × 10^exponent) in Go's `%g` layout.
-pub(crate) fn layout_digits(
-    negative: bool,
-    digits: &str,
-    exponent: i32,
-    threshold: i32,
-    keep_zeros: bool,
-) -> String {
-    let digits = if keep_zeros {
-        digits
-    } else {
-        digits.trim_end_matches('0')
-    };
-    let digits = if digits.is_empty() { "0" } else { digits };
-    let sign = if negative { "-" } else { "" };
-    if digits == "0" && !keep_zeros {
-        return format!("{sign}0");
-    }
-    if exponent < -4 || exponent >= threshold {
-        let (first, rest) = digits.split_at(1);
-        let fraction = if rest.is_empty() {
-            String::new()
-        } else {
-            format!(".{rest}")
-        };
-        let exponent_sign = if exponent < 0 { '-' } else { '+' };
-        return format!("{sign}{first}{fraction}e{exponent_sign}{:02}", exponent.abs());
-    }
-    if exponent < 0 {
-        let zeros = "0".repeat(usize::try_from(-exponent - 1).unwrap_or(0));
-        return format!("{sign}0.{zeros}{digits}");
-    }
-    let integer_digits = usize::try_from(exponent + 1).unwrap_or(1);
-    if digits.len() <= integer_digits {
-        return format!("{sign}{digits}{}", "0".repeat(integer_digits - digits.len()));
-    }
-    let (integer, fraction) = digits.split_at(integer_digits);
-    format!("{sign}{integer}.{fraction}")
-}
-
 /// What `{{.}}` prints and `fmt.Sprint` writes for one operand (`%v`; `plus` is `%+v`).
 pub(crate) fn format_value(value: &Value, plus: bool, out: &mut String) {
     match value {
@@ -252,7 +195,7 @@ pub(crate) fn format_value(value: &Value, plus: bool, out: &mut String) {
         Value::Nil => out.push_str("<nil>"),
         Value::Bool(flag) => out.push_str(if *flag { "true" } else { "false" }),
         Value::Int(number) => out.push_str(&number.to_string()),
-        Value::Float(number) => out.push_str(&shortest_float(*number, 6)),
+        Value::Float(number) => out.push_str(&super::strconv::shortest_float(*number, 6)),
         Value::Str(text) => out.push_str(text),
         Value::List(list) => {
             out.push('[');
@@ -307,23 +250,6 @@ pub(crate) fn to_text(value: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn floats_print_as_go_prints_them() {
-        for (value, expected) in [
-            (1.0, "1"),
-            (1.5, "1.5"),
-            (1e21, "1e+21"),
-            (100000.0, "100000"),
-            (1e8, "1e+08"),
-            (0.0001, "0.0001"),
-            (0.00001, "1e-05"),
-            (-2.25, "-2.25"),
-        ] {
-            assert_eq!(shortest_float(value, 6), expected);
-        }
-        assert_eq!(shortest_float(1e6, 6), "1e+06");
-    }
 
     #[test]
     fn map_keys_sort_as_go_sorts_them_and_structs_print_with_braces() {
