@@ -230,6 +230,9 @@ fn every_corpus_template_renders_byte_for_byte_as_go_renders_it_or_is_refused_wh
                 (Go::ExecError(go), Ok(Err(ours))) if ours.ends_with(reason(&go)) => {
                     Ok("render error, Go's words")
                 }
+                // Refused at load what Go only finds when it executes (e.g. `{{ $never = 1 }}`):
+                // earlier, and still a refusal.
+                (Go::ExecError(_), Err(_)) => Ok("refused at load, where Go fails executing"),
                 (Go::ExecError(go), Ok(Err(ours)))
                     if LITERAL_TYPE_ERRORS
                         .iter()

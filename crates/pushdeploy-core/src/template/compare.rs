@@ -1,7 +1,7 @@
 //! Go's comparison builtins (`eq ne lt le gt ge`) over basic kinds, with Go's errors for
 //! incompatible and non-comparable types. Pure.
 
-use super::value::Value;
+use super::value::{Value, to_text};
 
 #[derive(PartialEq, Eq, Clone, Copy)]
 enum Kind {
@@ -50,12 +50,19 @@ fn equal(left: &Value, right: &Value) -> Result<bool, String> {
         (Value::Float(a), Value::Float(b)) => Ok(a == b),
         (Value::Str(a), Value::Str(b)) => Ok(a == b),
         _ if k1 == Kind::Invalid => Ok(true),
-        _ => {
-            if !comparable(right) {
-                return Err(BAD_TYPE.to_owned());
-            }
-            Ok(left.type_name() == right.type_name() && left == right)
-        }
+        _ if left.type_name() != right.type_name() => Err(format!(
+            "non-comparable types {}: {}, {}: {}",
+            to_text(left),
+            left.type_name(),
+            right.type_name(),
+            to_text(right)
+        )),
+        _ if !comparable(right) => Err(format!(
+            "non-comparable type {}: {}",
+            to_text(right),
+            right.type_name()
+        )),
+        _ => Ok(left == right),
     }
 }
 
@@ -83,9 +90,6 @@ pub(crate) fn compare(name: &str, args: &[Value]) -> Result<Value, String> {
             let Some((first, rest)) = args.split_first() else {
                 return Err(super::args::arity(name, args, 2).err().unwrap_or_default());
             };
-            if !matches!(kind(first), Kind::Invalid) && !comparable(first) {
-                return Err(wrap(BAD_TYPE.to_owned()));
-            }
             if rest.is_empty() || (name == "ne" && rest.len() != 1) {
                 if name == "ne" {
                     super::args::arity(name, args, 2)?;

@@ -198,6 +198,10 @@ impl Lexer<'_> {
                     let word = self.word(0);
                     self.push(Kind::Identifier(word), line);
                 }
+                // Go lexes other printable ASCII as a character item the parser then rejects.
+                other if other.is_ascii_graphic() => {
+                    return Err((line, format!("unexpected \"{other}\" in operand")));
+                }
                 other => {
                     return Err((line, format!("bad character {}", go_unicode(other))));
                 }
@@ -349,7 +353,8 @@ mod tests {
             ("{{ .X", "unclosed action"),
             ("{{ \"a }}", "unterminated quoted string"),
             ("{{/* x }}", "unclosed comment"),
-            ("{{ @ }}", "bad character U+0040 '@'"),
+            ("{{ @ }}", "unexpected \"@\" in operand"),
+            ("{{ \u{1} }}", "bad character U+0001"),
             ("{{ ) }}", "unexpected right paren"),
             ("{{ ( }}", "unclosed left paren"),
         ] {

@@ -104,6 +104,7 @@ impl Parser<'_> {
                         pipe.assign = kind == Kind::Assign;
                         pipe.vars = vec![first, second];
                     }
+                    Some(Kind::Comma) => return self.error("too many declarations in range"),
                     _ => return self.error("range can only initialize variables"),
                 }
             }

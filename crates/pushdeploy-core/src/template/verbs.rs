@@ -130,6 +130,7 @@ pub(crate) fn float(number: f64, verb: char, spec: Spec, out: &mut String) {
             Some(precision) => general(number, precision),
         },
         'e' | 'E' => exponential(number, spec.precision.unwrap_or(6)),
+        'x' | 'X' => hex_float(number),
         'f' | 'F' => format!("{:.*}", spec.precision.unwrap_or(6), number),
         _ => return bad_verb(&Value::Float(number), verb, out),
     };
@@ -138,7 +139,7 @@ pub(crate) fn float(number: f64, verb: char, spec: Spec, out: &mut String) {
     } else if number.is_infinite() {
         text = if number > 0.0 { "+Inf" } else { "-Inf" }.to_owned();
     }
-    if matches!(verb, 'E' | 'G') {
+    if matches!(verb, 'E' | 'G' | 'X') {
         text = text.to_uppercase();
     }
     if number.is_infinite() && !spec.plus && number > 0.0 {
@@ -156,6 +157,33 @@ pub(crate) fn float(number: f64, verb: char, spec: Spec, out: &mut String) {
         spec.zero = false;
     }
     pad(&text, spec, true, out);
+}
+
+/// `%x` of a float: Go's shortest hexadecimal mantissa and binary exponent (`0x1.cp+01`).
+fn hex_float(number: f64) -> String {
+    let sign = if number.is_sign_negative() { "-" } else { "" };
+    if number == 0.0 {
+        return format!("{sign}0x0p+00");
+    }
+    let bits = number.to_bits();
+    let raw_exponent = i64::try_from((bits >> 52) & 0x7ff).unwrap_or(0);
+    let mut mantissa = bits & ((1 << 52) - 1);
+    let mut exponent = raw_exponent - 1023;
+    if raw_exponent == 0 {
+        // Subnormal: normalise so the leading digit is 1, as Go does.
+        let shift = mantissa.leading_zeros() - 11;
+        mantissa = (mantissa << shift) & ((1 << 52) - 1);
+        exponent = -1022 - i64::from(shift);
+    }
+    let digits = format!("{mantissa:013x}");
+    let digits = digits.trim_end_matches('0');
+    let fraction = if digits.is_empty() {
+        String::new()
+    } else {
+        format!(".{digits}")
+    };
+    let exponent_sign = if exponent < 0 { '-' } else { '+' };
+    format!("{sign}0x1{fraction}p{exponent_sign}{:02}", exponent.abs())
 }
 
 /// `%.Ne`: Rust's `{:.Ne}` with Go's exponent (`e+06`).
