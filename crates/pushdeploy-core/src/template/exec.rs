@@ -10,6 +10,9 @@ use super::value::{Value, to_text};
 /// more than a few, and this keeps the executor's recursion far from any stack limit).
 const MAX_CALL_DEPTH: usize = 100;
 
+/// How many lists (bodies of control structures and templates) may be walked inside each other.
+const MAX_NESTING: usize = 200;
+
 /// How many nodes and commands one render may evaluate: nested `range`s can multiply without
 /// bound (Go would run until stopped); a commit message needs a few thousand at most.
 const MAX_STEPS: usize = 1_000_000;
@@ -20,6 +23,7 @@ pub(crate) struct State<'t> {
     pub(crate) vars: Vec<(String, Value)>,
     pub out: String,
     depth: usize,
+    nesting: usize,
     steps: usize,
 }
 
@@ -39,6 +43,7 @@ impl<'t> State<'t> {
             vars: vec![("$".to_owned(), data.clone())],
             out: String::new(),
             depth: 0,
+            nesting: 0,
             steps: 0,
         }
     }
@@ -49,6 +54,22 @@ impl<'t> State<'t> {
     }
 
     fn walk(&mut self, nodes: &[Node], dot: &Value) -> Result<Flow, Failure> {
+        // Control structures nest at most 100 deep in one template, but `{{template}}` calls
+        // stack them: bound the total so the recursion stays small on a 2 MiB thread stack.
+        if self.nesting >= MAX_NESTING {
+            return Err((
+                0,
+                String::new(),
+                format!("exceeded maximum template depth ({MAX_NESTING} nested actions)"),
+            ));
+        }
+        self.nesting += 1;
+        let flow = self.walk_nodes(nodes, dot);
+        self.nesting -= 1;
+        flow
+    }
+
+    fn walk_nodes(&mut self, nodes: &[Node], dot: &Value) -> Result<Flow, Failure> {
         for node in nodes {
             self.budget()?;
             match node {

@@ -196,9 +196,50 @@ fn execution_errors_follow_go_and_a_map_miss_is_never_printed() {
 }
 
 #[test]
+fn recursion_through_templates_stops_at_a_bounded_depth_on_a_small_stack() {
+    let nested = format!(
+        "{}{{{{template \"a\"}}}}{}",
+        "{{if 1}}".repeat(99),
+        "{{end}}".repeat(99)
+    );
+    let text = format!("{{{{define \"a\"}}}}{nested}{{{{end}}}}{{{{template \"a\"}}}}");
+    let template = Template::parse(&text).unwrap();
+    let worker = std::thread::Builder::new().stack_size(2 << 20);
+    let error = worker
+        .spawn(move || template.render(&data()).unwrap_err().to_string())
+        .unwrap()
+        .join()
+        .unwrap();
+    assert!(error.contains("exceeded maximum template depth"), "{error}");
+}
+
+#[test]
 fn a_map_miss_reads_as_false_and_as_nil_as_in_go() {
     assert_eq!(
         render("{{ if .Values.region }}y{{ else }}n{{ end }}{{ print .Values.region }}").as_deref(),
         Ok("n<nil>")
     );
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+    /// Any sequence of template fragments parses or is refused, and renders or is refused,
+    /// without panicking; the fuzz target (`fuzz/fuzz_targets/template.rs`) goes further.
+    #[test]
+    fn any_template_text_is_parsed_and_rendered_or_refused_without_panicking(
+        parts in proptest::collection::vec(proptest::sample::select(vec![
+            "{{", "}}", "{{- ", " -}}", " ", ".", ".Changed", ".Changes", ".FileChanges", ".Objects", ".Values",
+            ".cluster", ".AutomationObject", ".Name", "$", "$x", ":=", "=", ",", "|", "(", ")", "range", "if",
+            "else", "end", "with", "define", "template", "block", "break", "continue", "\"t\"", "`r`", "'c'",
+            "1", "-2.5e3", "0x1F", "nil", "true", "printf", "\"%d %s %v\"", "index", "slice", "len", "eq",
+            "and", "or", "not", "print", "println", "html", "js", "urlquery", "call", "upper", "title", "trunc",
+            "substr", "split", "join", "default", "quote", "repeat", "99", "/*", "*/", "é", "\n", "text",
+        ]), 0..40)
+    ) {
+        let text: String = parts.concat();
+        if let Ok(template) = Template::parse(&text) {
+            let _ = template.render(&data());
+        }
+    }
 }
