@@ -180,6 +180,22 @@ mod tests {
     }
 
     #[test]
+    fn a_values_key_that_is_not_set_is_an_error_not_no_value_in_the_commit() {
+        let changes = [change("ns:a", "a.yaml", "a:1", "a:2")];
+        let typo = automation(Some("cluster {{ .Values.clustr }}"), Origin::default());
+        let text = render(&typo, &changes, &[]).unwrap_err().to_string();
+        assert!(
+            text.contains("\".Values.clustr\"") && text.contains("<no value>"),
+            "{text}"
+        );
+        let optional = automation(
+            Some("cluster {{ index .Values \"clustr\" | default \"none\" }}"),
+            Origin::default(),
+        );
+        assert_eq!(render(&optional, &changes, &[]).unwrap(), "cluster none");
+    }
+
+    #[test]
     fn trailers_follow_a_blank_line_after_the_message() {
         let changes = [
             change("ns:a", "a.yaml", "a:1", "a:2"),
