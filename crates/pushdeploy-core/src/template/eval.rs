@@ -197,7 +197,7 @@ impl State<'_> {
 fn field(receiver: &Value, name: &str, has_args: bool, path: &str) -> Result<Value, String> {
     match receiver {
         // Go: a field of an invalid value (a map miss) is again the invalid value.
-        Value::Missing(_) => Ok(Value::Missing(path.to_owned())),
+        Value::Missing(why) => Ok(Value::Missing(why.clone())),
         Value::Struct(value) => {
             if let Some(result) = value.method(name) {
                 if has_args {
@@ -218,7 +218,7 @@ fn field(receiver: &Value, name: &str, has_args: bool, path: &str) -> Result<Val
             Ok(map
                 .get(&Value::Str(name.to_owned()))
                 .cloned()
-                .unwrap_or_else(|| Value::Missing(path.to_owned())))
+                .unwrap_or_else(|| Value::Missing(format!("map has no entry for key {path:?}"))))
         }
         Value::Nil => Err(format!("nil pointer evaluating interface {{}}.{name}")),
         other => Err(format!(

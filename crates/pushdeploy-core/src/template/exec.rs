@@ -116,11 +116,11 @@ impl<'t> State<'t> {
     }
 
     fn print(&mut self, pipe: &Pipe, value: &Value) -> Result<(), Failure> {
-        if let Value::Missing(lookup) = value {
+        if let Value::Missing(why) = value {
             return Err(fail(
                 pipe,
                 format!(
-                    "map has no entry for key {lookup:?}; Go would write \"<no value>\" into the commit message, so nothing is committed (check the key, or use `index` or `default` for an optional one)"
+                    "{why}; Go would write \"<no value>\" into the commit message, so nothing is committed (check the key, or use `index` or `default` for an optional one)"
                 ),
             ));
         }
@@ -200,9 +200,7 @@ impl<'t> State<'t> {
         let value = match pipe {
             Some(pipe) => self.pipeline(pipe, dot)?,
             // Go: dot is the invalid value, printed `<no value>`.
-            None => Value::Missing(format!(
-                "the data of {{{{template {name:?}}}}}, which was given none"
-            )),
+            None => Value::Missing(format!("{{{{template {name:?}}}}} was given no data")),
         };
         if self.depth >= MAX_CALL_DEPTH {
             return Err((

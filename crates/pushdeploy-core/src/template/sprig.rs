@@ -274,7 +274,7 @@ fn slice(args: Vec<Value>) -> Outcome {
     };
     let length = list.items.len();
     if length == 0 {
-        return Ok(Value::Missing("slice of an empty list".to_owned()));
+        return Ok(Value::Missing("slice of an empty list is nil".to_owned()));
     }
     let start = bounds.first().map_or(0, to_int);
     let end = bounds

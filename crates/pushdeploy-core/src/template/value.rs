@@ -9,7 +9,7 @@ use std::cmp::Ordering;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
     /// Go's invalid `reflect.Value`: what a map lookup of a missing key yields (the text says
-    /// which lookup, for the error that refuses to print it).
+    /// where it came from, for the error that refuses to print it).
     Missing(String),
     /// Untyped `nil`.
     Nil,
