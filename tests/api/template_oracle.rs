@@ -227,6 +227,11 @@ fn every_corpus_template_renders_byte_for_byte_as_go_renders_it_or_is_refused_wh
                 (Go::ExecError(go), Err(ours)) if go.starts_with("template uses removed") && ours == go => {
                     Ok("removed field: refused at load, Flux's words")
                 }
+                (Go::ExecError(go), Ok(Err(ours)))
+                    if go.starts_with("template uses removed") && ours == go =>
+                {
+                    Ok("removed field: a render error, Flux's words")
+                }
                 (Go::ExecError(go), Ok(Err(ours))) if ours.ends_with(reason(&go)) => {
                     Ok("render error, Go's words")
                 }

@@ -100,6 +100,14 @@ impl Template {
         let mut state = exec::State::new(&self.tree, NAME, data);
         match state.run(&self.tree.main, data) {
             Ok(()) => Ok(state.out),
+            // Flux explains its removed fields wherever they are reached (`{{ with .Changed }}
+            // {{ .ImageResult }}` escapes the load-time check, which follows the root only).
+            Err((_, _, message)) if message == "can't evaluate field Updated in type source.TemplateData" => {
+                Err(RenderError(REMOVED[0].1.to_owned()))
+            }
+            Err((_, _, message)) if message == "can't evaluate field ImageResult in type update.Result" => {
+                Err(RenderError(REMOVED[1].1.to_owned()))
+            }
             Err((line, action, message)) => Err(RenderError(format!(
                 "template: {NAME}:{line}: executing \"{}\" at <{action}>: {message}",
                 state.name()

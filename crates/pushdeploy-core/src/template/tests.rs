@@ -179,6 +179,10 @@ fn execution_errors_follow_go_and_a_map_miss_is_never_printed() {
         ("{{ substr 2 1 \"abc\" }}", "error calling substr"),
         ("{{ trunc 1 \"é\" }}", "splits a UTF-8 character"),
         (
+            "{{ with .Changed }}{{ .ImageResult }}{{ end }}",
+            "template uses removed '.Changed.ImageResult' field",
+        ),
+        (
             "{{ slice \"abc\" 1 }}",
             "list should be type of slice or array but string",
         ),
