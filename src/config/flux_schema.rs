@@ -143,7 +143,7 @@ pub(super) const IMAGE_UPDATE_AUTOMATION: &[Field] = &[
     field("spec.git.commit.signingKey.secretRef.name", ALL, Pending),
     field("spec.git.commit.signingKey.type", V1, Pending),
     field("spec.git.commit.messageTemplate", ALL, Honoured),
-    map("spec.git.commit.messageTemplateValues", NEW, Pending),
+    map("spec.git.commit.messageTemplateValues", NEW, Honoured),
     field("spec.git.push", ALL, Honoured),
     field("spec.git.push.branch", ALL, Differently),
     field("spec.git.push.refspec", ALL, Pending),

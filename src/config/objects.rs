@@ -497,7 +497,7 @@ fn message_template(
             context.problems.add(
                 &at,
                 format!(
-                    "messageTemplate: {error}; fix the template (Go text/template: fields, range, if/else, variables)"
+                    "messageTemplate: {error}; fix the template (Go text/template over Flux's TemplateData, with sprig's common text functions)"
                 ),
             )
         })

@@ -498,7 +498,9 @@ imageUpdateAutomations:
     let problem = &error.problems[0];
     assert_eq!(problem.location, format!("{}:6", config.display()), "{problem}");
     assert!(
-        problem.message.contains("messageTemplate: missing {{end}}"),
+        problem
+            .message
+            .contains("messageTemplate: template: commit message:1: unexpected EOF"),
         "{problem}"
     );
 }

@@ -170,12 +170,7 @@ fn attempt_once(
             .collect());
     }
     let trailers = trailers(intents, &outcomes, &applied.changes);
-    let text = message::render(
-        automation.message_template.as_ref(),
-        &automation.key,
-        &applied.changes,
-        &trailers,
-    )?;
+    let text = message::render(automation, &applied.changes, &trailers)?;
     let mut files: Vec<_> = applied.changes.iter().map(|change| change.file.clone()).collect();
     files.dedup();
     let commit = workspace.commit(base, &files, &automation.author, &text)?;

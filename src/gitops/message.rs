@@ -1,60 +1,66 @@
-//! Commit messages: Flux's template data (`.AutomationObject`, `.Changed.Changes`,
-//! `.Changed.FileChanges`, `.Values`) rendered through the automation's `messageTemplate`, or the
-//! default `chore(flux): update <policy> image to <new value>`.
+//! Commit messages: Flux's `TemplateData` (`pushdeploy-core`'s `template::flux`: files relative
+//! to `update.path`, objects, changes, `.Values`) rendered through the automation's
+//! `messageTemplate`, or Flux's default template, then the `Pushdeploy-*` trailers.
 
 use super::GitopsError;
-use crate::config::MessageTemplate;
-use crate::domain::ObjectKey;
+use crate::config::Automation;
 use crate::setter::Change;
-use serde_json::{Value, json};
+use crate::template::Value;
+use crate::template::flux::{DEFAULT_TEMPLATE, FileChange, template_data};
 
-/// The template data for a set of changes, shaped like Flux's `TemplateData`.
-pub fn data(automation: &ObjectKey, changes: &[Change]) -> Value {
-    let as_value =
-        |change: &Change| json!({"OldValue": change.old, "NewValue": change.new, "Setter": change.setter});
-    let mut file_changes = serde_json::Map::new();
-    let mut values = serde_json::Map::new();
-    for change in changes {
-        let file = file_changes
-            .entry(change.file.display().to_string())
-            .or_insert_with(|| json!({}));
-        if let Some(by_setter) = file.as_object_mut() {
-            let list = by_setter
-                .entry(change.setter.clone())
-                .or_insert_with(|| json!([]));
-            if let Some(list) = list.as_array_mut() {
-                list.push(as_value(change));
-            }
-        }
-        values.insert(change.setter.clone(), Value::String(change.new.clone()));
+/// `file` relative to the update path, as Flux keys `Changed.FileChanges`.
+fn relative_to(update_path: &str, file: &std::path::Path) -> String {
+    let file = file.display().to_string();
+    let base = update_path.trim_start_matches("./").trim_end_matches('/');
+    if base.is_empty() || base == "." {
+        return file;
     }
-    json!({
-        "AutomationObject": {"Namespace": automation.namespace(), "Name": automation.name()},
-        "Changed": {"Changes": changes.iter().map(as_value).collect::<Vec<_>>(), "FileChanges": file_changes},
-        "Values": values,
-    })
+    file.strip_prefix(base)
+        .and_then(|rest| rest.strip_prefix('/'))
+        .map_or(file.clone(), str::to_owned)
+}
+
+/// The changes as Flux's template data sees them.
+pub fn file_changes(update_path: &str, changes: &[Change]) -> Vec<FileChange> {
+    changes
+        .iter()
+        .map(|change| FileChange {
+            file: relative_to(update_path, &change.file),
+            object: change.object.clone(),
+            old_value: change.old.clone(),
+            new_value: change.new.clone(),
+            setter: change.setter.clone(),
+        })
+        .collect()
+}
+
+/// The template data for `changes` made by `automation`, shaped like Flux's `TemplateData`.
+pub fn data(automation: &Automation, changes: &[Change]) -> Value {
+    template_data(
+        automation.key.namespace(),
+        automation.key.name(),
+        &file_changes(&automation.update_path, changes),
+        &automation.message_template_values,
+    )
 }
 
 /// The message for `changes` (at least one), with an optional trailer line block. A template
 /// that fails to render is an error (logged and counted here), never a commit with a broken
 /// or empty message.
 pub fn render(
-    template: Option<&MessageTemplate>,
-    automation: &ObjectKey,
+    automation: &Automation,
     changes: &[Change],
     trailers: &[String],
 ) -> Result<String, GitopsError> {
-    let mut message = match template {
-        Some(template) => template
-            .parsed
-            .render(&data(automation, changes))
-            .map_err(|error| {
-                metrics::counter!("pushdeploy_commit_template_errors_total", "automation" => automation.to_string())
-                    .increment(1);
-                tracing::error!(%automation, template = %template.origin, %error, "the commit message template failed to render; nothing committed");
-                GitopsError::Template(format!("{} (automation {automation}, {})", error, template.origin))
-            })?,
-        None => default_message(changes),
+    let key = &automation.key;
+    let mut message = match &automation.message_template {
+        // Flux renders its default template for an empty one too.
+        Some(template) if !template.text.is_empty() => template.parsed.render(&data(automation, changes)).map_err(|error| {
+            metrics::counter!("pushdeploy_commit_template_errors_total", "automation" => key.to_string()).increment(1);
+            tracing::error!(automation = %key, template = %template.origin, %error, "the commit message template failed to render; nothing committed");
+            GitopsError::Template(format!("{error} (automation {key}, {})", template.origin))
+        })?,
+        _ => DEFAULT_TEMPLATE.to_owned(),
     };
     if !trailers.is_empty() {
         if !message.ends_with('\n') {
@@ -69,30 +75,12 @@ pub fn render(
     Ok(message)
 }
 
-fn default_message(changes: &[Change]) -> String {
-    if let [change] = changes {
-        return format!(
-            "chore(flux): update {} image to {}\n",
-            change.policy.name(),
-            change.new
-        );
-    }
-    let mut message = format!("chore(flux): update {} images\n\n", changes.len());
-    for change in changes {
-        message.push_str(&format!(
-            "- {}:{}: {} -> {}\n",
-            change.file.display(),
-            change.line,
-            change.old,
-            change.new
-        ));
-    }
-    message
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{Author, GitAuth, GitRemote, MessageTemplate, Origin};
+    use crate::domain::ObjectKey;
+    use crate::setter::ObjectId;
 
     fn change(policy: &str, file: &str, old: &str, new: &str) -> Change {
         let key = ObjectKey::parse(policy).unwrap();
@@ -101,13 +89,45 @@ mod tests {
             line: 22,
             setter: key.marker_form(),
             policy: key,
+            object: ObjectId {
+                api_version: "apps/v1".into(),
+                kind: "Deployment".into(),
+                name: "mcp".into(),
+                namespace: "flux-system".into(),
+            },
             old: old.into(),
             new: new.into(),
         }
     }
 
+    fn automation(template: Option<&str>, origin: Origin) -> Automation {
+        Automation {
+            key: ObjectKey::parse("flux-system:mcp").unwrap(),
+            git: GitRemote {
+                url: "file:///x".into(),
+                auth: GitAuth::None,
+            },
+            checkout_branch: "main".into(),
+            push_branch: "main".into(),
+            author: Author {
+                name: "fluxcdbot".into(),
+                email: "fluxcdbot@users.noreply.github.com".into(),
+            },
+            message_template: template.map(|text| MessageTemplate::parse(text, origin.clone()).unwrap()),
+            message_template_values: [("cluster".to_owned(), "prod".to_owned())].into(),
+            signing_key: None,
+            push_refspec: None,
+            push_options: Default::default(),
+            suspended: false,
+            update_path: "./apps/mcp".into(),
+            interval: std::time::Duration::from_secs(60),
+            policies: Vec::new(),
+            origin,
+        }
+    }
+
     #[test]
-    fn the_default_subject_matches_the_reference_setup() {
+    fn the_reference_template_renders_the_reference_subject_and_no_template_gives_fluxs_default() {
         let new = "registry.goldentooth.net/goldentooth-mcp:2-f62ba56a999ec99a7375fed529acf4b336691bdb";
         let changes = [change(
             "flux-system:mcp",
@@ -115,54 +135,85 @@ mod tests {
             "registry.goldentooth.net/goldentooth-mcp:latest",
             new,
         )];
-        let automation = ObjectKey::parse("flux-system:mcp").unwrap();
-        let expected = format!("chore(flux): update mcp image to {new}\n");
-        assert_eq!(render(None, &automation, &changes, &[]).unwrap(), expected);
         let flux_template =
             "chore(flux): update mcp image to {{range .Changed.Changes}}{{.NewValue}}{{end}}\n";
-        let flux_template = MessageTemplate::parse(flux_template, Default::default()).unwrap();
+        let with_template = automation(Some(flux_template), Origin::default());
         assert_eq!(
-            render(Some(&flux_template), &automation, &changes, &[]).unwrap(),
-            expected
+            render(&with_template, &changes, &[]).unwrap(),
+            format!("chore(flux): update mcp image to {new}\n")
+        );
+        let without = automation(None, Origin::default());
+        assert_eq!(
+            render(&without, &changes, &[]).unwrap(),
+            "Update from image update automation"
+        );
+    }
+
+    #[test]
+    fn files_are_relative_to_the_update_path_and_objects_and_values_are_there() {
+        let changes = [change(
+            "flux-system:mcp",
+            "apps/mcp/deployment.yaml",
+            "a:1",
+            "a:2",
+        )];
+        let template = "{{range $file, $objects := .Changed.FileChanges}}{{$file}}{{range $object, $_ := $objects}} {{$object.Kind}}/{{$object.Namespace}}/{{$object.Name}}{{end}}{{end}} {{.Values.cluster}} {{.AutomationObject}}";
+        let message = render(&automation(Some(template), Origin::default()), &changes, &[]).unwrap();
+        assert_eq!(
+            message,
+            "deployment.yaml Deployment/flux-system/mcp prod flux-system/mcp"
         );
     }
 
     #[test]
     fn a_template_that_fails_to_render_is_an_error_naming_the_field_and_where_it_is_written() {
         let changes = [change("ns:a", "a.yaml", "a:1", "a:2")];
-        let automation = ObjectKey::parse("ns:auto").unwrap();
-        let origin = crate::config::Origin {
+        let origin = Origin {
             file: "pushdeploy.yaml".into(),
             line: 12,
         };
-        let template =
-            MessageTemplate::parse("update {{range .Changed.Changes}}{{.Image}}{{end}}", origin).unwrap();
-        let error = render(Some(&template), &automation, &changes, &[]).unwrap_err();
+        let broken = automation(Some("update {{range .Changed.Changes}}{{.Image}}{{end}}"), origin);
+        let error = render(&broken, &changes, &[]).unwrap_err();
         assert!(matches!(error, GitopsError::Template(_)), "{error:?}");
         let text = error.to_string();
         assert!(
-            text.contains("can't evaluate field Image") && text.contains("pushdeploy.yaml:12"),
+            text.contains("can't evaluate field Image in type update.Change")
+                && text.contains("pushdeploy.yaml:12"),
             "{text}"
         );
     }
 
     #[test]
-    fn several_changes_list_every_change_and_trailers_follow_a_blank_line() {
+    fn a_values_key_that_is_not_set_is_an_error_not_no_value_in_the_commit() {
+        let changes = [change("ns:a", "a.yaml", "a:1", "a:2")];
+        let typo = automation(Some("cluster {{ .Values.clustr }}"), Origin::default());
+        let text = render(&typo, &changes, &[]).unwrap_err().to_string();
+        assert!(
+            text.contains("\".Values.clustr\"") && text.contains("<no value>"),
+            "{text}"
+        );
+        let optional = automation(
+            Some("cluster {{ index .Values \"clustr\" | default \"none\" }}"),
+            Origin::default(),
+        );
+        assert_eq!(render(&optional, &changes, &[]).unwrap(), "cluster none");
+    }
+
+    #[test]
+    fn trailers_follow_a_blank_line_after_the_message() {
         let changes = [
             change("ns:a", "a.yaml", "a:1", "a:2"),
             change("ns:b", "b.yaml", "b:1", "b:2"),
         ];
-        let automation = ObjectKey::parse("ns:auto").unwrap();
         let message = render(
-            None,
-            &automation,
+            &automation(None, Origin::default()),
             &changes,
             &["Pushdeploy-Cause: promote".to_owned()],
         )
         .unwrap();
         assert_eq!(
             message,
-            "chore(flux): update 2 images\n\n- a.yaml:22: a:1 -> a:2\n- b.yaml:22: b:1 -> b:2\n\nPushdeploy-Cause: promote\n"
+            "Update from image update automation\n\nPushdeploy-Cause: promote\n"
         );
     }
 }

@@ -78,7 +78,9 @@ imageUpdateAutomations:
     assert_eq!(code, 2, "{output}");
     let file = config.display();
     assert!(
-        output.contains(&format!("{file}:5: messageTemplate: missing {{{{end}}}}")),
+        output.contains(&format!(
+            "{file}:5: messageTemplate: template: commit message:1: unexpected EOF"
+        )),
         "{output}"
     );
     assert!(

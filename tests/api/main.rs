@@ -17,6 +17,7 @@ mod reliability;
 mod rest;
 mod setters;
 mod support;
+mod template_oracle;
 mod templates;
 mod tls;
 mod visibility;

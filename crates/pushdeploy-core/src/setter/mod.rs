@@ -5,12 +5,14 @@
 mod apply;
 mod locate;
 mod marker;
+mod object;
 mod quote;
 mod rewrite;
 mod verify;
 
 pub use apply::{apply_files, apply_tree, has_marker, is_candidate, scan_files, scan_tree};
 pub use marker::{Field, Marker, MarkerError};
+pub use object::ObjectId;
 pub use rewrite::{Skipped, rewrite};
 
 /// For `fuzz/`: parse one marker comment (the text after `#`).
@@ -79,6 +81,9 @@ pub struct Change {
     pub setter: String,
     #[serde(skip)]
     pub policy: ObjectKey,
+    /// The object (YAML document) the marker is in, for Flux's template data.
+    #[serde(skip)]
+    pub object: ObjectId,
     pub old: String,
     pub new: String,
 }

@@ -149,6 +149,7 @@ pub fn rewrite(text: &str, values: &Values) -> Result<super::Rewritten, super::R
     let mut splices: Vec<(usize, usize, String)> = Vec::new();
     let mut changed = BTreeMap::new();
     let mut changes = Vec::new();
+    let mut documents = None;
     for (marker, line, index) in &scan.sites {
         let node = &scan.nodes[*index];
         let (Some(new), Some(style)) = (asked(marker), node.style) else {
@@ -159,11 +160,13 @@ pub fn rewrite(text: &str, values: &Values) -> Result<super::Rewritten, super::R
         }
         splices.push((node.start, node.end, quote::render(&new, style)));
         changed.insert(node.event, new.clone());
+        let documents = documents.get_or_insert_with(|| super::object::documents(text));
         changes.push(Change {
             file: std::path::PathBuf::new(),
             line: *line,
             setter: marker.setter.clone(),
             policy: marker.policy.clone(),
+            object: super::object::object_at(documents, *line),
             old: node.value.clone(),
             new,
         });
