@@ -2,6 +2,7 @@
 //! commit, push; on a rejected push, fetch and re-apply the same intent on the new head, with
 //! bounded, jittered retries. Blocking (git2): runs inside `spawn_blocking`.
 
+use super::targets::Targets;
 use super::workspace::Workspace;
 use super::{Gate, GitopsError, Intent, Outcome, message};
 use crate::config::Automation;
@@ -180,7 +181,8 @@ fn attempt_once(
     let commit = workspace.commit(base, &files, &automation.author, &text)?;
     let committed = Instant::now();
     crate::failpoint::hit("cycle.before_push");
-    if let Err(error) = workspace.push(commit, &automation.push_branch) {
+    let targets = Targets::for_write(automation, commit, |branch| workspace.tracking(branch))?;
+    if let Err(error) = workspace.push(commit, &targets) {
         return Err(refine_push_error(workspace, error));
     }
     tracing::debug!(
@@ -257,7 +259,7 @@ pub fn note(workspace: &mut Workspace, automation: &Automation, text: &str) -> R
     loop {
         let base = sync(workspace, automation)?;
         let commit = workspace.commit(base, &[], &automation.author, text)?;
-        match workspace.push(commit, &automation.push_branch) {
+        match workspace.push(commit, &Targets::branch(automation)) {
             Ok(()) => return Ok(commit.to_string()),
             Err(GitopsError::NonFastForward { .. }) if attempt + 1 < MAX_ATTEMPTS => {
                 std::thread::sleep(backoff(attempt));

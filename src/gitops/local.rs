@@ -62,7 +62,7 @@ pub fn push(
 }
 
 /// Everything reachable from `commit` and not from `old`, written into `remote` as one pack.
-fn copy_objects(
+pub(super) fn copy_objects(
     local: &Repository,
     remote: &Repository,
     commit: Oid,

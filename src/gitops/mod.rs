@@ -8,6 +8,7 @@ mod cycle;
 mod error;
 mod local;
 mod message;
+mod targets;
 mod workspace;
 mod writer;
 
