@@ -221,3 +221,42 @@ async fn again_with_new_tag(dir: &Path, automation: &Arc<Automation>) -> Outcome
         )
         .await
 }
+
+#[tokio::test]
+async fn a_refspec_destination_the_remote_refuses_is_an_error_saying_the_branch_holds_the_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let remote = Remote::seeded(dir.path(), &gitops_fixture());
+    // receive-pack runs `update` per ref: it takes the branch and refuses the destination.
+    let hook = remote.bare.join("hooks/update");
+    std::fs::write(
+        &hook,
+        "#!/bin/sh\nif [ \"$1\" = refs/heads/release ]; then echo 'release is protected' >&2; exit 1; fi\n",
+    )
+    .unwrap();
+    let executable = <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o755);
+    std::fs::set_permissions(&hook, executable).unwrap();
+    let sshd = Sshd::start(&dir.path().join("sshd"), false);
+    let automation = with_targets(
+        sshd.url(&remote.bare),
+        ssh_auth(&sshd),
+        "main",
+        Some("HEAD:refs/heads/release"),
+        &[],
+    );
+    let (error, retry) = failure(write(dir.path(), &automation).await);
+    let commit = remote.head("main");
+    assert!(
+        error.starts_with(&format!("pushed {commit} to main, but the remote refused git.push.refspec HEAD:refs/heads/release (refs/heads/release): ")),
+        "{error}"
+    );
+    assert!(
+        error.contains("main holds the commit and refs/heads/release does not"),
+        "{error}"
+    );
+    assert!(!retry, "{error}");
+    let refs = git(
+        &remote.bare,
+        &["for-each-ref", "--format=%(refname)", "refs/heads/release"],
+    );
+    assert_eq!(refs.trim(), "", "the destination was not created");
+}
