@@ -107,10 +107,11 @@ fn check_ref_name(name: &str) -> Result<(), &'static str> {
     }
 }
 
-/// The refspec and push options of `push`, each problem at its line.
+/// The refspec and push options of `push` to `url`, each problem at its line.
 pub(super) fn push_extras(
     context: &mut Context<'_>,
     origin: &Origin,
+    url: &str,
     push: Option<&RawPush>,
 ) -> (Option<Refspec>, BTreeMap<String, String>) {
     let Some(push) = push else {
@@ -133,6 +134,15 @@ pub(super) fn push_extras(
                 format!("git.push.options {key:?}: git refuses an empty key or a line break in a push option; fix it"),
             );
         }
+    }
+    // A file:// remote is written without receive-pack (gitops/local.rs), so nothing would
+    // receive the options: refused here rather than dropped at every push.
+    if !push.options.is_empty() && (url.starts_with("file://") || url.starts_with('/')) {
+        let path = url.trim_start_matches("file://");
+        context.problems.add(
+            origin,
+            format!("git.push.options cannot reach {url}: pushdeploy writes file:// remotes directly, without git receive-pack, so no hook would see them; serve the repository over ssh (e.g. ssh://localhost{path}) or remove git.push.options"),
+        );
     }
     (refspec, push.options.clone())
 }

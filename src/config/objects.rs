@@ -454,7 +454,7 @@ pub fn automation(
         }
     };
     let (push_refspec, push_options) =
-        super::commit_push::push_extras(context, &origin, raw.git.push.as_ref());
+        super::commit_push::push_extras(context, &origin, &url, raw.git.push.as_ref());
     let signing_key = commit
         .and_then(|commit| commit.signing_key.as_ref())
         .and_then(|signing| super::commit_push::signing_key(context, &origin, &key, signing));

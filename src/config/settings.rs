@@ -179,7 +179,8 @@ pub struct Automation {
     pub message_template_values: BTreeMap<String, String>,
     /// `git.commit.signingKey`: sign commits with this key; `None` = unsigned.
     pub signing_key: Option<super::SigningKey>,
-    /// `git.push.refspec`: pushed in addition to `push_branch`, as Flux does.
+    /// `git.push.refspec`: pushed in addition to `push_branch`, as Flux does, but in the same
+    /// push and never forced (`gitops/targets.rs`).
     pub push_refspec: Option<super::Refspec>,
     /// `git.push.options`: git push options (`-o key=value`, `-o key` when the value is empty).
     pub push_options: BTreeMap<String, String>,

@@ -576,6 +576,11 @@ fn bad_values_of_honoured_fields_are_problems_at_their_lines() {
             "git refuses an empty key or a line break",
         ),
         (
+            "push: {options: {ci.skip: \"\"}}",
+            1,
+            "git.push.options cannot reach file:///x: pushdeploy writes file:// remotes directly, without git receive-pack",
+        ),
+        (
             "commit: {author: {email: a@b}, signingKey: {secretRef: {name: s}, type: x509}}",
             8,
             "signingKey.type \"x509\" is unknown; use gpg or ssh",

@@ -2,6 +2,7 @@
 //! commit, push; on a rejected push, fetch and re-apply the same intent on the new head, with
 //! bounded, jittered retries. Blocking (git2): runs inside `spawn_blocking`.
 
+use super::targets::Targets;
 use super::workspace::Workspace;
 use super::{Gate, GitopsError, Intent, Outcome, message};
 use crate::config::Automation;
@@ -176,7 +177,14 @@ fn attempt_once(
     let commit = workspace.commit(base, &files, &automation.author, &text)?;
     let committed = Instant::now();
     crate::failpoint::hit("cycle.before_push");
-    let pushed = workspace.push(commit, &automation.push_branch);
+    let targets = match Targets::for_write(automation, commit, |branch| workspace.tracking(branch)) {
+        Ok(targets) => targets,
+        Err(error) => {
+            workspace.settle_index();
+            return Err(error);
+        }
+    };
+    let pushed = workspace.push(commit, &targets);
     let pushed_at = Instant::now();
     // The index is written after the push (the notification does not wait for it), pushed or not.
     workspace.settle_index();
@@ -258,7 +266,7 @@ pub fn note(workspace: &mut Workspace, automation: &Automation, text: &str) -> R
     loop {
         let base = sync(workspace, automation)?;
         let commit = workspace.commit(base, &[], &automation.author, text)?;
-        match workspace.push(commit, &automation.push_branch) {
+        match workspace.push(commit, &Targets::branch(automation)) {
             Ok(()) => return Ok(commit.to_string()),
             Err(GitopsError::NonFastForward { .. }) if attempt + 1 < MAX_ATTEMPTS => {
                 std::thread::sleep(backoff(attempt));

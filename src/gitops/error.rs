@@ -38,6 +38,46 @@ pub enum GitopsError {
     Template(String),
     #[error("update path: {0}")]
     UpdatePath(String),
+    #[error(
+        "git.push.refspec {refspec}: {destination} on the remote is not an ancestor of the commit to push there (it has diverged; not a fast-forward); nothing was pushed, {branch} is unchanged too; pushdeploy never force-pushes: bring {destination} back onto the history of {branch} (merge or reset it), or change the refspec"
+    )]
+    RefspecNonFastForward {
+        refspec: String,
+        destination: String,
+        branch: String,
+    },
+    #[error(
+        "pushed {commit} to {branch}, but the remote refused git.push.refspec {refspec} ({destination}): {reason}; {branch} holds the commit and {destination} does not; fix what the remote objects to, then push {destination} by hand or let the next update push it"
+    )]
+    RefspecRejected {
+        commit: String,
+        branch: String,
+        refspec: String,
+        destination: String,
+        reason: String,
+    },
+    #[error(
+        "git.push.refspec {refspec}: source {from} is not a ref pushdeploy's working copy holds; use HEAD or refs/heads/{push_branch} (the new commit), or refs/heads/{checkout_branch} (the checkout branch as fetched)"
+    )]
+    RefspecSource {
+        refspec: String,
+        from: String,
+        push_branch: String,
+        checkout_branch: String,
+    },
+    #[error(
+        "{url} is a file:// remote, which pushdeploy writes directly (pack copy and compare-and-swap of the ref, no git receive-pack), so {bypassed} would not take effect; serve the repository over ssh (e.g. ssh://localhost{path}) so that receive-pack runs, or {remedy}"
+    )]
+    LocalBypass {
+        url: String,
+        path: String,
+        bypassed: String,
+        remedy: String,
+    },
+    #[error(
+        "{url} does not accept push options (git.push.options): the remote did not advertise them, so nothing was pushed; enable them on the server (git config receive.advertisePushOptions true) or remove git.push.options"
+    )]
+    PushOptionsUnsupported { url: String },
     /// libgit2 failed locally (the working copy, the object database, a ref update).
     #[error("git: {0}")]
     Git(#[source] GitCause),

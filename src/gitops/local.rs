@@ -67,7 +67,7 @@ pub fn push(
 /// same one at the same path (so complete, being reachable from a ref); other objects are
 /// written when the remote lacks them, children before parents and commits last, so an
 /// interrupted copy never leaves the remote a tree or commit whose contents are missing.
-fn copy_objects(
+pub(super) fn copy_objects(
     local: &Repository,
     remote: &Repository,
     commit: Oid,

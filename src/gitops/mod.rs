@@ -9,6 +9,7 @@ mod error;
 mod local;
 mod markers;
 mod message;
+mod targets;
 mod workspace;
 mod writer;
 

@@ -5,6 +5,7 @@
 use super::GitopsError;
 use super::auth::{Verdict, callbacks};
 use super::markers::MarkerIndex;
+use super::targets::{EXTRA_REF, Targets};
 use crate::config::GitAuth;
 use git2::{FetchOptions, PushOptions, Repository};
 use std::path::{Path, PathBuf};
@@ -281,37 +282,59 @@ impl Workspace {
         Ok(entries)
     }
 
-    /// Push `commit` to `branch` (never forced). Rejections come back as `NonFastForward`.
-    /// Remotes on this machine are pushed by `local.rs` (compare-and-swap on the ref).
-    pub fn push(&mut self, commit: git2::Oid, branch: &str) -> Result<(), GitopsError> {
+    /// Our fetched copy of `branch` (its remote-tracking ref), if the last fetch had it.
+    pub fn tracking(&self, branch: &str) -> Option<git2::Oid> {
+        let repo = self.repo.as_ref()?;
+        repo.refname_to_id(&format!("refs/remotes/origin/{branch}")).ok()
+    }
+
+    /// Push `commit` to the branch of `targets`, and its refspec and options with it, in one
+    /// push (never forced). Rejections of the branch come back as `NonFastForward`.
+    /// Remotes on this machine are pushed by `targets::push_local` (compare-and-swap on the ref).
+    pub fn push(&mut self, commit: git2::Oid, targets: &Targets) -> Result<(), GitopsError> {
         let verdict = Verdict::default();
         let (url, auth) = (self.url.clone(), self.auth.clone());
+        let branch = targets.branch.as_str();
         let repo = self.open()?;
         let git = GitopsError::from;
         repo.reference(LOCAL_REF, commit, true, "pushdeploy outgoing")
             .map_err(git)?;
+        let mut refspecs = vec![format!("{LOCAL_REF}:refs/heads/{branch}")];
+        if let Some(extra) = &targets.extra {
+            repo.reference(EXTRA_REF, extra.commit, true, "pushdeploy refspec")
+                .map_err(git)?;
+            refspecs.push(format!("{EXTRA_REF}:{}", extra.destination));
+        }
         if let Some(path) = super::local::path_of(&url) {
-            super::local::push(repo, &path, commit, branch)?;
+            super::targets::push_local(repo, &path, commit, targets)?;
             return pushed(repo, commit, branch);
         }
         let mut remote = repo.find_remote("origin").map_err(git)?;
-        let rejected = std::cell::RefCell::new(None::<String>);
+        // Per ref: receive-pack accepts or refuses each one on its own.
+        let rejected = std::cell::RefCell::new(Vec::<(String, String)>::new());
         let mut push_callbacks = callbacks(&url, &auth, &verdict);
-        push_callbacks.push_update_reference(|_reference, status| {
+        push_callbacks.push_update_reference(|reference, status| {
             match status {
-                Some(message) => *rejected.borrow_mut() = Some(message.to_owned()),
+                Some(message) => rejected
+                    .borrow_mut()
+                    .push((reference.to_owned(), message.to_owned())),
                 None => crate::failpoint::hit("push.ref_updated"),
             }
             Ok(())
         });
         let mut options = PushOptions::new();
         options.remote_callbacks(push_callbacks);
-        let refspec = format!("{LOCAL_REF}:refs/heads/{branch}");
-        remote
-            .push(&[refspec.as_str()], Some(&mut options))
-            .map_err(|error| classify(&url, error, &verdict, branch))?;
+        let sent: Vec<&str> = targets.options.iter().map(String::as_str).collect();
+        options.remote_push_options(&sent);
+        let specs: Vec<&str> = refspecs.iter().map(String::as_str).collect();
+        if let Err(error) = remote.push(&specs, Some(&mut options)) {
+            let error = classify(&url, error, &verdict, branch);
+            return Err(targets.explain(repo, &url, &auth, error));
+        }
         drop(options);
-        if let Some(reason) = rejected.into_inner() {
+        let rejected = rejected.into_inner();
+        let branch_ref = format!("refs/heads/{branch}");
+        if let Some((_, reason)) = rejected.iter().find(|(name, _)| *name == branch_ref) {
             let lower = reason.to_lowercase();
             if lower.contains("fast-forward")
                 || lower.contains("fetch first")
@@ -325,10 +348,14 @@ impl Workspace {
             }
             return Err(GitopsError::Rejected {
                 branch: branch.to_owned(),
-                reason,
+                reason: reason.clone(),
             });
         }
-        pushed(repo, commit, branch)
+        pushed(repo, commit, branch)?;
+        match rejected.first() {
+            Some((_, reason)) => Err(targets.extra_rejected(commit, reason)),
+            None => Ok(()),
+        }
     }
 
     /// Connect in push direction (runs receive-pack, reads the ref advertisement) and disconnect:

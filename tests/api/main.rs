@@ -12,6 +12,7 @@ mod e2e;
 mod edge;
 mod gitops;
 mod intake;
+mod push_targets;
 mod registry;
 mod reliability;
 mod rest;
