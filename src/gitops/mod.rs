@@ -8,6 +8,7 @@ mod cycle;
 mod error;
 mod local;
 mod message;
+mod signed;
 mod workspace;
 mod writer;
 

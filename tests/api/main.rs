@@ -15,6 +15,7 @@ mod registry;
 mod reliability;
 mod rest;
 mod setters;
+mod signing;
 mod support;
 mod templates;
 mod tls;
