@@ -67,15 +67,15 @@ impl Signer {
         if text.contains("-----BEGIN OPENSSH PRIVATE KEY-----") {
             return Err(SignError::NotAKey {
                 expected: "an ASCII-armored OpenPGP private key",
-                why: "it is an OpenSSH private key (set signingKey.type: ssh and give it as identity)".to_owned(),
+                why: "it is an OpenSSH private key (set signingKey.type: ssh and give it as identity)"
+                    .to_owned(),
             });
         }
         let (key, _) = SignedSecretKey::from_string(text).map_err(|error| SignError::NotAKey {
             expected: "an ASCII-armored OpenPGP private key",
             why: error.to_string(),
         })?;
-        let passphrase =
-            passphrase.map_or_else(Password::empty, |pass| Password::from(pass.expose_secret()));
+        let passphrase = passphrase.map_or_else(Password::empty, |pass| Password::from(pass.expose_secret()));
         let (signing, encrypted) = signing_key(&key);
         if encrypted && passphrase.read().is_empty() {
             return Err(SignError::PassphraseMissing {
@@ -115,14 +115,10 @@ impl Signer {
         })?;
         let key = if key.is_encrypted() {
             let Some(password) = password else {
-                return Err(SignError::PassphraseMissing {
-                    where_: SSH_PASSWORD,
-                });
+                return Err(SignError::PassphraseMissing { where_: SSH_PASSWORD });
             };
             key.decrypt(password.expose_secret().as_bytes())
-                .map_err(|_| SignError::WrongPassphrase {
-                    where_: SSH_PASSWORD,
-                })?
+                .map_err(|_| SignError::WrongPassphrase { where_: SSH_PASSWORD })?
         } else {
             key
         };
@@ -161,10 +157,7 @@ fn signing_key(key: &SignedSecretKey) -> (&dyn pgp::types::SigningKey, bool) {
         .find(|subkey| subkey.signatures.iter().any(|sig| sig.key_flags().sign()))
     {
         Some(subkey) => (&subkey.key, subkey.key.secret_params().is_encrypted()),
-        None => (
-            &key.primary_key,
-            key.primary_key.secret_params().is_encrypted(),
-        ),
+        None => (&key.primary_key, key.primary_key.secret_params().is_encrypted()),
     }
 }
 
@@ -184,7 +177,9 @@ fn pgp_detached(
         data,
     )
     .map_err(failed)?;
-    signature.to_armored_string(ArmorOptions::default()).map_err(failed)
+    signature
+        .to_armored_string(ArmorOptions::default())
+        .map_err(failed)
 }
 
 /// Whether `passphrase` decrypts the signing key (rPGP checks the key's checksum).

@@ -281,10 +281,9 @@ fn parse_signer(
                 SigningKeyKind::Gpg => "gpg",
                 SigningKeyKind::Ssh => "ssh",
             };
-            context.problems.add(
-                at,
-                format!("the {kind} signing key from Secret {secret} {why}"),
-            );
+            context
+                .problems
+                .add(at, format!("the {kind} signing key from Secret {secret} {why}"));
             None
         }
     }

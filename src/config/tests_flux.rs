@@ -530,7 +530,10 @@ fn every_honoured_flux_field_is_read_into_settings() {
     );
     let debug = format!("{:?}", ssh.signing_key);
     let material = signing.material.expose_secret().lines().nth(1).unwrap();
-    assert!(!debug.contains(material) && !debug.contains("ssh-pass"), "{debug}");
+    assert!(
+        !debug.contains(material) && !debug.contains("ssh-pass"),
+        "{debug}"
+    );
 }
 
 #[test]

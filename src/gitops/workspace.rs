@@ -175,8 +175,7 @@ impl Workspace {
             let tree = repo.find_tree(index.write_tree().map_err(git)?).map_err(git)?;
             let parent = repo.find_commit(parent).map_err(git)?;
             let signature = git2::Signature::now(&author.name, &author.email).map_err(git)?;
-            let commit =
-                super::signed::create_commit(&repo, signer, &signature, message, &tree, &parent)?;
+            let commit = super::signed::create_commit(repo, signer, &signature, message, &tree, &parent)?;
             repo.set_head_detached(commit).map_err(git)?;
             commit
         };
