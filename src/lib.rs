@@ -18,5 +18,6 @@ pub mod http;
 pub mod journal;
 pub mod registry;
 pub mod scheduler;
+pub mod signing;
 pub mod startup;
 pub mod telemetry;

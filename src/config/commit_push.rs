@@ -1,14 +1,15 @@
 //! An automation's commit signing key and extra push targets (`git.commit.signingKey`,
 //! `git.push.refspec`, `git.push.options`), validated at load. The key material is loaded as
 //! a `SecretString` from the Secret Flux would read (`git.asc` + `passphrase`, or `identity` +
-//! `password`) or from its `clusterSecrets` mapping; it is not parsed as a key here.
+//! `password`) or from its `clusterSecrets` mapping, and parsed at load by `signing::Signer`
+//! (the same parser the writer signs with), so a bad key or passphrase is a problem here.
 
 use super::Context;
 use super::cluster::cluster_secret;
 use super::raw::{RawPush, RawSigningKey};
 use super::settings::Origin;
 use crate::domain::ObjectKey;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde_saphyr::Spanned;
 use std::collections::BTreeMap;
 
@@ -21,7 +22,7 @@ pub enum SigningKeyKind {
     Ssh,
 }
 
-/// A commit signing key, loaded but not yet parsed: the writer turns `material` into a signer.
+/// A commit signing key, loaded and parsed: the writer signs with `signer`.
 #[derive(Debug, Clone)]
 pub struct SigningKey {
     pub kind: SigningKeyKind,
@@ -33,6 +34,8 @@ pub struct SigningKey {
     pub passphrase: Option<SecretString>,
     /// Where `signingKey` is written.
     pub origin: Origin,
+    /// The parsed, unlocked key (its `Debug` is redacted).
+    pub signer: std::sync::Arc<crate::signing::Signer>,
 }
 
 /// `git.push.refspec`: `SOURCE:DESTINATION`, both valid git ref names, never forced.
@@ -201,13 +204,14 @@ pub(super) fn signing_key(
         }
         None => from_cluster_secret(context, &at, key, kind, &secret)?,
     };
-    check_material(context, &at, &secret, kind, &material)?;
+    let signer = parse_signer(context, &at, &secret, kind, &material, passphrase.as_ref())?;
     Some(SigningKey {
         kind,
         secret,
         material,
         passphrase,
         origin: at,
+        signer,
     })
 }
 
@@ -266,32 +270,33 @@ fn from_cluster_secret(
     Some((material, passphrase))
 }
 
-/// Only the armor line is checked (parsing the key is the signer's job), so that a Secret
-/// holding the wrong kind of key is a load problem rather than a failed commit.
-fn check_material(
+/// Parse the key now with the writer's own parser: a wrong or missing passphrase, a public
+/// key or garbage is a problem at the automation's line, not a failed push at 3 a.m.
+fn parse_signer(
     context: &mut Context<'_>,
     at: &Origin,
     secret: &str,
     kind: SigningKeyKind,
     material: &SecretString,
-) -> Option<()> {
-    let (armor, what) = match kind {
-        SigningKeyKind::Gpg => (
-            "-----BEGIN PGP PRIVATE KEY BLOCK-----",
-            "an ASCII-armored OpenPGP private key",
-        ),
-        SigningKeyKind::Ssh => ("-----BEGIN OPENSSH PRIVATE KEY-----", "an OpenSSH private key"),
+    passphrase: Option<&SecretString>,
+) -> Option<std::sync::Arc<crate::signing::Signer>> {
+    let parsed = match kind {
+        SigningKeyKind::Gpg => crate::signing::Signer::gpg(material, passphrase),
+        SigningKeyKind::Ssh => crate::signing::Signer::ssh(material, passphrase),
     };
-    if material.expose_secret().contains(armor) {
-        return Some(());
+    match parsed {
+        Ok(signer) => Some(std::sync::Arc::new(signer)),
+        Err(why) => {
+            let kind = match kind {
+                SigningKeyKind::Gpg => "gpg",
+                SigningKeyKind::Ssh => "ssh",
+            };
+            context
+                .problems
+                .add(at, format!("the {kind} signing key from Secret {secret} {why}"));
+            None
+        }
     }
-    context.problems.add(
-        at,
-        format!(
-            "the signing key from Secret {secret} is not {what} (no {armor} line); put the right key there or set signingKey.type"
-        ),
-    );
-    None
 }
 
 #[cfg(test)]

@@ -19,9 +19,6 @@ const NEW: u8 = B2 | V1;
 pub(super) enum Verdict {
     /// Read into `Settings` and acted upon.
     Honoured,
-    /// Read into `Settings`; the engine or writer acts on it in the same release train (the
-    /// table says so).
-    Pending,
     /// Read and acted upon, differently from Flux (the table says how).
     Differently,
     /// Accepted and unused, as Flux's image-automation-controller does not read it either.
@@ -61,7 +58,7 @@ const fn map(path: &'static str, versions: u8, verdict: Verdict) -> Field {
     }
 }
 
-use Verdict::{Differently, Honoured, NotRead, Pending, Refused, RefusedUnless};
+use Verdict::{Differently, Honoured, NotRead, Refused, RefusedUnless};
 
 const SERVICE_ACCOUNT: &str = "pushdeploy does not run in the cluster, so it cannot use a service account's \
      workload identity or image pull secrets; remove it and give the credentials through spec.secretRef \
@@ -138,10 +135,10 @@ pub(super) const IMAGE_UPDATE_AUTOMATION: &[Field] = &[
     field("spec.git.commit.author", ALL, Honoured),
     field("spec.git.commit.author.name", ALL, Honoured),
     field("spec.git.commit.author.email", ALL, Honoured),
-    field("spec.git.commit.signingKey", ALL, Pending),
-    field("spec.git.commit.signingKey.secretRef", ALL, Pending),
-    field("spec.git.commit.signingKey.secretRef.name", ALL, Pending),
-    field("spec.git.commit.signingKey.type", V1, Pending),
+    field("spec.git.commit.signingKey", ALL, Honoured),
+    field("spec.git.commit.signingKey.secretRef", ALL, Honoured),
+    field("spec.git.commit.signingKey.secretRef.name", ALL, Honoured),
+    field("spec.git.commit.signingKey.type", V1, Honoured),
     field("spec.git.commit.messageTemplate", ALL, Honoured),
     map("spec.git.commit.messageTemplateValues", NEW, Honoured),
     field("spec.git.push", ALL, Honoured),

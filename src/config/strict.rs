@@ -108,7 +108,7 @@ impl Walk<'_> {
                     return self.report(key, &message, problems);
                 }
             }
-            Verdict::Honoured | Verdict::Pending | Verdict::Differently | Verdict::NotRead => {}
+            Verdict::Honoured | Verdict::Differently | Verdict::NotRead => {}
         }
         // A leaf's value is serde's to type-check; only objects and lists of objects go on.
         let nested = |other: &&Field| {

@@ -174,7 +174,7 @@ fn attempt_once(
     let text = message::render(automation, &applied.changes, &trailers)?;
     let mut files: Vec<_> = applied.changes.iter().map(|change| change.file.clone()).collect();
     files.dedup();
-    let commit = workspace.commit(base, &files, &automation.author, &text)?;
+    let commit = workspace.commit(base, &files, &automation.author, signer(automation), &text)?;
     let committed = Instant::now();
     crate::failpoint::hit("cycle.before_push");
     let targets = match Targets::for_write(automation, commit, |branch| workspace.tracking(branch)) {
@@ -265,7 +265,7 @@ pub fn note(workspace: &mut Workspace, automation: &Automation, text: &str) -> R
     let mut attempt = 0;
     loop {
         let base = sync(workspace, automation)?;
-        let commit = workspace.commit(base, &[], &automation.author, text)?;
+        let commit = workspace.commit(base, &[], &automation.author, signer(automation), text)?;
         match workspace.push(commit, &Targets::branch(automation)) {
             Ok(()) => return Ok(commit.to_string()),
             Err(GitopsError::NonFastForward { .. }) if attempt + 1 < MAX_ATTEMPTS => {
@@ -275,6 +275,11 @@ pub fn note(workspace: &mut Workspace, automation: &Automation, text: &str) -> R
             Err(error) => return Err(refine_push_error(workspace, error)),
         }
     }
+}
+
+/// The automation's commit signer, parsed at load (`None`: commits are unsigned).
+fn signer(automation: &Automation) -> Option<&crate::signing::Signer> {
+    automation.signing_key.as_ref().map(|key| &*key.signer)
 }
 
 /// Bring the working copy up to date and read its tree once, ahead of the first write; an

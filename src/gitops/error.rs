@@ -95,6 +95,10 @@ pub enum GitopsError {
     /// cannot be made): dropped and re-opened, or cloned again, like a libgit2 failure.
     #[error("git: {0}")]
     WorkingCopy(String),
+    /// The commit could not be signed with the automation's key (which passed the load-time
+    /// check): permanent until the key or the configuration changes.
+    #[error("{0}; nothing was pushed; check git.commit.signingKey (`pushdeploy config check`)")]
+    Signing(String),
 }
 
 impl GitopsError {

@@ -9,6 +9,7 @@ mod error;
 mod local;
 mod markers;
 mod message;
+mod signed;
 mod targets;
 mod workspace;
 mod writer;

@@ -209,6 +209,7 @@ impl Workspace {
         parent: git2::Oid,
         files: &[PathBuf],
         author: &crate::config::Author,
+        signer: Option<&crate::signing::Signer>,
         message: &str,
     ) -> Result<git2::Oid, GitopsError> {
         let commit = {
@@ -227,9 +228,7 @@ impl Workspace {
                 .find_tree(update.create_updated(repo, &base).map_err(git)?)
                 .map_err(git)?;
             let signature = git2::Signature::now(&author.name, &author.email).map_err(git)?;
-            let commit = repo
-                .commit(None, &signature, &signature, message, &tree, &[&parent])
-                .map_err(git)?;
+            let commit = super::signed::create_commit(repo, signer, &signature, message, &tree, &parent)?;
             repo.set_head_detached(commit).map_err(git)?;
             commit
         };
@@ -602,7 +601,7 @@ mod tests {
             email: "t@example".to_owned(),
         };
         let ours = workspace
-            .commit(seed, &[PathBuf::from("a.yaml")], &author, "two")
+            .commit(seed, &[PathBuf::from("a.yaml")], &author, None, "two")
             .unwrap();
         let repo = Repository::open(&workspace.dir).unwrap();
         let tree = repo.find_commit(ours).unwrap().tree().unwrap();

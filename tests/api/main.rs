@@ -17,6 +17,7 @@ mod registry;
 mod reliability;
 mod rest;
 mod setters;
+mod signing;
 mod support;
 mod template_oracle;
 mod templates;

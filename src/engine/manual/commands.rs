@@ -78,7 +78,7 @@ impl Engine {
             Err(source) => {
                 return Err(ManualError::Upstream {
                     message: format!("cannot confirm {tag} in the registry, nothing was written"),
-                    source: Some(source.into()),
+                    source: Some(Box::new(source.into())),
                 });
             }
         };
@@ -347,7 +347,7 @@ impl Engine {
                 .await
                 .map_err(|source| ManualError::Upstream {
                     message: format!("scanning {key} failed"),
-                    source: Some(source.into()),
+                    source: Some(Box::new(source.into())),
                 })?;
         let borrowed: Vec<&str> = tags.iter().map(String::as_str).collect();
         let policies = self

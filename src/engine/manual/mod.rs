@@ -46,11 +46,11 @@ pub enum ManualError {
     Conflict(String),
     /// A registry or git remote failed, or a writer reported that a write did not land; the
     /// failure underneath is kept as the source when there is one.
-    #[error("{}", joined(message, source.as_ref()))]
+    #[error("{}", joined(message, source.as_deref()))]
     Upstream {
         message: String,
         #[source]
-        source: Option<Upstream>,
+        source: Option<Box<Upstream>>,
     },
     #[error("{0}")]
     Internal(String),
@@ -158,7 +158,7 @@ impl Engine {
             .map(|result| {
                 result.map_err(|source| ManualError::Upstream {
                     message: String::new(),
-                    source: Some(source.into()),
+                    source: Some(Box::new(source.into())),
                 })
             })
             .collect()
@@ -217,7 +217,7 @@ impl Engine {
                             "recorded, but the note commit on {} failed",
                             crate::domain::redact_url(&automation.git.url)
                         ),
-                        source: Some(source.into()),
+                        source: Some(Box::new(source.into())),
                     })?,
             );
         }
