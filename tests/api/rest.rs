@@ -95,6 +95,23 @@ impl World {
     }
 }
 
+/// Post a registry notification for `tag` of the world's registry, as distribution sends it.
+fn notify(app: &App, world: &World, id: &str, tag: &str) -> (u16, String) {
+    let notification = push_notification(id, &format!("http://{}", world.registry.host()), tag);
+    let content_type = (
+        "Content-Type",
+        "application/vnd.docker.distribution.events.v1+json",
+    );
+    request(
+        app.port,
+        "POST",
+        "/hooks/registry",
+        &[("Authorization", NOTIFY), content_type],
+        notification.as_bytes(),
+    )
+    .unwrap()
+}
+
 /// How many scan results the engine has fully decided (from /status).
 fn scans_decided(app: &App) -> u64 {
     let (_, body) = app.get("/status").unwrap();
@@ -362,21 +379,7 @@ fn history_names_webhook_poll_promote_and_rollback_and_the_cli_prints_it() {
     });
     // A registry notification for run 2 (as distribution sends it; the tag is really there).
     world.registry.push("goldentooth-mcp", &tag(2), "2");
-    let notification = push_notification("history-2", &format!("http://{}", world.registry.host()), &tag(2));
-    let (status, body) = request(
-        app.port,
-        "POST",
-        "/hooks/registry",
-        &[
-            ("Authorization", NOTIFY),
-            (
-                "Content-Type",
-                "application/vnd.docker.distribution.events.v1+json",
-            ),
-        ],
-        notification.as_bytes(),
-    )
-    .unwrap();
+    let (status, body) = notify(&app, &world, "history-2", &tag(2));
     assert_eq!(status, 200, "{body}");
     wait_for("the webhook to deploy run 2", Duration::from_secs(30), || {
         (deployed(&world.remote) == tag(2)).then_some(())
@@ -867,21 +870,7 @@ fn a_suspended_image_repository_is_not_scanned_and_its_pushes_are_ignored_with_t
             .contains("is suspended (spec.suspend: true at"),
         "{body}"
     );
-    let notification = push_notification("suspended", &format!("http://{}", world.registry.host()), &tag(1));
-    let (status, _) = request(
-        app.port,
-        "POST",
-        "/hooks/registry",
-        &[
-            ("Authorization", NOTIFY),
-            (
-                "Content-Type",
-                "application/vnd.docker.distribution.events.v1+json",
-            ),
-        ],
-        notification.as_bytes(),
-    )
-    .unwrap();
+    let (status, _) = notify(&app, &world, "suspended", &tag(1));
     assert_eq!(status, 200);
     let event = wait_for("the push to be ignored", Duration::from_secs(30), || {
         let (_, events) = call(&app, "GET", "/api/v1/events", Some(RO), None);
