@@ -1,6 +1,7 @@
 //! Intake wire formats: the bytes senders post, parsed into plain values.
 
 pub mod forgejo;
+pub mod push;
 pub mod registry;
 
 /// `host` or `host:port` of a URL as notifications name a registry (`None` when it has no host).
