@@ -2,6 +2,7 @@
 
 mod fields;
 pub mod forgejo;
+pub mod github;
 pub mod harbor;
 pub mod push;
 pub mod registry;
