@@ -6,6 +6,7 @@ pub mod forgejo;
 pub mod github;
 pub mod harbor;
 pub mod push;
+pub mod quay;
 pub mod registry;
 
 /// `host` or `host:port` of a URL as notifications name a registry (`None` when it has no host).
