@@ -1,5 +1,6 @@
 //! Intake wire formats: the bytes senders post, parsed into plain values.
 
+pub mod acr;
 pub mod dockerhub;
 mod fields;
 pub mod forgejo;
