@@ -1,6 +1,7 @@
 //! Intake wire formats: the bytes senders post, parsed into plain values.
 
 pub mod acr;
+pub mod artifactory;
 pub mod dockerhub;
 mod fields;
 pub mod forgejo;
