@@ -3,6 +3,7 @@
 pub mod acr;
 pub mod artifactory;
 pub mod dockerhub;
+pub mod ecr;
 mod fields;
 pub mod forgejo;
 pub mod github;
