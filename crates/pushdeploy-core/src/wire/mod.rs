@@ -6,6 +6,7 @@ pub mod dockerhub;
 pub mod ecr;
 mod fields;
 pub mod forgejo;
+pub mod gar;
 pub mod github;
 pub mod harbor;
 pub mod push;
