@@ -10,7 +10,9 @@
 //! - `template`: the Go `text/template` subset of Flux commit message templates.
 //! - `trailer`: the `Pushdeploy-*` commit trailers, rendered and parsed by one type.
 //! - `wire`: what the senders' payloads mean (distribution notification envelopes, Forgejo
-//!   deliveries), parsed into plain values; the HTTP layer decides what to do with them.
+//!   deliveries, and the Harbor, GitHub, Docker Hub, Quay, ACR, Artifactory, ECR and GAR
+//!   webhooks reduced to `wire::push::Pushed`), parsed into plain values; the HTTP layer decides
+//!   what to do with them.
 
 pub mod domain;
 pub mod plan;
