@@ -96,12 +96,14 @@ fn setup(root: &Path, policies: usize, window: Duration) -> (Settings, std::path
         intake: IntakeSettings {
             registry_authorization: vec!["Bearer bench".to_owned().into()],
             forgejo_secrets: vec![],
+            senders: Default::default(),
             body_limit: 1 << 20,
             coalesce_window: window,
             journal_max_age: Duration::from_secs(3600),
             journal_max_count: 100_000,
         },
         api: Default::default(),
+        registries: Default::default(),
         trust_notifications: true,
     };
     let mut keys = Vec::new();

@@ -65,6 +65,19 @@ pub fn describe(settings: &Settings) -> String {
         intake.body_limit,
         intake.coalesce_window
     );
+    for (sender, auth) in &intake.senders {
+        let _ = writeln!(
+            out,
+            "intake.{}: POST {} ({}), {} authorization value(s) <set>, {} HMAC secret(s) <set>, {} path token(s) <set>, header {}",
+            sender.name(),
+            crate::http::hooks_senders::route(*sender),
+            sender.title(),
+            auth.authorization.len(),
+            auth.secrets.len(),
+            auth.tokens.len(),
+            auth.header
+        );
+    }
     for repository in settings.repositories.values() {
         let credentials = match &repository.credentials {
             None => "anonymous".to_owned(),
@@ -75,11 +88,16 @@ pub fn describe(settings: &Settings) -> String {
         };
         let _ = writeln!(
             out,
-            "ImageRepository {} ({}): {}image {}, interval {:?}, timeout {:?}, {}, CAs {} file(s) + {} inline, {credentials}, exclusions {:?}, page size {}",
+            "ImageRepository {} ({}): {}image {}{}, interval {:?}, timeout {:?}, {}, CAs {} file(s) + {} inline, {credentials}, exclusions {:?}, page size {}",
             repository.key,
             repository.origin,
             if repository.suspended { "SUSPENDED, " } else { "" },
             repository.image,
+            if repository.contact_host() == repository.image.registry() {
+                String::new()
+            } else {
+                format!(" (requests go to {})", repository.contact_host())
+            },
             repository.interval,
             repository.timeout,
             if repository.insecure {

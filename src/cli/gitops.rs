@@ -151,7 +151,7 @@ async fn checks(settings: Settings) -> Vec<(bool, String)> {
     for (key, repository) in &settings.repositories {
         match gateway.scan_once(key).await {
             Ok(scan) => {
-                let host = repository.image.registry().split(':').next().unwrap_or_default();
+                let host = repository.contact_host().split(':').next().unwrap_or_default();
                 let expiry = gateway.watch.not_after(host).map_or_else(
                     || "plain HTTP".to_owned(),
                     |at| format!("certificate valid until {}", crate::clock::format_time(at)),

@@ -34,8 +34,7 @@ pub(super) struct RepositorySpec {
     pub image: Spanned<String>,
     pub interval: Option<Spanned<String>>,
     pub timeout: Option<Spanned<String>>,
-    #[serde(default)]
-    pub insecure: bool,
+    pub insecure: Option<bool>,
     #[serde(default)]
     pub suspend: bool,
     pub cert_secret_ref: Option<FluxRef>,

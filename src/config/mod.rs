@@ -12,8 +12,10 @@ mod flux_specs;
 mod objects;
 mod raw;
 mod reflection;
+mod registries;
 mod secret;
 mod selector;
+mod senders;
 mod settings;
 mod strict;
 mod tolerant;
@@ -23,6 +25,8 @@ pub use commit_push::{Refspec, SigningKey, SigningKeyKind};
 pub use duration::parse as parse_duration;
 pub use error::{ConfigError, Problem};
 pub use reflection::DigestReflection;
+pub use registries::RegistrySettings;
+pub use senders::SenderAuth;
 pub use settings::*;
 
 use error::Problems;
@@ -57,6 +61,8 @@ pub(crate) struct Context<'a> {
     declared: BTreeMap<(&'static str, crate::domain::ObjectKey), Origin>,
     /// Objects that could not be read (already reported), so references to them are not.
     broken: tolerant::Broken,
+    /// `registries:`, resolved before the repositories that inherit it.
+    registries: BTreeMap<String, RegistrySettings>,
 }
 
 impl Context<'_> {
@@ -125,6 +131,7 @@ pub fn load_with_env(
         flux,
         declared: BTreeMap::new(),
         broken,
+        registries: BTreeMap::new(),
     };
     context.cluster_secrets = cluster_secrets
         .into_iter()
@@ -158,8 +165,9 @@ fn read_config(path: &Path, problems: &mut Problems, broken: &mut tolerant::Brok
     tolerant::read(path, &text, problems, broken)
 }
 
-fn resolve(context: &mut Context<'_>, raw: RawConfig) -> Settings {
+fn resolve(context: &mut Context<'_>, mut raw: RawConfig) -> Settings {
     let mut resolved = Resolved::default();
+    context.registries = registries::resolve(context, std::mem::take(&mut raw.registries));
     let flux = std::mem::take(&mut context.flux.repositories);
     let own = raw
         .image_repositories
@@ -213,6 +221,7 @@ fn resolve(context: &mut Context<'_>, raw: RawConfig) -> Settings {
             .collect(),
         intake: intake(context, raw.intake.unwrap_or_default()),
         api: api(context, raw.api.unwrap_or_default()),
+        registries: context.registries.clone(),
         trust_notifications: false,
     }
 }
@@ -320,7 +329,8 @@ fn secrets(
         .collect()
 }
 
-fn intake(context: &mut Context<'_>, raw: raw::RawIntake) -> IntakeSettings {
+fn intake(context: &mut Context<'_>, mut raw: raw::RawIntake) -> IntakeSettings {
+    let senders = senders::resolve(context, &mut raw);
     let coalesce_window = match raw.coalesce_window {
         None => Duration::from_secs(1),
         Some(window) => duration::parse(&window.value).unwrap_or_else(|message| {
@@ -346,6 +356,7 @@ fn intake(context: &mut Context<'_>, raw: raw::RawIntake) -> IntakeSettings {
     IntakeSettings {
         registry_authorization: secrets(context, raw.registry.unwrap_or_default().authorization),
         forgejo_secrets: secrets(context, raw.forgejo.unwrap_or_default().secrets),
+        senders,
         body_limit: raw.body_limit.unwrap_or(1024 * 1024),
         coalesce_window,
         journal_max_age,
@@ -412,3 +423,6 @@ mod tests;
 
 #[cfg(test)]
 mod tests_flux;
+
+#[cfg(test)]
+mod tests_registries;

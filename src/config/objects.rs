@@ -210,20 +210,36 @@ pub fn repository(
             .problems
             .add(&origin, "pageSize must be at least 1 (default 1000)");
     }
-    let aliases = aliases(context, &origin, &raw.aliases);
+    let mut aliases = aliases(context, &origin, &raw.aliases);
+    let image = image?;
+    // What the image's registry entry says, where the repository says nothing.
+    let inherited = context
+        .registries
+        .get(image.registry())
+        .cloned()
+        .unwrap_or_default();
+    if ca_files.is_empty() && ca_pems.is_empty() {
+        ca_files = inherited.ca_files;
+    }
+    for alias in inherited.aliases {
+        if !aliases.contains(&alias) {
+            aliases.push(alias);
+        }
+    }
     Some(ImageRepository {
         key,
-        image: image?,
+        image,
         interval,
         timeout,
         suspended: raw.suspend,
-        insecure: raw.insecure,
+        insecure: raw.insecure.or(inherited.insecure).unwrap_or(false),
         ca_files,
         ca_pems,
-        credentials,
+        credentials: credentials.or(inherited.credentials),
         exclusion_list,
         page_size,
         aliases,
+        endpoint: inherited.endpoint,
         origin,
     })
 }
@@ -260,23 +276,12 @@ fn credentials(
     raw: &RawRepository,
 ) -> Option<RegistryCredentials> {
     if let Some(credentials) = &raw.credentials {
-        if let Some(path) = &credentials.docker_config_json {
-            return Some(RegistryCredentials::DockerConfig {
-                path: context.base.join(path),
-            });
-        }
-        let (Some(username), Some(password)) = (&credentials.username, &credentials.password) else {
-            context.problems.add(
-                origin,
-                "credentials need username and password, or dockerConfigJson",
-            );
-            return None;
-        };
-        let password = context.secret(origin, password)?;
-        return Some(RegistryCredentials::Basic {
-            username: username.clone(),
-            password,
-        });
+        return super::registries::inline_credentials(
+            context,
+            origin,
+            &format!("ImageRepository {key}"),
+            credentials,
+        );
     }
     let reference = raw.secret_ref.as_ref()?;
     let secret_key = format!("{}/{}", key.namespace(), reference.name);

@@ -16,6 +16,9 @@ pub struct RawConfig {
     pub intake: Option<RawIntake>,
     pub api: Option<RawApi>,
     pub flux: Option<RawFlux>,
+    /// Per-registry settings keyed by `host[:port]`, inherited by the repositories on it.
+    #[serde(default)]
+    pub registries: BTreeMap<String, Spanned<RawRegistry>>,
     #[serde(default)]
     pub cluster_secrets: BTreeMap<String, Spanned<RawClusterSecret>>,
     #[serde(default)]
@@ -54,6 +57,14 @@ pub struct RawTls {
 pub struct RawIntake {
     pub registry: Option<RawRegistryIntake>,
     pub forgejo: Option<RawForgejoIntake>,
+    pub harbor: Option<Spanned<RawSenderIntake>>,
+    pub github: Option<Spanned<RawSenderIntake>>,
+    pub dockerhub: Option<Spanned<RawSenderIntake>>,
+    pub quay: Option<Spanned<RawSenderIntake>>,
+    pub acr: Option<Spanned<RawSenderIntake>>,
+    pub artifactory: Option<Spanned<RawSenderIntake>>,
+    pub ecr: Option<Spanned<RawSenderIntake>>,
+    pub gar: Option<Spanned<RawSenderIntake>>,
     /// Bytes.
     pub body_limit: Option<usize>,
     pub coalesce_window: Option<Spanned<String>>,
@@ -74,6 +85,23 @@ pub struct RawRegistryIntake {
     /// Accepted `Authorization` header values, e.g. `Bearer <token>`.
     #[serde(default)]
     pub authorization: Vec<Spanned<SecretRef>>,
+}
+
+/// `intake.<sender>` for the registry senders: which of these a sender may use is its own.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawSenderIntake {
+    /// Whole header values, compared as they are.
+    #[serde(default)]
+    pub authorization: Vec<Spanned<SecretRef>>,
+    /// HMAC-SHA256 keys.
+    #[serde(default)]
+    pub secrets: Vec<Spanned<SecretRef>>,
+    /// Secret path tokens (`/hooks/<sender>/{token}`).
+    #[serde(default)]
+    pub tokens: Vec<Spanned<SecretRef>>,
+    /// The header carrying `authorization` or the signature, when not the sender's default.
+    pub header: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -145,8 +173,8 @@ pub struct RawRepository {
     pub interval: Option<Spanned<String>>,
     /// Per-request timeout of the registry client (Flux: `spec.timeout`).
     pub timeout: Option<Spanned<String>>,
-    #[serde(default)]
-    pub insecure: bool,
+    /// Unset inherits `registries.<host>.insecure` (default false).
+    pub insecure: Option<bool>,
     #[serde(default)]
     pub suspend: bool,
     #[serde(default)]
@@ -162,6 +190,20 @@ pub struct RawRepository {
     pub aliases: Vec<Spanned<String>>,
     #[serde(skip)]
     pub ca_pems: Vec<String>,
+}
+
+/// One `registries:` entry: what belongs to a registry rather than to one repository.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawRegistry {
+    pub insecure: Option<bool>,
+    #[serde(default)]
+    pub ca_files: Vec<PathBuf>,
+    pub credentials: Option<RawCredentials>,
+    /// Where requests for this host really go: `host[:port]` (or `https://host[:port]`).
+    pub endpoint: Option<Spanned<String>>,
+    #[serde(default)]
+    pub aliases: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -19,6 +19,8 @@ pub struct Settings {
     pub automations: BTreeMap<ObjectKey, Automation>,
     pub intake: IntakeSettings,
     pub api: ApiSettings,
+    /// `registries:` by canonical host (already inherited by `repositories`; kept for messages).
+    pub registries: BTreeMap<String, super::registries::RegistrySettings>,
     /// Quickstart only: no registry confirmation, notifications are trusted (loudly logged).
     pub trust_notifications: bool,
 }
@@ -110,6 +112,9 @@ pub struct ImageRepository {
     /// Other `host[:port]` names the registry is reached by; a push notification naming one
     /// of them (with this repository's path) matches. Never contacted.
     pub aliases: Vec<String>,
+    /// `host[:port]` requests go to instead of the image's registry (`registries.<host>.endpoint`;
+    /// `registry-1.docker.io` for Docker Hub). Credentials and trust are for it alone.
+    pub endpoint: Option<String>,
     pub origin: Origin,
 }
 
@@ -121,6 +126,16 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_PAGE_SIZE: u32 = 1000;
 
 impl ImageRepository {
+    /// `host[:port]` requests for this repository go to: the endpoint, else the image's registry
+    /// (Docker Hub's API is at `registry-1.docker.io`).
+    pub fn contact_host(&self) -> &str {
+        match &self.endpoint {
+            Some(endpoint) => endpoint,
+            None if self.image.registry() == "docker.io" => crate::domain::DOCKER_HUB_ENDPOINT,
+            None => self.image.registry(),
+        }
+    }
+
     /// `image` with nothing configured beyond it: the default interval and page size, HTTPS,
     /// no CA files, credentials, exclusions or aliases. The CLI's ad-hoc repository (and tests)
     /// start from it and set what they need.
@@ -138,6 +153,7 @@ impl ImageRepository {
             exclusion_list: Vec::new(),
             page_size: DEFAULT_PAGE_SIZE,
             aliases: Vec::new(),
+            endpoint: None,
             origin: Origin::default(),
         }
     }
@@ -251,6 +267,8 @@ pub struct IntakeSettings {
     pub registry_authorization: Vec<SecretString>,
     /// HMAC-SHA256 secrets for `/hooks/forgejo`.
     pub forgejo_secrets: Vec<SecretString>,
+    /// `intake.<sender>` of the registry senders that are configured (the others answer 401).
+    pub senders: BTreeMap<crate::wire::push::Sender, super::senders::SenderAuth>,
     /// Maximum request body (default 1 MiB).
     pub body_limit: usize,
     /// Changes arriving within this window share one commit (default 1s; 0 = immediate).

@@ -15,6 +15,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
+mod burst;
 mod confirm;
 mod digest_refresh;
 mod manual;
@@ -66,6 +67,8 @@ pub struct Engine {
     scans_decided: std::sync::atomic::AtomicU64,
     /// Shared, bounded manifest HEADs and tag lists for confirming webhook tags.
     confirmer: confirm::Confirmer,
+    /// Deliveries of one repository and tag within the coalescing window: one decision.
+    bursts: burst::Bursts,
     /// Authenticated pushes for hosts/repositories nothing is configured for (`/status`).
     pub unmatched: routing::Unmatched,
     /// The last write result per automation (`/status`).
@@ -91,6 +94,7 @@ impl Engine {
         writers: Arc<Writers>,
         overrides: Arc<SharedOverrides>,
     ) -> Arc<Self> {
+        let window = settings.intake.coalesce_window;
         Arc::new(Self {
             settings,
             journal,
@@ -106,6 +110,7 @@ impl Engine {
             retry_at: Mutex::default(),
             read_up_to: std::sync::atomic::AtomicI64::new(0),
             confirmer: confirm::Confirmer::default(),
+            bursts: burst::Bursts::new(window),
             unmatched: routing::Unmatched::default(),
             writes: writes::Writes::default(),
             woken_at: Mutex::default(),
@@ -338,7 +343,26 @@ impl Engine {
     }
 
     /// Confirm, decide, write.
+    /// A push, unless the same repository and tag is being (or was just) decided for another
+    /// delivery of the burst: then that decision's outcome, without a HEAD or a write of its own.
     async fn process_push(&self, event: &Event, key: &ObjectKey, tag: &Tag) -> Processed {
+        match self.bursts.join(event.id, key, tag.as_str()) {
+            burst::Role::Follower { leader, done } => match burst::wait(done).await {
+                Some(outcome) => {
+                    metrics::counter!("pushdeploy_burst_followers_total").increment(1);
+                    Processed::followed(outcome, leader)
+                }
+                None => self.push_alone(event, key, tag).await,
+            },
+            burst::Role::Leader(leader) => {
+                let processed = self.push_alone(event, key, tag).await;
+                burst::finish(&leader, processed.for_burst());
+                processed
+            }
+        }
+    }
+
+    async fn push_alone(&self, event: &Event, key: &ObjectKey, tag: &Tag) -> Processed {
         let tag = &tag.to_string();
         if let Some(suspended) = self.settings.repositories.get(key).filter(|r| r.suspended) {
             return Processed::ended(
@@ -728,6 +752,40 @@ enum Processed {
 }
 
 impl Processed {
+    fn for_burst(&self) -> burst::Outcome {
+        match self {
+            Self::Finished {
+                state,
+                reason,
+                commit,
+            } => burst::Outcome::Finished {
+                state: *state,
+                reason: reason.clone(),
+                commit: commit.clone(),
+            },
+            Self::RetryLater(reason) => burst::Outcome::RetryLater(reason.clone()),
+        }
+    }
+
+    /// A follower's record of its leader's outcome.
+    fn followed(outcome: burst::Outcome, leader: i64) -> Self {
+        match outcome {
+            burst::Outcome::Finished {
+                state,
+                reason,
+                commit,
+            } => Self::Finished {
+                state,
+                reason: Some(format!(
+                    "same push as event {leader}, decided once: {}",
+                    reason.as_deref().unwrap_or("no reason recorded")
+                )),
+                commit,
+            },
+            burst::Outcome::RetryLater(reason) => Self::RetryLater(reason),
+        }
+    }
+
     fn ended(state: State, reason: impl Into<String>) -> Self {
         Self::Finished {
             state,

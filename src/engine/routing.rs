@@ -17,7 +17,8 @@ const NEAREST: usize = 3;
 
 /// The repository `host` + `path` names, by the image's own host or an alias.
 pub fn find<'a>(settings: &'a Settings, host: &str, path: &str) -> Option<&'a ImageRepository> {
-    let host = host.to_ascii_lowercase();
+    // As the docker CLI names images: `index.docker.io/nginx` is `docker.io/library/nginx`.
+    let (host, path) = crate::domain::normalise_hub(host, path);
     settings.repositories.values().find(|repository| {
         repository.image.repository() == path
             && (repository.image.registry().eq_ignore_ascii_case(&host) || repository.aliases.contains(&host))
@@ -65,7 +66,8 @@ pub fn reason(settings: &Settings, host: &str, path: &str) -> String {
         .find(|repository| repository.image.repository() == path);
     let remedy = match same_path {
         Some(repository) => format!(
-            "if {host} is another name of that registry, add it to aliases of ImageRepository {}",
+            "if {host} is another name of that registry, add it to registries.{}.aliases (or to aliases of ImageRepository {})",
+            repository.image.registry(),
             repository.key
         ),
         None => "add an ImageRepository for it, or fix the image the registry reports".to_owned(),

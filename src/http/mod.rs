@@ -9,6 +9,7 @@ mod error;
 pub mod health;
 pub mod hooks_forgejo;
 pub mod hooks_registry;
+pub mod hooks_senders;
 pub mod problem;
 pub mod refusals;
 pub mod serve;
@@ -36,6 +37,8 @@ use tower_http::trace::TraceLayer;
 pub struct Edge {
     pub budget: budget::BodyBudget,
     pub registry_authorization: Arc<Vec<SecretString>>,
+    /// `intake.<sender>` of the registry senders' routes.
+    pub senders: hooks_senders::SenderCredentials,
 }
 
 /// The whole HTTP application.
@@ -58,11 +61,13 @@ pub fn router(state: AppState) -> Router {
                 .map(|value| SecretString::from(auth::normalize_authorization(value.expose_secret())))
                 .collect(),
         ),
+        senders: hooks_senders::credentials(&state.settings.intake),
     };
     let request_timeout = limits.request_timeout;
     Router::new()
         .route("/hooks/registry", post(hooks_registry::receive))
         .route("/hooks/forgejo", post(hooks_forgejo::receive))
+        .merge(hooks_senders::routes())
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics_text))
@@ -92,17 +97,33 @@ fn request_span<B>(request: &Request<B>) -> tracing::Span {
     tracing::debug_span!(
         "request",
         method = %request.method(),
-        path = %refusals::truncated(request.uri().path()),
+        path = %refusals::truncated(&without_token(request.uri().path())),
         version = ?request.version(),
     )
+}
+
+/// `path` with the secret segment of a token route (`/hooks/dockerhub/{token}`) replaced by `…`,
+/// for logs: a path token is a credential.
+fn without_token(path: &str) -> std::borrow::Cow<'_, str> {
+    let mut segments = path.trim_start_matches('/').splitn(3, '/');
+    match (segments.next(), segments.next(), segments.next()) {
+        (Some("hooks"), Some(name), Some(_))
+            if crate::wire::push::Sender::ALL.iter().any(|sender| {
+                sender.name() == name && sender.auth().contains(&crate::wire::push::AuthKind::PathToken)
+            }) =>
+        {
+            std::borrow::Cow::Owned(format!("/hooks/{name}/…"))
+        }
+        _ => std::borrow::Cow::Borrowed(path),
+    }
 }
 
 /// Unknown routes: an RFC 9457 problem like every other API refusal.
 async fn no_route(method: axum::http::Method, uri: axum::http::Uri) -> problem::ApiError {
     refusals::refused("unmatched", "no_route");
     problem::ApiError::NotFound(format!(
-        "no route for {method} {}; the API is under /api/v1 (see openapi.yaml), the hooks are POST /hooks/registry and POST /hooks/forgejo",
-        refusals::truncated(uri.path())
+        "no route for {method} {}; the API is under /api/v1 (see openapi.yaml), the hooks are POST /hooks/registry, /hooks/forgejo, /hooks/harbor, /hooks/github, /hooks/acr, /hooks/artifactory, /hooks/ecr and /hooks/{{dockerhub,quay,gar}}/{{token}}",
+        refusals::truncated(&without_token(uri.path()))
     ))
 }
 

@@ -42,9 +42,20 @@ pub fn basic_for(host: &str, credentials: Option<&RegistryCredentials>) -> Resul
                 .map_err(|error| format!("cannot read {}: {error}", path.display()))?;
             let config: serde_json::Value = serde_json::from_str(&text)
                 .map_err(|error| format!("{} is not JSON: {error}", path.display()))?;
-            let entry = config
-                .get("auths")
-                .and_then(|auths| auths.get(host).or_else(|| auths.get(format!("https://{host}"))));
+            let entry = config.get("auths").and_then(|auths| {
+                // `docker login` writes Docker Hub's entry under its v1 index URL.
+                let hub = (host == "docker.io")
+                    .then(|| {
+                        auths
+                            .get("https://index.docker.io/v1/")
+                            .or_else(|| auths.get("index.docker.io"))
+                    })
+                    .flatten();
+                auths
+                    .get(host)
+                    .or_else(|| auths.get(format!("https://{host}")))
+                    .or(hub)
+            });
             let Some(entry) = entry else { return Ok(None) };
             if let Some(auth) = entry.get("auth").and_then(serde_json::Value::as_str) {
                 let decoded = base64::engine::general_purpose::STANDARD

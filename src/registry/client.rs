@@ -40,13 +40,17 @@ pub struct RegistryClient {
 
 impl RegistryClient {
     pub fn new(repository: ImageRepository, watch: Arc<CertWatch>) -> Result<Self, RegistryError> {
-        let host = repository.image.registry().to_owned();
-        let basic = auth::basic_for(&host, repository.credentials.as_ref()).map_err(|detail| {
-            RegistryError::Unauthorized {
-                host: host.clone(),
-                detail,
-            }
-        })?;
+        let host = repository.contact_host().to_owned();
+        let unauthorized = |detail| RegistryError::Unauthorized {
+            host: host.clone(),
+            detail,
+        };
+        // A docker config's entry for the registry's own name, else for the endpoint's.
+        let mut basic = auth::basic_for(repository.image.registry(), repository.credentials.as_ref())
+            .map_err(unauthorized)?;
+        if basic.is_none() && host != repository.image.registry() {
+            basic = auth::basic_for(&host, repository.credentials.as_ref()).map_err(unauthorized)?;
+        }
         let trust = Trust::new(
             repository.ca_files.clone(),
             repository.ca_pems.clone(),
@@ -63,8 +67,10 @@ impl RegistryClient {
         })
     }
 
+    /// The `host[:port]` requests go to (the configured endpoint, else the image's registry):
+    /// the one host that gets credentials, and the one errors and metrics name.
     pub fn host(&self) -> &str {
-        self.repository.image.registry()
+        self.repository.contact_host()
     }
 
     /// The repository path on the registry, e.g. `goldentooth-mcp`.

@@ -86,7 +86,7 @@ impl Gateway {
         for (key, repository) in &settings.repositories {
             let client = Arc::new(RegistryClient::new(repository.clone(), Arc::clone(&watch))?);
             let (slots, budget) = hosts
-                .entry(repository.image.registry().to_owned())
+                .entry(repository.contact_host().to_owned())
                 .or_insert_with(|| {
                     (
                         Arc::new(Semaphore::new(PER_HOST_CONCURRENCY)),

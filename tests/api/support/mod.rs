@@ -5,6 +5,7 @@ pub mod fault;
 pub mod git;
 pub mod pki;
 pub mod registry;
+pub mod senders;
 pub mod settings;
 pub mod sshd;
 pub mod token;

@@ -18,12 +18,14 @@ pub fn empty(data_dir: &Path) -> Settings {
         intake: IntakeSettings {
             registry_authorization: Vec::new(),
             forgejo_secrets: Vec::new(),
+            senders: Default::default(),
             body_limit: 1024 * 1024,
             coalesce_window: Duration::ZERO,
             journal_max_age: Duration::from_secs(3600),
             journal_max_count: 1000,
         },
         api: ApiSettings::default(),
+        registries: Default::default(),
         trust_notifications: false,
     }
 }

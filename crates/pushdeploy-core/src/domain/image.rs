@@ -18,6 +18,32 @@ pub struct ImageRef {
 
 const DOCKER_HUB: &str = "docker.io";
 
+/// The other names of Docker Hub's registry, as the docker CLI treats them: all are `docker.io`.
+pub const DOCKER_HUB_ALIASES: [&str; 3] = [
+    "index.docker.io",
+    "registry-1.docker.io",
+    "registry.hub.docker.com",
+];
+
+/// Where requests for Docker Hub really go (`docker.io` itself serves no registry API).
+pub const DOCKER_HUB_ENDPOINT: &str = "registry-1.docker.io";
+
+/// `host` and `path` as the docker CLI normalises them: Docker Hub's other names become
+/// `docker.io`, and a one-component path on it gets `library/` (`nginx` → `library/nginx`).
+/// Other hosts come back lower-cased, paths untouched.
+pub fn normalise_hub(host: &str, path: &str) -> (String, String) {
+    let host = host.to_ascii_lowercase();
+    if host != DOCKER_HUB && !DOCKER_HUB_ALIASES.contains(&host.as_str()) {
+        return (host, path.to_owned());
+    }
+    let path = if path.contains('/') {
+        path.to_owned()
+    } else {
+        format!("library/{path}")
+    };
+    (DOCKER_HUB.to_owned(), path)
+}
+
 impl ImageRef {
     /// Parse `host[:port]/path`; a first component without `.` or `:` (and not `localhost`)
     /// means Docker Hub, as in Docker and Flux. A tag or digest is an error: policies pick tags.
@@ -38,8 +64,9 @@ impl ImageRef {
             ));
         }
         let (registry, path) = match text.split_once('/') {
+            // `docker.io/nginx` and `index.docker.io/nginx` are `library/nginx` on Docker Hub.
             Some((first, rest)) if first.contains(['.', ':']) || first == "localhost" => {
-                (first.to_owned(), rest.to_owned())
+                normalise_hub(first, rest)
             }
             Some(_) => (DOCKER_HUB.to_owned(), text.to_owned()),
             None => (DOCKER_HUB.to_owned(), format!("library/{text}")),
@@ -237,6 +264,10 @@ mod tests {
             ("alpine", "docker.io", "library/alpine"),
             ("fluxcd/flux", "docker.io", "fluxcd/flux"),
             ("ghcr.io/a__b/c-d.e", "ghcr.io", "a__b/c-d.e"),
+            ("docker.io/nginx", "docker.io", "library/nginx"),
+            ("index.docker.io/fluxcd/flux", "docker.io", "fluxcd/flux"),
+            ("registry-1.docker.io/alpine", "docker.io", "library/alpine"),
+            ("docker.io/library/alpine", "docker.io", "library/alpine"),
         ];
         for (text, registry, repository) in cases {
             let image = ImageRef::parse(text).unwrap();

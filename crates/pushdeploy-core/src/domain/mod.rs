@@ -5,7 +5,7 @@ mod image;
 mod key;
 mod redact;
 
-pub use image::{Digest, ImageRef, Tag};
+pub use image::{DOCKER_HUB_ALIASES, DOCKER_HUB_ENDPOINT, Digest, ImageRef, Tag, normalise_hub};
 pub use key::ObjectKey;
 pub use redact::{redact_url, url_credentials};
 

@@ -52,7 +52,9 @@ pub fn image_reference(reference: &str) -> Option<ImageReference> {
     let (host, rest) = reference.split_once('/')?;
     let (name, digest) = rest.split_once('@').unwrap_or((rest, ""));
     let last_segment = name.rfind('/').map_or(0, |slash| slash + 1);
-    let (path, tag) = match name[last_segment..].rfind(':') {
+    // A path segment holds no `:`, so the first one in the last segment starts the tag (which
+    // then shows a digest pushed as a "tag", `app:sha256:…`, whole, for the caller to refuse).
+    let (path, tag) = match name[last_segment..].find(':') {
         Some(colon) => name.split_at(last_segment + colon),
         None => (name, ""),
     };

@@ -3,6 +3,101 @@
 //! by host (or alias) and path, and confirms the tag with a manifest HEAD before anything is
 //! written: nothing here is trusted beyond naming what to look at.
 
+/// The senders with a route of their own (`POST /hooks/<name>`, `/hooks/<name>/{token}` for
+/// those that can only be given a secret URL), beside `/hooks/registry` and `/hooks/forgejo`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Sender {
+    Harbor,
+    Github,
+    Dockerhub,
+    Quay,
+    Acr,
+    Artifactory,
+    Ecr,
+    Gar,
+}
+
+/// How a sender proves who it is; each sender allows the kinds `Sender::auth` lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthKind {
+    /// A whole header value, compared as it is (`intake.<sender>.authorization`).
+    Authorization,
+    /// HMAC-SHA256 of the raw body under a shared key (`intake.<sender>.secrets`).
+    Hmac,
+    /// A secret last path segment (`intake.<sender>.tokens`), for senders that sign nothing.
+    PathToken,
+}
+
+impl Sender {
+    pub const ALL: [Self; 8] = [
+        Self::Harbor,
+        Self::Github,
+        Self::Dockerhub,
+        Self::Quay,
+        Self::Acr,
+        Self::Artifactory,
+        Self::Ecr,
+        Self::Gar,
+    ];
+
+    /// The route's last fixed segment, the `intake.<name>` key, the journal's `source`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Harbor => "harbor",
+            Self::Github => "github",
+            Self::Dockerhub => "dockerhub",
+            Self::Quay => "quay",
+            Self::Acr => "acr",
+            Self::Artifactory => "artifactory",
+            Self::Ecr => "ecr",
+            Self::Gar => "gar",
+        }
+    }
+
+    /// The product, for messages.
+    pub fn title(self) -> &'static str {
+        match self {
+            Self::Harbor => "Harbor",
+            Self::Github => "GitHub Packages",
+            Self::Dockerhub => "Docker Hub",
+            Self::Quay => "Quay",
+            Self::Acr => "Azure Container Registry",
+            Self::Artifactory => "JFrog Artifactory",
+            Self::Ecr => "Amazon ECR (EventBridge)",
+            Self::Gar => "Google Artifact Registry (Pub/Sub)",
+        }
+    }
+
+    /// The strongest ways this sender can authenticate, strongest first.
+    pub fn auth(self) -> &'static [AuthKind] {
+        match self {
+            Self::Github => &[AuthKind::Hmac],
+            // Artifactory sends its secret in `X-JFrog-Event-Auth`: as it is, or (with
+            // "use secret for payload signing") as the hex HMAC-SHA256 of the body.
+            Self::Artifactory => &[AuthKind::Hmac, AuthKind::Authorization],
+            Self::Harbor | Self::Acr | Self::Ecr => &[AuthKind::Authorization],
+            Self::Dockerhub | Self::Quay | Self::Gar => &[AuthKind::PathToken],
+        }
+    }
+
+    /// The header carrying the credential when `intake.<sender>.header` does not name one.
+    pub fn default_header(self) -> &'static str {
+        match self {
+            Self::Github => "x-hub-signature-256",
+            Self::Artifactory => "x-jfrog-event-auth",
+            _ => "authorization",
+        }
+    }
+
+    /// The header naming the sender's delivery id, when it sends one (part of the dedupe key).
+    pub fn delivery_header(self) -> Option<&'static str> {
+        match self {
+            Self::Github => Some("x-github-delivery"),
+            _ => None,
+        }
+    }
+}
+
 /// One tag a sender says was pushed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pushed {
