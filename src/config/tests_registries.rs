@@ -164,11 +164,20 @@ fn bad_registry_entries_are_problems_at_their_lines_with_the_remedy() {
 
 #[test]
 fn a_misspelt_registry_field_is_a_problem_at_its_line() {
-    let (_dir, result) = load_text("registries:\n  ghcr.io:\n    insecure: true\n    endpot: 127.0.0.1:1\n", &[]);
+    let (_dir, result) = load_text(
+        "registries:\n  ghcr.io:\n    insecure: true\n    endpot: 127.0.0.1:1\n",
+        &[],
+    );
     let error = result.unwrap_err();
     assert_eq!(error.problems.len(), 1, "{error}");
-    assert!(error.problems[0].location.ends_with("pushdeploy.yaml:4:5"), "{error}");
-    assert!(error.problems[0].message.contains("unknown field `endpot`"), "{error}");
+    assert!(
+        error.problems[0].location.ends_with("pushdeploy.yaml:4:5"),
+        "{error}"
+    );
+    assert!(
+        error.problems[0].message.contains("unknown field `endpot`"),
+        "{error}"
+    );
 }
 
 #[test]

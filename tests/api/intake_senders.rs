@@ -297,3 +297,181 @@ async fn a_route_without_configured_credentials_refuses_everything() {
     }
     assert!(journaled(&state).await.is_empty());
 }
+
+fn golden(sender: &str, file: &str) -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/senders/{sender}/{file}"));
+    std::fs::read(&path).unwrap_or_else(|error| panic!("{}: {error}", path.display()))
+}
+
+/// Google's own Pub/Sub push envelope with its greeting replaced by an Artifact Registry
+/// notification, as a push subscription delivers it.
+fn pubsub_envelope(data: &[u8]) -> Vec<u8> {
+    use base64::Engine as _;
+    let mut envelope: serde_json::Value =
+        serde_json::from_slice(&golden("gar", "pubsub_push_envelope.json")).unwrap();
+    envelope["message"]["data"] = base64::engine::general_purpose::STANDARD.encode(data).into();
+    serde_json::to_vec(&envelope).unwrap()
+}
+
+/// What becomes of one golden payload.
+enum Outcome {
+    /// Journaled `received` for this configured repository.
+    Taken(&'static str),
+    /// Journaled `rejected` with a reason containing this.
+    Rejected(&'static str),
+    /// Answered `ignored` with a reason containing this, nothing journaled.
+    Ignored(&'static str),
+}
+use Outcome::{Ignored, Rejected, Taken};
+
+/// The sender's own published payloads, through the route with the sender's credential: the
+/// tagged pushes they name are journaled for the repositories configured for them, every other
+/// event kind is answered with the reason.
+#[tokio::test]
+async fn the_senders_own_golden_payloads_are_taken_or_ignored_with_a_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let repositories = [
+        ("g-harbor", "hub.harbor.com/test-webhook/debian"),
+        ("g-github", "ghcr.io/codertocat/hello-world"),
+        ("g-dockerhub", "svendowideit/testhook"),
+        ("g-quay", "quay.io/dgangaia/test"),
+        ("g-acr", "myregistry.azurecr.io/hello-world"),
+        (
+            "g-artifactory",
+            "art.example.com/docker-remote-cache/library/ubuntu",
+        ),
+        ("g-ecr", "123456789012.dkr.ecr.us-west-2.amazonaws.com/my-repo"),
+        ("g-gar", "us-west1-docker.pkg.dev/my-project/my-repo/hello-world"),
+    ];
+    let state = state(dir.path(), &repositories).await;
+    // (sender, file, GitHub event, what becomes of it)
+    let rows = [
+        ("harbor", "push_artifact.json", "", Taken("g-harbor")),
+        (
+            "harbor",
+            "artifact_pushed_cloudevents.json",
+            "",
+            Ignored("is a digest, not a tag"),
+        ),
+        (
+            "harbor",
+            "push_artifact_by_digest.json",
+            "",
+            Ignored("is a digest, not a tag"),
+        ),
+        ("harbor", "pull_artifact_compact.json", "", Ignored("harbor:")),
+        (
+            "harbor",
+            "artifact_deleted_cloudevents.json",
+            "",
+            Ignored("harbor:"),
+        ),
+        (
+            "github",
+            "package.published.tagged.json",
+            "package",
+            Taken("g-github"),
+        ),
+        (
+            "github",
+            "registry_package.published.tagged.json",
+            "registry_package",
+            Taken("g-github"),
+        ),
+        // GitHub's mock digest has 40 digits, not 64: refused with the reason, not written.
+        (
+            "github",
+            "package.published.docker.json",
+            "package",
+            Ignored("github:"),
+        ),
+        (
+            "github",
+            "package.published.npm.json",
+            "package",
+            Ignored("github:"),
+        ),
+        ("github", "ping.json", "ping", Ignored("ping")),
+        ("dockerhub", "push.json", "", Taken("g-dockerhub")),
+        ("quay", "repo_push_redhat_docs.json", "", Taken("g-quay")),
+        ("acr", "push_2017.json", "", Taken("g-acr")),
+        // The docs mask the digest with `xxxx`: a digest that is not one is refused loudly.
+        (
+            "acr",
+            "push.json",
+            "",
+            Rejected("is invalid: expected 64 lower-case hex digits"),
+        ),
+        ("acr", "delete.json", "", Ignored("acr:")),
+        ("acr", "chart_push.json", "", Ignored("acr:")),
+        ("artifactory", "docker_pushed.json", "", Taken("g-artifactory")),
+        // AWS's example digest has 60 digits: refused loudly, like ACR's masked one.
+        (
+            "ecr",
+            "image_push.json",
+            "",
+            Rejected("is invalid: expected 64 lower-case hex digits"),
+        ),
+        ("ecr", "image_delete.json", "", Ignored("ecr:")),
+        // Google's example digest is cut short with `...`: refused loudly.
+        (
+            "gar",
+            "insert_tag.data.json",
+            "",
+            Rejected("is invalid: expected 64 lower-case hex digits"),
+        ),
+        ("gar", "insert_digest.data.json", "", Ignored("gar:")),
+        ("gar", "delete_tag.data.json", "", Ignored("gar:")),
+    ];
+    for (sender, file, event, expected) in rows {
+        let body = if sender == "gar" {
+            pubsub_envelope(&golden(sender, file))
+        } else {
+            golden(sender, file)
+        };
+        let (route, mut headers) = senders::request(sender, &body);
+        if sender == "github" {
+            headers.retain(|(name, _)| name != "X-GitHub-Event");
+            headers.push(("X-GitHub-Event".to_owned(), event.to_owned()));
+        }
+        let before = journaled(&state).await.len();
+        let (status, answer) = post(&state, &route, &headers, body).await;
+        assert_eq!(status, StatusCode::OK, "{sender} {file}: {answer}");
+        let events = journaled(&state).await;
+        match expected {
+            Taken(repository) => {
+                assert!(answer.starts_with("{\"accepted\":"), "{sender} {file}: {answer}");
+                assert_eq!(events.len(), before + 1, "{sender} {file}: journaled");
+                assert_eq!(
+                    events[0].state,
+                    State::Received,
+                    "{sender} {file}: {:?}",
+                    events[0]
+                );
+                assert_eq!(
+                    events[0].kind.repository().map(ToString::to_string),
+                    Some(format!("flux-system/{repository}")),
+                    "{sender} {file}"
+                );
+            }
+            Rejected(reason) => {
+                assert_eq!(events.len(), before + 1, "{sender} {file}: journaled");
+                assert_eq!(
+                    events[0].state,
+                    State::Rejected,
+                    "{sender} {file}: {:?}",
+                    events[0]
+                );
+                let journaled = events[0].reason.as_deref().unwrap_or_default();
+                assert!(journaled.contains(reason), "{sender} {file}: {journaled}");
+            }
+            Ignored(reason) => {
+                assert!(
+                    answer.contains("\"ignored\":\"") && answer.contains(reason),
+                    "{sender} {file}: {answer}"
+                );
+                assert_eq!(events.len(), before, "{sender} {file}: not journaled");
+            }
+        }
+    }
+}
