@@ -145,6 +145,10 @@ fn main() {
             ("RUST_LOG", "warn,pushdeploy::timing=debug"),
         ],
     );
+    // Measure a replica that says it is ready: the start-up warm-up (clone, checkout) is done.
+    support::wait_for("pushdeploy to be ready", Duration::from_secs(60), || {
+        support::app::get(port, "/readyz").filter(|(status, _)| *status == 200)
+    });
     let layouts: Vec<_> = (1..=pushes)
         .map(|run| {
             let layout = dir.path().join(format!("layout-{run}"));

@@ -15,6 +15,8 @@ pub const NAMES: &[&str] = &[
     "journal.before_commit",
     // http/hooks_registry.rs: the events are durable, the 2xx is not sent yet.
     "registry.before_ack",
+    // gitops/cycle.rs: the start-up warm-up of a working copy begins.
+    "warm.start",
     // gitops/cycle.rs: a write cycle starts (every intake answer has been sent by then).
     "cycle.start",
     // gitops/cycle.rs: the commit exists in the working copy, nothing is pushed.

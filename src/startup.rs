@@ -56,15 +56,16 @@ impl Application {
         let settings = Arc::new(settings);
         let readiness = Readiness::new();
         let (engine, scans) = open_engine(&settings).await?;
-        // The first notification must not pay for a clone and a full checkout (`run-once`,
-        // which writes at once anyway, does not warm up: its write would fetch a second time).
-        engine.writers.warm_up(settings.automations.values());
         forward_journal_health(&engine.journal, &readiness);
-        // Readiness follows the last write attempt per remote, not only the startup probe.
+        // Readiness follows the last write attempt per remote, not only the startup probe, and
+        // the warm-up below (installed first, so the warm-up's end is not missed).
         let remote_readiness = Arc::clone(&readiness);
         engine.writers.report_health(Arc::new(move |check, outcome| {
             remote_readiness.set(check, outcome)
         }));
+        // The first notification must not pay for a clone and a full checkout (`run-once`,
+        // which writes at once anyway, does not warm up: its write would fetch a second time).
+        engine.writers.warm_up(settings.automations.values());
         let journal = engine.journal.clone();
         if settings.trust_notifications {
             tracing::warn!(

@@ -285,6 +285,7 @@ fn signer(automation: &Automation) -> Option<&crate::signing::Signer> {
 /// Bring the working copy up to date and read its tree once, ahead of the first write; an
 /// error is only logged (the next cycle meets it again and reports it).
 pub fn warm(workspace: &mut Workspace, automation: &Automation) {
+    crate::failpoint::hit("warm.start");
     let warmed = sync(workspace, automation).and_then(|_| scan(workspace, automation));
     if let Err(error) = warmed {
         tracing::debug!(automation = %automation.key, %error, "working copy not warmed up");

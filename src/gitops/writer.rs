@@ -66,6 +66,22 @@ impl Health {
         });
         report(format!("gitops {}", automation.key), outcome);
     }
+
+    /// The working copy is being cloned or fetched (`false`) or that attempt ended (`true`,
+    /// whatever its result: a failure is the next cycle's to report under `gitops …`).
+    fn warming(&self, automation: &Automation, done: bool) {
+        let report = self.0.read().unwrap_or_else(|p| p.into_inner()).clone();
+        let Some(report) = report else { return };
+        let outcome = if done {
+            Ok(())
+        } else {
+            Err(redact_userinfo(&format!(
+                "warming up: cloning or fetching {} (branch {}) before the first write",
+                automation.git.url, automation.push_branch
+            )))
+        };
+        report(format!("working copy {}", automation.key), outcome);
+    }
 }
 
 /// `scheme://user:password@host` → `scheme://user:***@host` (and a bare http(s) token
@@ -219,10 +235,12 @@ impl Writers {
 
     /// Start the writer of every automation and let it clone or fetch its working copy now, so
     /// that the first notification after a start does not pay for a clone and a checkout of the
-    /// whole tree (the 400–650 ms outlier of issue 12). Failures are left to the first real
-    /// cycle, which reports them.
+    /// whole tree (the 400–650 ms outlier of issue 12). Readiness says `working copy …:
+    /// warming up` until the attempt ends, so a Service sends no traffic to a cold replica;
+    /// failures are left to the first real cycle, which reports them.
     pub fn warm_up<'a>(&self, automations: impl IntoIterator<Item = &'a Automation>) {
         for automation in automations {
+            self.health.warming(automation, false);
             let _ = self
                 .handle(automation)
                 .sender
@@ -339,7 +357,10 @@ async fn run(
                         health.report(&automation, verdict);
                         let _ = reply.send(result);
                     }
-                    Job::Warm(automation) => cycle::warm(&mut workspace, &automation),
+                    Job::Warm(automation) => {
+                        cycle::warm(&mut workspace, &automation);
+                        health.warming(&automation, true);
+                    }
                     Job::Write(..) => {}
                 }
             })

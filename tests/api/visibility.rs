@@ -253,6 +253,41 @@ fn readyz(app: &App) -> (u16, Value) {
 }
 
 #[test]
+fn readiness_waits_for_the_working_copy_warm_up_and_names_it_meanwhile() {
+    let world = world();
+    let text = config(
+        &world.registry.host(),
+        &world.remote,
+        &world.dir.path().join("data"),
+        "",
+    );
+    // The warm-up never ends: the replica must not say it is ready.
+    let mut env = ENV.to_vec();
+    env.push(("PUSHDEPLOY_FAILPOINT", "warm.start=pause"));
+    let cold = App::start(world.dir.path(), &text, &env);
+    let body = wait_for("the warm-up check", Duration::from_secs(30), || {
+        let (code, body) = readyz(&cold);
+        body["checks"]["working copy flux-system/mcp"]
+            .as_str()
+            .map(|check| (code, check.to_owned()))
+    });
+    assert_eq!(body.0, 503, "not ready while warming up: {}", body.1);
+    assert!(
+        body.1.contains("warming up") && body.1.contains(&world.remote.url()),
+        "names what it waits for: {}",
+        body.1
+    );
+    drop(cold);
+
+    let app = world.start("");
+    let body = wait_for("ready", Duration::from_secs(30), || {
+        let (code, body) = readyz(&app);
+        (code == 200).then_some(body)
+    });
+    assert_eq!(body["checks"]["working copy flux-system/mcp"], "ok", "{body}");
+}
+
+#[test]
 fn readiness_follows_the_last_write_to_the_gitops_remote() {
     let world = world();
     world.registry.push("goldentooth-mcp", &tag(1), "one");
