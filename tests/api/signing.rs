@@ -1,6 +1,7 @@
 //! Signed commits (`signingKey`), checked by git itself: the writer's commits verify with
 //! `git verify-commit` (GnuPG for OpenPGP keys, `gpg.format=ssh` with an allowed-signers file
-//! for SSH keys), a tampered copy does not, and a bad key is refused by `config check`.
+//! for SSH keys), a tampered copy does not, a bad key is refused by `config check`, and a push
+//! through `pushdeploy serve` lands as a commit that verifies.
 
 use crate::gitops::{automation, intent};
 use crate::support::git::{Remote, git, gitops_fixture};
@@ -322,4 +323,63 @@ fn config_check_exits_2_for_a_signing_key_it_cannot_sign_with_naming_the_secret_
             "no passphrase echoed: {report}"
         );
     }
+}
+
+/// The whole service, as a user runs it: a real registry notifies `pushdeploy serve`, whose
+/// automation signs with an SSH key from `clusterSecrets` (passphrase from the environment);
+/// the commit that lands on the remote verifies with `git verify-commit`.
+#[test]
+fn a_push_through_serve_lands_as_a_commit_that_git_verify_commit_accepts() {
+    use crate::support::app::App;
+    use crate::support::registry::{Notify, Options, Registry};
+    use crate::support::{free_port, mcp_config, wait_for};
+    const NOTIFY: &str = "Bearer notify-s3cret-token";
+    let dir = tempfile::tempdir().unwrap();
+    let remote = Remote::seeded(dir.path(), &gitops_fixture());
+    let (_, allowed) = ssh_key(dir.path(), "serve pass");
+    let port = free_port();
+    let registry = Registry::start(
+        &dir.path().join("registry"),
+        Options {
+            notify: Some(Notify {
+                url: format!("http://127.0.0.1:{port}/hooks/registry"),
+                authorization: NOTIFY.to_owned(),
+            }),
+            ..Options::default()
+        },
+    );
+    let access = format!(
+        "intake:\n  registry:\n    authorization: [{{fromEnv: NOTIFY_AUTH}}]\n  coalesceWindow: 0s\nclusterSecrets:\n  flux-system/signer: {{identityFile: {}, passphrase: {{fromEnv: SIGNING_PASS}}}}\n",
+        dir.path().join("signing_ed25519").display()
+    );
+    let commit = "        signingKey: {secretRef: {name: signer}, type: ssh}\n";
+    let text = mcp_config(
+        &registry.host(),
+        &remote.url(),
+        &dir.path().join("data"),
+        &access,
+        commit,
+    );
+    let env = [("NOTIFY_AUTH", NOTIFY), ("SIGNING_PASS", "serve pass")];
+    let app = App::start_on(port, dir.path(), &text, &env);
+    registry.push("goldentooth-mcp", TAG, "signed");
+    wait_for("the signed commit on the remote", Duration::from_secs(60), || {
+        remote
+            .show("main", "apps/mcp/deployment.yaml")
+            .contains(TAG)
+            .then_some(())
+    });
+    let tip = git(&remote.bare, &["rev-parse", "main"]).trim().to_owned();
+    let allowed_config = format!("gpg.ssh.allowedSignersFile={}", allowed.display());
+    let config = ["-c", "gpg.format=ssh", "-c", allowed_config.as_str()];
+    let report = verify(&remote.bare, &config, &[], &tip)
+        .unwrap_or_else(|report| panic!("{report}\nservice log:\n{}", app.logs()));
+    assert!(
+        report.contains("Good \"git\" signature for signer@example.com"),
+        "{report}"
+    );
+    assert!(
+        !app.logs().contains("serve pass"),
+        "the passphrase is never logged"
+    );
 }
