@@ -25,7 +25,6 @@ pub use commit_push::{Refspec, SigningKey, SigningKeyKind};
 pub use duration::parse as parse_duration;
 pub use error::{ConfigError, Problem};
 pub use reflection::DigestReflection;
-pub use registries::RegistrySettings;
 pub use senders::SenderAuth;
 pub use settings::*;
 

@@ -4,22 +4,10 @@
 
 use super::Context;
 use super::raw::{RawCredentials, RawRegistry};
-use super::settings::{Origin, RegistryCredentials};
+use super::settings::{Origin, RegistryCredentials, RegistrySettings};
 use crate::domain::{DOCKER_HUB_ALIASES, DOCKER_HUB_ENDPOINT};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-
-/// One resolved `registries:` entry.
-#[derive(Debug, Clone, Default)]
-pub struct RegistrySettings {
-    pub insecure: Option<bool>,
-    pub ca_files: Vec<PathBuf>,
-    pub credentials: Option<RegistryCredentials>,
-    /// `host[:port]` every request for this registry goes to instead of its own name.
-    pub endpoint: Option<String>,
-    pub aliases: Vec<String>,
-    pub origin: Origin,
-}
 
 const HOST_REMEDY: &str = "write host or host:port as images name it (e.g. harbor.example.com:8443), without scheme, path or credentials";
 

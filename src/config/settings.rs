@@ -20,7 +20,7 @@ pub struct Settings {
     pub intake: IntakeSettings,
     pub api: ApiSettings,
     /// `registries:` by canonical host (already inherited by `repositories`; kept for messages).
-    pub registries: BTreeMap<String, super::registries::RegistrySettings>,
+    pub registries: BTreeMap<String, RegistrySettings>,
     /// Quickstart only: no registry confirmation, notifications are trusted (loudly logged).
     pub trust_notifications: bool,
 }
@@ -297,4 +297,16 @@ pub enum Scope {
     Read,
     Promote,
     Admin,
+}
+
+/// One resolved `registries:` entry.
+#[derive(Debug, Clone, Default)]
+pub struct RegistrySettings {
+    pub insecure: Option<bool>,
+    pub ca_files: Vec<std::path::PathBuf>,
+    pub credentials: Option<RegistryCredentials>,
+    /// `host[:port]` every request for this registry goes to instead of its own name.
+    pub endpoint: Option<String>,
+    pub aliases: Vec<String>,
+    pub origin: Origin,
 }

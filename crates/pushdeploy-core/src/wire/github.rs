@@ -148,7 +148,9 @@ mod tests {
         ] {
             assert_eq!(
                 parse(event, body),
-                Ok(hello_world("sha256:6c62fb45fe66bfb1ea9a66abc38f6a0cc974292b")),
+                Ok(hello_world(
+                    "sha256:6c62fb45fe66bfb1ea9a66abc38f6a0cc974292b000000000000000000000000"
+                )),
                 "{event}"
             );
         }
@@ -158,7 +160,7 @@ mod tests {
     fn without_a_tag_digest_the_version_digest_is_used_and_without_a_package_url_the_namespace() {
         let body = text(REGISTRY_PACKAGE_TAGGED)
             .replace(
-                "\"digest\": \"sha256:6c62fb45fe66bfb1ea9a66abc38f6a0cc974292b\"\n",
+                "\"digest\": \"sha256:6c62fb45fe66bfb1ea9a66abc38f6a0cc974292b000000000000000000000000\"\n",
                 "\"digest\": \"\"\n",
             )
             .replace(
