@@ -3,6 +3,7 @@
 //! that writes the database. Appends from concurrent requests are grouped into one transaction
 //! (one fsync) by a single writer task; each caller's append returns only once it is durable.
 
+mod digests;
 mod event;
 mod rows;
 mod writer;
@@ -17,6 +18,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use digests::FirstDigest;
 pub use event::{Event, EventKind, NewEvent, State, UnknownValue};
 pub use rows::{AuditEntry, Deployment, Pin, Suspension};
 pub use writer::AppendOutcome;

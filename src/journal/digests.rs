@@ -1,0 +1,116 @@
+//! The first digest seen per (repository, tag), kept for `digestReflectionPolicy:
+//! IfNotPresent` so that a restart does not make "present" mean "the next lookup". Written once
+//! per tag (a later digest for the same tag never replaces it); read back at start-up.
+
+use super::rows::parsed;
+use super::{Journal, JournalError};
+use crate::clock::now;
+use crate::domain::{Digest, ObjectKey};
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+
+/// One remembered first digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FirstDigest {
+    pub repository: ObjectKey,
+    pub tag: String,
+    pub digest: Digest,
+}
+
+impl<'r> sqlx::FromRow<'r, SqliteRow> for FirstDigest {
+    fn from_row(row: &'r SqliteRow) -> Result<Self, sqlx::Error> {
+        let repository: String = row.try_get("repository")?;
+        let tag: String = row.try_get("tag")?;
+        let at = format!("{repository}:{tag}");
+        Ok(Self {
+            repository: parsed("tag_digests", &at, "repository", &repository, ObjectKey::parse)?,
+            digest: parsed(
+                "tag_digests",
+                &at,
+                "digest",
+                &row.try_get::<String, _>("digest")?,
+                Digest::parse,
+            )?,
+            tag,
+        })
+    }
+}
+
+impl Journal {
+    /// Keep `digest` as the first one seen for `tag` of `repository`, unless one is kept
+    /// already; returns the digest that is kept now (the earlier one when there was one).
+    pub async fn keep_first_digest(
+        &self,
+        repository: &ObjectKey,
+        tag: &str,
+        digest: &Digest,
+    ) -> Result<Digest, JournalError> {
+        sqlx::query("INSERT INTO tag_digests (repository, tag, digest, at) VALUES (?, ?, ?, ?) ON CONFLICT (repository, tag) DO NOTHING")
+            .bind(repository.to_string())
+            .bind(tag)
+            .bind(digest.as_str())
+            .bind(now())
+            .execute(&self.pool)
+            .await?;
+        let kept: FirstDigest = sqlx::query_as(
+            "SELECT repository, tag, digest FROM tag_digests WHERE repository = ? AND tag = ?",
+        )
+        .bind(repository.to_string())
+        .bind(tag)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(kept.digest)
+    }
+
+    /// Every kept first digest.
+    pub async fn first_digests(&self) -> Result<Vec<FirstDigest>, JournalError> {
+        Ok(
+            sqlx::query_as("SELECT repository, tag, digest FROM tag_digests ORDER BY repository, tag")
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn digest(c: char) -> Digest {
+        Digest::parse(&format!("sha256:{}", c.to_string().repeat(64))).unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_first_digest_of_a_tag_is_kept_across_a_reopen_and_never_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = ObjectKey::parse("flux-system/mcp").unwrap();
+        {
+            let journal = Journal::open(dir.path()).await.unwrap();
+            assert_eq!(
+                journal
+                    .keep_first_digest(&key, "1.0", &digest('a'))
+                    .await
+                    .unwrap(),
+                digest('a')
+            );
+            assert_eq!(
+                journal
+                    .keep_first_digest(&key, "1.0", &digest('b'))
+                    .await
+                    .unwrap(),
+                digest('a'),
+                "a moved tag keeps its first digest"
+            );
+        }
+        let journal = Journal::open(dir.path()).await.unwrap();
+        let kept = journal.first_digests().await.unwrap();
+        assert_eq!(
+            kept,
+            vec![FirstDigest {
+                repository: key,
+                tag: "1.0".into(),
+                digest: digest('a')
+            }]
+        );
+    }
+}
