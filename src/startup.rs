@@ -164,6 +164,16 @@ async fn open_engine(
         .context("opening the journal")?;
     let (sender, scans) = tokio::sync::mpsc::unbounded_channel();
     let registry = Gateway::new(settings, sender).context("building the registry clients")?;
+    // What `IfNotPresent` found present before this process started.
+    for kept in journal
+        .first_digests()
+        .await
+        .context("loading the kept digests (IfNotPresent) from the journal")?
+    {
+        registry
+            .digests
+            .keep_first(&kept.repository, &kept.tag, kept.digest);
+    }
     // One set of overrides: the engine sets them and plans with them, the writers check them
     // again at write time.
     let overrides = Arc::new(crate::engine::SharedOverrides::default());

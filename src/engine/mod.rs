@@ -380,7 +380,7 @@ impl Engine {
             };
             let digest = match self.confirmer.confirm(key, &client, tag).await {
                 Ok(manifest) => {
-                    self.note_digest(key, tag, manifest.digest.clone());
+                    self.note_digest(key, tag, manifest.digest.clone()).await;
                     manifest.digest
                 }
                 Err(crate::registry::RegistryError::NotFound { .. }) => {
@@ -573,8 +573,24 @@ impl Engine {
         }
     }
 
-    /// Record what the registry said `tag` of `repository` names (a confirmation's digest).
-    fn note_digest(&self, repository: &ObjectKey, tag: &str, digest: crate::domain::Digest) -> bool {
+    /// Record what the registry said `tag` of `repository` names (a confirmation's digest);
+    /// true when it is news. When an `IfNotPresent` policy watches `repository`, the first
+    /// digest of the tag is kept in the journal before anything plans with it, so a restart
+    /// keeps it too; a journal that cannot keep it is logged as an error and counted.
+    async fn note_digest(&self, repository: &ObjectKey, tag: &str, digest: crate::domain::Digest) -> bool {
+        let keeps_first = self.settings.policies.values().any(|policy| {
+            policy.repository == *repository && policy.digest_reflection == DigestReflection::IfNotPresent
+        });
+        if keeps_first && !self.registry.digests.view(repository).first.contains_key(tag) {
+            match self.journal.keep_first_digest(repository, tag, &digest).await {
+                Ok(kept) => self.registry.digests.keep_first(repository, tag, kept),
+                Err(error) => {
+                    metrics::counter!("pushdeploy_journal_errors_total", "what" => "kept digest")
+                        .increment(1);
+                    tracing::error!(%repository, tag, %error, "the first digest of the tag could not be kept in the journal: after a restart IfNotPresent would take the next lookup's digest");
+                }
+            }
+        }
         self.registry.digests.note(repository, tag, digest)
     }
 
@@ -607,7 +623,7 @@ impl Engine {
             return false;
         };
         match client.manifest(tag).await {
-            Ok(manifest) => self.note_digest(repository, tag, manifest.digest),
+            Ok(manifest) => self.note_digest(repository, tag, manifest.digest).await,
             Err(error) => {
                 tracing::warn!(%repository, tag, %error, "cannot look up the digest to reflect");
                 false

@@ -1,8 +1,9 @@
 //! The digests learnt per (repository, tag), for policies that reflect them
 //! (`digestReflectionPolicy`): the first digest seen for a tag (what `IfNotPresent` keeps) and
 //! the latest one (what `Always` follows). Filled by confirmations (the manifest HEAD of a
-//! push or promotion) and by lookups for a pick; in memory, so after a restart the first
-//! lookup is what "present" means.
+//! push or promotion) and by lookups for a pick. The first digests of repositories that an
+//! `IfNotPresent` policy watches are also kept in the journal (`journal::digests`) and put
+//! back here at start-up with `keep_first`, so a restart does not change what "present" means.
 
 use crate::domain::{Digest, ObjectKey};
 use std::collections::BTreeMap;
@@ -27,6 +28,16 @@ impl DigestBook {
         let view = book.entry(key.clone()).or_default();
         view.first.entry(tag.to_owned()).or_insert_with(|| digest.clone());
         view.latest.insert(tag.to_owned(), digest.clone()) != Some(digest)
+    }
+
+    /// `digest` is the first digest of `tag` of `key`, whatever was seen in this process (the
+    /// journal's kept digest, at start-up or after a confirmation).
+    pub fn keep_first(&self, key: &ObjectKey, tag: &str, digest: Digest) {
+        let mut book = self.0.write().unwrap_or_else(|p| p.into_inner());
+        book.entry(key.clone())
+            .or_default()
+            .first
+            .insert(tag.to_owned(), digest);
     }
 
     pub fn view(&self, key: &ObjectKey) -> DigestView {
@@ -54,6 +65,14 @@ mod tests {
         let view = book.view(&key);
         assert_eq!(view.first["latest"], digest('a'));
         assert_eq!(view.latest["latest"], digest('b'));
+        book.keep_first(&key, "latest", digest('c'));
+        assert_eq!(
+            book.view(&key).first["latest"],
+            digest('c'),
+            "the journal's digest wins"
+        );
+        assert!(!book.note(&key, "latest", digest('b')), "and does not make news");
+        assert_eq!(book.view(&key).first["latest"], digest('c'));
         assert!(
             book.view(&ObjectKey::parse("apps/other").unwrap())
                 .latest

@@ -141,6 +141,27 @@ fn if_not_present_keeps_the_first_digest_of_a_tag_that_moved() {
 }
 
 #[test]
+fn if_not_present_keeps_the_first_digest_across_a_restart() {
+    let world = world();
+    let first = world.registry.push("goldentooth-mcp", TAG, "1");
+    let app = world.start("    digestReflectionPolicy: IfNotPresent\n");
+    scan(&app);
+    world.wait_for_image(&format!("{}:{TAG}@{first}", image_of(&world)));
+    drop(app);
+    let head = world.remote.head("main");
+    let rebuilt = world.registry.push("goldentooth-mcp", TAG, "1-rebuilt");
+    assert_ne!(rebuilt, first);
+    // A new process: its first lookup of the tag names the rebuilt digest, but the digest
+    // kept before the restart is what IfNotPresent keeps (Flux keeps it in status.latestRef).
+    let app = world.start("    digestReflectionPolicy: IfNotPresent\n");
+    scan(&app);
+    let answer = promote(&app, TAG);
+    assert_eq!(answer["outcome"], "up-to-date", "{answer}");
+    assert_eq!(world.remote.head("main"), head);
+    assert_eq!(world.image(), format!("{}:{TAG}@{first}", image_of(&world)));
+}
+
+#[test]
 fn a_multi_arch_index_is_written_as_the_index_digest() {
     let world = world();
     let index = world.registry.push_index("goldentooth-mcp", TAG, "multi");

@@ -65,7 +65,8 @@ impl Engine {
                 // Confirmed: every view and the next decision know this tag from now on.
                 self.registry.note_confirmed(&policy.repository, &tag);
                 if let Some(manifest) = &manifest {
-                    self.note_digest(&policy.repository, &tag, manifest.digest.clone());
+                    self.note_digest(&policy.repository, &tag, manifest.digest.clone())
+                        .await;
                 }
                 manifest
             }
