@@ -122,9 +122,13 @@ impl Signer {
         } else {
             key
         };
-        Ok(Self {
+        let signer = Self {
             inner: Inner::Ssh(Box::new(key)),
-        })
+        };
+        // A trial signature proves this build can sign with the key's algorithm (ed25519,
+        // ECDSA P-256/384/521, RSA; not DSA or security-key `sk-` keys).
+        signer.sign(b"pushdeploy load-time check")?;
+        Ok(signer)
     }
 
     /// What git stores in the `gpgsig` header for `commit_buffer`: an armored OpenPGP detached
@@ -137,15 +141,53 @@ impl Signer {
                 pgp_detached(signing, passphrase, commit_buffer)
             }
             Inner::Ssh(key) => {
-                let signature = key
-                    .sign("git", ssh_key::HashAlg::Sha512, commit_buffer)
-                    .map_err(|error| failed(&error))?;
+                let signature = match key.key_data().rsa() {
+                    Some(pair) => rsa_sshsig(key, pair, commit_buffer)?,
+                    None => key
+                        .sign("git", ssh_key::HashAlg::Sha512, commit_buffer)
+                        .map_err(|error| failed(&error))?,
+                };
                 signature
                     .to_pem(ssh_key::LineEnding::LF)
                     .map_err(|error| failed(&error))
             }
         }
     }
+}
+
+/// An SshSig in namespace `git` with an RSA key (`rsa-sha2-512`), signed with the `rsa` crate:
+/// ssh-key 0.6.7 cannot sign with RSA keys itself (its conversion to `rsa::RsaPrivateKey` passes
+/// the prime `p` twice, so every RSA signature fails with "cryptographic error").
+fn rsa_sshsig(
+    key: &ssh_key::PrivateKey,
+    pair: &ssh_key::private::RsaKeypair,
+    message: &[u8],
+) -> Result<ssh_key::SshSig, SignError> {
+    use rsa::signature::{SignatureEncoding as _, Signer as _};
+    let failed = |error: &dyn std::fmt::Display| SignError::Failed(error.to_string());
+    let int = |value: &ssh_key::Mpint| {
+        value
+            .as_positive_bytes()
+            .map(rsa::BigUint::from_bytes_be)
+            .ok_or_else(|| SignError::Failed("the RSA key has a negative component".to_owned()))
+    };
+    let private = rsa::RsaPrivateKey::from_components(
+        int(&pair.public.n)?,
+        int(&pair.public.e)?,
+        int(&pair.private.d)?,
+        vec![int(&pair.private.p)?, int(&pair.private.q)?],
+    )
+    .map_err(|error| failed(&error))?;
+    let hash = ssh_key::HashAlg::Sha512;
+    let signed = ssh_key::SshSig::signed_data("git", hash, message).map_err(|error| failed(&error))?;
+    let data = rsa::pkcs1v15::SigningKey::<sha2::Sha512>::new(private)
+        .try_sign(&signed)
+        .map_err(|error| failed(&error))?
+        .to_vec();
+    let algorithm = ssh_key::Algorithm::Rsa { hash: Some(hash) };
+    let signature = ssh_key::Signature::new(algorithm, data).map_err(|error| failed(&error))?;
+    ssh_key::SshSig::new(key.public_key().key_data().clone(), "git", hash, signature)
+        .map_err(|error| failed(&error))
 }
 
 /// The key that signs, and whether it is encrypted: the first secret subkey bound with the

@@ -84,24 +84,19 @@ fn gpg_key(dir: &Path, algorithm: &str, passphrase: &str) -> (String, PathBuf) {
 
 /// An ed25519 OpenSSH key made by ssh-keygen, and an allowed-signers file trusting it for git.
 fn ssh_key(dir: &Path, password: &str) -> (String, PathBuf) {
-    let path = dir.join("signing_ed25519");
-    run(
-        "ssh-keygen",
-        &[
-            "-q",
-            "-t",
-            "ed25519",
-            "-N",
-            password,
-            "-C",
-            "signer",
-            "-f",
-            path.to_str().unwrap(),
-        ],
-        &[],
-    );
+    ssh_key_of(dir, &["-t", "ed25519"], "signing_ed25519", password)
+}
+
+/// An OpenSSH key of the type `ssh-keygen` makes from `kind` (e.g. `-t ecdsa -b 384`), written
+/// to `dir/name`, and an allowed-signers file trusting it for git.
+fn ssh_key_of(dir: &Path, kind: &[&str], name: &str, password: &str) -> (String, PathBuf) {
+    let path = dir.join(name);
+    let mut args = vec!["-q"];
+    args.extend_from_slice(kind);
+    args.extend_from_slice(&["-N", password, "-C", "signer", "-f", path.to_str().unwrap()]);
+    run("ssh-keygen", &args, &[]);
     let public = std::fs::read_to_string(path.with_extension("pub")).unwrap();
-    let allowed = dir.join("allowed_signers");
+    let allowed = dir.join(format!("{name}.allowed_signers"));
     std::fs::write(
         &allowed,
         format!("signer@example.com namespaces=\"git\" {public}"),
@@ -202,20 +197,28 @@ async fn commits_signed_with_gpg_keys_verify_with_gnupg_and_a_tampered_copy_does
 
 #[tokio::test]
 async fn commits_signed_with_an_ssh_key_verify_with_allowed_signers_and_a_tampered_copy_does_not() {
-    let dir = tempfile::tempdir().unwrap();
-    let remote = Remote::seeded(dir.path(), &gitops_fixture());
-    let (secret, allowed) = ssh_key(dir.path(), "ssh pass");
-    let automation = signed(&remote, SigningKeyKind::Ssh, &secret, "ssh pass");
-    let allowed_config = format!("gpg.ssh.allowedSignersFile={}", allowed.display());
-    let config = ["-c", "gpg.format=ssh", "-c", allowed_config.as_str()];
-    for commit in write_signed(dir.path(), &automation).await {
-        let report = verify(&remote.bare, &config, &[], &commit).unwrap();
-        assert!(
-            report.contains("Good \"git\" signature for signer@example.com"),
-            "{report}"
-        );
-        let forged = tampered(&remote.bare, &commit);
-        verify(&remote.bare, &config, &[], &forged).unwrap_err();
+    for kind in [
+        &["-t", "ed25519"][..],
+        &["-t", "ecdsa", "-b", "256"],
+        &["-t", "ecdsa", "-b", "384"],
+        &["-t", "ecdsa", "-b", "521"],
+        &["-t", "rsa", "-b", "3072"],
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let remote = Remote::seeded(dir.path(), &gitops_fixture());
+        let (secret, allowed) = ssh_key_of(dir.path(), kind, "signing", "ssh pass");
+        let automation = signed(&remote, SigningKeyKind::Ssh, &secret, "ssh pass");
+        let allowed_config = format!("gpg.ssh.allowedSignersFile={}", allowed.display());
+        let config = ["-c", "gpg.format=ssh", "-c", allowed_config.as_str()];
+        for commit in write_signed(dir.path(), &automation).await {
+            let report = verify(&remote.bare, &config, &[], &commit).unwrap();
+            assert!(
+                report.contains("Good \"git\" signature for signer@example.com"),
+                "{kind:?}: {report}"
+            );
+            let forged = tampered(&remote.bare, &commit);
+            verify(&remote.bare, &config, &[], &forged).unwrap_err();
+        }
     }
 }
 
