@@ -130,7 +130,7 @@ pub(crate) fn float(number: f64, verb: char, spec: Spec, out: &mut String) {
             Some(precision) => general(number, precision),
         },
         'e' | 'E' => exponential(number, spec.precision.unwrap_or(6)),
-        'x' | 'X' => hex_float(number),
+        'x' | 'X' => hex_float(number, spec.precision),
         'f' | 'F' => format!("{:.*}", spec.precision.unwrap_or(6), number),
         _ => return bad_verb(&Value::Float(number), verb, out),
     };
@@ -159,31 +159,66 @@ pub(crate) fn float(number: f64, verb: char, spec: Spec, out: &mut String) {
     pad(&text, spec, true, out);
 }
 
-/// `%x` of a float: Go's shortest hexadecimal mantissa and binary exponent (`0x1.cp+01`).
-fn hex_float(number: f64) -> String {
+/// `%x` of a float as Go's `strconv` (`fmtX`) writes it: a hexadecimal mantissa with a leading
+/// `1` (`0` for zero), the shortest fraction or `precision` digits rounded half to even, and a
+/// binary exponent of at least two digits (`0x1.cp+01`, `%.1x` of 1.97 → `0x1.fp+00`).
+fn hex_float(number: f64, precision: Option<usize>) -> String {
+    const LEADING: u64 = 1 << 60;
     let sign = if number.is_sign_negative() { "-" } else { "" };
-    if number == 0.0 {
-        return format!("{sign}0x0p+00");
-    }
     let bits = number.to_bits();
     let raw_exponent = i64::try_from((bits >> 52) & 0x7ff).unwrap_or(0);
     let mut mantissa = bits & ((1 << 52) - 1);
-    let mut exponent = raw_exponent - 1023;
-    if raw_exponent == 0 {
-        // Subnormal: normalise so the leading digit is 1, as Go does.
-        let shift = mantissa.leading_zeros() - 11;
-        mantissa = (mantissa << shift) & ((1 << 52) - 1);
-        exponent = -1022 - i64::from(shift);
-    }
-    let digits = format!("{mantissa:013x}");
-    let digits = digits.trim_end_matches('0');
-    let fraction = if digits.is_empty() {
-        String::new()
+    let mut exponent = if raw_exponent == 0 {
+        -1022
     } else {
-        format!(".{digits}")
+        mantissa |= 1 << 52;
+        raw_exponent - 1023
     };
+    if mantissa == 0 {
+        exponent = 0;
+    }
+    // The leading 1 (if any) at bit 60.
+    mantissa <<= 8;
+    while mantissa != 0 && mantissa & LEADING == 0 {
+        mantissa <<= 1;
+        exponent -= 1;
+    }
+    if let Some(precision) = precision.filter(|precision| *precision < 15) {
+        let shift = u32::try_from(precision * 4).unwrap_or(0);
+        let extra = (mantissa << shift) & (LEADING - 1);
+        mantissa >>= 60 - shift;
+        if extra | (mantissa & 1) > 1 << 59 {
+            mantissa += 1;
+        }
+        mantissa <<= 60 - shift;
+        if mantissa & (1 << 61) != 0 {
+            mantissa >>= 1;
+            exponent += 1;
+        }
+    }
+    let mut text = format!("{sign}0x{}", (mantissa >> 60) & 1);
+    mantissa <<= 4;
+    let digit = |mantissa: u64| char::from_digit(u32::try_from((mantissa >> 60) & 15).unwrap_or(0), 16);
+    match precision {
+        None if mantissa != 0 => {
+            text.push('.');
+            while mantissa != 0 {
+                text.extend(digit(mantissa));
+                mantissa <<= 4;
+            }
+        }
+        Some(precision) if precision > 0 => {
+            text.push('.');
+            for _ in 0..precision {
+                text.extend(digit(mantissa));
+                mantissa <<= 4;
+            }
+        }
+        _ => {}
+    }
     let exponent_sign = if exponent < 0 { '-' } else { '+' };
-    format!("{sign}0x1{fraction}p{exponent_sign}{:02}", exponent.abs())
+    text.push_str(&format!("p{exponent_sign}{:02}", exponent.abs()));
+    text
 }
 
 /// `%.Ne`: Rust's `{:.Ne}` with Go's exponent (`e+06`).
