@@ -19,7 +19,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 use support::app::App;
 use support::git::{Remote, copy_tree, git, gitops_fixture};
-use support::registry::{Notify, Options, Registry, write_layout};
+use support::registry::{Registry, write_layout};
 
 const DEFAULT_PUSHES: u32 = 100;
 const NOTIFY: &str = "Bearer bench-notify-token";
@@ -126,16 +126,7 @@ fn main() {
     let dir = tempfile::tempdir().unwrap();
     let remote = Remote::seeded(dir.path(), &seed(dir.path(), files));
     let port = support::free_port();
-    let registry = Registry::start(
-        &dir.path().join("registry"),
-        Options {
-            notify: Some(Notify {
-                url: format!("http://127.0.0.1:{port}/hooks/registry"),
-                authorization: NOTIFY.to_owned(),
-            }),
-            ..Options::default()
-        },
-    );
+    let registry = Registry::notifying(&dir.path().join("registry"), port, NOTIFY);
     let app = App::start_on(
         port,
         dir.path(),

@@ -3,7 +3,7 @@
 
 use crate::support::app::App;
 use crate::support::git::{Remote, git, gitops_fixture};
-use crate::support::registry::{Notify, Options, Registry, push_notification};
+use crate::support::registry::{Options, Registry, push_notification};
 use crate::support::wait_for;
 use std::path::Path;
 use std::time::Duration;
@@ -48,17 +48,7 @@ fn the_mcp_scenario_registry_pushes_become_commits_that_change_only_the_image_li
     let dir = tempfile::tempdir().unwrap();
     let remote = Remote::seeded(dir.path(), &gitops_fixture());
     let app_port_holder = crate::support::free_port();
-    let notify = Notify {
-        url: format!("http://127.0.0.1:{app_port_holder}/hooks/registry"),
-        authorization: NOTIFY.to_owned(),
-    };
-    let registry = Registry::start(
-        &dir.path().join("registry"),
-        Options {
-            notify: Some(notify),
-            ..Options::default()
-        },
-    );
+    let registry = Registry::notifying(&dir.path().join("registry"), app_port_holder, NOTIFY);
     let text = config(&registry.host(), &remote, &dir.path().join("data"));
     let mut env = ENV.to_vec();
     env.push(("RUST_LOG", "debug"));

@@ -10,7 +10,7 @@ use pushdeploy::config::{ImageRepository, SenderAuth};
 use pushdeploy::domain::{ImageRef, ObjectKey};
 use pushdeploy::http::health::Readiness;
 use pushdeploy::http::{AppState, router};
-use pushdeploy::journal::{Journal, State};
+use pushdeploy::journal::{Event, Journal, State};
 use pushdeploy::wire::push::Sender;
 use secrecy::SecretString;
 use std::path::Path;
@@ -313,6 +313,12 @@ fn pubsub_envelope(data: &[u8]) -> Vec<u8> {
     serde_json::to_vec(&envelope).unwrap()
 }
 
+/// One more event than `before` is journaled, the newest first, in `state`.
+fn journaled_one(events: &[Event], before: usize, state: State, sender: &str, file: &str) {
+    assert_eq!(events.len(), before + 1, "{sender} {file}: journaled");
+    assert_eq!(events[0].state, state, "{sender} {file}: {:?}", events[0]);
+}
+
 /// What becomes of one golden payload.
 enum Outcome {
     /// Journaled `received` for this configured repository.
@@ -441,13 +447,7 @@ async fn the_senders_own_golden_payloads_are_taken_or_ignored_with_a_reason() {
         match expected {
             Taken(repository) => {
                 assert!(answer.starts_with("{\"accepted\":"), "{sender} {file}: {answer}");
-                assert_eq!(events.len(), before + 1, "{sender} {file}: journaled");
-                assert_eq!(
-                    events[0].state,
-                    State::Received,
-                    "{sender} {file}: {:?}",
-                    events[0]
-                );
+                journaled_one(&events, before, State::Received, sender, file);
                 assert_eq!(
                     events[0].kind.repository().map(ToString::to_string),
                     Some(format!("flux-system/{repository}")),
@@ -455,13 +455,7 @@ async fn the_senders_own_golden_payloads_are_taken_or_ignored_with_a_reason() {
                 );
             }
             Rejected(reason) => {
-                assert_eq!(events.len(), before + 1, "{sender} {file}: journaled");
-                assert_eq!(
-                    events[0].state,
-                    State::Rejected,
-                    "{sender} {file}: {:?}",
-                    events[0]
-                );
+                journaled_one(&events, before, State::Rejected, sender, file);
                 let journaled = events[0].reason.as_deref().unwrap_or_default();
                 assert!(journaled.contains(reason), "{sender} {file}: {journaled}");
             }

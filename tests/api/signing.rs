@@ -334,23 +334,14 @@ fn config_check_exits_2_for_a_signing_key_it_cannot_sign_with_naming_the_secret_
 #[test]
 fn a_push_through_serve_lands_as_a_commit_that_git_verify_commit_accepts() {
     use crate::support::app::App;
-    use crate::support::registry::{Notify, Options, Registry};
+    use crate::support::registry::Registry;
     use crate::support::{free_port, mcp_config, wait_for};
     const NOTIFY: &str = "Bearer notify-s3cret-token";
     let dir = tempfile::tempdir().unwrap();
     let remote = Remote::seeded(dir.path(), &gitops_fixture());
     let (_, allowed) = ssh_key(dir.path(), "serve pass");
     let port = free_port();
-    let registry = Registry::start(
-        &dir.path().join("registry"),
-        Options {
-            notify: Some(Notify {
-                url: format!("http://127.0.0.1:{port}/hooks/registry"),
-                authorization: NOTIFY.to_owned(),
-            }),
-            ..Options::default()
-        },
-    );
+    let registry = Registry::notifying(&dir.path().join("registry"), port, NOTIFY);
     let access = format!(
         "intake:\n  registry:\n    authorization: [{{fromEnv: NOTIFY_AUTH}}]\n  coalesceWindow: 0s\nclusterSecrets:\n  flux-system/signer: {{identityFile: {}, passphrase: {{fromEnv: SIGNING_PASS}}}}\n",
         dir.path().join("signing_ed25519").display()

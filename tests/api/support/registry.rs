@@ -52,6 +52,20 @@ pub struct Registry {
 }
 
 impl Registry {
+    /// A registry that notifies `/hooks/registry` of a pushdeploy on `port` with `authorization`.
+    pub fn notifying(dir: &Path, port: u16, authorization: &str) -> Self {
+        Self::start(
+            dir,
+            Options {
+                notify: Some(Notify {
+                    url: format!("http://127.0.0.1:{port}/hooks/registry"),
+                    authorization: authorization.to_owned(),
+                }),
+                ..Options::default()
+            },
+        )
+    }
+
     pub fn start(dir: &Path, options: Options) -> Self {
         std::fs::create_dir_all(dir.join("storage")).unwrap();
         let mut registry = Self {
