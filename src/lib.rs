@@ -16,6 +16,7 @@ pub mod failpoint;
 pub mod gitops;
 pub mod http;
 pub mod journal;
+pub mod oidc;
 pub mod registry;
 pub mod scheduler;
 pub mod signing;

@@ -102,6 +102,20 @@ pub struct RawSenderIntake {
     pub tokens: Vec<Spanned<SecretRef>>,
     /// The header carrying `authorization` or the signature, when not the sender's default.
     pub header: Option<Spanned<String>>,
+    /// GAR only: the push subscription's OIDC ID token, checked as well as the path token.
+    pub oidc: Option<Spanned<RawOidc>>,
+}
+
+/// `intake.gar.oidc`: how to verify a Pub/Sub push subscription's OIDC token offline.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawOidc {
+    /// Google's signing keys as a JWKS file (https://www.googleapis.com/oauth2/v3/certs).
+    pub jwks_file: Option<PathBuf>,
+    /// The audience the subscription puts in its tokens (default there: the push endpoint URL).
+    pub audience: Option<String>,
+    /// The subscription's service account; when set, tokens of any other are refused.
+    pub email: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

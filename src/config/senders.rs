@@ -19,6 +19,8 @@ pub struct SenderAuth {
     pub tokens: Vec<SecretString>,
     /// The (lower-case, valid) header name carrying the authorization value or the signature.
     pub header: String,
+    /// GAR: the push subscription's OIDC token must verify too (`intake.gar.oidc`).
+    pub oidc: Option<crate::oidc::TokenCheck>,
 }
 
 /// Smallest path token accepted: a URL is logged by proxies and shown in senders' UIs, so the
@@ -125,6 +127,9 @@ pub fn resolve(context: &mut Context<'_>, raw: &mut RawIntake) -> BTreeMap<Sende
                 }
             }
         };
+        let oidc = entry
+            .oidc
+            .and_then(|raw| token_check(context, &origin, sender, raw));
         senders.insert(
             sender,
             SenderAuth {
@@ -132,8 +137,47 @@ pub fn resolve(context: &mut Context<'_>, raw: &mut RawIntake) -> BTreeMap<Sende
                 secrets: hmac,
                 tokens,
                 header,
+                oidc,
             },
         );
     }
     senders
+}
+
+/// `intake.gar.oidc`, loaded: the JWKS read and parsed now, so a bad file is a problem at load.
+fn token_check(
+    context: &mut Context<'_>,
+    origin: &super::Origin,
+    sender: Sender,
+    raw: serde_saphyr::Spanned<super::raw::RawOidc>,
+) -> Option<crate::oidc::TokenCheck> {
+    let at = context.at(origin, &raw.referenced);
+    if sender != Sender::Gar {
+        context.problems.add(
+            at,
+            format!(
+                "intake.{}.oidc: only Google Artifact Registry's Pub/Sub push sends OIDC tokens; remove it",
+                sender.name()
+            ),
+        );
+        return None;
+    }
+    let raw = raw.value;
+    let (Some(jwks), Some(audience)) = (raw.jwks_file, raw.audience.filter(|a| !a.trim().is_empty())) else {
+        context.problems.add(
+            at,
+            "intake.gar.oidc needs jwksFile (Google's keys, saved from https://www.googleapis.com/oauth2/v3/certs) and audience (the push subscription's audience; by default its push endpoint URL)",
+        );
+        return None;
+    };
+    let path = context.base.join(jwks);
+    match crate::oidc::TokenCheck::load(&path, audience.trim().to_owned(), raw.email) {
+        Ok(check) => Some(check),
+        Err(error) => {
+            context
+                .problems
+                .add(at, format!("intake.gar.oidc.jwksFile: {error}"));
+            None
+        }
+    }
 }

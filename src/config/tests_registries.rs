@@ -235,3 +235,58 @@ fn sender_intake_takes_only_what_the_sender_can_present() {
     }
     assert!(!text.contains("abc\""), "a token is not echoed: {text}");
 }
+
+#[test]
+fn gar_oidc_needs_a_jwks_file_with_a_key_and_an_audience_and_only_gar_takes_it() {
+    use base64::Engine as _;
+    let keys = tempfile::tempdir().unwrap();
+    let jwks = keys.path().join("google.jwks");
+    let n = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode([0xc5u8; 256]);
+    std::fs::write(
+        &jwks,
+        format!(r#"{{"keys": [{{"kty": "RSA", "alg": "RS256", "kid": "k1", "n": "{n}", "e": "AQAB"}}]}}"#),
+    )
+    .unwrap();
+    let token = "0123456789abcdef0123456789abcdef";
+    let (_dir, settings) = load_text(
+        &format!(
+            "intake:\n  gar:\n    tokens: [{{fromEnv: T}}]\n    oidc: {{jwksFile: {}, audience: https://pushdeploy.example.com/hooks/gar, email: pusher@p.iam.gserviceaccount.com}}\n",
+            jwks.display()
+        ),
+        &[("T", token)],
+    );
+    let senders = settings.unwrap().intake.senders;
+    let check = format!("{:?}", senders[&Sender::Gar].oidc);
+    assert!(check.contains("k1") && check.contains("pusher@p"), "{check}");
+
+    let (_dir, result) = load_text(
+        "intake:
+  gar:
+    tokens: [{fromEnv: T}]
+    oidc: {jwksFile: missing.jwks, audience: a}
+  quay:
+    tokens: [{fromEnv: T}]
+    oidc: {jwksFile: missing.jwks, audience: a}
+  dockerhub:
+    tokens: [{fromEnv: T}]
+",
+        &[("T", token)],
+    );
+    let text = result.unwrap_err().to_string();
+    for message in [
+        "intake.gar.oidc.jwksFile: cannot read the JWKS file",
+        "missing.jwks",
+        "intake.quay.oidc: only Google Artifact Registry's Pub/Sub push sends OIDC tokens",
+    ] {
+        assert!(text.contains(message), "expected {message:?} in:\n{text}");
+    }
+    let (_dir, result) = load_text(
+        "intake:\n  gar:\n    tokens: [{fromEnv: T}]\n    oidc: {jwksFile: ca.pem}\n",
+        &[("T", token)],
+    );
+    let text = result.unwrap_err().to_string();
+    assert!(
+        text.contains("intake.gar.oidc needs jwksFile") && text.contains("pushdeploy.yaml:4"),
+        "{text}"
+    );
+}

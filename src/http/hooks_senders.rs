@@ -119,7 +119,7 @@ fn prove(sender: Sender, auth: Option<&SenderAuth>, headers: &HeaderMap, token: 
         match kind {
             AuthKind::PathToken => {
                 if token.is_some_and(|token| crate::signature::verify_token(&auth.tokens, token)) {
-                    return Proof::Done;
+                    return with_oidc(auth, headers);
                 }
             }
             AuthKind::Authorization => {
@@ -143,6 +143,20 @@ fn prove(sender: Sender, auth: Option<&SenderAuth>, headers: &HeaderMap, token: 
         AuthKind::Authorization => "missing or wrong authorization header",
         AuthKind::Hmac => "missing or malformed signature header",
     })
+}
+
+/// With `intake.gar.oidc`, the push subscription's OIDC token must verify as well.
+fn with_oidc(auth: &SenderAuth, headers: &HeaderMap) -> Proof {
+    let Some(check) = &auth.oidc else {
+        return Proof::Done;
+    };
+    match check.verify(header(headers, "authorization"), crate::clock::now()) {
+        Ok(()) => Proof::Done,
+        Err(error) => {
+            tracing::warn!(%error, "refused a Pub/Sub push: its OIDC token does not verify");
+            Proof::Refused("the push subscription's OIDC token does not verify (see the log for why)")
+        }
+    }
 }
 
 #[tracing::instrument(name = "hook.sender", skip_all, fields(sender = sender.name()))]

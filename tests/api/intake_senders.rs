@@ -29,11 +29,12 @@ fn auth(header: &str) -> SenderAuth {
         secrets: Vec::new(),
         tokens: Vec::new(),
         header: header.to_owned(),
+        oidc: None,
     }
 }
 
 /// Every sender configured as `support::senders` presents it, and one repository per sender.
-async fn state(dir: &Path, extra: &[(&str, &str)]) -> AppState {
+pub(crate) async fn state(dir: &Path, extra: &[(&str, &str)]) -> AppState {
     pushdeploy::telemetry::metrics();
     let mut settings = crate::support::settings::empty(dir);
     settings.intake.body_limit = 64 * 1024;
@@ -95,7 +96,7 @@ async fn state(dir: &Path, extra: &[(&str, &str)]) -> AppState {
     }
 }
 
-async fn post(
+pub(crate) async fn post(
     state: &AppState,
     path: &str,
     headers: &[(String, String)],
@@ -116,7 +117,7 @@ async fn post(
     (status, String::from_utf8_lossy(&bytes).into_owned())
 }
 
-async fn journaled(state: &AppState) -> Vec<pushdeploy::journal::Event> {
+pub(crate) async fn journaled(state: &AppState) -> Vec<pushdeploy::journal::Event> {
     state.journal.list(None, None, None, 1000).await.unwrap()
 }
 

@@ -13,6 +13,7 @@ mod edge;
 mod gitops;
 mod intake;
 mod intake_senders;
+mod oidc;
 mod push_targets;
 mod registry;
 mod reliability;

@@ -3,6 +3,7 @@
 pub mod app;
 pub mod fault;
 pub mod git;
+pub mod oidc;
 pub mod pki;
 pub mod registry;
 pub mod senders;
