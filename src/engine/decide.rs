@@ -5,7 +5,7 @@
 use super::{Decision, Engine, task_failed};
 use crate::config::DigestReflection;
 use crate::domain::ObjectKey;
-use crate::gitops::{Intent, Outcome};
+use crate::gitops::{Intent, Outcome, WriteFailure};
 use crate::plan::{PolicyState, Skipped, Snapshot, Trigger, plan};
 use crate::registry::ScanResult;
 use std::sync::Arc;
@@ -208,7 +208,7 @@ impl From<Skipped> for Decision {
     fn from(skipped: Skipped) -> Self {
         let outcome = if skipped.reason.is_failure() {
             Outcome::Failed {
-                error: skipped.reason.to_string(),
+                error: WriteFailure::Planned(skipped.reason),
                 retry: false,
             }
         } else {

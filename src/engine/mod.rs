@@ -24,6 +24,7 @@ mod once;
 mod overrides;
 mod process;
 pub mod reports;
+mod retry;
 pub mod routing;
 mod status;
 pub mod writes;

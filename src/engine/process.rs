@@ -2,6 +2,7 @@
 //! burst, then decided), a refresh of a working copy, or a row that needs nothing; its outcome
 //! is recorded in the journal, or it is left unfinished to be retried after `RETRY_DELAY`.
 
+use super::retry::Transient;
 use super::{Decision, Engine, RETRY_DELAY, burst, micros};
 use crate::domain::{ObjectKey, Tag};
 use crate::gitops::Outcome;
@@ -82,7 +83,7 @@ impl Engine {
                     commit: head,
                 }
             }
-            Err(error) if error.is_transient() => Processed::RetryLater(error.to_string()),
+            Err(error) if error.is_transient() => Processed::RetryLater(error.into()),
             Err(error) => Processed::ended(State::Failed, error.to_string()),
         }
     }
@@ -138,7 +139,7 @@ impl Engine {
                         ),
                     );
                 }
-                Err(error) if error.is_transient() => return Processed::RetryLater(error.to_string()),
+                Err(error) if error.is_transient() => return Processed::RetryLater(error.into()),
                 Err(error) => return Processed::ended(State::Failed, error.to_string()),
             };
             self.registry.note_confirmed(key, tag);
@@ -180,7 +181,7 @@ impl Engine {
             Outcome::Failed { error, retry: true } => Some(error.clone()),
             _ => None,
         }) {
-            return Processed::RetryLater(error);
+            return Processed::RetryLater(error.into());
         }
         summarise(decisions, tag)
     }
@@ -196,7 +197,7 @@ enum Processed {
     },
     /// Transient (registry or remote unreachable): the event stays unfinished and is tried
     /// again after `RETRY_DELAY`.
-    RetryLater(String),
+    RetryLater(Transient),
 }
 
 impl Processed {
