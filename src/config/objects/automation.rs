@@ -9,6 +9,8 @@ use crate::config::raw::RawAutomation;
 use crate::config::selector::LabelSelector;
 use crate::config::settings::{Author, Automation, GitRemote, Origin};
 
+/// One `ImageUpdateAutomation` (from either source) as an `Automation` with its policy
+/// selector (its policies are filled in by `link`); `None` after recording why not.
 pub fn automation(
     context: &mut Context<'_>,
     origin: Origin,

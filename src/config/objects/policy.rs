@@ -7,6 +7,8 @@ use crate::config::raw::RawPolicy;
 use crate::config::settings::{ImagePolicy, Origin};
 use crate::policy::{Order, Policy, Rule, SemverRange, TagFilter};
 
+/// One `ImagePolicy` (from either source) as an `ImagePolicy` with its labels (for the
+/// automations' selectors); `None` after recording why not.
 pub fn policy(
     context: &mut Context<'_>,
     origin: Origin,

@@ -12,6 +12,8 @@ use crate::domain::{ImageRef, ObjectKey};
 const REGISTRY_REMEDY: &str =
     "credentials: {username: USER, password: {fromEnv: VAR}} on the ImageRepository (or a secretRef)";
 
+/// One `ImageRepository` (from either source) as an `ImageRepository`, with what its
+/// registry's `registries:` entry supplies; `None` after recording why not.
 pub fn repository(
     context: &mut Context<'_>,
     origin: Origin,
