@@ -69,7 +69,7 @@ fn summarise(settings: &Settings, automation: &Automation, report: &OnceReport) 
     let mut failures: Vec<String> = outcomes
         .iter()
         .filter_map(|outcome| match outcome {
-            Outcome::Failed { error, .. } => Some(error.clone()),
+            Outcome::Failed { error, .. } => Some(error.to_string()),
             _ => None,
         })
         .collect();

@@ -4,6 +4,7 @@
 //! coalescing window. The first is the leader; the others wait for its outcome and finish with
 //! it (the journal keeps every delivery, each with the leader's result and commit).
 
+use super::retry::Transient;
 use crate::domain::ObjectKey;
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -18,7 +19,7 @@ pub enum Outcome {
         reason: Option<String>,
         commit: Option<String>,
     },
-    RetryLater(String),
+    RetryLater(Transient),
 }
 
 struct Entry {
@@ -155,7 +156,11 @@ mod tests {
         let Role::Leader(leader) = bursts.join(1, &key(), "2-abc") else {
             panic!()
         };
-        finish(&leader, Outcome::RetryLater("registry down".into()));
+        let down = crate::registry::RegistryError::Transport {
+            host: "registry".into(),
+            detail: "down".into(),
+        };
+        finish(&leader, Outcome::RetryLater(down.into()));
         assert!(
             matches!(bursts.join(2, &key(), "2-abc"), Role::Leader(_)),
             "a retry is not shared"

@@ -2,8 +2,9 @@
 //! pick names now; when the tag moved to new content, decide again, so the new digest is
 //! written (as Flux's reflector re-resolves on `ImagePolicy.spec.interval`).
 
-use super::{Engine, Trigger};
+use super::Engine;
 use crate::config::DigestReflection;
+use crate::plan::Trigger;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 

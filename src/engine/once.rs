@@ -69,7 +69,7 @@ impl Engine {
                 self.decide(
                     key,
                     &tags,
-                    super::Trigger::Scan {
+                    crate::plan::Trigger::Scan {
                         cause: "run-once".into(),
                     },
                 )

@@ -42,7 +42,7 @@ impl Writes {
             }
             Outcome::Failed { error, retry } => {
                 table.entry(automation.clone()).or_default().last_error = Some(WriteError {
-                    reason: error.clone(),
+                    reason: error.to_string(),
                     at: now,
                     retried: *retry,
                 });
@@ -68,7 +68,9 @@ mod tests {
         writes.note(
             &automation,
             &Outcome::Failed {
-                error: "messageTemplate: can't evaluate field Image".to_owned(),
+                error: crate::gitops::WriteFailure::Cycle(crate::gitops::GitopsError::Template(
+                    "can't evaluate field Image".to_owned(),
+                )),
                 retry: false,
             },
         );

@@ -4,7 +4,7 @@
 
 use super::targets::Targets;
 use super::workspace::Workspace;
-use super::{Gate, GitopsError, Intent, Outcome, message};
+use super::{Gate, GitopsError, Intent, Outcome, WriteFailure, message};
 use crate::config::Automation;
 use crate::setter::{self, Mode, Site, Values};
 use crate::trailer::Trailer;
@@ -79,32 +79,37 @@ pub fn run(
     gate: &dyn Gate,
 ) -> (Vec<Outcome>, RemoteVerdict) {
     crate::failpoint::hit("cycle.start");
-    let mut last_error = None;
-    for attempt in 0..MAX_ATTEMPTS {
+    // The last rejected push, once every attempt met one (`MAX_ATTEMPTS` is at least 1).
+    let mut attempt = 0;
+    let last = loop {
         match attempt_once(workspace, automation, intents, gate) {
             Ok(outcomes) => return (outcomes, Some(Ok(()))),
             Err(GitopsError::NonFastForward { branch }) => {
                 tracing::info!(automation = %automation.key, attempt, "push rejected (the remote moved); re-applying on the new head");
                 metrics::counter!("pushdeploy_push_retries_total").increment(1);
-                last_error = Some(GitopsError::NonFastForward { branch });
                 std::thread::sleep(backoff(attempt));
+                attempt += 1;
+                if attempt >= MAX_ATTEMPTS {
+                    break GitopsError::NonFastForward { branch };
+                }
             }
             Err(error) => {
                 metrics::counter!("pushdeploy_pushes_total", "result" => "failed").increment(1);
                 let outcomes = intents
                     .iter()
                     .map(|_| Outcome::Failed {
-                        error: error.to_string(),
+                        error: WriteFailure::Cycle(error.clone()),
                         retry: error.is_transient(),
                     })
                     .collect();
                 return (outcomes, remote_verdict(&error));
             }
         }
-    }
-    let error = last_error.map_or_else(String::new, |error| {
-        format!("{error}; gave up after {MAX_ATTEMPTS} attempts")
-    });
+    };
+    let error = WriteFailure::GaveUp {
+        last,
+        attempts: MAX_ATTEMPTS,
+    };
     let outcomes = intents
         .iter()
         .map(|_| Outcome::Failed {
@@ -159,7 +164,7 @@ fn attempt_once(
         {
             tracing::error!(automation = %automation.key, "{refusal}");
             *outcome = Some(Outcome::Failed {
-                error: refusal.to_string(),
+                error: WriteFailure::Refused(refusal.clone()),
                 retry: false,
             });
         }

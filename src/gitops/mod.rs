@@ -6,6 +6,7 @@ mod auth;
 pub mod check;
 mod cycle;
 mod error;
+mod failure;
 mod local;
 mod markers;
 mod message;
@@ -16,6 +17,7 @@ mod writer;
 
 pub use crate::template::Template;
 pub use error::{GitCause, GitopsError, IoCause};
+pub use failure::{TaskCause, WriteFailure};
 pub use message::render as render_message;
 pub use workspace::{LogEntry, Workspace};
 pub use writer::{Inspection, WriterHandle, Writers};
@@ -54,7 +56,7 @@ pub enum Outcome {
     /// `retry`: the cause is transient (remote unreachable, rejected push after every attempt):
     /// the same intent may succeed later and must not be dropped.
     Failed {
-        error: String,
+        error: WriteFailure,
         retry: bool,
     },
 }

@@ -3,7 +3,7 @@
 //! each intent with its outcome. Automations that share a branch share its writer.
 
 use super::workspace::Workspace;
-use super::{Gate, GitopsError, Intent, LogEntry, Outcome, cycle};
+use super::{Gate, GitopsError, Intent, LogEntry, Outcome, TaskCause, WriteFailure, cycle};
 use crate::config::Automation;
 use crate::setter::Site;
 use std::collections::HashMap;
@@ -129,11 +129,10 @@ impl WriterHandle {
     pub async fn submit(&self, automation: Arc<Automation>, intent: Intent) -> Outcome {
         if automation.key != *intent.automation() {
             return Outcome::Failed {
-                error: format!(
-                    "an intent for automation {} was submitted for {} (a bug); nothing written",
-                    intent.automation(),
-                    automation.key
-                ),
+                error: WriteFailure::Misrouted {
+                    intent: intent.automation().clone(),
+                    submitted: automation.key.clone(),
+                },
                 retry: false,
             };
         }
@@ -149,12 +148,12 @@ impl WriterHandle {
             .is_err()
         {
             return Outcome::Failed {
-                error: STOPPED.to_owned(),
+                error: WriteFailure::Stopped,
                 retry: true,
             };
         }
         outcome.await.unwrap_or(Outcome::Failed {
-            error: "the writer stopped before answering".to_owned(),
+            error: WriteFailure::NoAnswer,
             retry: true,
         })
     }
@@ -322,7 +321,7 @@ async fn run(
             .unwrap_or_else(|error| {
                 vec![
                     Outcome::Failed {
-                        error: format!("writer task failed: {error}"),
+                        error: WriteFailure::Task(TaskCause::new(error)),
                         retry: true,
                     };
                     replies.len()

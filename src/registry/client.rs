@@ -93,9 +93,9 @@ impl RegistryClient {
             }
         } else {
             let refreshed = self.trust.lock().unwrap_or_else(|p| p.into_inner()).refresh();
-            let refreshed = refreshed.map_err(|detail| RegistryError::Transport {
+            let refreshed = refreshed.map_err(|source| RegistryError::Trust {
                 host: self.host().to_owned(),
-                detail,
+                source,
             })?;
             if let Some(config) = refreshed {
                 *http = Some(self.build(Some(config))?);
@@ -118,9 +118,9 @@ impl RegistryClient {
             Some(config) => config,
             None => Trust::new(Vec::new(), Vec::new(), Arc::clone(&self.watch))
                 .refresh()
-                .map_err(|detail| RegistryError::Transport {
+                .map_err(|source| RegistryError::Trust {
                     host: self.host().to_owned(),
-                    detail,
+                    source,
                 })?
                 .ok_or_else(|| RegistryError::Transport {
                     host: self.host().to_owned(),

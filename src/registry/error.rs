@@ -43,6 +43,14 @@ pub enum RegistryError {
     Server { host: String, status: u16, url: String },
     #[error("{host}: {detail}; will retry")]
     Transport { host: String, detail: String },
+    /// The CA files or inline PEMs could not be turned into a trust configuration (a file
+    /// missing or being rewritten, a certificate that does not parse): retried, like transport.
+    #[error("{host}: {source}; will retry")]
+    Trust {
+        host: String,
+        #[source]
+        source: super::tls::TrustError,
+    },
     /// A request that failed below HTTP (connect, reset, timeout, a TLS failure other than the
     /// kinds above); the client's error is kept whole.
     #[error("{host}: {}; will retry", chain(source))]
@@ -110,6 +118,7 @@ impl RegistryError {
             Self::RateLimited { .. }
                 | Self::Server { .. }
                 | Self::Transport { .. }
+                | Self::Trust { .. }
                 | Self::Request { .. }
                 | Self::Malformed { .. }
         )

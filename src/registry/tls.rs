@@ -1,6 +1,7 @@
 //! TLS for registry connections: webpki roots plus the configured CA files and inline PEMs.
 //! CA files are re-read when their content changes (checked before each scan). A verifier
-//! wrapper records the leaf certificate's notAfter for the certificate watch.
+//! wrapper records the leaf certificate's notAfter for the certificate watch. A CA that cannot
+//! be read or used is a `TrustError`, its cause kept.
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
@@ -99,6 +100,46 @@ impl ServerCertVerifier for Recording {
     }
 }
 
+/// Why the trust configuration (webpki roots, CA files, inline PEMs) could not be built. The
+/// cause is kept as the source, shared where it is not `Clone` (so `RegistryError` stays `Clone`).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum TrustError {
+    /// A configured CA file could not be read.
+    #[error("cannot read CA file {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: Arc<std::io::Error>,
+    },
+    /// A CA file or inline PEM holds a certificate block that does not parse.
+    #[error("a CA file holds an unreadable certificate: {source}")]
+    Unreadable {
+        #[source]
+        source: Arc<rustls_pki_types::pem::Error>,
+    },
+    /// rustls refused a CA certificate as a trust anchor.
+    #[error("a CA certificate was refused: {source}")]
+    Refused {
+        #[source]
+        source: rustls::Error,
+    },
+    /// The certificate verifier could not be built over the roots.
+    #[error("{0}")]
+    Verifier(#[source] rustls::client::VerifierBuilderError),
+    /// The crypto provider supports none of the default protocol versions.
+    #[error("{0}")]
+    Protocols(#[source] rustls::Error),
+}
+
+/// Compared by what they say, as `RequestCause` is: the sources are not comparable themselves.
+impl PartialEq for TrustError {
+    fn eq(&self, other: &Self) -> bool {
+        self.to_string() == other.to_string()
+    }
+}
+
+impl Eq for TrustError {}
+
 /// The trust configuration of one repository, rebuilt when a CA file changes.
 #[derive(Debug)]
 pub struct Trust {
@@ -119,11 +160,13 @@ impl Trust {
     }
 
     /// A new client config when the CA files changed since the last call (or on the first call).
-    pub fn refresh(&mut self) -> Result<Option<rustls::ClientConfig>, String> {
+    pub fn refresh(&mut self) -> Result<Option<rustls::ClientConfig>, TrustError> {
         let mut contents = Vec::new();
         for path in &self.ca_files {
-            let bytes = std::fs::read(path)
-                .map_err(|error| format!("cannot read CA file {}: {error}", path.display()))?;
+            let bytes = std::fs::read(path).map_err(|source| TrustError::Read {
+                path: path.clone(),
+                source: Arc::new(source),
+            })?;
             contents.push(bytes);
         }
         let fingerprint: Vec<u8> = contents.concat();
@@ -138,11 +181,12 @@ impl Trust {
             .chain(self.ca_pems.iter().map(|pem| pem.as_bytes()));
         for pem in pems {
             for certificate in CertificateDer::pem_slice_iter(pem) {
-                let certificate = certificate
-                    .map_err(|error| format!("a CA file holds an unreadable certificate: {error}"))?;
+                let certificate = certificate.map_err(|source| TrustError::Unreadable {
+                    source: Arc::new(source),
+                })?;
                 roots
                     .add(certificate)
-                    .map_err(|error| format!("a CA certificate was refused: {error}"))?;
+                    .map_err(|source| TrustError::Refused { source })?;
             }
         }
         let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -151,18 +195,56 @@ impl Trust {
             Arc::clone(&provider),
         )
         .build()
-        .map_err(|error| error.to_string())?;
+        .map_err(TrustError::Verifier)?;
         let verifier = Arc::new(Recording {
             inner,
             watch: Arc::clone(&self.watch),
         });
         let config = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
-            .map_err(|error| error.to_string())?
+            .map_err(TrustError::Protocols)?
             .dangerous()
             .with_custom_certificate_verifier(verifier)
             .with_no_client_auth();
         self.fingerprint = Some(fingerprint);
         Ok(Some(config))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_ca_file_is_a_read_error_that_names_it_and_keeps_the_io_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ca.crt");
+        let mut trust = Trust::new(vec![path.clone()], Vec::new(), Arc::default());
+        let error = trust.refresh().unwrap_err();
+        let text = error.to_string();
+        assert!(
+            text.starts_with(&format!("cannot read CA file {}: ", path.display())),
+            "{text}"
+        );
+        let source = std::error::Error::source(&error).expect("the io error is kept");
+        let io = source
+            .downcast_ref::<Arc<std::io::Error>>()
+            .expect("as the io::Error");
+        assert_eq!(io.kind(), std::io::ErrorKind::NotFound);
+    }
+
+    #[test]
+    fn a_broken_certificate_block_is_unreadable_with_the_pem_error_as_its_source() {
+        let pem = "-----BEGIN CERTIFICATE-----\nnot base64 at all!\n-----END CERTIFICATE-----\n";
+        let mut trust = Trust::new(Vec::new(), vec![pem.to_owned()], Arc::default());
+        let error = trust.refresh().unwrap_err();
+        assert!(matches!(error, TrustError::Unreadable { .. }), "{error:?}");
+        assert!(
+            error
+                .to_string()
+                .starts_with("a CA file holds an unreadable certificate: "),
+            "{error}"
+        );
+        assert!(std::error::Error::source(&error).is_some());
     }
 }

@@ -196,7 +196,7 @@ async fn a_read_only_deploy_key_is_named_by_the_check_and_by_the_push() {
         .submit(Arc::clone(&automation), intent(&automation, TAG))
         .await;
     assert!(
-        matches!(&outcome, Outcome::Failed { error, .. } if error.contains("read-only")),
+        matches!(&outcome, Outcome::Failed { error, .. } if error.to_string().contains("read-only")),
         "{outcome:?}"
     );
     assert_eq!(remote.head("main"), head, "nothing may land with a read-only key");
@@ -219,7 +219,7 @@ async fn a_wrong_host_key_is_refused_with_a_clear_error() {
         .submit(Arc::clone(&automation), intent(&automation, TAG))
         .await;
     assert!(
-        matches!(&outcome, Outcome::Failed { error, .. } if error.contains("does not match") && error.contains("known_hosts")),
+        matches!(&outcome, Outcome::Failed { error, .. } if error.to_string().contains("does not match") && error.to_string().contains("known_hosts")),
         "{outcome:?}"
     );
     std::fs::write(&sshd.known_hosts, "").unwrap();
@@ -228,7 +228,7 @@ async fn a_wrong_host_key_is_refused_with_a_clear_error() {
         .submit(Arc::clone(&automation), intent(&automation, TAG))
         .await;
     assert!(
-        matches!(&outcome, Outcome::Failed { error, .. } if error.contains("is not in")),
+        matches!(&outcome, Outcome::Failed { error, .. } if error.to_string().contains("is not in")),
         "{outcome:?}"
     );
 }

@@ -69,7 +69,7 @@ async fn write(dir: &Path, automation: &Arc<Automation>) -> Outcome {
 
 fn failure(outcome: Outcome) -> (String, bool) {
     match outcome {
-        Outcome::Failed { error, retry } => (error, retry),
+        Outcome::Failed { error, retry } => (error.to_string(), retry),
         other => panic!("expected a failure, got {other:?}"),
     }
 }

@@ -228,6 +228,7 @@ async fn the_writer_fails_the_intent_of_a_refused_site_naming_file_and_line_and_
         .await;
     match outcome {
         Outcome::Failed { error, retry } => {
+            let error = error.to_string();
             assert!(!retry, "a refusal is permanent until the file changes");
             assert!(
                 error.contains("apps/mcp/deployment.yaml:1: refused marker") && error.contains("empty value"),

@@ -147,7 +147,7 @@ impl Engine {
                 }
                 Outcome::UpToDate => {}
                 Outcome::Skipped { reason } => failure = Some(reason),
-                Outcome::Failed { error, .. } => failure = Some(error),
+                Outcome::Failed { error, .. } => failure = Some(error.to_string()),
             }
         }
         if let Some(error) = failure {

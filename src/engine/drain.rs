@@ -1,0 +1,159 @@
+//! The engine's loop: wake-ups, scan results and the retry pause drive drains of the journal's
+//! unfinished events (page by page, a bounded number in flight), plus hourly pruning. What one
+//! event comes to is `process.rs`'s; this file only schedules.
+
+use super::{Engine, RETRY_DELAY, micros, task_failed};
+use crate::journal::Event;
+use crate::registry::ScanResult;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// Events processed at once by one drain: enough for a burst to meet in the writers' coalescing
+/// window, few enough that a large backlog's retry round stays small in memory.
+const MAX_EVENTS_IN_FLIGHT: usize = 256;
+
+/// Unfinished events read from the journal at once.
+const READ_PAGE: usize = 1024;
+
+impl Engine {
+    /// Process journal entries (including those left unfinished by a crash) and scan results
+    /// until `shutdown`; work in flight finishes first.
+    pub async fn run(
+        self: Arc<Self>,
+        mut scans: mpsc::UnboundedReceiver<ScanResult>,
+        shutdown: CancellationToken,
+    ) {
+        loop {
+            let unfinished = self.drain_journal().await;
+            // Events left unfinished by a transient failure are tried again after a pause.
+            let retry = if unfinished {
+                RETRY_DELAY
+            } else {
+                Duration::from_secs(3600)
+            };
+            self.prune_now_and_then().await;
+            tokio::select! {
+                () = self.wake.notified() => {}
+                () = tokio::time::sleep(retry) => {}
+                Some(scan) = scans.recv() => self.handle_scan(scan).await,
+                () = shutdown.cancelled() => return,
+            }
+        }
+    }
+
+    /// Prune finished journal entries at most once an hour.
+    async fn prune_now_and_then(&self) {
+        let due = {
+            let mut last = self.last_prune.lock().unwrap_or_else(|p| p.into_inner());
+            let due = last.is_none_or(|at| at.elapsed() >= Duration::from_secs(3600));
+            if due {
+                *last = Some(std::time::Instant::now());
+            }
+            due
+        };
+        if due {
+            let intake = &self.settings.intake;
+            match self
+                .journal
+                .prune(intake.journal_max_age, intake.journal_max_count)
+                .await
+            {
+                Ok(pruned) => tracing::debug!(pruned, "journal pruned"),
+                Err(error) => tracing::warn!(%error, "journal pruning failed"),
+            }
+        }
+    }
+
+    /// Process every unfinished event; true when some are still unfinished afterwards.
+    pub(super) async fn drain_journal(self: &Arc<Self>) -> bool {
+        let now = std::time::Instant::now();
+        if let Some(woken_at) = self.woken_at.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            tracing::debug!(target: "pushdeploy::timing", wake_us = micros(now - woken_at), "engine woken");
+        }
+        let cursor = self.read_up_to.load(std::sync::atomic::Ordering::Acquire);
+        // The whole backlog is read at start (crash leftovers) and when a retry is due; every
+        // other wake reads only what arrived since, so a backlog that waits out its retry delay
+        // costs intake nothing (it was re-read on every notification).
+        let retry_due = self
+            .retry_at
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .any(|at| *at <= now);
+        let full = cursor == 0 || retry_due;
+        let mut after = if full { 0 } else { cursor };
+        // In a full read, every unfinished id: the retry times of the others (finished) go.
+        let mut unfinished_ids = full.then(std::collections::HashSet::new);
+        let mut read_failed = false;
+        // Concurrently, so that intents for one branch meet in the writer's coalescing window.
+        let mut tasks = tokio::task::JoinSet::new();
+        loop {
+            // Page by page: a backlog of 100 k events (a registry down under load) is never
+            // held in memory whole, only a page and the events in flight.
+            let reading = std::time::Instant::now();
+            let page = match self.journal.unfinished_page(after, READ_PAGE).await {
+                Ok(page) => {
+                    tracing::debug!(target: "pushdeploy::timing", read_us = micros(reading.elapsed()), "journal page read");
+                    page
+                }
+                Err(error) => {
+                    tracing::error!(%error, "cannot read the journal");
+                    read_failed = true;
+                    break;
+                }
+            };
+            let Some(last) = page.last().map(|event| event.id) else {
+                break;
+            };
+            after = last;
+            self.read_up_to
+                .fetch_max(last, std::sync::atomic::Ordering::AcqRel);
+            let complete = page.len() < READ_PAGE;
+            let due: Vec<Event> = {
+                let retry_at = self.retry_at.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some(ids) = unfinished_ids.as_mut() {
+                    ids.extend(page.iter().map(|event| event.id));
+                }
+                page.into_iter()
+                    .filter(|event| retry_at.get(&event.id).is_none_or(|at| *at <= now))
+                    .collect()
+            };
+            for event in due {
+                // Bounded, so that a retry round over a large backlog does not hold every event
+                // (and its request) in memory at once.
+                if tasks.len() >= MAX_EVENTS_IN_FLIGHT
+                    && let Some(Err(error)) = tasks.join_next().await
+                {
+                    task_failed(&error);
+                }
+                let engine = Arc::clone(self);
+                tasks.spawn(async move { engine.process(event).await });
+            }
+            if complete {
+                break;
+            }
+        }
+        while let Some(joined) = tasks.join_next().await {
+            if let Err(error) = joined {
+                task_failed(&error);
+            }
+        }
+        if let Some(ids) = unfinished_ids
+            && !read_failed
+        {
+            let mut retry_at = self.retry_at.lock().unwrap_or_else(|p| p.into_inner());
+            retry_at.retain(|id, _| ids.contains(id));
+            retry_at.shrink_to_fit();
+        }
+        if read_failed {
+            return true;
+        }
+        let backlog = self.journal.backlog().await;
+        if let Ok(backlog) = backlog {
+            metrics::gauge!("pushdeploy_journal_backlog").set(backlog as f64);
+        }
+        backlog.map_or(true, |backlog| backlog > 0)
+    }
+}
