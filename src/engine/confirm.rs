@@ -15,20 +15,30 @@ use tokio::sync::{OnceCell, Semaphore};
 pub const PER_REPOSITORY: usize = 4;
 
 /// Re-checks of a missing tag (the notification-before-tag-link race): 200, 400, 800, 1600 ms,
-/// ≈3 s in all, each one a shared tag list. A first re-check at 25 ms (issue 12's outliers) made
-/// a burst of 200 missing tags cost more than 20 tag lists under load (the HEADs finish spread
-/// out, so their first re-checks no longer share rounds); left as it was.
+/// ≈3 s in all, each one a shared tag list.
 const RECHECKS: u32 = 4;
 const FIRST_RECHECK: Duration = Duration::from_millis(200);
+/// The race is usually over within a millisecond or two (distribution writes the tag link right
+/// after the manifest it notified about), so a tag that is alone in waiting on its repository
+/// gets one extra, early re-check (a shared tag list) after this. Bursts do not: a first re-check
+/// at 25 ms for every tag made 200 missing tags cost more than 20 tag lists under load (their
+/// HEADs finish spread out, so the early re-checks no longer share rounds).
+const EARLY_RECHECK: Duration = Duration::from_millis(10);
+/// At most this many tags of one repository waiting in re-checks still get the early one.
+const EARLY_WHEN_WAITING: usize = 2;
 
 /// HEADs again after a 5xx: 50, 200 and 800 ms (≈1 s); then the engine's retry takes over.
 fn server_error_delays() -> impl Iterator<Item = Duration> {
     (0..3u32).map(|index| Duration::from_millis(50) * 4u32.pow(index))
 }
 
-/// The waits before each re-check of a missing tag.
-fn recheck_delays() -> impl Iterator<Item = Duration> {
-    (0..RECHECKS).map(|index| FIRST_RECHECK * 2u32.pow(index))
+/// The waits before each re-check of a missing tag, when `waiting` tags of its repository
+/// (itself included) are in re-checks.
+fn recheck_delays(waiting: usize) -> impl Iterator<Item = Duration> {
+    let early = (waiting <= EARLY_WHEN_WAITING).then_some(EARLY_RECHECK);
+    early
+        .into_iter()
+        .chain((0..RECHECKS).map(|index| FIRST_RECHECK * 2u32.pow(index)))
 }
 
 type Shared<T> = Arc<OnceCell<Result<T, RegistryError>>>;
@@ -44,6 +54,41 @@ pub struct Confirmer {
     heads: Mutex<HashMap<(ObjectKey, String), Shared<Manifest>>>,
     lists: Mutex<HashMap<ObjectKey, Arc<ListRound>>>,
     slots: Mutex<HashMap<ObjectKey, Arc<Semaphore>>>,
+    /// Tags per repository waiting in re-checks now.
+    waiting: Arc<Mutex<HashMap<ObjectKey, usize>>>,
+}
+
+/// One tag waiting in re-checks, counted per repository until dropped.
+struct Waiting {
+    map: Arc<Mutex<HashMap<ObjectKey, usize>>>,
+    repository: ObjectKey,
+    /// Waiting tags of the repository, this one included, when it began.
+    count: usize,
+}
+
+impl Waiting {
+    fn enter(map: &Arc<Mutex<HashMap<ObjectKey, usize>>>, repository: &ObjectKey) -> Self {
+        let mut counts = map.lock().unwrap_or_else(|p| p.into_inner());
+        let count = counts.entry(repository.clone()).or_default();
+        *count += 1;
+        Self {
+            map: Arc::clone(map),
+            repository: repository.clone(),
+            count: *count,
+        }
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        let mut counts = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(count) = counts.get_mut(&self.repository) {
+            *count -= 1;
+            if *count == 0 {
+                counts.remove(&self.repository);
+            }
+        }
+    }
 }
 
 impl Confirmer {
@@ -85,7 +130,8 @@ impl Confirmer {
             other => return other,
         }
         let mut observed = Instant::now();
-        for delay in recheck_delays() {
+        let waiting = Waiting::enter(&self.waiting, repository);
+        for delay in recheck_delays(waiting.count) {
             tokio::time::sleep(delay).await;
             let (started, tags) = self.list(repository, client, observed).await;
             observed = started;
@@ -95,7 +141,7 @@ impl Confirmer {
         }
         Err(RegistryError::NotFound {
             host: client.host().to_owned(),
-            what: format!("tag {tag} (manifest HEAD 404, and absent from {RECHECKS} tag lists over ≈3 s)"),
+            what: format!("tag {tag} (manifest HEAD 404, and absent from every tag list over ≈3 s)"),
         })
     }
 
@@ -220,6 +266,22 @@ mod tests {
             )
         };
         RegistryClient::new(repository, Arc::default()).unwrap()
+    }
+
+    #[test]
+    fn a_lone_missing_tag_is_re_checked_early_and_a_burst_waits_as_before() {
+        let ms = |waiting| recheck_delays(waiting).map(|d| d.as_millis()).collect::<Vec<_>>();
+        assert_eq!(ms(1), [10, 200, 400, 800, 1600]);
+        assert_eq!(ms(2), [10, 200, 400, 800, 1600]);
+        assert_eq!(ms(3), [200, 400, 800, 1600], "a burst shares rounds as before");
+        let map = Arc::default();
+        let key = ObjectKey::parse("flux-system/app").unwrap();
+        let first = Waiting::enter(&map, &key);
+        let second = Waiting::enter(&map, &key);
+        assert_eq!((first.count, second.count), (1, 2));
+        drop(first);
+        drop(second);
+        assert_eq!(Waiting::enter(&map, &key).count, 1, "counted only while waiting");
     }
 
     #[tokio::test]
