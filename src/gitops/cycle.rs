@@ -191,8 +191,7 @@ fn attempt_once(
     };
     let pushed = workspace.push(commit, &targets);
     let pushed_at = Instant::now();
-    // The index is written after the push (the notification does not wait for it), pushed or not.
-    workspace.settle_index();
+    // The index is written after the outcomes are answered (`Writer::settle`), pushed or not.
     if let Err(error) = pushed {
         return Err(refine_push_error(workspace, error));
     }
@@ -202,7 +201,6 @@ fn attempt_once(
         apply_us = micros(applied_at - applying),
         commit_us = micros(committed - applied_at),
         push_us = micros(pushed_at - committed),
-        index_us = micros(pushed_at.elapsed()),
         "cycle stages"
     );
     tracing::info!(automation = %automation.key, %commit, changes = applied.changes.len(), "pushed");

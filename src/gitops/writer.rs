@@ -331,6 +331,20 @@ async fn run(
                 // The submitter may have given up waiting; the outcome is recorded by the caller anyway.
                 let _ = reply.send(outcome);
             }
+            // Only now the index the commit changed in memory is written: neither the remote nor
+            // the answer waits for it, and the next job of this writer finds it written (a
+            // cycle's sync would write it first anyway).
+            let shared = Arc::clone(&workspace);
+            let _ = tokio::task::spawn_blocking(move || {
+                let started = std::time::Instant::now();
+                shared
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .settle_index();
+                let index_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+                tracing::debug!(target: "pushdeploy::timing", index_us, "index written");
+            })
+            .await;
         }
         for job in others {
             let shared = Arc::clone(&workspace);
