@@ -162,7 +162,7 @@ impl Engine {
         let keeps_first = self.settings.policies.values().any(|policy| {
             policy.repository == *repository && policy.digest_reflection == DigestReflection::IfNotPresent
         });
-        if keeps_first && !self.registry.digests.view(repository).first.contains_key(tag) {
+        if keeps_first && !self.registry.digests.has_first(repository, tag) {
             match self.journal.keep_first_digest(repository, tag, &digest).await {
                 Ok(kept) => self.registry.digests.keep_first(repository, tag, kept),
                 Err(error) => {

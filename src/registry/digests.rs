@@ -40,6 +40,15 @@ impl DigestBook {
             .insert(tag.to_owned(), digest);
     }
 
+    /// Whether a first digest of `tag` of `key` is known (without copying the view).
+    pub fn has_first(&self, key: &ObjectKey, tag: &str) -> bool {
+        self.0
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key)
+            .is_some_and(|view| view.first.contains_key(tag))
+    }
+
     pub fn view(&self, key: &ObjectKey) -> DigestView {
         self.0
             .read()
@@ -65,6 +74,7 @@ mod tests {
         let view = book.view(&key);
         assert_eq!(view.first["latest"], digest('a'));
         assert_eq!(view.latest["latest"], digest('b'));
+        assert!(book.has_first(&key, "latest") && !book.has_first(&key, "other"));
         book.keep_first(&key, "latest", digest('c'));
         assert_eq!(
             book.view(&key).first["latest"],
