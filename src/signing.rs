@@ -28,6 +28,13 @@ pub enum SignError {
     Failed(String),
 }
 
+impl SignError {
+    /// Signing failed for `error`'s reason (never key material: the libraries' errors name none).
+    fn failed(error: impl std::fmt::Display) -> Self {
+        Self::Failed(error.to_string())
+    }
+}
+
 /// A parsed commit signing key.
 pub struct Signer {
     inner: Inner,
@@ -134,7 +141,6 @@ impl Signer {
     /// What git stores in the `gpgsig` header for `commit_buffer`: an armored OpenPGP detached
     /// signature, or an SSH signature in namespace `git` over SHA-512 (`ssh-keygen -Y sign -n git`).
     pub fn sign(&self, commit_buffer: &[u8]) -> Result<String, SignError> {
-        let failed = |error: &dyn std::fmt::Display| SignError::Failed(error.to_string());
         match &self.inner {
             Inner::Gpg { key, passphrase } => {
                 let (signing, _) = signing_key(key);
@@ -145,11 +151,11 @@ impl Signer {
                     Some(pair) => rsa_sshsig(key, pair, commit_buffer)?,
                     None => key
                         .sign("git", ssh_key::HashAlg::Sha512, commit_buffer)
-                        .map_err(|error| failed(&error))?,
+                        .map_err(SignError::failed)?,
                 };
                 signature
                     .to_pem(ssh_key::LineEnding::LF)
-                    .map_err(|error| failed(&error))
+                    .map_err(SignError::failed)
             }
         }
     }
@@ -164,7 +170,6 @@ fn rsa_sshsig(
     message: &[u8],
 ) -> Result<ssh_key::SshSig, SignError> {
     use rsa::signature::{SignatureEncoding as _, Signer as _};
-    let failed = |error: &dyn std::fmt::Display| SignError::Failed(error.to_string());
     let int = |value: &ssh_key::Mpint| {
         value
             .as_positive_bytes()
@@ -177,17 +182,17 @@ fn rsa_sshsig(
         int(&pair.private.d)?,
         vec![int(&pair.private.p)?, int(&pair.private.q)?],
     )
-    .map_err(|error| failed(&error))?;
+    .map_err(SignError::failed)?;
     let hash = ssh_key::HashAlg::Sha512;
-    let signed = ssh_key::SshSig::signed_data("git", hash, message).map_err(|error| failed(&error))?;
+    let signed = ssh_key::SshSig::signed_data("git", hash, message).map_err(SignError::failed)?;
     let data = rsa::pkcs1v15::SigningKey::<sha2::Sha512>::new(private)
         .try_sign(&signed)
-        .map_err(|error| failed(&error))?
+        .map_err(SignError::failed)?
         .to_vec();
     let algorithm = ssh_key::Algorithm::Rsa { hash: Some(hash) };
-    let signature = ssh_key::Signature::new(algorithm, data).map_err(|error| failed(&error))?;
+    let signature = ssh_key::Signature::new(algorithm, data).map_err(SignError::failed)?;
     ssh_key::SshSig::new(key.public_key().key_data().clone(), "git", hash, signature)
-        .map_err(|error| failed(&error))
+        .map_err(SignError::failed)
 }
 
 /// The key that signs, and whether it is encrypted: the first secret subkey bound with the
@@ -209,7 +214,6 @@ fn pgp_detached(
     passphrase: &Password,
     data: &[u8],
 ) -> Result<String, SignError> {
-    let failed = |error: pgp::errors::Error| SignError::Failed(error.to_string());
     // rPGP takes rand_core 0.6 RNGs (ssh-key re-exports that version; ours is 0.9).
     let signature = DetachedSignature::sign_binary_data(
         ssh_key::rand_core::OsRng,
@@ -218,10 +222,10 @@ fn pgp_detached(
         sign_hash(signing),
         data,
     )
-    .map_err(failed)?;
+    .map_err(SignError::failed)?;
     signature
         .to_armored_string(ArmorOptions::default())
-        .map_err(failed)
+        .map_err(SignError::failed)
 }
 
 /// Whether `passphrase` decrypts the signing key (rPGP checks the key's checksum).
