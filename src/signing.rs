@@ -23,6 +23,13 @@ pub enum SignError {
     /// The passphrase does not decrypt the key.
     #[error("cannot be decrypted with the given passphrase; put the right one in {where_}")]
     WrongPassphrase { where_: &'static str },
+    /// A kind of key this build refuses on purpose, and what to use instead.
+    #[error("is {what}, which is not supported: {why}; use {instead}")]
+    Unsupported {
+        what: &'static str,
+        why: &'static str,
+        instead: &'static str,
+    },
     /// Signing itself failed (a key algorithm this build cannot sign with, or a bug).
     #[error("cannot sign: {0}")]
     Failed(String),
@@ -120,12 +127,30 @@ impl Signer {
             expected: "an OpenSSH private key",
             why: error.to_string(),
         })?;
+        if key.algorithm()
+            == (ssh_key::Algorithm::Ecdsa {
+                curve: ssh_key::EcdsaCurve::NistP521,
+            })
+        {
+            return Err(SignError::Unsupported {
+                what: "an ECDSA P-521 key",
+                why: "ssh-key 0.6.7 misreads the private part of about a third of P-521 keys, so such a key would work or not by chance",
+                instead: "an ed25519, ECDSA P-256/P-384 or RSA key",
+            });
+        }
         let key = if key.is_encrypted() {
             let Some(password) = password else {
                 return Err(SignError::PassphraseMissing { where_: SSH_PASSWORD });
             };
             key.decrypt(password.expose_secret().as_bytes())
-                .map_err(|_| SignError::WrongPassphrase { where_: SSH_PASSWORD })?
+                .map_err(|error| match error {
+                    // The check numbers differ: the passphrase derived another key.
+                    ssh_key::Error::Crypto => SignError::WrongPassphrase { where_: SSH_PASSWORD },
+                    other => SignError::NotAKey {
+                        expected: "an OpenSSH private key this build can read",
+                        why: format!("its private part does not decode ({other})"),
+                    },
+                })?
         } else {
             key
         };
@@ -133,7 +158,7 @@ impl Signer {
             inner: Inner::Ssh(Box::new(key)),
         };
         // A trial signature proves this build can sign with the key's algorithm (ed25519,
-        // ECDSA P-256/384/521, RSA; not DSA or security-key `sk-` keys).
+        // ECDSA P-256/384, RSA; not DSA or security-key `sk-` keys).
         signer.sign(b"pushdeploy load-time check")?;
         Ok(signer)
     }
