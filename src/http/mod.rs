@@ -29,7 +29,7 @@ use std::sync::Arc;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnFailure, TraceLayer};
 
 /// What the hooks share besides `AppState`: the body budget and the accepted `Authorization`
 /// values with their scheme names lower-cased (scheme names are case-insensitive).
@@ -86,7 +86,14 @@ pub fn router(state: AppState) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             request_timeout,
         ))
-        .layer(TraceLayer::new_for_http().make_span_with(request_span::<axum::body::Body>))
+        // A 5xx is an answer we chose (`/readyz` not ready, the body budget full, the journal
+        // down) and its handler logs the cause once, with context; tower-http's default would
+        // add an ERROR line per answer without one, so a probe every 10 s floods the log.
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(request_span::<axum::body::Body>)
+                .on_failure(DefaultOnFailure::new().level(tracing::Level::DEBUG)),
+        )
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
 }

@@ -277,6 +277,11 @@ fn readiness_waits_for_the_working_copy_warm_up_and_names_it_meanwhile() {
         "names what it waits for: {}",
         body.1
     );
+    let logs = cold.logs();
+    assert!(
+        !logs.lines().any(|line| line.contains("\"ERROR\"")),
+        "an unready probe is an answer, not an error line:\n{logs}"
+    );
     drop(cold);
 
     let app = world.start("");
