@@ -43,6 +43,13 @@ fn ms(duration: Duration) -> f64 {
 }
 
 fn main() {
+    // `BENCH_TIMING=1` prints the writer's own stage times (`pushdeploy::timing` lines).
+    if std::env::var_os("BENCH_TIMING").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter("pushdeploy::timing=debug")
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let root = tempfile::tempdir().unwrap();
     let seed = root.path().join("seed");
     for index in 0..10_000 {

@@ -149,27 +149,35 @@ impl Workspace {
 
     /// Hard-reset the work tree to `commit`, removing untracked files. Skipped when the copy
     /// is known to be clean at `commit` already (the common case: our own last push is the tip),
-    /// because a forced checkout stats and may rewrite every file of a large tree.
+    /// because a forced checkout stats and may rewrite every file of a large tree; when it is
+    /// known clean at another commit (someone else pushed after us), only the paths that differ
+    /// between the two commits are checked out.
     pub fn reset(&mut self, commit: git2::Oid) -> Result<(), GitopsError> {
         self.settle_index();
         // Open first: re-opening a dropped handle forgets `clean_at`.
-        let head_there = self.open()?.head().ok().and_then(|head| head.target()) == Some(commit);
-        if self.clean_at == Some(commit) && head_there {
+        let head = self.open()?.head().ok().and_then(|head| head.target());
+        let clean_at = self.clean_at.take().filter(|clean| head == Some(*clean));
+        if clean_at == Some(commit) {
+            self.clean_at = clean_at;
             return Ok(());
         }
-        self.clean_at = None;
-        {
-            let repo = self.open()?;
-            let git = GitopsError::from;
-            let object = repo.find_object(commit, None).map_err(git)?;
-            let mut checkout = git2::build::CheckoutBuilder::new();
-            checkout.force().remove_untracked(true);
-            repo.set_head_detached(commit).map_err(git)?;
-            repo.reset(&object, git2::ResetType::Hard, Some(&mut checkout))
-                .map_err(git)?;
-            // A hard reset leaves untracked files (a crash's temporary file, an edit behind our
-            // back); the setters would read them. Remove them like `git clean -fdx`.
-            remove_untracked(repo)?;
+        let repo = self.open()?;
+        match clean_at {
+            // Known clean at another commit (our last push, and the remote moved on): only the
+            // paths that differ between the two trees are checked out.
+            Some(from) => move_clean_copy(repo, from, commit)?,
+            None => {
+                let git = GitopsError::from;
+                let object = repo.find_object(commit, None).map_err(git)?;
+                let mut checkout = git2::build::CheckoutBuilder::new();
+                checkout.force().remove_untracked(true);
+                repo.set_head_detached(commit).map_err(git)?;
+                repo.reset(&object, git2::ResetType::Hard, Some(&mut checkout))
+                    .map_err(git)?;
+                // A hard reset leaves untracked files (a crash's temporary file, an edit behind
+                // our back); the setters would read them. Remove them like `git clean -fdx`.
+                remove_untracked(repo)?;
+            }
         }
         self.clean_at = Some(commit);
         Ok(())
@@ -428,6 +436,43 @@ fn index_entry(
     Ok((entry, mode))
 }
 
+/// Move a copy whose HEAD, index and work tree equal `from` to `to`, touching only the paths
+/// that differ between their trees: a forced checkout of the whole tree stats every file (80 ms
+/// of a 10,000-file repository's 100 ms cycle when someone else committed in between).
+fn move_clean_copy(repo: &Repository, from: git2::Oid, to: git2::Oid) -> Result<(), GitopsError> {
+    let git = GitopsError::from;
+    let old = repo
+        .find_commit(from)
+        .and_then(|commit| commit.tree())
+        .map_err(git)?;
+    let target = repo.find_commit(to).map_err(git)?;
+    let new = target.tree().map_err(git)?;
+    let diff = repo
+        .diff_tree_to_tree(Some(&old), Some(&new), None)
+        .map_err(git)?;
+    let mut paths = Vec::new();
+    for delta in diff.deltas() {
+        for file in [delta.old_file(), delta.new_file()] {
+            if let Some(path) = file.path()
+                && !paths.iter().any(|known: &PathBuf| known == path)
+            {
+                paths.push(path.to_path_buf());
+            }
+        }
+    }
+    if !paths.is_empty() {
+        let mut checkout = git2::build::CheckoutBuilder::new();
+        // Exact paths, not patterns: the iterators then skip every other directory.
+        checkout.force().disable_pathspec_match(true);
+        for path in &paths {
+            checkout.path(path);
+        }
+        repo.checkout_tree(target.as_object(), Some(&mut checkout))
+            .map_err(git)?;
+    }
+    repo.set_head_detached(to).map_err(git)
+}
+
 /// Delete every untracked or ignored file and directory of the work tree.
 fn remove_untracked(repo: &Repository) -> Result<(), GitopsError> {
     let Some(dir) = repo.workdir() else {
@@ -632,5 +677,93 @@ mod tests {
         assert_eq!(read(&workspace), "a: 1\n");
         workspace.reset(ours).unwrap();
         assert_eq!(read(&workspace), "a: 2\n");
+    }
+
+    #[test]
+    fn a_clean_copy_moves_to_another_commit_by_checking_out_only_the_paths_that_differ() {
+        let dir = tempfile::tempdir().unwrap();
+        let remote = Repository::init_bare(dir.path().join("remote.git")).unwrap();
+        let signature = git2::Signature::now("t", "t@example").unwrap();
+        let commit = |files: &[(&str, &[u8])], parents: &[&git2::Commit]| {
+            let mut index = git2::Index::new().unwrap();
+            for (path, content) in files {
+                let entry = git2::IndexEntry {
+                    ctime: git2::IndexTime::new(0, 0),
+                    mtime: git2::IndexTime::new(0, 0),
+                    dev: 0,
+                    ino: 0,
+                    mode: 0o100_644,
+                    uid: 0,
+                    gid: 0,
+                    file_size: 0,
+                    id: remote.blob(content).unwrap(),
+                    flags: 0,
+                    flags_extended: 0,
+                    path: path.as_bytes().to_vec(),
+                };
+                index.add(&entry).unwrap();
+            }
+            let tree = remote.find_tree(index.write_tree_to(&remote).unwrap()).unwrap();
+            remote
+                .commit(
+                    Some("refs/heads/main"),
+                    &signature,
+                    &signature,
+                    "c",
+                    &tree,
+                    parents,
+                )
+                .unwrap()
+        };
+        let seed = commit(
+            &[
+                ("a.yaml", b"a: 1\n"),
+                ("b.yaml", b"b: 1\n"),
+                ("keep/c.yaml", b"c: 1\n"),
+            ],
+            &[],
+        );
+        let url = format!("file://{}", dir.path().join("remote.git").display());
+        let mut workspace = Workspace::new(dir.path().join("work"), url, GitAuth::None);
+        workspace.fetch(&["main"]).unwrap();
+        workspace.reset(seed).unwrap();
+        // Someone else commits: a.yaml changed, b.yaml deleted, a file in a new directory.
+        let parent = remote.find_commit(seed).unwrap();
+        let theirs = commit(
+            &[
+                ("a.yaml", b"a: 2\n"),
+                ("keep/c.yaml", b"c: 1\n"),
+                ("new/d/e.yaml", b"e: 1\n"),
+            ],
+            &[&parent],
+        );
+        // Left alone by a move (a full reset would remove it): shows which path ran.
+        std::fs::write(workspace.dir.join("stray.txt"), "x").unwrap();
+        assert_eq!(workspace.fetch(&["main"]).unwrap(), vec![Some(theirs)]);
+        workspace.reset(theirs).unwrap();
+
+        let work = workspace.dir.clone();
+        let file = |path: &str| std::fs::read_to_string(work.join(path)).ok();
+        assert_eq!(file("a.yaml").as_deref(), Some("a: 2\n"));
+        assert_eq!(file("b.yaml"), None, "a file deleted upstream goes");
+        assert_eq!(file("new/d/e.yaml").as_deref(), Some("e: 1\n"));
+        assert_eq!(file("keep/c.yaml").as_deref(), Some("c: 1\n"));
+        assert!(workspace.dir.join("stray.txt").exists(), "moved, not fully reset");
+        let status = std::process::Command::new("git")
+            .args(["status", "--porcelain"])
+            .current_dir(&workspace.dir)
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&status.stdout),
+            "?? stray.txt\n",
+            "HEAD, index and work tree agree on every tracked path"
+        );
+        let head = Repository::open(&workspace.dir).unwrap().head().unwrap().target();
+        assert_eq!(head, Some(theirs));
+        // Moving back to the seed restores b.yaml; the markers read the new commit's tree.
+        workspace.reset(seed).unwrap();
+        assert_eq!(file("b.yaml").as_deref(), Some("b: 1\n"));
+        assert_eq!(file("a.yaml").as_deref(), Some("a: 1\n"));
     }
 }
