@@ -200,6 +200,13 @@ impl Service {
 }
 
 fn main() {
+    // `BENCH_TIMING=1` prints the service's own stage times (`pushdeploy::timing` lines).
+    if std::env::var_os("BENCH_TIMING").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter("pushdeploy::timing=debug")
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let root = tempfile::tempdir().unwrap();
     let (settings, bare) = setup(&root.path().join("latency"), 1, Duration::ZERO);
     let url = format!("file://{}", bare.display());
