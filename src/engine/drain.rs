@@ -14,31 +14,62 @@ use tokio_util::sync::CancellationToken;
 /// window, few enough that a large backlog's retry round stays small in memory.
 const MAX_EVENTS_IN_FLIGHT: usize = 256;
 
+/// How often the backlog gauge is refreshed while events are in flight.
+const BACKLOG_COUNT_EVERY: Duration = Duration::from_secs(1);
+
 /// Unfinished events read from the journal at once.
 const READ_PAGE: usize = 1024;
 
 impl Engine {
     /// Process journal entries (including those left unfinished by a crash) and scan results
     /// until `shutdown`; work in flight finishes first.
+    ///
+    /// Events run as tasks that outlive the drain that started them: an event journaled while
+    /// others are in flight starts at once, instead of waiting for the slowest of them (a
+    /// remote that stalls a push held back every other automation's events, and a back-to-back
+    /// notification waited 1.4 ms for its predecessor's outcome transition).
     pub async fn run(
         self: Arc<Self>,
         mut scans: mpsc::UnboundedReceiver<ScanResult>,
         shutdown: CancellationToken,
     ) {
+        let mut tasks = Tasks::default();
         loop {
-            let unfinished = self.drain_journal().await;
+            let unfinished = self.drain_journal(&mut tasks).await;
             // Events left unfinished by a transient failure are tried again after a pause.
-            let retry = if unfinished {
+            let retry = tokio::time::sleep(if unfinished {
                 RETRY_DELAY
             } else {
                 Duration::from_secs(3600)
-            };
+            });
+            tokio::pin!(retry);
             self.prune_now_and_then().await;
-            tokio::select! {
-                () = self.wake.notified() => {}
-                () = tokio::time::sleep(retry) => {}
-                Some(scan) = scans.recv() => self.handle_scan(scan).await,
-                () = shutdown.cancelled() => return,
+            loop {
+                tokio::select! {
+                    () = self.wake.notified() => break,
+                    () = &mut retry => break,
+                    Some(scan) = scans.recv() => {
+                        self.handle_scan(scan).await;
+                        break;
+                    }
+                    Some(joined) = tasks.set.join_next() => {
+                        if let Err(error) = joined {
+                            task_failed(&error);
+                        }
+                        // The last one done: drain again, for the backlog's count and retries.
+                        if tasks.set.is_empty() {
+                            break;
+                        }
+                    }
+                    () = shutdown.cancelled() => {
+                        while let Some(joined) = tasks.set.join_next().await {
+                            if let Err(error) = joined {
+                                task_failed(&error);
+                            }
+                        }
+                        return;
+                    }
+                }
             }
         }
     }
@@ -66,8 +97,9 @@ impl Engine {
         }
     }
 
-    /// Process every unfinished event; true when some are still unfinished afterwards.
-    pub(super) async fn drain_journal(self: &Arc<Self>) -> bool {
+    /// Start every unfinished event that is due and not in flight already; true when some are
+    /// unfinished (in flight included).
+    async fn drain_journal(self: &Arc<Self>, tasks: &mut Tasks) -> bool {
         let now = std::time::Instant::now();
         if let Some(woken_at) = self.woken_at.lock().unwrap_or_else(|p| p.into_inner()).take() {
             tracing::debug!(target: "pushdeploy::timing", wake_us = micros(now - woken_at), "engine woken");
@@ -87,8 +119,6 @@ impl Engine {
         // In a full read, every unfinished id: the retry times of the others (finished) go.
         let mut unfinished_ids = full.then(std::collections::HashSet::new);
         let mut read_failed = false;
-        // Concurrently, so that intents for one branch meet in the writer's coalescing window.
-        let mut tasks = tokio::task::JoinSet::new();
         loop {
             // Page by page: a backlog of 100 k events (a registry down under load) is never
             // held in memory whole, only a page and the events in flight.
@@ -121,23 +151,10 @@ impl Engine {
                     .collect()
             };
             for event in due {
-                // Bounded, so that a retry round over a large backlog does not hold every event
-                // (and its request) in memory at once.
-                if tasks.len() >= MAX_EVENTS_IN_FLIGHT
-                    && let Some(Err(error)) = tasks.join_next().await
-                {
-                    task_failed(&error);
-                }
-                let engine = Arc::clone(self);
-                tasks.spawn(async move { engine.process(event).await });
+                tasks.start(self, event).await;
             }
             if complete {
                 break;
-            }
-        }
-        while let Some(joined) = tasks.join_next().await {
-            if let Err(error) = joined {
-                task_failed(&error);
             }
         }
         if let Some(ids) = unfinished_ids
@@ -150,10 +167,73 @@ impl Engine {
         if read_failed {
             return true;
         }
+        // With events in flight the answer is yes without asking; the count (a scan of the
+        // unfinished events) then runs at most once a second, for the gauge, not per wake.
+        let busy = !tasks.set.is_empty();
+        if busy
+            && tasks
+                .counted_at
+                .is_some_and(|at| at.elapsed() < BACKLOG_COUNT_EVERY)
+        {
+            return true;
+        }
+        tasks.counted_at = Some(std::time::Instant::now());
         let backlog = self.journal.backlog().await;
         if let Ok(backlog) = backlog {
             metrics::gauge!("pushdeploy_journal_backlog").set(backlog as f64);
         }
-        backlog.map_or(true, |backlog| backlog > 0)
+        busy || backlog.map_or(true, |backlog| backlog > 0)
+    }
+}
+
+/// The events being processed, each as its own task; an event is never run twice at once.
+#[derive(Default)]
+struct Tasks {
+    set: tokio::task::JoinSet<()>,
+    /// Ids of the events in `set`; each task's guard removes its own, panicking or not.
+    running: Arc<std::sync::Mutex<std::collections::HashSet<i64>>>,
+    /// When the backlog was last counted.
+    counted_at: Option<std::time::Instant>,
+}
+
+impl Tasks {
+    /// Start `event` unless it is running already; waits for one to finish first when
+    /// `MAX_EVENTS_IN_FLIGHT` are (a retry round over a large backlog must not hold every
+    /// event, and its request, in memory at once).
+    async fn start(&mut self, engine: &Arc<Engine>, event: Event) {
+        let id = event.id;
+        if !self.running.lock().unwrap_or_else(|p| p.into_inner()).insert(id) {
+            return;
+        }
+        while self.set.len() >= MAX_EVENTS_IN_FLIGHT {
+            match self.set.join_next().await {
+                Some(Err(error)) => task_failed(&error),
+                Some(Ok(())) => {}
+                None => break,
+            }
+        }
+        let guard = Running {
+            id,
+            running: Arc::clone(&self.running),
+        };
+        let engine = Arc::clone(engine);
+        self.set.spawn(async move {
+            let _guard = guard;
+            engine.process(event).await;
+        });
+    }
+}
+
+struct Running {
+    id: i64,
+    running: Arc<std::sync::Mutex<std::collections::HashSet<i64>>>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.id);
     }
 }

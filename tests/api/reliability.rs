@@ -527,3 +527,101 @@ fn a_journal_that_cannot_be_written_answers_503_says_why_and_recovers_when_writa
     });
     scenario.assert_retry_is_accepted_and_lands_once(&app, &body);
 }
+
+/// A registry that accepts connections and never answers: each request's first line is
+/// recorded, and the connections are held open until the test ends.
+fn stalled_registry() -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let host = listener.local_addr().unwrap().to_string();
+    let lines = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = Arc::clone(&lines);
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { return };
+            let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            if std::io::BufRead::read_line(&mut reader, &mut line).is_ok() {
+                seen.lock().unwrap().push(line.trim_end().to_owned());
+            }
+            held.push(stream);
+        }
+    });
+    (host, lines)
+}
+
+#[test]
+fn an_event_whose_registry_stalls_does_not_hold_back_the_events_after_it() {
+    let scenario = Scenario::new();
+    let (stalled, requests) = stalled_registry();
+    scenario.registry.push("goldentooth-mcp", MCP_TAG, "two");
+    // A second repository on the stalled host, with a timeout far beyond the wait below: its
+    // confirmation is still in flight when the second event must already be written.
+    let text = crate::support::mcp_config_with_repository(
+        &scenario.registry.host(),
+        &scenario.remote.url(),
+        &scenario.data,
+        &crate::support::notify_and_admin_access("API_TOKEN"),
+        "",
+        &format!("  - name: stalled\n    image: {stalled}/stalled\n    insecure: true\n    interval: 1h\n    timeout: 600s\n"),
+    )
+    .replace(
+        "imageUpdateAutomations:",
+        "  - name: stalled\n    imageRepositoryRef: {name: stalled}\n    policy: {numerical: {order: asc}}\nimageUpdateAutomations:",
+    );
+    let app = App::start(scenario.dir.path(), &text, &ENV);
+    let stalled_event = serde_json::json!({"events": [{"id": "s1", "action": "push", "target": {
+        "mediaType": "application/vnd.oci.image.manifest.v1+json", "repository": "stalled",
+        "tag": "7", "url": format!("http://{stalled}/v2/stalled/manifests/7")}}]})
+    .to_string();
+    let (status, body) = request(
+        app.port,
+        "POST",
+        "/hooks/registry",
+        &HEADERS,
+        stalled_event.as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{body}");
+    wait_for(
+        "the stalled confirmation to be asked",
+        Duration::from_secs(30),
+        || {
+            let lines = requests.lock().unwrap();
+            lines
+                .iter()
+                .any(|line| line.starts_with("HEAD /v2/stalled/manifests/7 "))
+                .then_some(())
+        },
+    );
+
+    let (status, body) = request(
+        app.port,
+        "POST",
+        "/hooks/registry",
+        &HEADERS,
+        scenario.notification("m1", MCP_TAG).as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{body}");
+    wait_for(
+        "the second event's commit while the first still waits",
+        Duration::from_secs(60),
+        || {
+            scenario
+                .remote
+                .show("main", DEPLOYMENT)
+                .contains(MCP_TAG)
+                .then_some(())
+        },
+    );
+    let stalled_state = journaled_pushes(&app)
+        .into_iter()
+        .find(|event| event["tag"] == "7")
+        .unwrap();
+    assert_ne!(stalled_state["state"], "written", "{stalled_state}");
+    assert_ne!(
+        stalled_state["state"], "failed",
+        "still in flight: {stalled_state}"
+    );
+}
