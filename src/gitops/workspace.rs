@@ -304,6 +304,12 @@ impl Workspace {
         let branch = targets.branch.as_str();
         let repo = self.open()?;
         let git = GitopsError::from;
+        // A remote on this machine takes the commit directly; the refs below name what a
+        // network push sends (two ref writes, ≈1 ms each, that a local push does not need).
+        if let Some(path) = super::local::path_of(&url) {
+            super::targets::push_local(repo, &path, commit, targets)?;
+            return pushed(repo, commit, branch);
+        }
         repo.reference(LOCAL_REF, commit, true, "pushdeploy outgoing")
             .map_err(git)?;
         let mut refspecs = vec![format!("{LOCAL_REF}:refs/heads/{branch}")];
@@ -311,10 +317,6 @@ impl Workspace {
             repo.reference(EXTRA_REF, extra.commit, true, "pushdeploy refspec")
                 .map_err(git)?;
             refspecs.push(format!("{EXTRA_REF}:{}", extra.destination));
-        }
-        if let Some(path) = super::local::path_of(&url) {
-            super::targets::push_local(repo, &path, commit, targets)?;
-            return pushed(repo, commit, branch);
         }
         let mut remote = repo.find_remote("origin").map_err(git)?;
         // Per ref: receive-pack accepts or refuses each one on its own.
