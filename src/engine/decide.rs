@@ -15,6 +15,7 @@ impl Engine {
         // The scan's tags plus those confirmed meanwhile: a scan that began before a webhook's
         // tag landed must not pick (and try to write) an older tag.
         let tags = self.registry.tags(&scan.repository);
+        self.forget_deleted_tags(&scan.repository, &tags).await;
         let decisions = self
             .decide(&scan.repository, &tags, Trigger::Scan { cause: "poll".into() })
             .await;
@@ -25,6 +26,31 @@ impl Engine {
         }
         self.scans_decided
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Digests of tags the registry no longer lists (deleted, or pruned by retention) are
+    /// forgotten, in memory and in the journal, so that they do not pile up for every tag ever
+    /// pushed; a tag some policy has selected is kept whatever the list says.
+    async fn forget_deleted_tags(&self, repository: &ObjectKey, tags: &[String]) {
+        let selected: Vec<String> = self
+            .selected
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        let keep: Vec<&str> = selected.iter().map(String::as_str).collect();
+        let gone = self.registry.digests.forget_unlisted(repository, tags, &keep);
+        if gone.is_empty() {
+            return;
+        }
+        tracing::debug!(%repository, forgotten = gone.len(), "digests of tags the registry no longer lists forgotten");
+        if let Err(error) = self.journal.forget_digests(repository, &gone).await {
+            // Kept in the journal, forgotten here: the next start reloads them, which is the
+            // conservative side (`IfNotPresent` keeps a digest longer, never shorter).
+            tracing::warn!(%repository, %error, "cannot forget kept digests in the journal");
+            metrics::counter!("pushdeploy_journal_errors_total", "what" => "forget digests").increment(1);
+        }
     }
 
     /// Plan (`plan::plan`, the one decision point) over what is known for `repository` after

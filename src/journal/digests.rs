@@ -62,6 +62,21 @@ impl Journal {
         Ok(kept.digest)
     }
 
+    /// Forget the kept first digests of `tags` of `repository` (tags the registry no longer
+    /// lists), in one transaction.
+    pub async fn forget_digests(&self, repository: &ObjectKey, tags: &[String]) -> Result<(), JournalError> {
+        let mut transaction = self.pool.begin().await?;
+        for tag in tags {
+            sqlx::query("DELETE FROM tag_digests WHERE repository = ? AND tag = ?")
+                .bind(repository.to_string())
+                .bind(tag)
+                .execute(&mut *transaction)
+                .await?;
+        }
+        transaction.commit().await?;
+        Ok(())
+    }
+
     /// Every kept first digest.
     pub async fn first_digests(&self) -> Result<Vec<FirstDigest>, JournalError> {
         Ok(
@@ -111,6 +126,40 @@ mod tests {
                 tag: "1.0".into(),
                 digest: digest('a')
             }]
+        );
+    }
+
+    #[tokio::test]
+    async fn forgotten_digests_are_gone_after_a_reopen_and_the_others_stay() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = ObjectKey::parse("flux-system/mcp").unwrap();
+        let other = ObjectKey::parse("flux-system/other").unwrap();
+        {
+            let journal = Journal::open(dir.path()).await.unwrap();
+            for (repository, tag, c) in [(&key, "1", 'a'), (&key, "2", 'b'), (&other, "2", 'c')] {
+                journal
+                    .keep_first_digest(repository, tag, &digest(c))
+                    .await
+                    .unwrap();
+            }
+            journal.forget_digests(&key, &["2".to_owned()]).await.unwrap();
+        }
+        let kept = Journal::open(dir.path())
+            .await
+            .unwrap()
+            .first_digests()
+            .await
+            .unwrap();
+        let kept: Vec<(String, String)> = kept
+            .into_iter()
+            .map(|kept| (kept.repository.to_string(), kept.tag))
+            .collect();
+        assert_eq!(
+            kept,
+            [
+                ("flux-system/mcp".to_owned(), "1".to_owned()),
+                ("flux-system/other".to_owned(), "2".to_owned())
+            ]
         );
     }
 }

@@ -49,6 +49,31 @@ impl DigestBook {
             .is_some_and(|view| view.first.contains_key(tag))
     }
 
+    /// Forget the digests of `key`'s tags that are neither in `listed` (the registry's tags
+    /// now) nor in `keep`; returns the forgotten tags that had a first digest, for the journal.
+    pub fn forget_unlisted(&self, key: &ObjectKey, listed: &[String], keep: &[&str]) -> Vec<String> {
+        let listed: std::collections::HashSet<&str> = listed
+            .iter()
+            .map(String::as_str)
+            .chain(keep.iter().copied())
+            .collect();
+        let mut book = self.0.write().unwrap_or_else(|p| p.into_inner());
+        let Some(view) = book.get_mut(key) else {
+            return Vec::new();
+        };
+        let gone: Vec<String> = view
+            .first
+            .keys()
+            .filter(|tag| !listed.contains(tag.as_str()))
+            .cloned()
+            .collect();
+        for tag in &gone {
+            view.first.remove(tag);
+        }
+        view.latest.retain(|tag, _| listed.contains(tag.as_str()));
+        gone
+    }
+
     pub fn view(&self, key: &ObjectKey) -> DigestView {
         self.0
             .read()
@@ -87,6 +112,26 @@ mod tests {
             book.view(&ObjectKey::parse("apps/other").unwrap())
                 .latest
                 .is_empty()
+        );
+    }
+
+    #[test]
+    fn digests_of_tags_the_registry_no_longer_lists_are_forgotten_unless_selected() {
+        let book = DigestBook::default();
+        let key = ObjectKey::parse("apps/web").unwrap();
+        let digest = |c: char| Digest::parse(&format!("sha256:{}", c.to_string().repeat(64))).unwrap();
+        for (tag, c) in [("1", 'a'), ("2", 'b'), ("3", 'c')] {
+            book.note(&key, tag, digest(c));
+        }
+        let gone = book.forget_unlisted(&key, &["3".to_owned()], &["1"]);
+        assert_eq!(gone, vec!["2".to_owned()], "only the unlisted, unselected tag");
+        let view = book.view(&key);
+        assert_eq!(view.first.keys().collect::<Vec<_>>(), ["1", "3"]);
+        assert_eq!(view.latest.keys().collect::<Vec<_>>(), ["1", "3"]);
+        assert!(
+            book.forget_unlisted(&ObjectKey::parse("apps/none").unwrap(), &[], &[])
+                .is_empty(),
+            "an unknown repository has nothing to forget"
         );
     }
 }
