@@ -689,20 +689,7 @@ mod tests {
         let commit = |files: &[(&str, &[u8])], parents: &[&git2::Commit]| {
             let mut index = git2::Index::new().unwrap();
             for (path, content) in files {
-                let entry = git2::IndexEntry {
-                    ctime: git2::IndexTime::new(0, 0),
-                    mtime: git2::IndexTime::new(0, 0),
-                    dev: 0,
-                    ino: 0,
-                    mode: 0o100_644,
-                    uid: 0,
-                    gid: 0,
-                    file_size: 0,
-                    id: remote.blob(content).unwrap(),
-                    flags: 0,
-                    flags_extended: 0,
-                    path: path.as_bytes().to_vec(),
-                };
+                let entry = super::super::file_entry(path, remote.blob(content).unwrap(), content.len());
                 index.add(&entry).unwrap();
             }
             let tree = remote.find_tree(index.write_tree_to(&remote).unwrap()).unwrap();

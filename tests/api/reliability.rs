@@ -574,15 +574,12 @@ fn an_event_whose_registry_stalls_does_not_hold_back_the_events_after_it() {
         "mediaType": "application/vnd.oci.image.manifest.v1+json", "repository": "stalled",
         "tag": "7", "url": format!("http://{stalled}/v2/stalled/manifests/7")}}]})
     .to_string();
-    let (status, body) = request(
-        app.port,
-        "POST",
-        "/hooks/registry",
-        &HEADERS,
-        stalled_event.as_bytes(),
-    )
-    .unwrap();
-    assert_eq!(status, 200, "{body}");
+    let post = |event: &str| {
+        let (status, body) =
+            request(app.port, "POST", "/hooks/registry", &HEADERS, event.as_bytes()).unwrap();
+        assert_eq!(status, 200, "{body}");
+    };
+    post(&stalled_event);
     wait_for(
         "the stalled confirmation to be asked",
         Duration::from_secs(30),
@@ -595,15 +592,7 @@ fn an_event_whose_registry_stalls_does_not_hold_back_the_events_after_it() {
         },
     );
 
-    let (status, body) = request(
-        app.port,
-        "POST",
-        "/hooks/registry",
-        &HEADERS,
-        scenario.notification("m1", MCP_TAG).as_bytes(),
-    )
-    .unwrap();
-    assert_eq!(status, 200, "{body}");
+    post(&scenario.notification("m1", MCP_TAG));
     wait_for(
         "the second event's commit while the first still waits",
         Duration::from_secs(60),
