@@ -52,21 +52,14 @@ impl Engine {
                         self.handle_scan(scan).await;
                         break;
                     }
-                    Some(joined) = tasks.set.join_next() => {
-                        if let Err(error) = joined {
-                            task_failed(&error);
-                        }
+                    Some(()) = tasks.join_one() => {
                         // The last one done: drain again, for the backlog's count and retries.
                         if tasks.set.is_empty() {
                             break;
                         }
                     }
                     () = shutdown.cancelled() => {
-                        while let Some(joined) = tasks.set.join_next().await {
-                            if let Err(error) = joined {
-                                task_failed(&error);
-                            }
-                        }
+                        while tasks.join_one().await.is_some() {}
                         return;
                     }
                 }
@@ -197,6 +190,14 @@ struct Tasks {
 }
 
 impl Tasks {
+    /// Wait for one task to end (a panic is reported); `None` when none is running.
+    async fn join_one(&mut self) -> Option<()> {
+        if let Err(error) = self.set.join_next().await? {
+            task_failed(&error);
+        }
+        Some(())
+    }
+
     /// Start `event` unless it is running already; waits for one to finish first when
     /// `MAX_EVENTS_IN_FLIGHT` are (a retry round over a large backlog must not hold every
     /// event, and its request, in memory at once).
@@ -205,13 +206,7 @@ impl Tasks {
         if !self.running.lock().unwrap_or_else(|p| p.into_inner()).insert(id) {
             return;
         }
-        while self.set.len() >= MAX_EVENTS_IN_FLIGHT {
-            match self.set.join_next().await {
-                Some(Err(error)) => task_failed(&error),
-                Some(Ok(())) => {}
-                None => break,
-            }
-        }
+        while self.set.len() >= MAX_EVENTS_IN_FLIGHT && self.join_one().await.is_some() {}
         let guard = Running {
             id,
             running: Arc::clone(&self.running),

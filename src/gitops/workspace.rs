@@ -452,16 +452,11 @@ fn move_clean_copy(repo: &Repository, from: git2::Oid, to: git2::Oid) -> Result<
     let diff = repo
         .diff_tree_to_tree(Some(&old), Some(&new), None)
         .map_err(git)?;
-    let mut paths = Vec::new();
-    for delta in diff.deltas() {
-        for file in [delta.old_file(), delta.new_file()] {
-            if let Some(path) = file.path()
-                && !paths.iter().any(|known: &PathBuf| known == path)
-            {
-                paths.push(path.to_path_buf());
-            }
-        }
-    }
+    let paths: std::collections::BTreeSet<&Path> = diff
+        .deltas()
+        .flat_map(|delta| [delta.old_file().path(), delta.new_file().path()])
+        .flatten()
+        .collect();
     if !paths.is_empty() {
         let mut checkout = git2::build::CheckoutBuilder::new();
         // Exact paths, not patterns: the iterators then skip every other directory.
@@ -750,7 +745,7 @@ mod tests {
         );
         let head = Repository::open(&workspace.dir).unwrap().head().unwrap().target();
         assert_eq!(head, Some(theirs));
-        // Moving back to the seed restores b.yaml; the markers read the new commit's tree.
+        // Moving back (a move too: the copy is clean at `theirs`) restores b.yaml.
         workspace.reset(seed).unwrap();
         assert_eq!(file("b.yaml").as_deref(), Some("b: 1\n"));
         assert_eq!(file("a.yaml").as_deref(), Some("a: 1\n"));
