@@ -161,6 +161,40 @@ fn if_not_present_keeps_the_first_digest_across_a_restart() {
     assert_eq!(world.image(), format!("{}:{TAG}@{first}", image_of(&world)));
 }
 
+fn scans_decided(app: &App) -> u64 {
+    let (_, body) = app.get("/status").unwrap();
+    let status: serde_json::Value = serde_json::from_str(&body).unwrap();
+    status["scans_decided"].as_u64().unwrap()
+}
+
+#[test]
+fn if_not_present_forgets_the_kept_digest_of_a_tag_the_registry_no_longer_lists() {
+    const OLD: &str = "1-0c1e0a2b";
+    let world = world();
+    let first = world.registry.push("goldentooth-mcp", OLD, "old");
+    let app = world.start("    digestReflectionPolicy: IfNotPresent\n");
+    scan(&app);
+    world.wait_for_image(&format!("{}:{OLD}@{first}", image_of(&world)));
+    let newest = world.registry.push("goldentooth-mcp", TAG, "1");
+    scan(&app);
+    world.wait_for_image(&format!("{}:{TAG}@{newest}", image_of(&world)));
+    // OLD is deleted from the registry (retention); the next scan no longer lists it.
+    world.registry.delete("goldentooth-mcp", OLD);
+    let decided = scans_decided(&app);
+    scan(&app);
+    wait_for("the engine to take the scan", Duration::from_secs(30), || {
+        (scans_decided(&app) > decided).then_some(())
+    });
+    drop(app);
+    // OLD comes back with other content: it is a new tag to IfNotPresent, not the kept one.
+    let rebuilt = world.registry.push("goldentooth-mcp", OLD, "old-rebuilt");
+    assert_ne!(rebuilt, first);
+    let app = world.start("    digestReflectionPolicy: IfNotPresent\n");
+    let answer = promote(&app, OLD);
+    assert_eq!(answer["outcome"], "pushed", "{answer}");
+    assert_eq!(world.image(), format!("{}:{OLD}@{rebuilt}", image_of(&world)));
+}
+
 #[test]
 fn a_multi_arch_index_is_written_as_the_index_digest() {
     let world = world();

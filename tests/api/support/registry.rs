@@ -223,6 +223,25 @@ impl Registry {
         std::fs::read_to_string(digest_file).unwrap().trim().to_owned()
     }
 
+    /// Delete `repository:tag` with skopeo (the manifest it names, so every tag of that
+    /// manifest goes); plain-HTTP registries without credentials only.
+    pub fn delete(&self, repository: &str, tag: &str) {
+        assert!(
+            self.options.tls.is_none() && self.options.htpasswd.is_none() && self.options.token.is_none(),
+            "Registry::delete is written for the plain, open registry"
+        );
+        let output = Command::new("skopeo")
+            .args(["--insecure-policy", "delete", "--tls-verify=false"])
+            .arg(format!("docker://{}/{repository}:{tag}", self.host()))
+            .output()
+            .expect("skopeo must be installed (scripts/test installs it)");
+        assert!(
+            output.status.success(),
+            "skopeo delete failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
     fn ca_pem_for_skopeo(&self) -> String {
         std::fs::read_to_string(self.dir.join("ca-for-skopeo.crt"))
             .expect("call trust_for_pushes(ca) before pushing over TLS")
