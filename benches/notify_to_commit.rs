@@ -101,6 +101,7 @@ fn setup(root: &Path, policies: usize, window: Duration) -> (Settings, std::path
             coalesce_window: window,
             journal_max_age: Duration::from_secs(3600),
             journal_max_count: 100_000,
+            journal_url: None,
         },
         api: Default::default(),
         registries: Default::default(),

@@ -159,9 +159,11 @@ async fn open_engine(
     tokio::sync::mpsc::UnboundedReceiver<crate::registry::ScanResult>,
 )> {
     use anyhow::Context as _;
-    let journal = Journal::open(&settings.data_dir)
-        .await
-        .context("opening the journal")?;
+    let location = match &settings.intake.journal_url {
+        Some(url) => crate::journal::Location::Postgres(url.clone()),
+        None => crate::journal::Location::Sqlite(settings.data_dir.clone()),
+    };
+    let journal = Journal::open_at(&location).await.context("opening the journal")?;
     let (sender, scans) = tokio::sync::mpsc::unbounded_channel();
     let registry = Gateway::new(settings, sender).context("building the registry clients")?;
     // What `IfNotPresent` found present before this process started.

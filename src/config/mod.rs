@@ -9,6 +9,7 @@ mod error;
 mod flux;
 mod flux_schema;
 mod flux_specs;
+mod journal;
 mod objects;
 mod raw;
 mod reflection;
@@ -340,7 +341,8 @@ fn intake(context: &mut Context<'_>, mut raw: raw::RawIntake) -> IntakeSettings 
             Duration::from_secs(1)
         }),
     };
-    let journal = raw.journal.unwrap_or_default();
+    let mut journal = raw.journal.unwrap_or_default();
+    let journal_url = journal::resolve(context, &mut journal);
     let journal_max_age = match journal.max_age.as_deref().map(duration::parse) {
         None => Duration::from_secs(30 * 24 * 3600),
         Some(Ok(age)) => age,
@@ -360,6 +362,7 @@ fn intake(context: &mut Context<'_>, mut raw: raw::RawIntake) -> IntakeSettings 
         coalesce_window,
         journal_max_age,
         journal_max_count: journal.max_count.unwrap_or(100_000).max(1),
+        journal_url,
     }
 }
 

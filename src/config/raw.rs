@@ -77,6 +77,19 @@ pub struct RawJournal {
     /// A duration such as `720h`.
     pub max_age: Option<String>,
     pub max_count: Option<i64>,
+    /// A `postgres://` URL: the journal on PostgreSQL (shared by replicas) instead of SQLite in
+    /// the data dir. Inline without a password, or a secret reference (it may carry one).
+    pub url: Option<Spanned<RawJournalUrl>>,
+    /// The PostgreSQL password, from a secret (put into the URL's userinfo).
+    pub password: Option<Spanned<SecretRef>>,
+}
+
+/// `url: postgres://user@host/db` or `url: {fromEnv: VAR}` / `{fromFile: path}`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawJournalUrl {
+    Inline(String),
+    Secret(SecretRef),
 }
 
 #[derive(Debug, Default, Deserialize)]

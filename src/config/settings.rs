@@ -277,6 +277,9 @@ pub struct IntakeSettings {
     pub journal_max_age: Duration,
     /// At most this many finished journal entries are kept (default 100,000).
     pub journal_max_count: i64,
+    /// The journal on PostgreSQL (shared by every replica), with its password; `None`: SQLite
+    /// in the data dir.
+    pub journal_url: Option<SecretString>,
 }
 
 /// REST API tokens, stored as SHA-256 hashes.

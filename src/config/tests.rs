@@ -813,3 +813,112 @@ fn the_shutdown_grace_is_configurable_and_zero_is_a_problem_at_its_line() {
     );
     assert!(error.contains("pushdeploy.yaml:"), "names the place: {error}");
 }
+
+#[test]
+fn the_journal_url_selects_postgresql_with_its_password_from_a_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let password_file = write(dir.path(), "pgpass", "p@ss/w:rd\n");
+    let inline = write(
+        dir.path(),
+        "inline.yaml",
+        &format!(
+            "intake:\n  journal:\n    url: postgres://pushdeploy@db.internal:5433/deploys?sslmode=require\n    password: {{fromFile: {}}}\n",
+            password_file.display()
+        ),
+    );
+    let settings = load_with_env(Some(&inline), &[], &env(&[])).unwrap();
+    let url = settings.intake.journal_url.clone().expect("PostgreSQL selected");
+    let options: sqlx::postgres::PgConnectOptions = url.expose_secret().parse().unwrap();
+    assert_eq!(
+        (options.get_host(), options.get_port(), options.get_database()),
+        ("db.internal", 5433, Some("deploys"))
+    );
+    assert!(
+        url.expose_secret().contains("p%40ss%2Fw%3Ard@"),
+        "the password is percent-encoded into the userinfo"
+    );
+    assert!(!format!("{settings:?}").contains("p%40ss"), "never in Debug");
+
+    let from_env = write(
+        dir.path(),
+        "env.yaml",
+        "intake:\n  journal:\n    url: {fromEnv: DATABASE_URL}\n",
+    );
+    let settings = load_with_env(
+        Some(&from_env),
+        &[],
+        &env(&[("DATABASE_URL", "postgresql://u:secret@h/d")]),
+    )
+    .unwrap();
+    assert_eq!(
+        settings.intake.journal_url.unwrap().expose_secret(),
+        "postgresql://u:secret@h/d"
+    );
+    let sqlite = write(dir.path(), "none.yaml", "intake:\n  journal:\n    maxCount: 10\n");
+    assert!(
+        load_with_env(Some(&sqlite), &[], &env(&[]))
+            .unwrap()
+            .intake
+            .journal_url
+            .is_none()
+    );
+}
+
+#[test]
+fn a_journal_url_that_is_not_postgres_or_carries_an_inline_password_is_a_problem_with_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: &[(&str, &str, u32)] = &[
+        (
+            "    url: postgres://u:hunter2@db/x\n",
+            "carries a password inline; move the URL into a secret",
+            3,
+        ),
+        (
+            "    url: postgres://u@db/x?password=hunter2\n",
+            "carries a password inline",
+            3,
+        ),
+        ("    url: mysql://u@db/x\n", "has the scheme \"mysql\"", 3),
+        ("    url: not a url\n", "is not a URL", 3),
+        (
+            "    url: postgres://u@db/x\n    password: {fromEnv: NOPE}\n",
+            "environment variable NOPE is not set",
+            4,
+        ),
+        (
+            "    password: {fromEnv: PGPASSWORD}\n",
+            "intake.journal.password is set without intake.journal.url",
+            3,
+        ),
+        (
+            "    url: {fromEnv: DATABASE_URL}\n    password: {fromEnv: PGPASSWORD}\n",
+            "carries a password too; keep one of them",
+            4,
+        ),
+    ];
+    for (index, (lines, message, line)) in cases.iter().enumerate() {
+        let config = write(
+            dir.path(),
+            &format!("case{index}.yaml"),
+            &format!("intake:\n  journal:\n{lines}"),
+        );
+        let error = load_with_env(
+            Some(&config),
+            &[],
+            &env(&[
+                ("PGPASSWORD", "hunter2"),
+                ("DATABASE_URL", "postgres://u:hunter2@db/x"),
+            ]),
+        )
+        .unwrap_err();
+        let file = config.display().to_string();
+        assert_eq!(error.problems.len(), 1, "{lines}: {error}");
+        let problem = &error.problems[0];
+        assert_eq!(problem.location, format!("{file}:{line}"), "{lines}: {error}");
+        assert!(problem.message.contains(message), "{lines}: {error}");
+        assert!(
+            !error.to_string().contains("hunter2"),
+            "{lines}: the password is shown: {error}"
+        );
+    }
+}

@@ -7,7 +7,7 @@ use super::{Journal, JournalError};
 use crate::clock::now;
 use crate::domain::{Digest, ObjectKey};
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 
 /// One remembered first digest.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,8 +17,8 @@ pub struct FirstDigest {
     pub digest: Digest,
 }
 
-impl<'r> sqlx::FromRow<'r, SqliteRow> for FirstDigest {
-    fn from_row(row: &'r SqliteRow) -> Result<Self, sqlx::Error> {
+impl<'r> sqlx::FromRow<'r, AnyRow> for FirstDigest {
+    fn from_row(row: &'r AnyRow) -> Result<Self, sqlx::Error> {
         let repository: String = row.try_get("repository")?;
         let tag: String = row.try_get("tag")?;
         let at = format!("{repository}:{tag}");
@@ -45,7 +45,7 @@ impl Journal {
         tag: &str,
         digest: &Digest,
     ) -> Result<Digest, JournalError> {
-        sqlx::query("INSERT INTO tag_digests (repository, tag, digest, at) VALUES (?, ?, ?, ?) ON CONFLICT (repository, tag) DO NOTHING")
+        sqlx::query("INSERT INTO tag_digests (repository, tag, digest, at) VALUES ($1, $2, $3, $4) ON CONFLICT (repository, tag) DO NOTHING")
             .bind(repository.to_string())
             .bind(tag)
             .bind(digest.as_str())
@@ -53,7 +53,7 @@ impl Journal {
             .execute(&self.pool)
             .await?;
         let kept: FirstDigest = sqlx::query_as(
-            "SELECT repository, tag, digest FROM tag_digests WHERE repository = ? AND tag = ?",
+            "SELECT repository, tag, digest FROM tag_digests WHERE repository = $1 AND tag = $2",
         )
         .bind(repository.to_string())
         .bind(tag)
@@ -67,7 +67,7 @@ impl Journal {
     pub async fn forget_digests(&self, repository: &ObjectKey, tags: &[String]) -> Result<(), JournalError> {
         let mut transaction = self.pool.begin().await?;
         for tag in tags {
-            sqlx::query("DELETE FROM tag_digests WHERE repository = ? AND tag = ?")
+            sqlx::query("DELETE FROM tag_digests WHERE repository = $1 AND tag = $2")
                 .bind(repository.to_string())
                 .bind(tag)
                 .execute(&mut *transaction)

@@ -1,5 +1,7 @@
 //! `JournalError`: what a journal call reports, classified from SQLite's result code (full,
-//! read-only, other) with the `sqlx::Error` kept as the source. Decides nothing else.
+//! read-only, other) or PostgreSQL's SQLSTATE and the connection's state (unreachable, shutting
+//! down, read-only, out of space), with the `sqlx::Error` kept as the source. Decides nothing
+//! else.
 
 use std::sync::Arc;
 
@@ -30,6 +32,15 @@ pub enum JournalError {
         #[source]
         source: Arc<sqlx::Error>,
     },
+    /// The PostgreSQL server cannot be reached or refuses work (down, restarting, a standby,
+    /// out of space or connections).
+    #[error(
+        "journal: the PostgreSQL database is unavailable ({source}); check that the server is up and accepts writes from this replica: intake answers 503 (senders retry) until a journal write succeeds again"
+    )]
+    Unavailable {
+        #[source]
+        source: Arc<sqlx::Error>,
+    },
     /// A statement failed, or a stored row does not decode (the message names the row).
     #[error("journal: {0}")]
     Database(#[source] Arc<sqlx::Error>),
@@ -46,6 +57,32 @@ impl From<sqlx::Error> for JournalError {
         const SQLITE_IOERR: i64 = 10;
         const SQLITE_FULL: i64 = 13;
         const SQLITE_CANTOPEN: i64 = 14;
+        let unreachable = matches!(
+            error,
+            sqlx::Error::Io(_)
+                | sqlx::Error::Tls(_)
+                | sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::WorkerCrashed
+                | sqlx::Error::Protocol(_)
+        );
+        if unreachable {
+            return Self::Unavailable {
+                source: Arc::new(error),
+            };
+        }
+        if let Some(postgres) = error
+            .as_database_error()
+            .and_then(|database| database.try_downcast_ref::<sqlx::postgres::PgDatabaseError>())
+        {
+            let unavailable = postgres_unavailable(postgres.code());
+            let source = Arc::new(error);
+            return if unavailable {
+                Self::Unavailable { source }
+            } else {
+                Self::Database(source)
+            };
+        }
         let primary = error
             .as_database_error()
             .and_then(|database| database.code())
@@ -60,10 +97,25 @@ impl From<sqlx::Error> for JournalError {
     }
 }
 
+/// Whether a PostgreSQL SQLSTATE says the server, not the statement, is the problem: a
+/// connection exception (class 08), insufficient resources (53: disk full, out of memory, too
+/// many connections), operator intervention (57P01-57P05: shutting down, restarting, cannot
+/// connect now), a read-only transaction on a standby (25006), or a system error (58).
+fn postgres_unavailable(sqlstate: &str) -> bool {
+    sqlstate.starts_with("08")
+        || sqlstate.starts_with("53")
+        || sqlstate.starts_with("57P")
+        || sqlstate.starts_with("58")
+        || sqlstate == "25006"
+}
+
 impl JournalError {
-    /// Whether the journal's storage refused the write (full or read-only), as opposed to a
+    /// Whether the journal's storage refused the write (full, read-only, unreachable), as opposed to a
     /// single bad statement: readiness goes false until a write succeeds again.
     pub fn is_storage(&self) -> bool {
-        matches!(self, Self::DiskFull { .. } | Self::ReadOnly { .. })
+        matches!(
+            self,
+            Self::DiskFull { .. } | Self::ReadOnly { .. } | Self::Unavailable { .. }
+        )
     }
 }

@@ -4,7 +4,7 @@
 use super::rows::{bad, parsed};
 use crate::domain::{Digest, ObjectKey, Tag};
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 
 /// What an event asks of the engine, with what it is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -185,8 +185,8 @@ impl Event {
     }
 }
 
-impl<'r> sqlx::FromRow<'r, SqliteRow> for Event {
-    fn from_row(row: &'r SqliteRow) -> Result<Self, sqlx::Error> {
+impl<'r> sqlx::FromRow<'r, AnyRow> for Event {
+    fn from_row(row: &'r AnyRow) -> Result<Self, sqlx::Error> {
         let id: i64 = row.try_get("id")?;
         let text = |column: &str| row.try_get::<Option<String>, _>(column);
         let state = State::try_from(row.try_get::<String, _>("state")?)

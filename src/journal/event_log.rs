@@ -20,7 +20,7 @@ impl Journal {
     /// the last read, without re-reading a backlog that waits out its retry delay.
     pub async fn unfinished_after(&self, after: i64) -> Result<Vec<Event>, JournalError> {
         let query = format!(
-            "SELECT {COLUMNS} FROM events WHERE id > ? AND state IN ('received', 'confirmed', 'decided') ORDER BY id"
+            "SELECT {COLUMNS} FROM events WHERE id > $1 AND state IN ('received', 'confirmed', 'decided') ORDER BY id"
         );
         Ok(sqlx::query_as(sqlx::AssertSqlSafe(query))
             .bind(after)
@@ -38,7 +38,7 @@ impl Journal {
     pub async fn unfinished_page(&self, after: i64, limit: usize) -> Result<Vec<Event>, JournalError> {
         use sqlx::FromRow;
         let query = format!(
-            "SELECT {COLUMNS} FROM events WHERE id > ? AND state IN ('received', 'confirmed', 'decided') ORDER BY id LIMIT ?"
+            "SELECT {COLUMNS} FROM events WHERE id > $1 AND state IN ('received', 'confirmed', 'decided') ORDER BY id LIMIT $2"
         );
         loop {
             let rows = sqlx::query(sqlx::AssertSqlSafe(query.clone()))
@@ -78,7 +78,7 @@ impl Journal {
         commit: Option<&str>,
         digest: Option<&crate::domain::Digest>,
     ) -> Result<(), JournalError> {
-        sqlx::query("UPDATE events SET state = ?, reason = COALESCE(?, reason), commit_sha = COALESCE(?, commit_sha), digest = COALESCE(?, digest), updated_at = ? WHERE id = ?")
+        sqlx::query("UPDATE events SET state = $1, reason = COALESCE($2, reason), commit_sha = COALESCE($3, commit_sha), digest = COALESCE($4, digest), updated_at = $5 WHERE id = $6")
             .bind(state.as_str())
             .bind(reason)
             .bind(commit)
@@ -92,7 +92,7 @@ impl Journal {
 
     /// The event with `id`, if it is (still) stored.
     pub async fn get(&self, id: i64) -> Result<Option<Event>, JournalError> {
-        let query = format!("SELECT {COLUMNS} FROM events WHERE id = ?");
+        let query = format!("SELECT {COLUMNS} FROM events WHERE id = $1");
         Ok(sqlx::query_as(sqlx::AssertSqlSafe(query))
             .bind(id)
             .fetch_optional(&self.pool)
@@ -108,15 +108,12 @@ impl Journal {
         limit: i64,
     ) -> Result<Vec<Event>, JournalError> {
         let query = format!(
-            "SELECT {COLUMNS} FROM events WHERE (? IS NULL OR state = ?) AND (? IS NULL OR repository = ?) AND (? IS NULL OR id < ?) ORDER BY id DESC LIMIT ?"
+            "SELECT {COLUMNS} FROM events WHERE (CAST($1 AS TEXT) IS NULL OR state = $1) AND (CAST($2 AS TEXT) IS NULL OR repository = $2) AND (CAST($3 AS BIGINT) IS NULL OR id < $3) ORDER BY id DESC LIMIT $4"
         );
         let state = state.map(State::as_str);
         let rows = sqlx::query_as(sqlx::AssertSqlSafe(query))
             .bind(state)
-            .bind(state)
             .bind(repository)
-            .bind(repository)
-            .bind(before)
             .bind(before)
             .bind(limit)
             .fetch_all(&self.pool)
@@ -139,13 +136,13 @@ impl Journal {
         let cutoff = now() - i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX);
         let finished = "state IN ('written', 'refreshed', 'ignored', 'failed', 'rejected')";
         let by_age = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DELETE FROM events WHERE {finished} AND received_at < ?"
+            "DELETE FROM events WHERE {finished} AND received_at < $1"
         )))
         .bind(cutoff)
         .execute(&self.pool)
         .await?;
         let by_count = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DELETE FROM events WHERE {finished} AND id NOT IN (SELECT id FROM events ORDER BY id DESC LIMIT ?)"
+            "DELETE FROM events WHERE {finished} AND id NOT IN (SELECT id FROM events ORDER BY id DESC LIMIT $1)"
         )))
         .bind(max_count)
         .execute(&self.pool)
@@ -156,7 +153,7 @@ impl Journal {
     /// Unfinished events for `repository`.
     pub async fn pending(&self, repository: &ObjectKey) -> Result<i64, JournalError> {
         let row = sqlx::query(
-            "SELECT COUNT(*) AS n FROM events WHERE repository = ? AND state IN ('received', 'confirmed', 'decided')",
+            "SELECT COUNT(*) AS n FROM events WHERE repository = $1 AND state IN ('received', 'confirmed', 'decided')",
         )
         .bind(repository.to_string())
         .fetch_one(&self.pool)

@@ -8,7 +8,7 @@ use crate::domain::{ObjectKey, Tag};
 impl Journal {
     /// Pin `policy` to `tag` (replacing an earlier pin), recording who did it.
     pub async fn pin(&self, policy: &ObjectKey, tag: &Tag, by: &str) -> Result<(), JournalError> {
-        sqlx::query("INSERT INTO pins (policy, tag, pinned_by, at) VALUES (?, ?, ?, ?) ON CONFLICT (policy) DO UPDATE SET tag = excluded.tag, pinned_by = excluded.pinned_by, at = excluded.at")
+        sqlx::query("INSERT INTO pins (policy, tag, pinned_by, at) VALUES ($1, $2, $3, $4) ON CONFLICT (policy) DO UPDATE SET tag = excluded.tag, pinned_by = excluded.pinned_by, at = excluded.at")
             .bind(policy.to_string())
             .bind(tag.as_str())
             .bind(by)
@@ -20,7 +20,7 @@ impl Journal {
 
     /// Remove the pin of `policy`, if any.
     pub async fn unpin(&self, policy: &ObjectKey) -> Result<(), JournalError> {
-        sqlx::query("DELETE FROM pins WHERE policy = ?")
+        sqlx::query("DELETE FROM pins WHERE policy = $1")
             .bind(policy.to_string())
             .execute(&self.pool)
             .await?;
@@ -38,7 +38,7 @@ impl Journal {
 
     /// Suspend `automation` (replacing an earlier suspension), recording who did it.
     pub async fn suspend(&self, automation: &ObjectKey, by: &str) -> Result<(), JournalError> {
-        sqlx::query("INSERT INTO suspensions (automation, suspended_by, at) VALUES (?, ?, ?) ON CONFLICT (automation) DO UPDATE SET suspended_by = excluded.suspended_by, at = excluded.at")
+        sqlx::query("INSERT INTO suspensions (automation, suspended_by, at) VALUES ($1, $2, $3) ON CONFLICT (automation) DO UPDATE SET suspended_by = excluded.suspended_by, at = excluded.at")
             .bind(automation.to_string())
             .bind(by)
             .bind(now())
@@ -49,7 +49,7 @@ impl Journal {
 
     /// Lift the suspension of `automation`, if any.
     pub async fn unsuspend(&self, automation: &ObjectKey) -> Result<(), JournalError> {
-        sqlx::query("DELETE FROM suspensions WHERE automation = ?")
+        sqlx::query("DELETE FROM suspensions WHERE automation = $1")
             .bind(automation.to_string())
             .execute(&self.pool)
             .await?;
@@ -75,7 +75,7 @@ impl Journal {
         cause: &str,
     ) -> Result<(), JournalError> {
         sqlx::query(
-            "INSERT INTO deployments (policy, tag, commit_sha, author, cause, at) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO deployments (policy, tag, commit_sha, author, cause, at) VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(policy.to_string())
         .bind(tag.as_str())
@@ -91,7 +91,7 @@ impl Journal {
     /// The tag of the newest deployment of `policy` (read at startup for `/status`).
     pub async fn last_deployed(&self, policy: &ObjectKey) -> Result<Option<Tag>, JournalError> {
         let newest: Option<Deployment> = sqlx::query_as(
-            "SELECT id, tag, commit_sha, author, cause, at FROM deployments WHERE policy = ? ORDER BY id DESC LIMIT 1",
+            "SELECT id, tag, commit_sha, author, cause, at FROM deployments WHERE policy = $1 ORDER BY id DESC LIMIT 1",
         )
         .bind(policy.to_string())
         .fetch_optional(&self.pool)
@@ -102,7 +102,7 @@ impl Journal {
     /// The deployments of `policy`, newest first.
     pub async fn deployments(&self, policy: &ObjectKey) -> Result<Vec<Deployment>, JournalError> {
         Ok(sqlx::query_as(
-            "SELECT id, tag, commit_sha, author, cause, at FROM deployments WHERE policy = ? ORDER BY id DESC",
+            "SELECT id, tag, commit_sha, author, cause, at FROM deployments WHERE policy = $1 ORDER BY id DESC",
         )
         .bind(policy.to_string())
         .fetch_all(&self.pool)
@@ -111,7 +111,7 @@ impl Journal {
 
     /// Append an audit entry: which token made which request, and what came of it.
     pub async fn audit(&self, token: &str, request: &str, result: &str) -> Result<(), JournalError> {
-        sqlx::query("INSERT INTO audit (token_name, request, result, at) VALUES (?, ?, ?, ?)")
+        sqlx::query("INSERT INTO audit (token_name, request, result, at) VALUES ($1, $2, $3, $4)")
             .bind(token)
             .bind(request)
             .bind(result)
@@ -124,7 +124,7 @@ impl Journal {
     /// Audit entries, newest first.
     pub async fn audit_entries(&self, limit: i64) -> Result<Vec<AuditEntry>, JournalError> {
         Ok(
-            sqlx::query_as("SELECT token_name, request, result FROM audit ORDER BY id DESC LIMIT ?")
+            sqlx::query_as("SELECT token_name, request, result FROM audit ORDER BY id DESC LIMIT $1")
                 .bind(limit)
                 .fetch_all(&self.pool)
                 .await?,

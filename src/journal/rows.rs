@@ -5,7 +5,7 @@
 
 use crate::domain::{ObjectKey, Tag};
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 
 /// A stored row whose column does not hold what it must: names the row and the column.
 #[derive(Debug, thiserror::Error)]
@@ -53,8 +53,8 @@ pub struct Pin {
     pub at: i64,
 }
 
-impl<'r> sqlx::FromRow<'r, SqliteRow> for Pin {
-    fn from_row(row: &'r SqliteRow) -> Result<Self, sqlx::Error> {
+impl<'r> sqlx::FromRow<'r, AnyRow> for Pin {
+    fn from_row(row: &'r AnyRow) -> Result<Self, sqlx::Error> {
         let policy: String = row.try_get("policy")?;
         Ok(Self {
             tag: parsed(
@@ -80,8 +80,8 @@ pub struct Suspension {
     pub at: i64,
 }
 
-impl<'r> sqlx::FromRow<'r, SqliteRow> for Suspension {
-    fn from_row(row: &'r SqliteRow) -> Result<Self, sqlx::Error> {
+impl<'r> sqlx::FromRow<'r, AnyRow> for Suspension {
+    fn from_row(row: &'r AnyRow) -> Result<Self, sqlx::Error> {
         let automation: String = row.try_get("automation")?;
         Ok(Self {
             automation: parsed(
@@ -108,8 +108,8 @@ pub struct Deployment {
     pub at: i64,
 }
 
-impl<'r> sqlx::FromRow<'r, SqliteRow> for Deployment {
-    fn from_row(row: &'r SqliteRow) -> Result<Self, sqlx::Error> {
+impl<'r> sqlx::FromRow<'r, AnyRow> for Deployment {
+    fn from_row(row: &'r AnyRow) -> Result<Self, sqlx::Error> {
         let id: i64 = row.try_get("id")?;
         Ok(Self {
             tag: parsed(

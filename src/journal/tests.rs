@@ -343,3 +343,45 @@ async fn a_backlog_is_read_in_pages_of_the_oldest_unfinished_events() {
     assert_eq!(page(ids[2]).await, vec![ids[3], ids[4]]);
     assert_eq!(page(ids[4]).await, Vec::<i64>::new());
 }
+
+/// The two migration sets are kept in step: the same versions and descriptions, and the same
+/// tables with the same columns in the same order (only the id columns' types may differ).
+#[test]
+fn the_sqlite_and_postgresql_migrations_are_kept_in_step() {
+    /// A migration file's name and its tables, each with its column names.
+    type Migration = (String, Vec<(String, Vec<String>)>);
+    fn read(dir: &str) -> Vec<Migration> {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("migrations")
+            .join(dir);
+        let mut files: Vec<_> = std::fs::read_dir(&root)
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .collect();
+        files.sort();
+        files
+            .iter()
+            .map(|path| {
+                let sql = std::fs::read_to_string(path).unwrap();
+                let mut tables = Vec::new();
+                let mut current: Option<(String, Vec<String>)> = None;
+                for line in sql.lines().map(str::trim) {
+                    if let Some(rest) = line.strip_prefix("CREATE TABLE ") {
+                        current = Some((rest.trim_end_matches(" (").to_owned(), Vec::new()));
+                    } else if line.starts_with(");") {
+                        tables.extend(current.take());
+                    } else if let Some((_, columns)) = current.as_mut()
+                        && !line.is_empty()
+                        && !line.starts_with("--")
+                    {
+                        columns.push(line.split_whitespace().next().unwrap().to_owned());
+                    }
+                }
+                (path.file_name().unwrap().to_string_lossy().into_owned(), tables)
+            })
+            .collect()
+    }
+    let sqlite = read("sqlite");
+    assert!(sqlite.len() >= 3 && sqlite.iter().all(|(_, tables)| !tables.is_empty()));
+    assert_eq!(sqlite, read("postgres"));
+}

@@ -3,8 +3,10 @@
 //! task tracks whether the storage accepts writes (disk full, read-only) and, while it does not,
 //! probes it every second so that readiness recovers by itself when space returns.
 
-use super::{JournalError, NewEvent, now};
-use sqlx::sqlite::SqlitePool;
+use super::{JournalError, NewEvent};
+use crate::clock::now;
+use sqlx::AnyPool;
+use sqlx::Row as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -35,7 +37,7 @@ pub struct Appender {
 }
 
 impl Appender {
-    pub fn start(pool: SqlitePool) -> Self {
+    pub fn start(pool: AnyPool) -> Self {
         let (sender, receiver) = mpsc::unbounded_channel();
         let transactions = Arc::new(AtomicU64::new(0));
         let (health_sender, health) = watch::channel(Ok(()));
@@ -65,7 +67,7 @@ impl Appender {
 }
 
 async fn run(
-    pool: SqlitePool,
+    pool: AnyPool,
     mut receiver: mpsc::UnboundedReceiver<Request>,
     transactions: Arc<AtomicU64>,
     health: watch::Sender<Result<(), String>>,
@@ -142,26 +144,31 @@ fn record(health: &watch::Sender<Result<(), String>>, outcome: Result<(), Journa
     }
 }
 
-/// A real, durable write that changes nothing: setting `user_version` to its own value rewrites
-/// the header page, so it needs room for a WAL frame and an fsync like any append.
-async fn probe(pool: &SqlitePool) -> Result<(), sqlx::Error> {
-    let version: i64 = sqlx::query_scalar("PRAGMA user_version").fetch_one(pool).await?;
-    sqlx::query(sqlx::AssertSqlSafe(format!("PRAGMA user_version = {version}")))
-        .execute(pool)
-        .await?;
+/// A real, durable write that changes nothing else: the one `liveness` row is rewritten, so
+/// it needs what any append needs (room for a WAL frame and an fsync on SQLite; a reachable,
+/// writable primary on PostgreSQL).
+async fn probe(pool: &AnyPool) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO liveness (id, at) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET at = excluded.at",
+    )
+    .bind(now())
+    .execute(pool)
+    .await?;
     Ok(())
 }
 
-async fn write(pool: &SqlitePool, batch: &[Request]) -> Result<Vec<Vec<AppendOutcome>>, sqlx::Error> {
+async fn write(pool: &AnyPool, batch: &[Request]) -> Result<Vec<Vec<AppendOutcome>>, sqlx::Error> {
     let mut transaction = pool.begin().await?;
     let mut all = Vec::with_capacity(batch.len());
     for (events, _) in batch {
         let mut outcomes = Vec::with_capacity(events.len());
         for event in events {
             let stamp = now();
+            // RETURNING, not last_insert_rowid(): the same statement on both backends; a
+            // duplicate returns no row.
             let inserted = sqlx::query(
                 "INSERT INTO events (source, dedupe_key, kind, repository, automation, tag, digest, state, reason, received_at, updated_at) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedupe_key) DO NOTHING",
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
             )
             .bind(&event.source)
             .bind(&event.dedupe_key)
@@ -174,12 +181,11 @@ async fn write(pool: &SqlitePool, batch: &[Request]) -> Result<Vec<Vec<AppendOut
             .bind(&event.reason)
             .bind(stamp)
             .bind(stamp)
-            .execute(&mut *transaction)
+            .fetch_optional(&mut *transaction)
             .await?;
-            outcomes.push(if inserted.rows_affected() == 1 {
-                AppendOutcome::Inserted(inserted.last_insert_rowid())
-            } else {
-                AppendOutcome::Duplicate
+            outcomes.push(match inserted {
+                Some(row) => AppendOutcome::Inserted(row.try_get("id")?),
+                None => AppendOutcome::Duplicate,
             });
         }
         all.push(outcomes);

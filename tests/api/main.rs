@@ -14,6 +14,7 @@ mod gitops;
 mod intake;
 mod intake_senders;
 mod oidc;
+mod postgres;
 mod push_targets;
 mod registry;
 mod reliability;

@@ -5,6 +5,7 @@ pub mod fault;
 pub mod git;
 pub mod oidc;
 pub mod pki;
+pub mod postgres;
 pub mod registry;
 pub mod senders;
 pub mod settings;

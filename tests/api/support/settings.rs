@@ -23,6 +23,7 @@ pub fn empty(data_dir: &Path) -> Settings {
             coalesce_window: Duration::ZERO,
             journal_max_age: Duration::from_secs(3600),
             journal_max_count: 1000,
+            journal_url: None,
         },
         api: ApiSettings::default(),
         registries: Default::default(),

@@ -1,0 +1,336 @@
+//! The journal on a real PostgreSQL (a throwaway cluster per test, `support::postgres`): the
+//! same contract as on SQLite, `serve` end to end with its journal there, and a database that
+//! goes away under a running service.
+
+use crate::support::app::App;
+use crate::support::git::{Remote, gitops_fixture};
+use crate::support::postgres::Postgres;
+use crate::support::registry::{Registry, push_notification};
+use crate::support::wait_for;
+use pushdeploy::domain::{Digest, ObjectKey, Tag};
+use pushdeploy::journal::{AppendOutcome, EventKind, Journal, Location, NewEvent, State};
+use secrecy::SecretString;
+use std::time::Duration;
+
+const MCP_TAG: &str = "2-f62ba56a999ec99a7375fed529acf4b336691bdb";
+const DEPLOYMENT: &str = "apps/mcp/deployment.yaml";
+const NOTIFY: &str = "Bearer notify-s3cret-token";
+const API_TOKEN: &str = "api-s3cret-token";
+
+fn push(key: &str, repository: &ObjectKey, tag: &str) -> NewEvent {
+    NewEvent {
+        source: "registry".into(),
+        dedupe_key: key.into(),
+        kind: EventKind::Push {
+            repository: repository.clone(),
+            tag: Tag::parse(tag).unwrap(),
+            digest: None,
+        },
+        state: State::Received,
+        reason: None,
+    }
+}
+
+/// What every journal must do, whichever database it is on: dedupe, the unfinished cursor,
+/// transitions, filtered listing, counts, pins, suspensions, deployments, audit, kept digests,
+/// pruning, and all of it still there after a reopen (with the migrations run again).
+async fn exercise(location: &Location) {
+    let mcp = ObjectKey::parse("flux-system/mcp").unwrap();
+    let other = ObjectKey::parse("flux-system/other").unwrap();
+    let journal = Journal::open_at(location).await.unwrap();
+    let outcomes = journal
+        .append(vec![
+            push("a", &mcp, "1-aaaa"),
+            push("b", &other, "2-bbbb"),
+            push("a", &mcp, "1-aaaa"),
+        ])
+        .await
+        .unwrap();
+    let (first, second) = match outcomes[..] {
+        [
+            AppendOutcome::Inserted(first),
+            AppendOutcome::Inserted(second),
+            AppendOutcome::Duplicate,
+        ] => (first, second),
+        ref other => panic!("expected two inserts and a duplicate, got {other:?}"),
+    };
+    assert!(second > first, "ids grow: {first} then {second}");
+    assert_eq!(
+        journal.append(vec![push("b", &other, "2-bbbb")]).await.unwrap(),
+        [AppendOutcome::Duplicate],
+        "a replay in a later transaction is a duplicate too"
+    );
+    assert_eq!(journal.backlog().await.unwrap(), 2);
+    assert_eq!(journal.pending(&mcp).await.unwrap(), 1);
+    let after_first: Vec<i64> = journal
+        .unfinished_after(first)
+        .await
+        .unwrap()
+        .iter()
+        .map(|event| event.id)
+        .collect();
+    assert_eq!(after_first, [second]);
+    let digest = Digest::parse(&format!("sha256:{}", "c".repeat(64))).unwrap();
+    journal
+        .transition(
+            first,
+            State::Written,
+            Some("written"),
+            Some("abc123"),
+            Some(&digest),
+        )
+        .await
+        .unwrap();
+    let written = journal.get(first).await.unwrap().unwrap();
+    assert_eq!(written.state, State::Written);
+    assert_eq!(written.commit.as_deref(), Some("abc123"));
+    assert_eq!(written.reason.as_deref(), Some("written"));
+    assert_eq!(
+        written.kind,
+        EventKind::Push {
+            repository: mcp.clone(),
+            tag: Tag::parse("1-aaaa").unwrap(),
+            digest: Some(digest.clone())
+        }
+    );
+    // The filters one at a time and together, and the id cursor.
+    let ids =
+        |events: Vec<pushdeploy::journal::Event>| events.iter().map(|event| event.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(journal.list(None, None, None, 10).await.unwrap()),
+        [second, first]
+    );
+    assert_eq!(
+        ids(journal.list(Some(State::Written), None, None, 10).await.unwrap()),
+        [first]
+    );
+    assert_eq!(
+        ids(journal
+            .list(None, Some("flux-system/other"), None, 10)
+            .await
+            .unwrap()),
+        [second]
+    );
+    assert_eq!(
+        ids(journal.list(None, None, Some(second), 10).await.unwrap()),
+        [first]
+    );
+    assert_eq!(
+        ids(journal
+            .list(Some(State::Received), Some("flux-system/mcp"), None, 10)
+            .await
+            .unwrap()),
+        Vec::<i64>::new()
+    );
+    assert_eq!(journal.unfinished_page(0, 1).await.unwrap().len(), 1);
+
+    let tag = Tag::parse("1-aaaa").unwrap();
+    journal.pin(&mcp, &tag, "ops").await.unwrap();
+    journal
+        .pin(&mcp, &Tag::parse("2-bbbb").unwrap(), "ops2")
+        .await
+        .unwrap();
+    let pins = journal.pins().await.unwrap();
+    assert_eq!(pins.len(), 1, "a second pin replaces the first");
+    assert_eq!(
+        (pins[0].tag.as_str(), pins[0].pinned_by.as_str()),
+        ("2-bbbb", "ops2")
+    );
+    journal.suspend(&other, "ops").await.unwrap();
+    assert_eq!(journal.suspensions().await.unwrap()[0].automation, other);
+    journal
+        .record_deployment(&mcp, &tag, "abc123", "fluxcdbot", "push")
+        .await
+        .unwrap();
+    journal
+        .record_deployment(
+            &mcp,
+            &Tag::parse("2-bbbb").unwrap(),
+            "def456",
+            "fluxcdbot",
+            "promote",
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        journal.last_deployed(&mcp).await.unwrap().unwrap().as_str(),
+        "2-bbbb"
+    );
+    assert_eq!(journal.deployments(&mcp).await.unwrap().len(), 2);
+    journal.audit("ops", "POST /pin", "ok").await.unwrap();
+    assert_eq!(journal.audit_entries(5).await.unwrap()[0].request, "POST /pin");
+    assert_eq!(
+        journal.keep_first_digest(&mcp, "1-aaaa", &digest).await.unwrap(),
+        digest
+    );
+    let later = Digest::parse(&format!("sha256:{}", "d".repeat(64))).unwrap();
+    assert_eq!(
+        journal.keep_first_digest(&mcp, "1-aaaa", &later).await.unwrap(),
+        digest,
+        "the first digest is kept"
+    );
+    journal.keep_first_digest(&mcp, "2-x", &later).await.unwrap();
+    journal.forget_digests(&mcp, &["2-x".to_owned()]).await.unwrap();
+    drop(journal);
+
+    let reopened = Journal::open_at(location).await.unwrap();
+    assert_eq!(
+        reopened.backlog().await.unwrap(),
+        1,
+        "the unfinished event survives"
+    );
+    assert_eq!(reopened.unfinished().await.unwrap()[0].id, second);
+    assert_eq!(reopened.pins().await.unwrap().len(), 1);
+    assert_eq!(reopened.suspensions().await.unwrap().len(), 1);
+    assert_eq!(reopened.first_digests().await.unwrap().len(), 1);
+    reopened.unpin(&mcp).await.unwrap();
+    reopened.unsuspend(&other).await.unwrap();
+    assert!(reopened.pins().await.unwrap().is_empty());
+    assert!(reopened.suspensions().await.unwrap().is_empty());
+    // Only finished events are pruned, however small the count.
+    assert_eq!(reopened.prune(Duration::from_secs(3600), 0).await.unwrap(), 1);
+    assert!(reopened.get(first).await.unwrap().is_none());
+    assert!(reopened.get(second).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn the_journal_keeps_its_contract_on_postgresql_as_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    exercise(&Location::Sqlite(dir.path().to_owned())).await;
+    let postgres = Postgres::start();
+    exercise(&Location::Postgres(SecretString::from(postgres.url()))).await;
+    let tables = postgres.psql(
+        "pushdeploy",
+        "SELECT string_agg(table_name, ',' ORDER BY table_name) FROM information_schema.tables WHERE table_schema = 'public'",
+    );
+    assert_eq!(
+        tables,
+        "_sqlx_migrations,audit,deployments,events,liveness,pins,suspensions,tag_digests"
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_password_or_an_absent_server_is_an_open_error_that_never_shows_the_password() {
+    let postgres = Postgres::start();
+    let wrong = postgres.url().replace(postgres.password(), "not-the-password");
+    let error = Journal::open_at(&Location::Postgres(SecretString::from(wrong)))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("password authentication failed"), "{error}");
+    assert!(
+        error.contains(&format!(
+            "postgres://pushdeploy@127.0.0.1:{}/pushdeploy",
+            postgres.port
+        )),
+        "{error}"
+    );
+    assert!(!error.contains("not-the-password"), "{error}");
+    postgres.stop_server();
+    let error = Journal::open_at(&Location::Postgres(SecretString::from(postgres.url())))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(!error.contains(postgres.password()), "{error}");
+    assert!(error.contains("127.0.0.1"), "{error}");
+}
+
+/// The mcp scenario's config with the journal on PostgreSQL (the URL from `JOURNAL_URL`).
+fn config(registry: &str, remote: &Remote, data: &std::path::Path) -> String {
+    crate::support::mcp_config(
+        registry,
+        &remote.url(),
+        data,
+        "intake:
+  registry:
+    authorization: [{fromEnv: NOTIFY_AUTH}]
+  coalesceWindow: 0s
+  journal:
+    url: {fromEnv: JOURNAL_URL}
+api:
+  tokens: [{name: ops, scope: admin, token: {fromEnv: API_TOKEN}}]
+",
+        "",
+    )
+}
+
+fn status(app: &App) -> Option<serde_json::Value> {
+    let (code, body) = app.get("/status")?;
+    (code == 200).then(|| serde_json::from_str(&body).ok())?
+}
+
+#[test]
+fn serve_with_the_journal_on_postgresql_commits_a_push_and_refuses_intake_while_the_database_is_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let postgres = Postgres::start();
+    let remote = Remote::seeded(dir.path(), &gitops_fixture());
+    let port = crate::support::free_port();
+    let registry = Registry::notifying(&dir.path().join("registry"), port, NOTIFY);
+    let text = config(&registry.host(), &remote, &dir.path().join("data"));
+    let url = postgres.url();
+    let env = [
+        ("NOTIFY_AUTH", NOTIFY),
+        ("API_TOKEN", API_TOKEN),
+        ("JOURNAL_URL", url.as_str()),
+    ];
+    let app = App::start_on(port, dir.path(), &text, &env);
+    let before = remote.show("main", DEPLOYMENT);
+
+    registry.push("goldentooth-mcp", MCP_TAG, "c");
+    wait_for("the commit for 2-f62…", Duration::from_secs(60), || {
+        remote.show("main", DEPLOYMENT).contains(MCP_TAG).then_some(())
+    });
+    let expected = before.replace(
+        "registry.goldentooth.net/goldentooth-mcp:latest #",
+        &format!("{}/goldentooth-mcp:{MCP_TAG} #", registry.host()),
+    );
+    assert_eq!(
+        remote.show("main", DEPLOYMENT),
+        expected,
+        "only the image value changes"
+    );
+    let written = postgres.psql(
+        "pushdeploy",
+        &format!("SELECT count(*) FROM events WHERE tag = '{MCP_TAG}' AND state = 'written'"),
+    );
+    assert_eq!(written, "1", "the event is journaled in PostgreSQL, written");
+
+    // The database goes away: intake refuses (a sender retries), readiness says why.
+    postgres.stop_server();
+    let headers = [("Authorization", NOTIFY), ("Content-Type", "application/json")];
+    let base = format!("http://{}", registry.host());
+    let during = push_notification("while-down", &base, "3-0c1e0a2b");
+    let (code, body) = app.post("/hooks/registry", &headers, during.as_bytes());
+    assert_eq!(code, 503, "never a 2xx without the journal: {body}");
+    assert!(body.contains("PostgreSQL"), "{body}");
+    assert!(!body.contains(postgres.password()), "{body}");
+    wait_for("readiness to report the journal", Duration::from_secs(30), || {
+        let (code, body) = app.get("/readyz")?;
+        (code == 503 && body.contains("journal")).then_some(())
+    });
+
+    // It comes back: the same process accepts and writes again, without a restart.
+    postgres.start_server();
+    wait_for("readiness to recover", Duration::from_secs(30), || {
+        app.get("/readyz").filter(|(code, _)| *code == 200)
+    });
+    registry.push("goldentooth-mcp", "3-0c1e0a2b", "d");
+    wait_for(
+        "the commit for 3-0c1e0a2b after the restart",
+        Duration::from_secs(60),
+        || {
+            remote
+                .show("main", DEPLOYMENT)
+                .contains("3-0c1e0a2b")
+                .then_some(())
+        },
+    );
+    wait_for("an empty backlog", Duration::from_secs(30), || {
+        (status(&app)?["journal_backlog"] == 0).then_some(())
+    });
+    let logs = app.logs();
+    assert!(
+        !logs.contains(postgres.password()),
+        "the password reached the logs"
+    );
+}
