@@ -17,6 +17,7 @@ pub mod gitops;
 pub mod http;
 pub mod journal;
 pub mod oidc;
+pub mod ownership;
 pub mod registry;
 pub mod scheduler;
 pub mod signing;

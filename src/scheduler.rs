@@ -17,15 +17,31 @@ const POKE_DEBOUNCE: Duration = Duration::from_millis(100);
 pub struct Scheduler {
     gateway: Arc<Gateway>,
     pokes: BTreeMap<ObjectKey, Arc<Notify>>,
+    /// Scan only the repositories this replica owns (`None`: all of them): N replicas on one
+    /// journal scan each repository once, not N times.
+    ownership: Option<crate::ownership::Ownership>,
 }
+
+/// How often a repository another replica owns is looked at again (a shard gained is scanned
+/// within this).
+const NOT_OWNED_RECHECK: Duration = Duration::from_secs(1);
 
 impl Scheduler {
     pub fn new(gateway: Arc<Gateway>) -> Arc<Self> {
+        Self::sharing(gateway, None)
+    }
+
+    /// A scheduler that scans only what `ownership` says this replica owns.
+    pub fn sharing(gateway: Arc<Gateway>, ownership: Option<crate::ownership::Ownership>) -> Arc<Self> {
         let pokes = gateway
             .repositories()
             .map(|(key, _)| (key.clone(), Arc::new(Notify::new())))
             .collect();
-        Arc::new(Self { gateway, pokes })
+        Arc::new(Self {
+            gateway,
+            pokes,
+            ownership,
+        })
     }
 
     /// Ask for a scan of `key` now; pokes that arrive while one is pending make one scan.
@@ -59,6 +75,12 @@ impl Scheduler {
                     let _ = tokio::time::timeout(Duration::ZERO, poke.notified()).await;
                 }
                 () = shutdown.cancelled() => return,
+            }
+            if let Some(ownership) = &self.ownership
+                && !ownership.owns_repository(&key)
+            {
+                delay = NOT_OWNED_RECHECK;
+                continue;
             }
             delay = match self.gateway.scan_once(&key).await {
                 Ok(_) => jitter(interval),

@@ -55,7 +55,32 @@ impl Application {
         crate::failpoint::configure().map_err(anyhow::Error::msg)?;
         let settings = Arc::new(settings);
         let readiness = Readiness::new();
-        let (engine, scans) = open_engine(&settings).await?;
+        let shutdown = CancellationToken::new();
+        // Replicas on one PostgreSQL journal share the work by leases; alone, this one owns it.
+        let wake_target: Arc<std::sync::OnceLock<std::sync::Weak<Engine>>> = Arc::default();
+        let ownership = match &settings.intake.journal_url {
+            Some(url) => {
+                let target = Arc::clone(&wake_target);
+                crate::ownership::Leases::start(
+                    crate::ownership::Shards::from_settings(&settings),
+                    crate::ownership::LeaseSettings {
+                        url: url.clone(),
+                        tick: std::time::Duration::from_secs(1),
+                    },
+                    Arc::new(move |lowest| {
+                        if let Some(engine) = target.get().and_then(std::sync::Weak::upgrade) {
+                            engine.wake_from(lowest);
+                        }
+                    }),
+                    shutdown.clone(),
+                )
+                .context("reading the PostgreSQL URL for the leases")?
+            }
+            None => crate::ownership::Ownership::sole(&settings),
+        };
+        let (engine, scans) = open_engine(&settings, ownership).await?;
+        let _ = wake_target.set(Arc::downgrade(&engine));
+        show_ownership(&engine.ownership, &readiness);
         forward_journal_health(&engine.journal, &readiness);
         // Readiness follows the last write attempt per remote, not only the startup probe, and
         // the warm-up below (installed first, so the warm-up's end is not missed).
@@ -85,7 +110,7 @@ impl Application {
             listener,
             state,
             engine,
-            shutdown: CancellationToken::new(),
+            shutdown,
             scans,
         })
     }
@@ -110,7 +135,11 @@ impl Application {
         let scan_tasks = if state.settings.trust_notifications {
             Vec::new()
         } else {
-            let mut tasks = crate::scheduler::Scheduler::new(Arc::clone(&engine.registry)).spawn(&shutdown);
+            let mut tasks = crate::scheduler::Scheduler::sharing(
+                Arc::clone(&engine.registry),
+                Some(engine.ownership.clone()),
+            )
+            .spawn(&shutdown);
             tasks.extend(engine.spawn_digest_refresh(&shutdown));
             tasks
         };
@@ -154,6 +183,7 @@ impl Application {
 /// the registry gateway reports changed tag lists on.
 async fn open_engine(
     settings: &Arc<Settings>,
+    ownership: crate::ownership::Ownership,
 ) -> anyhow::Result<(
     Arc<Engine>,
     tokio::sync::mpsc::UnboundedReceiver<crate::registry::ScanResult>,
@@ -184,7 +214,14 @@ async fn open_engine(
         settings.intake.coalesce_window,
         Arc::clone(&overrides) as Arc<dyn crate::gitops::Gate>,
     );
-    let engine = Engine::new(Arc::clone(settings), journal, registry, writers, overrides);
+    let engine = Engine::new(
+        Arc::clone(settings),
+        journal,
+        registry,
+        writers,
+        overrides,
+        ownership,
+    );
     engine
         .load_overrides()
         .await
@@ -195,13 +232,38 @@ async fn open_engine(
 /// `pushdeploy run-once`: one scan of every repository, decided and written through the same
 /// engine as `serve` (pins, suspensions and deployments in the journal of `data_dir`).
 pub async fn run_once(settings: Settings) -> anyhow::Result<(Arc<Settings>, crate::engine::OnceReport)> {
+    if settings.intake.journal_url.is_some() {
+        anyhow::bail!(
+            "run-once writes as the only writer, but intake.journal.url shares the journal with replicas (which own the writers by leases); run it against a configuration without intake.journal.url, or use POST /api/v1/repositories/{{namespace}}/{{name}}/scan on a replica"
+        );
+    }
     let settings = Arc::new(settings);
-    let (engine, _scans) = open_engine(&settings).await?;
+    let ownership = crate::ownership::Ownership::sole(&settings);
+    let (engine, _scans) = open_engine(&settings, ownership).await?;
     // Every deployment is committed to the journal before `decide` returns it.
     Ok((settings, engine.reconcile_once().await))
 }
 
 /// Readiness follows the journal's storage: not ready (with the reason) while it refuses writes.
+/// Keep `/readyz`'s list of owned shards current (replicas sharing a journal only).
+fn show_ownership(ownership: &crate::ownership::Ownership, readiness: &Arc<Readiness>) {
+    if !ownership.report().shared {
+        return;
+    }
+    let ownership = ownership.clone();
+    let readiness = Arc::clone(readiness);
+    let mut changes = ownership.changes();
+    tokio::spawn(async move {
+        loop {
+            let report = ownership.report();
+            readiness.set_ownership(report.replica, report.owned);
+            if changes.changed().await.is_err() {
+                return;
+            }
+        }
+    });
+}
+
 fn forward_journal_health(journal: &Journal, readiness: &Arc<Readiness>) {
     let (mut health, readiness) = (journal.health(), Arc::clone(readiness));
     readiness.set("journal", health.borrow().clone());

@@ -39,6 +39,9 @@ impl Engine {
         let Some(policy) = self.settings.policies.get(key) else {
             return;
         };
+        if !self.ownership.owns_policy(key) {
+            return;
+        }
         let Some(pick) = self.pick(policy) else {
             return;
         };

@@ -20,6 +20,10 @@ const BACKLOG_COUNT_EVERY: Duration = Duration::from_secs(1);
 /// Unfinished events read from the journal at once.
 const READ_PAGE: usize = 1024;
 
+/// With replicas sharing the journal, how often the whole backlog is read again even without a
+/// wake: the fallback for a NOTIFY missed while the listener reconnected.
+const SHARED_FULL_READ_EVERY: Duration = Duration::from_secs(5);
+
 impl Engine {
     /// Process journal entries (including those left unfinished by a crash) and scan results
     /// until `shutdown`; work in flight finishes first.
@@ -34,20 +38,44 @@ impl Engine {
         shutdown: CancellationToken,
     ) {
         let mut tasks = Tasks::default();
+        let mut ownership = self.ownership.changes();
+        let shared = self.ownership.report().shared;
         loop {
             let unfinished = self.drain_journal(&mut tasks).await;
             // Events left unfinished by a transient failure are tried again after a pause.
-            let retry = tokio::time::sleep(if unfinished {
+            let pause = if unfinished {
                 RETRY_DELAY
             } else {
                 Duration::from_secs(3600)
+            };
+            let retry = tokio::time::sleep(if shared {
+                pause.min(SHARED_FULL_READ_EVERY)
+            } else {
+                pause
             });
             tokio::pin!(retry);
             self.prune_now_and_then().await;
             loop {
                 tokio::select! {
                     () = self.wake.notified() => break,
-                    () = &mut retry => break,
+                    () = &mut retry => {
+                        if shared {
+                            self.read_up_to.store(0, std::sync::atomic::Ordering::Release);
+                        }
+                        break;
+                    }
+                    Ok(()) = ownership.changed() => {
+                        // A shard gained (from a replica that died or gave it back): its pins
+                        // and suspensions as the journal has them now, then its backlog, all
+                        // of it (its events sit below our cursor).
+                        if let Err(error) = self.load_overrides().await {
+                            tracing::error!(%error, "cannot reload pins and suspensions after an ownership change; processing waits for the next change or restart");
+                            continue;
+                        }
+                        self.scan_unknown_owned().await;
+                        self.read_up_to.store(0, std::sync::atomic::Ordering::Release);
+                        break;
+                    }
                     Some(scan) = scans.recv() => {
                         self.handle_scan(scan).await;
                         break;
@@ -63,6 +91,24 @@ impl Engine {
                         return;
                     }
                 }
+            }
+        }
+    }
+
+    /// Scan the owned repositories this replica has no tag list for yet (a shard just gained),
+    /// before their events are decided: a push decided over only its own tag could pick an
+    /// older tag than the newest one the registry has.
+    async fn scan_unknown_owned(&self) {
+        let unknown: Vec<_> = self
+            .settings
+            .repositories
+            .keys()
+            .filter(|key| self.ownership.owns_repository(key) && self.registry.tags(key).is_empty())
+            .cloned()
+            .collect();
+        for key in unknown {
+            if let Err(error) = self.registry.scan_once(&key).await {
+                tracing::warn!(repository = %key, %error, "cannot scan a repository of a gained shard; its events are decided over the tags known so far");
             }
         }
     }
@@ -141,6 +187,8 @@ impl Engine {
                 }
                 page.into_iter()
                     .filter(|event| retry_at.get(&event.id).is_none_or(|at| *at <= now))
+                    // Another replica's shard: its owner processes it.
+                    .filter(|event| self.owns_event(event))
                     .collect()
             };
             for event in due {

@@ -49,6 +49,9 @@ pub struct Engine {
     pub writers: Arc<Writers>,
     /// Pins and suspensions: set here, honoured by `plan` and again by the writers' gate.
     pub overrides: Arc<SharedOverrides>,
+    /// What this replica owns (everything, unless replicas share a PostgreSQL journal): only
+    /// owned repositories' and automations' events are processed here.
+    pub ownership: crate::ownership::Ownership,
     wake: Arc<Notify>,
     /// The last pick per policy from a scan, so an unchanged pick does no work.
     selected: Mutex<BTreeMap<ObjectKey, String>>,
@@ -93,6 +96,7 @@ impl Engine {
         registry: Arc<Gateway>,
         writers: Arc<Writers>,
         overrides: Arc<SharedOverrides>,
+        ownership: crate::ownership::Ownership,
     ) -> Arc<Self> {
         let window = settings.intake.coalesce_window;
         Arc::new(Self {
@@ -101,6 +105,7 @@ impl Engine {
             registry,
             writers,
             overrides,
+            ownership,
             wake: Arc::new(Notify::new()),
             selected: Mutex::default(),
             last_prune: Mutex::default(),
@@ -124,6 +129,27 @@ impl Engine {
             .unwrap_or_else(|p| p.into_inner())
             .get_or_insert_with(std::time::Instant::now);
         self.wake.notify_one();
+    }
+
+    /// Events from `lowest` on were committed (another replica's, announced by PostgreSQL's
+    /// NOTIFY): read again from there, since they may sit below the read cursor (ids are drawn
+    /// before commit), then wake. `0`: notifications may have been missed, read everything.
+    pub fn wake_from(&self, lowest: i64) {
+        let by = if lowest > 0 { "notify" } else { "notify resync" };
+        metrics::counter!("pushdeploy_engine_wakes_total", "by" => by).increment(1);
+        self.read_up_to
+            .fetch_min((lowest - 1).max(0), std::sync::atomic::Ordering::AcqRel);
+        self.wake();
+    }
+
+    /// Whether this replica processes `event` (it owns the event's repository or automation).
+    fn owns_event(&self, event: &crate::journal::Event) -> bool {
+        use crate::journal::EventKind;
+        match &event.kind {
+            EventKind::Push { repository, .. } => self.ownership.owns_repository(repository),
+            EventKind::Refresh { automation } => self.ownership.owns_automation(automation),
+            EventKind::UnmatchedPush { .. } | EventKind::Rejected => true,
+        }
     }
 
     /// What `policy` picks over every known tag (the last scan plus confirmed tags).

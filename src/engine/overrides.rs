@@ -18,6 +18,11 @@ impl SharedOverrides {
         self.0.read().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
+    /// Put `overrides` in force, all at once.
+    pub fn replace(&self, overrides: Overrides) {
+        *self.write() = overrides;
+    }
+
     pub fn pin(&self, policy: &ObjectKey, tag: Tag) {
         self.write().pin(policy, tag);
     }

@@ -192,6 +192,8 @@ pub struct Status {
     /// The last write result per automation that wrote at least once.
     pub automations: BTreeMap<ObjectKey, WriteStatus>,
     pub suspended: Suspensions,
+    /// This replica's name and what it owns.
+    pub ownership: crate::ownership::OwnershipReport,
 }
 
 /// What is suspended now, and by what.

@@ -29,6 +29,7 @@ impl Engine {
             unmatched: self.unmatched.status(),
             automations: self.writes.snapshot(),
             suspended: self.suspensions(),
+            ownership: self.ownership.report(),
         }
     }
 

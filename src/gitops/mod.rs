@@ -20,7 +20,7 @@ pub use error::{GitCause, GitopsError, IoCause};
 pub use failure::{TaskCause, WriteFailure};
 pub use message::render as render_message;
 pub use workspace::{LogEntry, Workspace};
-pub use writer::{Inspection, WriterHandle, Writers};
+pub use writer::{Inspection, WriterHandle, Writers, redact_userinfo};
 
 pub use crate::plan::{Intent, Overrides};
 

@@ -15,12 +15,19 @@ use std::sync::{Arc, RwLock};
 pub struct Readiness {
     checks: RwLock<BTreeMap<String, Result<(), String>>>,
     shutting_down: AtomicBool,
+    /// With replicas sharing a journal: this replica's name and the shards it owns (shown, not
+    /// a check: a replica that owns nothing still takes intake for the others).
+    ownership: RwLock<Option<(String, Vec<String>)>>,
 }
 
 #[derive(Debug, Serialize)]
 struct ReadinessBody {
     ready: bool,
     checks: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    replica: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    owns: Option<Vec<String>>,
 }
 
 impl Readiness {
@@ -35,6 +42,11 @@ impl Readiness {
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         checks.insert(name.into(), outcome);
+    }
+
+    /// Show `replica` owning `shards` (replicas sharing a journal).
+    pub fn set_ownership(&self, replica: String, shards: Vec<String>) {
+        *self.ownership.write().unwrap_or_else(|p| p.into_inner()) = Some((replica, shards));
     }
 
     /// From now on readiness is false and intake refuses new work with 503.
@@ -75,9 +87,13 @@ impl Readiness {
                 "shutting down: not accepting new work".to_owned(),
             );
         }
+        let ownership = self.ownership.read().unwrap_or_else(|p| p.into_inner()).clone();
+        let (replica, owns) = ownership.map_or((None, None), |(replica, owns)| (Some(replica), Some(owns)));
         ReadinessBody {
             ready: self.is_ready(),
             checks: rendered,
+            replica,
+            owns,
         }
     }
 }

@@ -38,6 +38,17 @@ struct EngineStatus {
     unmatched: Unmatched,
     automations: BTreeMap<String, Writes>,
     suspended: Suspended,
+    ownership: Ownership,
+}
+
+/// `ownership`: this replica, whether replicas share the work (a PostgreSQL journal), and the
+/// shards it owns (`git <remote> <branch>` / `repository <key>`) out of how many.
+#[derive(Debug, Serialize)]
+struct Ownership {
+    replica: String,
+    shared: bool,
+    owned: Vec<String>,
+    shards: usize,
 }
 
 /// `suspended`: automation → `api` or `manifest`; suspended image repositories.
@@ -137,6 +148,12 @@ impl From<reports::Status> for EngineStatus {
             },
             automations: by_text(status.automations),
             suspended: Suspended::from(status.suspended),
+            ownership: Ownership {
+                replica: status.ownership.replica,
+                shared: status.ownership.shared,
+                owned: status.ownership.owned,
+                shards: status.ownership.total,
+            },
         }
     }
 }

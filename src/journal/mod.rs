@@ -50,6 +50,9 @@ pub enum Backend {
     Postgres,
 }
 
+/// The PostgreSQL channel appends notify on, with the lowest new event id as the payload.
+pub const EVENTS_CHANNEL: &str = "pushdeploy_events";
+
 /// How long a statement waits for a pooled connection before it fails (and intake answers 503):
 /// a database that is down must not hold requests for sqlx's default 30 s.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
@@ -83,7 +86,7 @@ impl Journal {
             path: describe(location),
             source: Arc::new(error),
         })?;
-        let appender = writer::Appender::start(pool.clone());
+        let appender = writer::Appender::start(pool.clone(), backend);
         Ok(Self {
             pool,
             backend,

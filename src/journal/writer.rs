@@ -3,7 +3,7 @@
 //! task tracks whether the storage accepts writes (disk full, read-only) and, while it does not,
 //! probes it every second so that readiness recovers by itself when space returns.
 
-use super::{JournalError, NewEvent};
+use super::{Backend, JournalError, NewEvent};
 use crate::clock::now;
 use sqlx::AnyPool;
 use sqlx::Row as _;
@@ -37,11 +37,17 @@ pub struct Appender {
 }
 
 impl Appender {
-    pub fn start(pool: AnyPool) -> Self {
+    pub fn start(pool: AnyPool, backend: Backend) -> Self {
         let (sender, receiver) = mpsc::unbounded_channel();
         let transactions = Arc::new(AtomicU64::new(0));
         let (health_sender, health) = watch::channel(Ok(()));
-        tokio::spawn(run(pool, receiver, Arc::clone(&transactions), health_sender));
+        tokio::spawn(run(
+            pool,
+            backend,
+            receiver,
+            Arc::clone(&transactions),
+            health_sender,
+        ));
         Self {
             sender,
             transactions,
@@ -68,6 +74,7 @@ impl Appender {
 
 async fn run(
     pool: AnyPool,
+    backend: Backend,
     mut receiver: mpsc::UnboundedReceiver<Request>,
     transactions: Arc<AtomicU64>,
     health: watch::Sender<Result<(), String>>,
@@ -91,7 +98,7 @@ async fn run(
             batch.push(more);
         }
         let started = std::time::Instant::now();
-        let result = write(&pool, &batch).await.map_err(JournalError::from);
+        let result = write(&pool, backend, &batch).await.map_err(JournalError::from);
         tracing::debug!(
             target: "pushdeploy::timing",
             journal_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
@@ -157,7 +164,11 @@ async fn probe(pool: &AnyPool) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
-async fn write(pool: &AnyPool, batch: &[Request]) -> Result<Vec<Vec<AppendOutcome>>, sqlx::Error> {
+async fn write(
+    pool: &AnyPool,
+    backend: Backend,
+    batch: &[Request],
+) -> Result<Vec<Vec<AppendOutcome>>, sqlx::Error> {
     let mut transaction = pool.begin().await?;
     let mut all = Vec::with_capacity(batch.len());
     for (events, _) in batch {
@@ -189,6 +200,25 @@ async fn write(pool: &AnyPool, batch: &[Request]) -> Result<Vec<Vec<AppendOutcom
             });
         }
         all.push(outcomes);
+    }
+    // Other replicas learn of the new events at once: PostgreSQL delivers the notification
+    // when (and only if) this transaction commits. The payload is the lowest new id: ids are
+    // drawn before commit, so a batch can commit after a higher id of another replica's, and
+    // the owner must read again from here, not from its cursor.
+    let lowest = all
+        .iter()
+        .flatten()
+        .filter_map(|outcome| match outcome {
+            AppendOutcome::Inserted(id) => Some(*id),
+            AppendOutcome::Duplicate => None,
+        })
+        .min();
+    if let (Backend::Postgres, Some(lowest)) = (backend, lowest) {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(super::EVENTS_CHANNEL)
+            .bind(lowest.to_string())
+            .execute(&mut *transaction)
+            .await?;
     }
     crate::failpoint::hit("journal.before_commit");
     transaction.commit().await?;

@@ -18,6 +18,7 @@ mod postgres;
 mod push_targets;
 mod registry;
 mod reliability;
+mod replicas;
 mod rest;
 mod senders;
 mod setters;

@@ -295,10 +295,31 @@ fn serve_with_the_journal_on_postgresql_commits_a_push_and_refuses_intake_while_
     );
     assert_eq!(written, "1", "the event is journaled in PostgreSQL, written");
 
-    // The database goes away: intake refuses (a sender retries), readiness says why.
-    postgres.stop_server();
+    // The database goes away under load: a sender posts notifications all along; each is
+    // answered 200 (journaled) or 503 (refused, the sender retries), never a 2xx that is lost.
     let headers = [("Authorization", NOTIFY), ("Content-Type", "application/json")];
     let base = format!("http://{}", registry.host());
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sender = {
+        let stop = std::sync::Arc::clone(&stop);
+        let base = base.clone();
+        let port = app.port;
+        std::thread::spawn(move || {
+            let mut answers = Vec::new();
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                n += 1;
+                let id = format!("load-{n}");
+                let body = push_notification(&id, &base, &format!("1-{n:08x}"));
+                let headers = [("Authorization", NOTIFY), ("Content-Type", "application/json")];
+                let answer =
+                    crate::support::app::request(port, "POST", "/hooks/registry", &headers, body.as_bytes());
+                answers.push((id, answer));
+            }
+            answers
+        })
+    };
+    postgres.stop_server();
     let during = push_notification("while-down", &base, "3-0c1e0a2b");
     let (code, body) = app.post("/hooks/registry", &headers, during.as_bytes());
     assert_eq!(code, 503, "never a 2xx without the journal: {body}");
@@ -308,12 +329,53 @@ fn serve_with_the_journal_on_postgresql_commits_a_push_and_refuses_intake_while_
         let (code, body) = app.get("/readyz")?;
         (code == 503 && body.contains("journal")).then_some(())
     });
-
     // It comes back: the same process accepts and writes again, without a restart.
     postgres.start_server();
     wait_for("readiness to recover", Duration::from_secs(30), || {
         app.get("/readyz").filter(|(code, _)| *code == 200)
     });
+    // Load goes on until the database has taken writes again.
+    wait_for(
+        "a notification accepted after the restart",
+        Duration::from_secs(30),
+        || {
+            let body = push_notification("after-restart", &base, "1-ffffffff");
+            (app.post("/hooks/registry", &headers, body.as_bytes()).0 == 200).then_some(())
+        },
+    );
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let answers = sender.join().unwrap();
+    let accepted: Vec<&String> = answers
+        .iter()
+        .filter(|(_, answer)| answer.as_ref().is_some_and(|(code, _)| *code == 200))
+        .map(|(id, _)| id)
+        .collect();
+    let refused = answers
+        .iter()
+        .filter(|(_, answer)| answer.as_ref().is_some_and(|(code, _)| *code == 503))
+        .count();
+    assert_eq!(
+        accepted.len() + refused,
+        answers.len(),
+        "every answer is 200 or 503: {:?}",
+        answers
+            .iter()
+            .filter(|(_, a)| !a.as_ref().is_some_and(|(c, _)| *c == 200 || *c == 503))
+            .collect::<Vec<_>>()
+    );
+    assert!(refused > 0, "the outage was seen by the sender");
+    let journaled = postgres.psql(
+        "pushdeploy",
+        "SELECT count(*) FROM events WHERE source = 'registry' AND tag LIKE '1-%'",
+    );
+    let journaled: usize = journaled.parse().unwrap();
+    // Each accepted notification is one stored event (plus `after-restart`, accepted once;
+    // its earlier 503 attempts stored nothing).
+    assert_eq!(
+        journaled,
+        accepted.len() + 1,
+        "every 200 is in the journal, and nothing else"
+    );
     registry.push("goldentooth-mcp", "3-0c1e0a2b", "d");
     wait_for(
         "the commit for 3-0c1e0a2b after the restart",

@@ -13,7 +13,7 @@ impl Engine {
         by: &str,
         kind: Manual,
     ) -> Result<Promotion, ManualError> {
-        let policy = self.policy(key)?.clone();
+        let policy = self.owned_policy(key)?.clone();
         let field = if kind == Manual::Promote { "/tag" } else { "/to" };
         let parsed = Tag::parse(tag).map_err(|error| ManualError::Invalid {
             field,
@@ -192,7 +192,7 @@ impl Engine {
         force: bool,
         by: &str,
     ) -> Result<Promotion, ManualError> {
-        self.policy(key)?;
+        self.owned_policy(key)?;
         let target = match to {
             Some(to) => to,
             None => {
@@ -217,7 +217,7 @@ impl Engine {
 
     /// Pin `key` at the tag git names now; recorded as an empty commit.
     pub async fn pin(&self, key: &ObjectKey, by: &str) -> Result<Note, ManualError> {
-        self.policy(key)?;
+        self.owned_policy(key)?;
         let lock = self.lock(key);
         let _serialised = lock.lock().await;
         let tag = self.tag_in_git(key).await?.ok_or_else(|| {
@@ -254,7 +254,7 @@ impl Engine {
 
     /// Unpin `key`: automation takes over again at once (a decision over the known tags).
     pub async fn resume_policy(&self, key: &ObjectKey, by: &str) -> Result<Note, ManualError> {
-        let policy = self.policy(key)?.clone();
+        let policy = self.owned_policy(key)?.clone();
         let lock = self.lock(key);
         let _serialised = lock.lock().await;
         self.journal.unpin(key).await?;
@@ -282,6 +282,16 @@ impl Engine {
     pub async fn set_suspended(&self, name: &str, suspended: bool, by: &str) -> Result<Note, ManualError> {
         let automation = Arc::new(self.automation(name)?.clone());
         let key = automation.key.clone();
+        if !self.ownership.owns_automation(&key) {
+            return Err(ManualError::NotOwner {
+                subject: format!("automation {key}"),
+                shard: self
+                    .ownership
+                    .shard_of_automation(&key)
+                    .unwrap_or("a shard")
+                    .to_owned(),
+            });
+        }
         if automation.suspended {
             return Err(ManualError::Conflict(format!(
                 "automation {key} is suspended by its manifest (spec.suspend: true at {}); the API cannot {} it: \
@@ -335,6 +345,12 @@ impl Engine {
             return Err(ManualError::NotFound(format!(
                 "no image repository {key}; GET /api/v1/policies names the configured ones"
             )));
+        }
+        if !self.ownership.owns_repository(key) {
+            return Err(ManualError::NotOwner {
+                subject: format!("image repository {key}"),
+                shard: "the shard of its writers".to_owned(),
+            });
         }
         if let Some(repository) = self.settings.repositories.get(key).filter(|r| r.suspended) {
             return Err(ManualError::Conflict(format!(

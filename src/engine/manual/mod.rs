@@ -56,6 +56,11 @@ pub enum ManualError {
     Internal(String),
     #[error(transparent)]
     Journal(#[from] JournalError),
+    /// Replicas share the work and another one owns what this call would write (HTTP 503).
+    #[error(
+        "{subject} is in {shard}, which another replica owns; this replica does not write it. Retry (behind a Service a retry may reach the owner); each replica's /status lists the shards it owns"
+    )]
+    NotOwner { subject: String, shard: String },
 }
 
 /// What failed upstream of a manual call.
@@ -97,8 +102,11 @@ impl Engine {
     /// A stored pin or suspension that does not parse fails the load, naming the row: an
     /// override silently skipped would let automation overwrite what someone pinned.
     pub async fn load_overrides(&self) -> Result<(), JournalError> {
+        // Built aside and swapped in whole: a writer never sees a half-loaded set (a reload
+        // after an ownership change must not open a window without the pins).
+        let loaded = super::SharedOverrides::default();
         for pin in self.journal.pins().await? {
-            self.overrides.pin(&pin.policy, pin.tag.clone());
+            loaded.pin(&pin.policy, pin.tag.clone());
         }
         for key in self.settings.policies.keys() {
             if let Some(tag) = self.journal.last_deployed(key).await? {
@@ -107,12 +115,29 @@ impl Engine {
         }
         for automation in self.settings.automations.values().filter(|a| a.suspended) {
             tracing::warn!(automation = %automation.key, origin = %automation.origin, "suspended by its manifest (spec.suspend: true): nothing is written to its repository");
-            self.overrides.suspend_in_manifest(&automation.key);
+            loaded.suspend_in_manifest(&automation.key);
         }
         for suspension in self.journal.suspensions().await? {
-            self.overrides.set_suspended(&suspension.automation, true);
+            loaded.set_suspended(&suspension.automation, true);
         }
+        self.overrides.replace(loaded.snapshot());
         Ok(())
+    }
+
+    /// `policy(key)`, refused unless this replica owns the policy's shard (a write is coming).
+    fn owned_policy(&self, key: &ObjectKey) -> Result<&ImagePolicy, ManualError> {
+        let policy = self.policy(key)?;
+        if !self.ownership.owns_policy(key) {
+            return Err(ManualError::NotOwner {
+                subject: format!("policy {key}"),
+                shard: self
+                    .ownership
+                    .shard_of_policy(key)
+                    .unwrap_or("a shard")
+                    .to_owned(),
+            });
+        }
+        Ok(policy)
     }
 
     fn policy(&self, key: &ObjectKey) -> Result<&ImagePolicy, ManualError> {

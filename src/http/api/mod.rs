@@ -72,6 +72,7 @@ fn from_manual(error: ManualError, field: &'static str) -> ApiError {
             message: error.to_string(),
         },
         ManualError::Conflict(message) => ApiError::Conflict(message),
+        error @ ManualError::NotOwner { .. } => ApiError::Unavailable(error.to_string()),
         error @ ManualError::Upstream { .. } => ApiError::Upstream(error.to_string()),
         error @ (ManualError::Internal(_) | ManualError::Journal(_)) => ApiError::Internal(error.to_string()),
     }

@@ -1,0 +1,285 @@
+//! Which replica does what when several share one PostgreSQL journal.
+//!
+//! The work is cut into **shards**, computed from the configuration alone (so every replica
+//! cuts it the same way): a shard is a connected group of gitops writers — one per (remote,
+//! push branch) — and the image repositories whose policies they write, with the automations
+//! that write through them. An image repository no automation uses is a shard of its own. The
+//! replica that owns a shard processes its repositories' events, scans its repositories, writes
+//! its remotes and takes the manual API calls on its policies and automations; nobody else does.
+//! So writes stay single-writer per (remote, branch), and N replicas scan each repository once.
+//!
+//! Ownership is a PostgreSQL session-level advisory lock per shard (`leases.rs`), held on a
+//! connection the replica keeps open: when the replica dies its connection drops, PostgreSQL
+//! releases its locks, and another replica takes them on its next tick. On SQLite there is one
+//! replica, and it owns everything.
+
+mod leases;
+
+use crate::config::Settings;
+use crate::domain::ObjectKey;
+use sha2::Digest as _;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, RwLock};
+use tokio::sync::watch;
+
+pub use leases::{LeaseSettings, Leases};
+
+/// One unit of ownership.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shard {
+    /// What it is, for `/status` and logs: `git <remote> <branch>` (the remote without
+    /// credentials) or `repository <namespace>/<name>`.
+    pub name: String,
+    /// The advisory lock's key: a stable hash of the shard's first writer (remote + branch), or
+    /// of its repository.
+    pub lock_key: i64,
+    pub repositories: Vec<ObjectKey>,
+    pub automations: Vec<ObjectKey>,
+}
+
+/// The configuration's shards, and which shard each repository and automation is in.
+#[derive(Debug, Default)]
+pub struct Shards {
+    shards: Vec<Shard>,
+    by_repository: BTreeMap<ObjectKey, usize>,
+    by_automation: BTreeMap<ObjectKey, usize>,
+    by_policy: BTreeMap<ObjectKey, usize>,
+}
+
+/// A stable 64-bit lock key: the first 8 bytes of SHA-256 over a domain tag and the parts.
+/// Not `DefaultHasher`: every replica, of every version, must compute the same key.
+fn lock_key(parts: &[&str]) -> i64 {
+    let mut hasher = sha2::Sha256::new();
+    hasher.update(b"pushdeploy lease");
+    for part in parts {
+        hasher.update([0]);
+        hasher.update(part.as_bytes());
+    }
+    let digest = hasher.finalize();
+    let mut bytes = [0u8; 8];
+    bytes.copy_from_slice(&digest[..8]);
+    i64::from_be_bytes(bytes)
+}
+
+impl Shards {
+    /// Cut `settings` into shards: union-find over writers and repositories, joined by each
+    /// automation (its writer, and the repository of each of its policies).
+    pub fn from_settings(settings: &Settings) -> Self {
+        // Nodes: writers (remote, branch) and repositories, each with an index.
+        #[derive(Clone, PartialEq, Eq, PartialOrd, Ord)]
+        enum Node {
+            Writer(String, String),
+            Repository(ObjectKey),
+        }
+        let mut nodes: BTreeMap<Node, usize> = BTreeMap::new();
+        let mut parent: Vec<usize> = Vec::new();
+        let mut index = |node: Node, parent: &mut Vec<usize>| {
+            *nodes.entry(node).or_insert_with(|| {
+                parent.push(parent.len());
+                parent.len() - 1
+            })
+        };
+        fn root(parent: &mut [usize], mut at: usize) -> usize {
+            while parent[at] != at {
+                parent[at] = parent[parent[at]];
+                at = parent[at];
+            }
+            at
+        }
+        for key in settings.repositories.keys() {
+            index(Node::Repository(key.clone()), &mut parent);
+        }
+        let mut automation_writer = BTreeMap::new();
+        for (key, automation) in &settings.automations {
+            let writer = index(
+                Node::Writer(automation.git.url.clone(), automation.push_branch.clone()),
+                &mut parent,
+            );
+            automation_writer.insert(key.clone(), writer);
+            for policy in &automation.policies {
+                let Some(policy) = settings.policies.get(policy) else {
+                    continue;
+                };
+                let repository = index(Node::Repository(policy.repository.clone()), &mut parent);
+                let (a, b) = (root(&mut parent, writer), root(&mut parent, repository));
+                if a != b {
+                    // The smaller index stays the root, so the result does not depend on the
+                    // order of the unions.
+                    parent[a.max(b)] = a.min(b);
+                }
+            }
+        }
+        // Shards in the order of their first node: writers sort before repositories, so a
+        // shard with a writer is named (and locked) by its first writer.
+        let mut shards = Self::default();
+        let mut shard_of_root: BTreeMap<usize, usize> = BTreeMap::new();
+        for (node, &at) in &nodes {
+            let top = root(&mut parent, at);
+            let shard = *shard_of_root.entry(top).or_insert_with(|| {
+                let (name, key) = match node {
+                    Node::Writer(url, branch) => (
+                        format!("git {} {branch}", crate::gitops::redact_userinfo(url)),
+                        lock_key(&["writer", url, branch]),
+                    ),
+                    Node::Repository(key) => (
+                        format!("repository {key}"),
+                        lock_key(&["repository", &key.to_string()]),
+                    ),
+                };
+                shards.shards.push(Shard {
+                    name,
+                    lock_key: key,
+                    repositories: Vec::new(),
+                    automations: Vec::new(),
+                });
+                shards.shards.len() - 1
+            });
+            if let Node::Repository(key) = node {
+                shards.shards[shard].repositories.push(key.clone());
+                shards.by_repository.insert(key.clone(), shard);
+            }
+        }
+        for (key, writer) in automation_writer {
+            let shard = shard_of_root[&root(&mut parent, writer)];
+            shards.shards[shard].automations.push(key.clone());
+            shards.by_automation.insert(key, shard);
+        }
+        for (key, policy) in &settings.policies {
+            if let Some(&shard) = shards.by_repository.get(&policy.repository) {
+                shards.by_policy.insert(key.clone(), shard);
+            }
+        }
+        shards
+    }
+
+    pub fn all(&self) -> &[Shard] {
+        &self.shards
+    }
+
+    pub fn of_repository(&self, key: &ObjectKey) -> Option<usize> {
+        self.by_repository.get(key).copied()
+    }
+
+    pub fn of_automation(&self, key: &ObjectKey) -> Option<usize> {
+        self.by_automation.get(key).copied()
+    }
+
+    pub fn of_policy(&self, key: &ObjectKey) -> Option<usize> {
+        self.by_policy.get(key).copied()
+    }
+}
+
+/// This replica's share of the work: everything (one replica on SQLite), or the shards whose
+/// leases it holds (replicas on PostgreSQL). Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Ownership {
+    shards: Arc<Shards>,
+    /// `None`: not shared, this replica owns everything.
+    held: Option<Arc<RwLock<BTreeSet<usize>>>>,
+    /// Bumped on every change of the held set (the engine re-reads the backlog on a gain).
+    generation: watch::Receiver<u64>,
+    replica: Arc<str>,
+}
+
+/// What `/status` and `/readyz` say of ownership.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnershipReport {
+    pub replica: String,
+    /// Whether replicas share the work (the journal is on PostgreSQL).
+    pub shared: bool,
+    /// Names of the shards this replica owns.
+    pub owned: Vec<String>,
+    pub total: usize,
+}
+
+impl Ownership {
+    /// One replica that owns everything (the SQLite journal).
+    pub fn sole(settings: &Settings) -> Self {
+        let (_, generation) = watch::channel(0);
+        Self {
+            shards: Arc::new(Shards::from_settings(settings)),
+            held: None,
+            generation,
+            replica: replica_name().into(),
+        }
+    }
+
+    fn owns(&self, shard: Option<usize>) -> bool {
+        match (&self.held, shard) {
+            (None, _) => true,
+            (Some(held), Some(shard)) => held.read().unwrap_or_else(|p| p.into_inner()).contains(&shard),
+            // Not in any shard (no longer configured): nobody owns it, every replica may say so.
+            (Some(_), None) => true,
+        }
+    }
+
+    pub fn owns_repository(&self, key: &ObjectKey) -> bool {
+        self.owns(self.shards.of_repository(key))
+    }
+
+    pub fn owns_automation(&self, key: &ObjectKey) -> bool {
+        self.owns(self.shards.of_automation(key))
+    }
+
+    pub fn owns_policy(&self, key: &ObjectKey) -> bool {
+        self.owns(self.shards.of_policy(key))
+    }
+
+    /// The shard's name `policy` belongs to (for a refusal's message).
+    pub fn shard_of_policy(&self, key: &ObjectKey) -> Option<&str> {
+        self.shards
+            .of_policy(key)
+            .map(|shard| self.shards.all()[shard].name.as_str())
+    }
+
+    pub fn shard_of_automation(&self, key: &ObjectKey) -> Option<&str> {
+        self.shards
+            .of_automation(key)
+            .map(|shard| self.shards.all()[shard].name.as_str())
+    }
+
+    /// Changes of the held set (a counter).
+    pub fn changes(&self) -> watch::Receiver<u64> {
+        self.generation.clone()
+    }
+
+    pub fn replica(&self) -> &str {
+        &self.replica
+    }
+
+    pub fn report(&self) -> OwnershipReport {
+        let shards = self.shards.all();
+        let owned = match &self.held {
+            None => shards.iter().map(|shard| shard.name.clone()).collect(),
+            Some(held) => held
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .map(|&shard| shards[shard].name.clone())
+                .collect(),
+        };
+        OwnershipReport {
+            replica: self.replica.to_string(),
+            shared: self.held.is_some(),
+            owned,
+            total: shards.len(),
+        }
+    }
+}
+
+/// This replica's name: `POD_NAME` (the Downward API in `deploy/kubernetes`), else the host
+/// name, with the process id (two replicas on one host stay apart).
+pub fn replica_name() -> String {
+    if let Ok(pod) = std::env::var("POD_NAME")
+        && !pod.trim().is_empty()
+    {
+        return pod;
+    }
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|name| name.trim().to_owned())
+        .unwrap_or_else(|_| "pushdeploy".to_owned());
+    format!("{host}-{}", std::process::id())
+}
+
+#[cfg(test)]
+mod tests;
