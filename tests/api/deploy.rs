@@ -16,11 +16,11 @@ fn kubectl() -> std::path::PathBuf {
     pinned
 }
 
-#[test]
-fn the_kustomize_base_renders_one_replica_with_probes_and_a_locked_down_pod() {
+/// `kubectl kustomize deploy/<dir>`: the rendered objects and their text.
+fn render(dir: &str) -> (Vec<serde_json::Value>, String) {
     let output = std::process::Command::new(kubectl())
         .args(["kustomize"])
-        .arg(root().join("deploy/kubernetes"))
+        .arg(root().join(dir))
         .output()
         .unwrap();
     assert!(
@@ -29,7 +29,12 @@ fn the_kustomize_base_renders_one_replica_with_probes_and_a_locked_down_pod() {
         String::from_utf8_lossy(&output.stderr)
     );
     let text = String::from_utf8(output.stdout).unwrap();
-    let objects: Vec<serde_json::Value> = serde_saphyr::from_multiple(&text).unwrap();
+    (serde_saphyr::from_multiple(&text).unwrap(), text)
+}
+
+#[test]
+fn the_kustomize_base_renders_one_replica_with_probes_and_a_locked_down_pod() {
+    let (objects, text) = render("deploy/kubernetes");
     let find = |kind: &str| {
         objects
             .iter()
@@ -59,4 +64,83 @@ fn the_kustomize_base_renders_one_replica_with_probes_and_a_locked_down_pod() {
     let settings = pushdeploy::config::load_with_env(Some(&path), &[], &env).unwrap();
     assert_eq!(settings.server.listen.to_string(), "0.0.0.0:8080");
     assert_eq!(settings.api.tokens.len(), 1);
+}
+
+#[test]
+fn the_replicated_overlay_renders_three_spread_replicas_a_disruption_budget_and_the_journal_from_a_secret() {
+    let (objects, text) = render("deploy/kubernetes/replicated");
+    let find = |kind: &str| objects.iter().find(|object| object["kind"] == kind);
+    assert!(
+        find("PersistentVolumeClaim").is_none(),
+        "no ReadWriteOnce volume: {text}"
+    );
+    let deployment = find("Deployment").unwrap();
+    assert_eq!(deployment["spec"]["replicas"], 3);
+    assert_eq!(deployment["spec"]["strategy"]["type"], "RollingUpdate");
+    let pod = &deployment["spec"]["template"]["spec"];
+    let labels = &deployment["spec"]["template"]["metadata"]["labels"];
+    let term = &pod["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"][0]["podAffinityTerm"];
+    assert_eq!(term["topologyKey"], "kubernetes.io/hostname");
+    for (key, value) in term["labelSelector"]["matchLabels"].as_object().unwrap() {
+        assert_eq!(
+            &labels[key], value,
+            "the anti-affinity selects the pods themselves"
+        );
+    }
+    let container = &pod["containers"][0];
+    let env = container["env"].as_array().unwrap();
+    let var = |name: &str| {
+        env.iter()
+            .find(|var| var["name"] == name)
+            .unwrap_or_else(|| panic!("no {name}: {text}"))
+    };
+    assert_eq!(
+        var("PUSHDEPLOY_JOURNAL_URL")["valueFrom"]["secretKeyRef"]["key"],
+        "journal-url"
+    );
+    assert_eq!(
+        var("POD_NAME")["valueFrom"]["fieldRef"]["fieldPath"],
+        "metadata.name"
+    );
+    assert!(
+        var("REGISTRY_NOTIFY_AUTH")["valueFrom"].is_object(),
+        "the base's variables stay"
+    );
+    let data = pod["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|volume| volume["name"] == "data")
+        .unwrap();
+    assert!(
+        data["emptyDir"].is_object() && data.get("persistentVolumeClaim").is_none(),
+        "{data}"
+    );
+    let budget = find("PodDisruptionBudget").unwrap();
+    assert_eq!(budget["spec"]["maxUnavailable"], 1);
+    assert_eq!(
+        budget["metadata"]["namespace"],
+        deployment["metadata"]["namespace"]
+    );
+    for (key, value) in budget["spec"]["selector"]["matchLabels"].as_object().unwrap() {
+        assert_eq!(&labels[key], value, "the budget selects the pods");
+    }
+    let config = find("ConfigMap").unwrap()["data"]["pushdeploy.yaml"]
+        .as_str()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pushdeploy.yaml");
+    std::fs::write(&path, config).unwrap();
+    let env = |name: &str| {
+        Some(if name == "PUSHDEPLOY_JOURNAL_URL" {
+            "postgres://pushdeploy:pw@postgres.db:5432/pushdeploy".to_owned()
+        } else {
+            format!("value-of-{name}")
+        })
+    };
+    let settings = pushdeploy::config::load_with_env(Some(&path), &[], &env).unwrap();
+    assert!(
+        settings.intake.journal_url.is_some(),
+        "the journal is on PostgreSQL"
+    );
 }
