@@ -3,6 +3,12 @@
 //! doing the same edit + commit + push (the floor) in the same run. Registry confirmation is
 //! switched off here (quickstart's trust mode) so that the pipeline itself is measured; with a
 //! registry it adds one manifest HEAD. Run: `cargo bench --bench notify_to_commit`.
+//!
+//! Then the same latency, accepted durable events per second (8 senders, 3 s) and, on
+//! PostgreSQL, the failover time of a writer lease, for each journal backend: SQLite in the
+//! data dir and a throwaway PostgreSQL cluster the bench starts itself (the tests' harness,
+//! `tests/api/support/postgres.rs`; Debian's `postgresql` must be installed, as the test
+//! command does). `BENCH_BACKENDS=0` skips that part.
 // A benchmark that cannot set up should stop loudly.
 #![allow(clippy::unwrap_used)]
 
@@ -16,6 +22,20 @@ use std::io::{Read, Write};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
+
+/// The tests' throwaway PostgreSQL cluster (initdb + pg_ctl on a free port).
+#[allow(dead_code)] // the bench uses only part of the harness
+#[path = "../tests/api/support/postgres.rs"]
+mod postgres;
+
+/// A free TCP port on loopback (what the harness above asks its parent module for).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
 
 fn git(dir: &Path, args: &[&str]) -> String {
     let output = Command::new("git")
@@ -165,12 +185,106 @@ fn event(id: &str, repository: &str, tag: &str) -> String {
     )
 }
 
+/// `runs` notifications, one at a time, to a service on `settings`: the time from each POST
+/// to its commit on `bare`.
+fn latency(settings: Settings, bare: &Path, runs: usize) -> Vec<Duration> {
+    let service = Service::start(settings);
+    let port = service.port;
+    let head = || {
+        std::fs::read_to_string(bare.join("refs/heads/main"))
+            .ok()
+            .map(|text| text.trim().to_owned())
+            .or_else(|| Some(git(bare, &["rev-parse", "main"]).trim().to_owned()))
+    };
+    let mut latencies = Vec::new();
+    for run in 1..=runs {
+        let before = head();
+        let body = event(&format!("bench-{run}"), "app0", &format!("{run}-b"));
+        let start = Instant::now();
+        assert_eq!(post(port, &body), 200);
+        let deadline = start + Duration::from_secs(30);
+        while head() == before {
+            assert!(
+                Instant::now() < deadline,
+                "notification {run} never became a commit"
+            );
+            std::thread::yield_now();
+        }
+        latencies.push(start.elapsed());
+    }
+    service.stop();
+    latencies
+}
+
+/// Accepted durable events per second: 8 senders post distinct notifications for `seconds`
+/// (tags no policy takes, so nothing is written and intake alone is measured).
+fn throughput(settings: Settings, seconds: u64) -> f64 {
+    let service = Service::start(settings);
+    let port = service.port;
+    let until = Instant::now() + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let senders: Vec<_> = (0..8)
+        .map(|sender| {
+            std::thread::spawn(move || {
+                let mut accepted = 0u64;
+                let mut n = 0u64;
+                while Instant::now() < until {
+                    n += 1;
+                    let body = event(&format!("load-{sender}-{n}"), "app0", &format!("x-{sender}-{n}"));
+                    if post(port, &body) == 200 {
+                        accepted += 1;
+                    }
+                }
+                accepted
+            })
+        })
+        .collect();
+    let accepted: u64 = senders.into_iter().map(|sender| sender.join().unwrap()).sum();
+    let elapsed = started.elapsed();
+    service.stop();
+    accepted as f64 / elapsed.as_secs_f64()
+}
+
+/// Two replicas on `settings` (PostgreSQL); the owner of the one shard is killed: the time
+/// until the other owns it.
+fn failover(settings: &Settings, root: &Path) -> Duration {
+    let replica = |name: &str| {
+        let mut settings = settings.clone();
+        settings.data_dir = root.join(name);
+        Service::start(settings)
+    };
+    let first = replica("a");
+    let wait_until = |what: &str, check: &dyn Fn() -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !check() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    };
+    wait_until("the first replica to own the shard", &|| {
+        !first.ownership.report().owned.is_empty()
+    });
+    let second = replica("b");
+    // The second is up (its lease connection counted) before the owner dies.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(second.ownership.report().owned.is_empty(), "one shard, one owner");
+    let killed = Instant::now();
+    first.kill();
+    wait_until("the second replica to take the shard", &|| {
+        !second.ownership.report().owned.is_empty()
+    });
+    let elapsed = killed.elapsed();
+    second.stop();
+    elapsed
+}
+
 /// The service in-process on its own runtime, with real HTTP on loopback.
 struct Service {
     runtime: tokio::runtime::Runtime,
     port: u16,
     shutdown: tokio_util::sync::CancellationToken,
     server: tokio::task::JoinHandle<anyhow::Result<()>>,
+    ownership: pushdeploy::ownership::Ownership,
 }
 
 impl Service {
@@ -184,13 +298,20 @@ impl Service {
             .unwrap();
         let port = application.address().port();
         let shutdown = application.shutdown.clone();
+        let ownership = application.engine.ownership.clone();
         let server = runtime.spawn(application.run());
         Self {
             runtime,
             port,
             shutdown,
             server,
+            ownership,
         }
+    }
+
+    /// Gone at once, as on kill -9: every task and connection dropped, nothing said to anyone.
+    fn kill(self) {
+        self.runtime.shutdown_background();
     }
 
     /// Graceful shutdown, waited for.
@@ -211,31 +332,7 @@ fn main() {
     let root = tempfile::tempdir().unwrap();
     let (settings, bare) = setup(&root.path().join("latency"), 1, Duration::ZERO);
     let url = format!("file://{}", bare.display());
-    let service = Service::start(settings);
-    let port = service.port;
-    let head = || {
-        std::fs::read_to_string(bare.join("refs/heads/main"))
-            .ok()
-            .map(|text| text.trim().to_owned())
-            .or_else(|| Some(git(&bare, &["rev-parse", "main"]).trim().to_owned()))
-    };
-
-    let mut latencies = Vec::new();
-    for run in 1..=100 {
-        let before = head();
-        let body = event(&format!("bench-{run}"), "app0", &format!("{run}-b"));
-        let start = Instant::now();
-        assert_eq!(post(port, &body), 200);
-        let deadline = start + Duration::from_secs(30);
-        while head() == before {
-            assert!(
-                Instant::now() < deadline,
-                "notification {run} never became a commit"
-            );
-            std::thread::yield_now();
-        }
-        latencies.push(start.elapsed());
-    }
+    let mut latencies = latency(settings, &bare, 100);
     let cli = root.path().join("cli");
     git(root.path(), &["clone", "-q", &url, cli.to_str().unwrap()]);
     let mut floor = Vec::new();
@@ -254,7 +351,6 @@ fn main() {
         git(&cli, &["push", "-q", "origin", "main"]);
         floor.push(start.elapsed());
     }
-    service.stop();
     let (p50, p99) = (percentile(&mut latencies, 0.5), percentile(&mut latencies, 0.99));
     let floor = percentile(&mut floor, 0.5);
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
@@ -269,7 +365,54 @@ fn main() {
         p50.as_secs_f64() / floor.as_secs_f64(),
         ms(p99)
     );
+    if std::env::var("BENCH_BACKENDS").as_deref() != Ok("0") {
+        backends(&root.path().join("backends"), floor);
+    }
     burst(&root.path().join("burst"));
+}
+
+/// SQLite against PostgreSQL, in the same run: latency, accepted durable events/s, failover.
+fn backends(root: &Path, floor: Duration) {
+    let postgres = postgres::Postgres::start();
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let mut results = Vec::new();
+    for backend in ["sqlite", "postgresql"] {
+        let dir = root.join(backend);
+        let (mut settings, bare) = setup(&dir.join("latency"), 1, Duration::ZERO);
+        if backend == "postgresql" {
+            settings.intake.journal_url = Some(postgres.url().into());
+        }
+        let mut latencies = latency(settings.clone(), &bare, 100);
+        let (p50, p99) = (percentile(&mut latencies, 0.5), percentile(&mut latencies, 0.99));
+        settings.data_dir = dir.join("throughput");
+        let rate = throughput(settings, 3);
+        println!(
+            "journal {backend:<10}: notification -> commit p50 {:>6.1} ms ({:.2}x floor), p99 {:>6.1} ms; accepted durable events {:>6.0}/s (8 senders, 3 s)",
+            ms(p50),
+            p50.as_secs_f64() / floor.as_secs_f64(),
+            ms(p99),
+            rate
+        );
+        results.push((p50, rate));
+    }
+    let ((sqlite_p50, sqlite_rate), (pg_p50, pg_rate)) = (results[0], results[1]);
+    println!(
+        "postgresql / sqlite: p50 {:.2}x, events/s {:.2}x",
+        pg_p50.as_secs_f64() / sqlite_p50.as_secs_f64(),
+        pg_rate / sqlite_rate
+    );
+    let (mut settings, _) = setup(&root.join("failover"), 1, Duration::ZERO);
+    settings.intake.journal_url = Some(postgres.url().into());
+    let times: Vec<Duration> = (0..5)
+        .map(|round| failover(&settings, &root.join(format!("failover-{round}"))))
+        .collect();
+    let mut sorted = times.clone();
+    println!(
+        "failover (the owner's runtime dropped, as on kill -9; lease tick 1 s): p50 {:.0} ms, max {:.0} ms over {} rounds (goal <= 5000 ms)",
+        ms(percentile(&mut sorted, 0.5)),
+        ms(*sorted.last().unwrap()),
+        times.len()
+    );
 }
 
 /// 200 tags across 50 policies within a second (four per policy, in random order), with the
