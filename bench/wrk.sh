@@ -4,10 +4,15 @@
 # events (each a new event id, journaled with synchronous=FULL before the 2xx).
 # Goals: rejected >= 20k req/s, accepted >= 2k/s. Floor in the same run: wrk against /healthz.
 # Usage: bench/wrk.sh   (needs wrk; scripts/test does not install it: apt-get install wrk)
+# WRK_JOURNAL_URL=postgres://… puts the journal on that PostgreSQL instead of SQLite.
 PROFILE=release
 source "$(dirname "$0")/wrk-common.sh"
 git init -q --bare -b main "$work/remote.git"
-start_server "" NOTIFY_AUTH="Bearer wrk-token" RUST_LOG=error
+journal=""
+if [ -n "${WRK_JOURNAL_URL:-}" ]; then
+  journal=$'  journal: {url: {fromEnv: WRK_JOURNAL_URL}}\n'
+fi
+start_server "$journal" NOTIFY_AUTH="Bearer wrk-token" RUST_LOG=error
 cat > "$work/post.lua" <<'LUA'
 local counter = 0
 wrk.method = "POST"
