@@ -56,6 +56,11 @@ impl Application {
         let settings = Arc::new(settings);
         let readiness = Readiness::new();
         let shutdown = CancellationToken::new();
+        let listener = tokio::net::TcpListener::bind(settings.server.listen)
+            .await
+            .with_context(|| format!("binding {}", settings.server.listen))?;
+        // The journal first: its migrations create what the leases write (`replicas`).
+        let journal = open_journal(&settings).await?;
         // Replicas on one PostgreSQL journal share the work by leases; alone, this one owns it.
         let wake_target: Arc<std::sync::OnceLock<std::sync::Weak<Engine>>> = Arc::default();
         let ownership = match &settings.intake.journal_url {
@@ -65,6 +70,7 @@ impl Application {
                     crate::ownership::Shards::from_settings(&settings),
                     crate::ownership::LeaseSettings {
                         url: url.clone(),
+                        advertise: advertise_url(&settings, &listener),
                         tick: std::time::Duration::from_secs(1),
                     },
                     Arc::new(move |lowest| {
@@ -78,7 +84,7 @@ impl Application {
             }
             None => crate::ownership::Ownership::sole(&settings),
         };
-        let (engine, scans) = open_engine(&settings, ownership).await?;
+        let (engine, scans) = open_engine(&settings, journal, ownership).await?;
         let _ = wake_target.set(Arc::downgrade(&engine));
         show_ownership(&engine.ownership, &readiness);
         forward_journal_health(&engine.journal, &readiness);
@@ -97,9 +103,6 @@ impl Application {
                 "NO REGISTRY CONFIRMATION: trusting notifications as they come (quickstart mode); never use this in production"
             );
         }
-        let listener = tokio::net::TcpListener::bind(settings.server.listen)
-            .await
-            .with_context(|| format!("binding {}", settings.server.listen))?;
         let state = AppState {
             settings: Arc::clone(&settings),
             journal,
@@ -183,17 +186,13 @@ impl Application {
 /// the registry gateway reports changed tag lists on.
 async fn open_engine(
     settings: &Arc<Settings>,
+    journal: Journal,
     ownership: crate::ownership::Ownership,
 ) -> anyhow::Result<(
     Arc<Engine>,
     tokio::sync::mpsc::UnboundedReceiver<crate::registry::ScanResult>,
 )> {
     use anyhow::Context as _;
-    let location = match &settings.intake.journal_url {
-        Some(url) => crate::journal::Location::Postgres(url.clone()),
-        None => crate::journal::Location::Sqlite(settings.data_dir.clone()),
-    };
-    let journal = Journal::open_at(&location).await.context("opening the journal")?;
     let (sender, scans) = tokio::sync::mpsc::unbounded_channel();
     let registry = Gateway::new(settings, sender).context("building the registry clients")?;
     // What `IfNotPresent` found present before this process started.
@@ -229,6 +228,51 @@ async fn open_engine(
     Ok((engine, scans))
 }
 
+/// The journal where the configuration puts it: PostgreSQL, or SQLite in the data dir.
+async fn open_journal(settings: &Settings) -> anyhow::Result<Journal> {
+    use anyhow::Context as _;
+    let location = match &settings.intake.journal_url {
+        Some(url) => crate::journal::Location::Postgres(url.clone()),
+        None => crate::journal::Location::Sqlite(settings.data_dir.clone()),
+    };
+    Journal::open_at(&location).await.context("opening the journal")
+}
+
+/// Where the other replicas reach this one: `PUSHDEPLOY_ADVERTISE_URL`, else this scheme,
+/// the listen address when it names one (else `POD_IP`, else the host name) and the bound port.
+fn advertise_url(settings: &Settings, listener: &tokio::net::TcpListener) -> String {
+    if let Ok(url) = std::env::var("PUSHDEPLOY_ADVERTISE_URL")
+        && !url.trim().is_empty()
+    {
+        return url.trim().trim_end_matches('/').to_owned();
+    }
+    let bound = listener.local_addr().unwrap_or(settings.server.listen);
+    let scheme = if settings.server.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let host = if bound.ip().is_unspecified() {
+        std::env::var("POD_IP")
+            .ok()
+            .filter(|ip| !ip.trim().is_empty())
+            .or_else(|| {
+                std::fs::read_to_string("/proc/sys/kernel/hostname")
+                    .ok()
+                    .map(|name| name.trim().to_owned())
+            })
+            .unwrap_or_else(|| "localhost".to_owned())
+    } else {
+        bound.ip().to_string()
+    };
+    let host = if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host
+    };
+    format!("{scheme}://{host}:{}", bound.port())
+}
+
 /// `pushdeploy run-once`: one scan of every repository, decided and written through the same
 /// engine as `serve` (pins, suspensions and deployments in the journal of `data_dir`).
 pub async fn run_once(settings: Settings) -> anyhow::Result<(Arc<Settings>, crate::engine::OnceReport)> {
@@ -239,7 +283,8 @@ pub async fn run_once(settings: Settings) -> anyhow::Result<(Arc<Settings>, crat
     }
     let settings = Arc::new(settings);
     let ownership = crate::ownership::Ownership::sole(&settings);
-    let (engine, _scans) = open_engine(&settings, ownership).await?;
+    let journal = open_journal(&settings).await?;
+    let (engine, _scans) = open_engine(&settings, journal, ownership).await?;
     // Every deployment is committed to the journal before `decide` returns it.
     Ok((settings, engine.reconcile_once().await))
 }

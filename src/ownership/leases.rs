@@ -34,6 +34,8 @@ use crate::journal::EVENTS_CHANNEL;
 #[derive(Debug, Clone)]
 pub struct LeaseSettings {
     pub url: SecretString,
+    /// Where this replica serves, for API calls the others forward to it.
+    pub advertise: String,
     /// How often leases are counted, given back and taken (1 s).
     pub tick: Duration,
 }
@@ -64,11 +66,16 @@ impl Leases {
         let held = Arc::new(RwLock::new(BTreeSet::new()));
         let (generation_sender, generation) = watch::channel(0);
         let shards = Arc::new(shards);
+        let directory = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(2)
+            .acquire_timeout(Duration::from_secs(3))
+            .connect_lazy_with(base.clone().application_name("pushdeploy-directory"));
         let ownership = Ownership {
             shards: Arc::clone(&shards),
             held: Some(Arc::clone(&held)),
             generation,
             replica: Arc::clone(&replica),
+            directory: Some(directory),
         };
         let task = LeaseTask {
             shards,
@@ -77,6 +84,7 @@ impl Leases {
             generation: generation_sender,
             tick: settings.tick,
             replica,
+            advertise: settings.advertise,
         };
         tokio::spawn(task.run(shutdown.clone()));
         tokio::spawn(listen(
@@ -95,6 +103,7 @@ struct LeaseTask {
     generation: watch::Sender<u64>,
     tick: Duration,
     replica: Arc<str>,
+    advertise: String,
 }
 
 impl LeaseTask {
@@ -121,7 +130,12 @@ impl LeaseTask {
                 match tokio::time::timeout(self.tick.max(Duration::from_secs(3)), self.options.connect())
                     .await
                 {
-                    Ok(Ok(opened)) => {
+                    Ok(Ok(mut opened)) => {
+                        // Say where this replica serves and which backend holds its locks.
+                        if let Err(error) = self.register(&mut opened).await {
+                            self.lost(&mut warned, &error.to_string());
+                            continue;
+                        }
                         if warned {
                             tracing::info!("the lease connection to PostgreSQL is back");
                         }
@@ -153,6 +167,20 @@ impl LeaseTask {
                 }
             }
         }
+    }
+
+    /// This replica's row in `replicas`: its URL and its lease connection's backend pid.
+    async fn register(&self, connection: &mut PgConnection) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO replicas (name, url, lease_pid, at) VALUES ($1, $2, pg_backend_pid(), $3) \
+             ON CONFLICT (name) DO UPDATE SET url = excluded.url, lease_pid = excluded.lease_pid, at = excluded.at",
+        )
+        .bind(&*self.replica)
+        .bind(&self.advertise)
+        .bind(crate::clock::now())
+        .execute(&mut *connection)
+        .await?;
+        Ok(())
     }
 
     /// The connection failed: nothing is owned any more (its locks are, or soon will be,

@@ -24,6 +24,14 @@ use tokio::sync::watch;
 
 pub use leases::{LeaseSettings, Leases};
 
+/// What a manual API call acts on, for ownership (`Ownership::owns_subject`, `owner_url`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Subject {
+    Policy(ObjectKey),
+    Automation(ObjectKey),
+    Repository(ObjectKey),
+}
+
 /// One unit of ownership.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Shard {
@@ -179,6 +187,8 @@ pub struct Ownership {
     /// Bumped on every change of the held set (the engine re-reads the backlog on a gain).
     generation: watch::Receiver<u64>,
     replica: Arc<str>,
+    /// Where the other replicas' owners are looked up (`replicas` joined with `pg_locks`).
+    directory: Option<sqlx::PgPool>,
 }
 
 /// What `/status` and `/readyz` say of ownership.
@@ -201,6 +211,49 @@ impl Ownership {
             held: None,
             generation,
             replica: replica_name().into(),
+            directory: None,
+        }
+    }
+
+    fn shard_of(&self, subject: &Subject) -> Option<usize> {
+        match subject {
+            Subject::Policy(key) => self.shards.of_policy(key),
+            Subject::Automation(key) => self.shards.of_automation(key),
+            Subject::Repository(key) => self.shards.of_repository(key),
+        }
+    }
+
+    /// Whether this replica acts on `subject` (true when alone, or for what no shard has).
+    pub fn owns_subject(&self, subject: &Subject) -> bool {
+        self.owns(self.shard_of(subject))
+    }
+
+    /// The URL of the replica that owns `subject` now (from its lease connection's row in
+    /// `replicas`), if another replica holds it; `None` when alone, when nobody holds it at
+    /// this moment, or when the lookup fails (logged).
+    pub async fn owner_url(&self, subject: &Subject) -> Option<String> {
+        let (directory, shard) = (self.directory.as_ref()?, self.shard_of(subject)?);
+        let key = self.shards.all()[shard].lock_key;
+        // A bigint advisory key is split over classid (high 32 bits) and objid (low 32 bits).
+        let high = key >> 32;
+        let low = key & 0xffff_ffff;
+        let found: Result<Option<String>, sqlx::Error> = sqlx::query_scalar(
+            "SELECT r.url FROM pg_locks l JOIN replicas r ON r.lease_pid = l.pid \
+             WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 \
+             AND l.classid::bigint = ($1 & 4294967295) AND l.objid::bigint = $2 AND r.name <> $3 \
+             ORDER BY r.at DESC LIMIT 1",
+        )
+        .bind(high)
+        .bind(low)
+        .bind(&*self.replica)
+        .fetch_optional(directory)
+        .await;
+        match found {
+            Ok(url) => url,
+            Err(error) => {
+                tracing::warn!(%error, "cannot look up the owner of a shard");
+                None
+            }
         }
     }
 
@@ -236,6 +289,11 @@ impl Ownership {
         self.shards
             .of_automation(key)
             .map(|shard| self.shards.all()[shard].name.as_str())
+    }
+
+    /// Whether replicas share the work (a PostgreSQL journal).
+    pub fn is_shared(&self) -> bool {
+        self.held.is_some()
     }
 
     /// Changes of the held set (a counter).

@@ -402,5 +402,45 @@ fn three_replicas_share_fifty_policies_over_five_remotes_and_a_killed_owners_rem
             assert!(owner.is_some(), "remote {i} is owned: {after:?}");
         }
     }
+
+    // Manual calls reach whichever replica a Service picks: a non-owner checks the token and
+    // forwards the call to the owner, whose answer comes back as it is.
+    let shard1 = format!("git {} main", remotes[1].url());
+    let owner = *after
+        .iter()
+        .find(|(_, shards)| shards.contains(&shard1))
+        .unwrap()
+        .0;
+    let other = *after.keys().find(|index| **index != owner).unwrap();
+    let (owner, other) = (apps[owner].as_ref().unwrap(), apps[other].as_ref().unwrap());
+    let auth = format!("Bearer {API_TOKEN}");
+    let (code, body) = other.post("/api/v1/policies/ns1/p0/pin", &[("Authorization", &auth)], b"");
+    assert_eq!(code, 200, "a pin through a non-owner: {body}");
+    let pinned = |app: &App| status(app).unwrap()["policies"]["ns1/p0"]["pinned"].clone();
+    assert_eq!(pinned(owner), "p0-4", "the owner holds the pin");
+    let audited = postgres.psql(
+        "pushdeploy",
+        "SELECT count(*) FROM audit WHERE request LIKE '%/ns1/p0/pin%'",
+    );
+    assert_eq!(audited, "1", "audited once, by the owner");
+    let (code, body) = other.post(
+        "/api/v1/policies/ns1/p0/pin",
+        &[("Authorization", "Bearer wrong")],
+        b"",
+    );
+    assert_eq!(code, 401, "a bad token is refused where it arrives: {body}");
+    let (code, body) = other.post(
+        "/api/v1/policies/ns1/p0/pin",
+        &[
+            ("Authorization", &auth),
+            ("X-Pushdeploy-Forwarded-By", "elsewhere"),
+        ],
+        b"",
+    );
+    assert_eq!(code, 503, "a call forwarded once is not forwarded again: {body}");
+    assert!(body.contains("another replica owns"), "{body}");
+    let (code, body) = other.post("/api/v1/policies/ns1/p0/resume", &[("Authorization", &auth)], b"");
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(pinned(owner), serde_json::Value::Null, "resumed on the owner");
     drop(postgres);
 }

@@ -249,6 +249,13 @@ impl Engine {
         Ok(last)
     }
 
+    /// The key of the automation `name` (`name` or `namespace:name`) names, if exactly one.
+    pub fn automation_key(&self, name: &str) -> Option<ObjectKey> {
+        self.automation(name)
+            .ok()
+            .map(|automation| automation.key.clone())
+    }
+
     fn automation(&self, name: &str) -> Result<&Automation, ManualError> {
         if let Ok(key) = ObjectKey::parse(name) {
             return self

@@ -8,6 +8,7 @@ mod automations;
 mod body;
 mod dto;
 mod events;
+mod forward;
 mod openapi;
 mod policies;
 mod repositories;
@@ -20,10 +21,14 @@ use super::state::AppState;
 use crate::engine::{Engine, ManualError};
 use std::sync::Arc;
 
-pub fn router(_state: &AppState) -> axum::Router<AppState> {
+pub fn router(state: &AppState) -> axum::Router<AppState> {
     openapi::api()
         .split_for_parts()
         .0
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            forward::to_owner,
+        ))
         .layer(axum::middleware::from_fn(count_refusals))
 }
 

@@ -1,0 +1,174 @@
+//! Replicas sharing a journal: a mutating API call on a policy, automation or repository whose
+//! shard another replica owns is forwarded to that owner, once this replica has checked the
+//! token (an unauthenticated call costs nothing more than it did), and the owner's answer is
+//! returned as it is. So every replica serves every route; the owner audits the call.
+//!
+//! Not forwarded, and so answered here by the handler: a call this replica owns (or when alone),
+//! a call without a valid token (401), a call already forwarded once (the owner changed on the
+//! way: 503 naming the shard, retry), and a call whose shard nobody holds at this moment (503).
+
+use super::super::auth::{ApiTokens, credentials};
+use super::super::state::AppState;
+use crate::domain::ObjectKey;
+use crate::ownership::Subject;
+use axum::body::Body;
+use axum::extract::{FromRef, Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use std::sync::LazyLock;
+use std::time::Duration;
+
+/// Marks a forwarded call (its value: the forwarding replica's name); never forwarded again.
+pub const FORWARDED_BY: &str = "x-pushdeploy-forwarded-by";
+
+/// Requests to other replicas: short connect timeout (a dead owner must not hold the caller),
+/// no proxy from the environment, no redirects.
+static CLIENT: LazyLock<Result<reqwest::Client, String>> = LazyLock::new(|| {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(2))
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .build()
+        .map_err(|error| error.to_string())
+});
+
+/// What a mutating route acts on: its path's policy, automation or repository.
+fn subject(path: &str, state: &AppState) -> Option<Subject> {
+    let parts: Vec<&str> = path.strip_prefix("/api/v1/")?.split('/').collect();
+    match parts[..] {
+        [
+            "policies",
+            namespace,
+            name,
+            "promote" | "rollback" | "pin" | "resume",
+        ] => ObjectKey::from_parts(namespace, name).ok().map(Subject::Policy),
+        ["repositories", namespace, name, "scan"] => ObjectKey::from_parts(namespace, name)
+            .ok()
+            .map(Subject::Repository),
+        ["automations", name, "suspend" | "resume"] => state
+            .engine
+            .as_ref()?
+            .automation_key(name)
+            .map(Subject::Automation),
+        _ => None,
+    }
+}
+
+pub(super) async fn to_owner(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let Some(engine) = state.engine.clone() else {
+        return next.run(request).await;
+    };
+    if request.method() != Method::POST
+        || !engine.ownership.is_shared()
+        || request.headers().contains_key(FORWARDED_BY)
+    {
+        return next.run(request).await;
+    }
+    let Some(subject) = subject(request.uri().path(), &state) else {
+        return next.run(request).await;
+    };
+    if engine.ownership.owns_subject(&subject) {
+        return next.run(request).await;
+    }
+    let authenticated = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| credentials(value, "bearer"))
+        .and_then(|token| ApiTokens::from_ref(&state).identify(token))
+        .is_some();
+    if !authenticated {
+        return next.run(request).await;
+    }
+    let Some(owner) = engine.ownership.owner_url(&subject).await else {
+        return next.run(request).await;
+    };
+    forward(&state, &owner, engine.ownership.replica(), request).await
+}
+
+/// Send `request` to `owner` and answer with what it answered.
+async fn forward(state: &AppState, owner: &str, replica: &str, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let limit = state.settings.intake.body_limit;
+    let Ok(body) = axum::body::to_bytes(body, limit).await else {
+        return problem(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the request body is larger than intake.bodyLimit ({limit} bytes)"),
+        );
+    };
+    let client = match &*CLIENT {
+        Ok(client) => client,
+        Err(error) => {
+            return problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("cannot forward to the owning replica: {error}"),
+            );
+        }
+    };
+    let path = parts.uri.path_and_query().map_or("/", |path| path.as_str());
+    let mut outgoing = client
+        .post(format!("{owner}{path}"))
+        .timeout(state.settings.server.limits.request_timeout)
+        .header(FORWARDED_BY, replica)
+        .body(body);
+    for name in [header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT] {
+        if let Some(value) = parts.headers.get(&name) {
+            outgoing = outgoing.header(name, value);
+        }
+    }
+    metrics::counter!("pushdeploy_api_forwarded_total").increment(1);
+    let answer = match outgoing.send().await {
+        Ok(answer) => answer,
+        Err(error) => {
+            tracing::warn!(%owner, %error, "the owning replica did not answer a forwarded API call");
+            return problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "the replica that owns this ({owner}) did not answer; retry (ownership moves within seconds when a replica dies)"
+                ),
+            );
+        }
+    };
+    let status = StatusCode::from_u16(answer.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+    let content_type = answer.headers().get(header::CONTENT_TYPE).cloned();
+    let retry_after = answer.headers().get(header::RETRY_AFTER).cloned();
+    let Ok(bytes) = answer.bytes().await else {
+        return problem(
+            StatusCode::BAD_GATEWAY,
+            format!("the owning replica ({owner}) broke off its answer; retry"),
+        );
+    };
+    let mut response = Response::new(Body::from(bytes));
+    *response.status_mut() = status;
+    for (name, value) in [
+        (header::CONTENT_TYPE, content_type),
+        (header::RETRY_AFTER, retry_after),
+    ] {
+        if let Some(value) = value {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    response
+}
+
+/// An `application/problem+json` answer of our own (the owner could not be asked).
+fn problem(status: StatusCode, detail: String) -> Response {
+    let body = serde_json::json!({
+        "type": "about:blank",
+        "title": status.canonical_reason().unwrap_or("error"),
+        "status": status.as_u16(),
+        "detail": detail,
+    });
+    let mut response = (status, body.to_string()).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    response
+}
