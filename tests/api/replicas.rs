@@ -11,15 +11,20 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-const NOTIFY: &str = "Bearer notify-s3cret-token";
-const API_TOKEN: &str = "api-s3cret-token";
-const REMOTES: usize = 5;
+pub(crate) const NOTIFY: &str = "Bearer notify-s3cret-token";
+pub(crate) const API_TOKEN: &str = "api-s3cret-token";
+pub(crate) const REMOTES: usize = 5;
 const POLICIES: usize = 10;
 const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 
 /// Namespace `ns<i>`: image repository `app` (`<registry>/app<i>`), policies `p0`…`p9` (tags
 /// `p<j>-<n>`, highest `n` wins), automation `deploy` writing remote `i`.
-fn config(registry: &str, remotes: &[Remote], data: &Path) -> String {
+pub(crate) fn config(registry: &str, remotes: &[Remote], data: &Path) -> String {
+    config_scanning(registry, remotes, data, "1h")
+}
+
+/// `config` with the image repositories scanned every `interval`.
+pub(crate) fn config_scanning(registry: &str, remotes: &[Remote], data: &Path, interval: &str) -> String {
     let mut text = format!(
         "dataDir: {}
 server:
@@ -38,7 +43,7 @@ imageRepositories:
     );
     for i in 0..REMOTES {
         text.push_str(&format!(
-            "  - {{name: app, namespace: ns{i}, image: {registry}/app{i}, insecure: true, interval: 1h}}\n"
+            "  - {{name: app, namespace: ns{i}, image: {registry}/app{i}, insecure: true, interval: {interval}}}\n"
         ));
     }
     text.push_str("imagePolicies:\n");
@@ -60,7 +65,7 @@ imageRepositories:
 }
 
 /// Remote `i`'s tree: one file per policy with its marker.
-fn seed(dir: &Path, registry: &str, i: usize) -> std::path::PathBuf {
+pub(crate) fn seed(dir: &Path, registry: &str, i: usize) -> std::path::PathBuf {
     let tree = dir.join(format!("seed{i}"));
     std::fs::create_dir_all(tree.join("apps")).unwrap();
     for j in 0..POLICIES {
@@ -133,7 +138,7 @@ fn owned(apps: &[Option<App>]) -> Option<BTreeMap<usize, BTreeSet<String>>> {
 }
 
 /// Every shard owned by exactly one live replica, and every live replica within its share.
-fn settled(apps: &[Option<App>]) -> Option<BTreeMap<usize, BTreeSet<String>>> {
+pub(crate) fn settled(apps: &[Option<App>]) -> Option<BTreeMap<usize, BTreeSet<String>>> {
     let owned = owned(apps)?;
     let live = owned.len();
     let share = REMOTES.div_ceil(live);
