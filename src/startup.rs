@@ -71,6 +71,7 @@ impl Application {
                     crate::ownership::LeaseSettings {
                         url: url.clone(),
                         advertise: advertise_url(&settings, &listener),
+                        replica: crate::ownership::replica_name(),
                         tick: std::time::Duration::from_secs(1),
                     },
                     Arc::new(move |lowest| {

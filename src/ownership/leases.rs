@@ -36,6 +36,8 @@ pub struct LeaseSettings {
     pub url: SecretString,
     /// Where this replica serves, for API calls the others forward to it.
     pub advertise: String,
+    /// This replica's name (`replica_name()`), unique among the replicas.
+    pub replica: String,
     /// How often leases are counted, given back and taken (1 s).
     pub tick: Duration,
 }
@@ -53,7 +55,7 @@ impl Leases {
         on_event: Arc<dyn Fn(i64) + Send + Sync>,
         shutdown: CancellationToken,
     ) -> Result<Ownership, sqlx::Error> {
-        let replica: Arc<str> = super::replica_name().into();
+        let replica: Arc<str> = settings.replica.clone().into();
         let base: PgConnectOptions = settings.url.expose_secret().parse()?;
         let lease_options = base
             .clone()
@@ -236,11 +238,12 @@ impl LeaseTask {
             .collect();
         // Give back the excess (the last shards first), so a new replica gets its share.
         for &shard in held.iter().skip(share).rev() {
-            let key = self.shards.all()[shard].lock_key;
-            sqlx::query("SELECT pg_advisory_unlock($1)")
-                .bind(key)
-                .execute(&mut *connection)
-                .await?;
+            for &key in &self.shards.all()[shard].lock_keys {
+                sqlx::query("SELECT pg_advisory_unlock($1)")
+                    .bind(key)
+                    .execute(&mut *connection)
+                    .await?;
+            }
             self.held
                 .write()
                 .unwrap_or_else(|p| p.into_inner())
@@ -271,12 +274,7 @@ impl LeaseTask {
             {
                 continue;
             }
-            let key = self.shards.all()[shard].lock_key;
-            let taken: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-                .bind(key)
-                .fetch_one(&mut *connection)
-                .await?;
-            if taken {
+            if take_all(connection, &self.shards.all()[shard].lock_keys).await? {
                 self.held.write().unwrap_or_else(|p| p.into_inner()).insert(shard);
                 owned += 1;
                 tracing::info!(shard = %self.shards.all()[shard].name, replicas, share, "shard acquired");
@@ -286,6 +284,27 @@ impl LeaseTask {
         }
         Ok(())
     }
+}
+
+/// Take every one of `keys` (never waiting), or none: the ones taken before a refusal are
+/// given back.
+async fn take_all(connection: &mut PgConnection, keys: &[i64]) -> Result<bool, sqlx::Error> {
+    for (index, &key) in keys.iter().enumerate() {
+        let taken: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+            .bind(key)
+            .fetch_one(&mut *connection)
+            .await?;
+        if !taken {
+            for &held in &keys[..index] {
+                sqlx::query("SELECT pg_advisory_unlock($1)")
+                    .bind(held)
+                    .execute(&mut *connection)
+                    .await?;
+            }
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 /// LISTEN on `EVENTS_CHANNEL`: each notification's payload (the lowest id of a committed

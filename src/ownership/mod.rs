@@ -38,9 +38,13 @@ pub struct Shard {
     /// What it is, for `/status` and logs: `git <remote> <branch>` (the remote without
     /// credentials) or `repository <namespace>/<name>`.
     pub name: String,
-    /// The advisory lock's key: a stable hash of the shard's first writer (remote + branch), or
-    /// of its repository.
+    /// The key the shard is found by in `pg_locks`: its first writer's (remote + branch), or
+    /// its repository's, a stable hash.
     pub lock_key: i64,
+    /// Every key an owner holds: one per writer (remote + branch) of the shard, or the
+    /// repository's. Taken all or none, so that even replicas whose configurations cut the
+    /// shards differently (a rolling update) never both hold a writer.
+    pub lock_keys: Vec<i64>,
     pub repositories: Vec<ObjectKey>,
     pub automations: Vec<ObjectKey>,
 }
@@ -137,14 +141,26 @@ impl Shards {
                 shards.shards.push(Shard {
                     name,
                     lock_key: key,
+                    lock_keys: Vec::new(),
                     repositories: Vec::new(),
                     automations: Vec::new(),
                 });
                 shards.shards.len() - 1
             });
-            if let Node::Repository(key) = node {
-                shards.shards[shard].repositories.push(key.clone());
-                shards.by_repository.insert(key.clone(), shard);
+            match node {
+                Node::Writer(url, branch) => shards.shards[shard]
+                    .lock_keys
+                    .push(lock_key(&["writer", url, branch])),
+                Node::Repository(key) => {
+                    shards.shards[shard].repositories.push(key.clone());
+                    shards.by_repository.insert(key.clone(), shard);
+                }
+            }
+        }
+        // A shard without a writer is held by its repository's key.
+        for shard in &mut shards.shards {
+            if shard.lock_keys.is_empty() {
+                shard.lock_keys.push(shard.lock_key);
             }
         }
         for (key, writer) in automation_writer {

@@ -84,6 +84,22 @@ fn an_automation_that_writes_two_namespaces_policies_to_another_remote_joins_the
     );
     assert_eq!(shards.of_automation(&key("a/w2")), Some(joined));
     assert_eq!(shards.of_automation(&key("b/w")), Some(joined));
+    // Its owner holds both writers' keys: the same keys the unjoined cut holds one each of,
+    // so replicas cutting differently (a rolling update) can never both hold a writer.
+    let unjoined = Shards::from_settings(&settings(""));
+    let mut separate: Vec<i64> = unjoined.all()[..2]
+        .iter()
+        .flat_map(|shard| shard.lock_keys.clone())
+        .collect();
+    separate.sort_unstable();
+    let mut together = all[joined].lock_keys.clone();
+    together.sort_unstable();
+    assert_eq!(together, separate);
+    assert_eq!(
+        all[1].lock_keys,
+        [all[1].lock_key],
+        "a repository shard: its own key"
+    );
 }
 
 #[test]

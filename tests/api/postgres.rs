@@ -396,3 +396,114 @@ fn serve_with_the_journal_on_postgresql_commits_a_push_and_refuses_intake_while_
         "the password reached the logs"
     );
 }
+
+/// Namespaces `a` and `b` each write their own remote; `joined` adds an automation in `a`
+/// writing `b`'s remote too, which joins both writers into one shard.
+fn cut(dir: &std::path::Path, joined: bool) -> pushdeploy::config::Settings {
+    let mut text = String::from("dataDir: /tmp/unused\nimageRepositories:\n");
+    for namespace in ["a", "b", "c"] {
+        text.push_str(&format!(
+            "  - {{name: r, namespace: {namespace}, image: registry.example/{namespace}, interval: 1h}}\n"
+        ));
+    }
+    text.push_str("imagePolicies:\n");
+    for namespace in ["a", "b", "c"] {
+        text.push_str(&format!(
+            "  - {{name: p, namespace: {namespace}, imageRepositoryRef: {{name: r}}, policy: {{numerical: {{}}}}}}\n"
+        ));
+    }
+    text.push_str("imageUpdateAutomations:\n");
+    let mut automations = vec![("a", "w", "x"), ("b", "w", "y")];
+    if joined {
+        automations.push(("a", "w2", "y"));
+    }
+    for (namespace, name, remote) in automations {
+        text.push_str(&format!(
+            "  - {{name: {name}, namespace: {namespace}, git: {{url: 'https://git.example/{remote}.git', commit: {{author: {{name: bot, email: bot@example.com}}}}}}, update: {{path: .}}}}\n"
+        ));
+    }
+    let path = dir.join(format!("cut-{joined}.yaml"));
+    std::fs::write(&path, text).unwrap();
+    pushdeploy::config::load_with_env(Some(&path), &[], &|_| None).unwrap()
+}
+
+#[tokio::test]
+async fn replicas_that_cut_the_shards_differently_never_both_own_a_writer() {
+    use pushdeploy::ownership::{LeaseSettings, Leases, Shards};
+    let dir = tempfile::tempdir().unwrap();
+    let postgres = Postgres::start();
+    let url = SecretString::from(postgres.url());
+    // The migrations (the `replicas` table the leases register in).
+    Journal::open_at(&Location::Postgres(url.clone())).await.unwrap();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let start = |settings: &pushdeploy::config::Settings, port: u16| {
+        Leases::start(
+            Shards::from_settings(settings),
+            LeaseSettings {
+                url: url.clone(),
+                advertise: format!("http://127.0.0.1:{port}"),
+                replica: format!("replica-{port}"),
+                tick: Duration::from_millis(100),
+            },
+            std::sync::Arc::new(|_| {}),
+            shutdown.clone(),
+        )
+        .unwrap()
+    };
+    let key = |text: &str| ObjectKey::parse(text).unwrap();
+    // The new configuration (x and y joined) starts first and, alone, owns both its shards.
+    let new = start(&cut(dir.path(), true), 1);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while new.report().owned.len() < 2 {
+        assert!(std::time::Instant::now() < deadline, "{:?}", new.report());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // A replica still on the old one (x, y and c apart) joins: the new one gives back c (its
+    // share is now one of two). The old one must not take y, which the joined shard writes,
+    // even though its own shard for y is a different one (a lock on x alone would allow it).
+    let old = start(&cut(dir.path(), false), 2);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        for automation in ["a/w", "b/w"] {
+            assert!(
+                !(old.owns_automation(&key(automation)) && new.owns_automation(&key(automation))),
+                "both own {automation}: {:?} / {:?}",
+                old.report(),
+                new.report()
+            );
+        }
+        if new.report().owned.len() == 1 && !old.report().owned.is_empty() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{:?} / {:?}",
+            old.report(),
+            new.report()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // A few more ticks: nothing changes hands wrongly later either.
+    for _ in 0..30 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert!(!(old.owns_automation(&key("b/w")) && new.owns_automation(&key("b/w"))));
+    }
+    assert!(new.owns_automation(&key("a/w")) && new.owns_automation(&key("b/w")));
+    assert_eq!(
+        old.report().owned,
+        ["repository c/r"],
+        "the old cut could take only what shares no writer"
+    );
+    // The owner of a shard is found through pg_locks, at the URL it registered.
+    let policy = pushdeploy::ownership::Subject::Policy(key("a/p"));
+    assert_eq!(
+        old.owner_url(&policy).await.as_deref(),
+        Some("http://127.0.0.1:1")
+    );
+    assert_eq!(
+        new.owner_url(&policy).await,
+        None,
+        "its own shard: no one else to ask"
+    );
+    shutdown.cancel();
+}
