@@ -37,6 +37,16 @@ impl Engine {
                 return tracing::warn!(%reason, "will retry the event");
             }
         };
+        // The shard moved to another replica while this one worked (its lease connection
+        // failed): the new owner processes the event again and records what git then says;
+        // recording here too could overwrite its outcome with an older one.
+        if !self.owns_event(&event) {
+            metrics::counter!("pushdeploy_outcomes_left_to_new_owner_total").increment(1);
+            return tracing::warn!(
+                state = state.as_str(),
+                "the event's shard moved to another replica while it was processed; its outcome is left to the new owner"
+            );
+        }
         let recording = std::time::Instant::now();
         let recorded = self
             .journal
