@@ -181,17 +181,22 @@ impl Postgres {
         std::fs::read_to_string(self.root.join("server.log")).unwrap_or_default()
     }
 
-    fn run_server_program(&self, program: &str, args: &[&str]) -> Output {
+    /// `program` of the server's bin dir, run as the server's user.
+    fn server_command(&self, program: &str) -> Command {
         let path = self.bin.join(program);
-        let mut command = match self.run_as {
+        match self.run_as {
             Some(user) => {
                 let mut command = Command::new("runuser");
                 command.args(["-u", user, "--"]).arg(&path);
                 command
             }
             None => Command::new(&path),
-        };
-        let output = command
+        }
+    }
+
+    fn run_server_program(&self, program: &str, args: &[&str]) -> Output {
+        let output = self
+            .server_command(program)
             .args(args)
             .current_dir(&self.root)
             .stdin(Stdio::null())
@@ -211,16 +216,8 @@ impl Postgres {
 impl Drop for Postgres {
     fn drop(&mut self) {
         let data = self.data().display().to_string();
-        let path = self.bin.join("pg_ctl");
-        let mut command = match self.run_as {
-            Some(user) => {
-                let mut command = Command::new("runuser");
-                command.args(["-u", user, "--"]).arg(&path);
-                command
-            }
-            None => Command::new(&path),
-        };
-        let _ = command
+        let _ = self
+            .server_command("pg_ctl")
             .args(["-D", &data, "-m", "immediate", "-w", "stop"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
