@@ -447,5 +447,24 @@ fn three_replicas_share_fifty_policies_over_five_remotes_and_a_killed_owners_rem
     let (code, body) = other.post("/api/v1/policies/ns1/p0/resume", &[("Authorization", &auth)], b"");
     assert_eq!(code, 200, "{body}");
     assert_eq!(pinned(owner), serde_json::Value::Null, "resumed on the owner");
+    // A read of one policy is the owner's too: only the owner scans (and confirms) its tags.
+    let read = |app: &App| {
+        let (code, body) = crate::support::app::request(
+            app.port,
+            "GET",
+            "/api/v1/policies/ns1/p0",
+            &[("Authorization", &auth)],
+            b"",
+        )
+        .unwrap();
+        assert_eq!(code, 200, "{body}");
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()
+    };
+    assert_eq!(
+        read(other)["selected"],
+        "p0-4",
+        "the owner's pick, through a non-owner"
+    );
+    assert_eq!(read(owner)["selected"], "p0-4");
     drop(postgres);
 }

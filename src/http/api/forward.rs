@@ -1,7 +1,10 @@
 //! Replicas sharing a journal: a mutating API call on a policy, automation or repository whose
 //! shard another replica owns is forwarded to that owner, once this replica has checked the
 //! token (an unauthenticated call costs nothing more than it did), and the owner's answer is
-//! returned as it is. So every replica serves every route; the owner audits the call.
+//! returned as it is. So every replica serves every route; the owner audits the call. So are
+//! the reads of one policy (`GET …/{namespace}/{name}` and its `history`): only the owner scans
+//! the policy's repository, so only its answer has the newest tag. The lists (`GET
+//! /api/v1/policies`, `/status`) are each replica's own view, and say what it owns.
 //!
 //! Not forwarded, and so answered here by the handler: a call this replica owns (or when alone),
 //! a call without a valid token (401), a call already forwarded once (the owner changed on the
@@ -33,9 +36,21 @@ static CLIENT: LazyLock<Result<reqwest::Client, String>> = LazyLock::new(|| {
         .map_err(|error| error.to_string())
 });
 
-/// What a mutating route acts on: its path's policy, automation or repository.
-fn subject(path: &str, state: &AppState) -> Option<Subject> {
+/// What a forwardable route acts on: a mutating route's policy, automation or repository, or
+/// the policy a one-policy read is about.
+fn subject(method: &Method, path: &str, state: &AppState) -> Option<Subject> {
     let parts: Vec<&str> = path.strip_prefix("/api/v1/")?.split('/').collect();
+    if method == Method::GET {
+        return match parts[..] {
+            ["policies", namespace, name] | ["policies", namespace, name, "history"] => {
+                ObjectKey::from_parts(namespace, name).ok().map(Subject::Policy)
+            }
+            _ => None,
+        };
+    }
+    if method != Method::POST {
+        return None;
+    }
     match parts[..] {
         [
             "policies",
@@ -59,13 +74,10 @@ pub(super) async fn to_owner(State(state): State<AppState>, request: Request, ne
     let Some(engine) = state.engine.clone() else {
         return next.run(request).await;
     };
-    if request.method() != Method::POST
-        || !engine.ownership.is_shared()
-        || request.headers().contains_key(FORWARDED_BY)
-    {
+    if !engine.ownership.is_shared() || request.headers().contains_key(FORWARDED_BY) {
         return next.run(request).await;
     }
-    let Some(subject) = subject(request.uri().path(), &state) else {
+    let Some(subject) = subject(request.method(), request.uri().path(), &state) else {
         return next.run(request).await;
     };
     if engine.ownership.owns_subject(&subject) {
@@ -108,7 +120,7 @@ async fn forward(state: &AppState, owner: &str, replica: &str, request: Request)
     };
     let path = parts.uri.path_and_query().map_or("/", |path| path.as_str());
     let mut outgoing = client
-        .post(format!("{owner}{path}"))
+        .request(parts.method.clone(), format!("{owner}{path}"))
         .timeout(state.settings.server.limits.request_timeout)
         .header(FORWARDED_BY, replica)
         .body(body);
