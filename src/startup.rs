@@ -212,7 +212,10 @@ async fn open_engine(
     let writers = Writers::new(
         settings.data_dir.clone(),
         settings.intake.coalesce_window,
-        Arc::clone(&overrides) as Arc<dyn crate::gitops::Gate>,
+        Arc::new(crate::engine::WriteGate {
+            overrides: Arc::clone(&overrides),
+            ownership: ownership.clone(),
+        }) as Arc<dyn crate::gitops::Gate>,
     );
     let engine = Engine::new(
         Arc::clone(settings),

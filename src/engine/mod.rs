@@ -31,7 +31,7 @@ pub mod writes;
 
 pub use manual::{Manual, ManualError, Upstream};
 pub use once::OnceReport;
-pub use overrides::SharedOverrides;
+pub use overrides::{SharedOverrides, WriteGate};
 
 fn micros(duration: Duration) -> u64 {
     u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)

@@ -68,3 +68,29 @@ impl Gate for SharedOverrides {
         crate::plan::admit(intents, sites, &overrides)
     }
 }
+
+/// A replica's write-time gate: the overrides in force, and ownership. An intent planned while
+/// this replica owned the automation's shard writes nothing once the shard is gone (its lease
+/// connection failed, or it was given back): the new owner writes it. This narrows the window in
+/// which two replicas could write one remote to the push itself (which git's fast-forward check
+/// keeps safe).
+#[derive(Debug)]
+pub struct WriteGate {
+    pub overrides: std::sync::Arc<SharedOverrides>,
+    pub ownership: crate::ownership::Ownership,
+}
+
+impl Gate for WriteGate {
+    fn admit(&self, intents: &[Intent], sites: &[Site]) -> Vec<Option<String>> {
+        let mut verdicts = self.overrides.admit(intents, sites);
+        for (intent, verdict) in intents.iter().zip(verdicts.iter_mut()) {
+            if verdict.is_none() && !self.ownership.owns_automation(intent.automation()) {
+                *verdict = Some(format!(
+                    "automation {} is in a shard this replica no longer owns; its owner writes it",
+                    intent.automation()
+                ));
+            }
+        }
+        verdicts
+    }
+}

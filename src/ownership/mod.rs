@@ -231,6 +231,19 @@ impl Ownership {
         }
     }
 
+    /// A replica that shares the work and owns nothing (yet): what a replica is between losing
+    /// its lease connection and getting it back. For tools and tests.
+    pub fn owning_nothing(settings: &Settings) -> Self {
+        let (_, generation) = watch::channel(0);
+        Self {
+            shards: Arc::new(Shards::from_settings(settings)),
+            held: Some(Arc::default()),
+            generation,
+            replica: replica_name().into(),
+            directory: None,
+        }
+    }
+
     fn shard_of(&self, subject: &Subject) -> Option<usize> {
         match subject {
             Subject::Policy(key) => self.shards.of_policy(key),

@@ -549,3 +549,47 @@ async fn an_intent_planned_before_a_pin_or_a_suspension_is_held_by_the_writer_at
         "once resumed, the same intent finds its value already written"
     );
 }
+
+#[tokio::test]
+async fn a_replica_that_lost_the_shard_of_an_automation_writes_nothing_for_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let remote = Remote::seeded(dir.path(), &gitops_fixture());
+    let automation = automation(remote.url(), GitAuth::None);
+    let mut settings = crate::support::settings::empty(&dir.path().join("data"));
+    settings
+        .automations
+        .insert(automation.key.clone(), (*automation).clone());
+    let overrides = Arc::new(pushdeploy::engine::SharedOverrides::default());
+    let gate = |ownership| {
+        Arc::new(pushdeploy::engine::WriteGate {
+            overrides: Arc::clone(&overrides),
+            ownership,
+        }) as Arc<dyn pushdeploy::gitops::Gate>
+    };
+    let lost = Writers::new(
+        dir.path().join("lost"),
+        Duration::ZERO,
+        gate(pushdeploy::ownership::Ownership::owning_nothing(&settings)),
+    );
+    let head = remote.head("main");
+    let outcome = lost
+        .handle(&automation)
+        .submit(Arc::clone(&automation), intent(&automation, "3-aaa"))
+        .await;
+    assert!(
+        matches!(&outcome, Outcome::Skipped { reason } if reason.contains("no longer owns")),
+        "{outcome:?}"
+    );
+    assert_eq!(remote.head("main"), head, "nothing written without the shard");
+    // The same gate on a replica that owns it (alone, everything) writes.
+    let owner = Writers::new(
+        dir.path().join("owner"),
+        Duration::ZERO,
+        gate(pushdeploy::ownership::Ownership::sole(&settings)),
+    );
+    let outcome = owner
+        .handle(&automation)
+        .submit(Arc::clone(&automation), intent(&automation, "3-aaa"))
+        .await;
+    assert!(matches!(outcome, Outcome::Pushed { .. }), "{outcome:?}");
+}
