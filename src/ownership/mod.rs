@@ -257,6 +257,41 @@ impl Ownership {
         self.owns(self.shard_of(subject))
     }
 
+    /// The URLs of the other replicas owning the given policies now (one query), by policy;
+    /// policies this replica owns, or nobody holds, are left out.
+    pub async fn owners_of_policies(&self, keys: &[ObjectKey]) -> BTreeMap<ObjectKey, String> {
+        let Some(directory) = self.directory.as_ref() else {
+            return BTreeMap::new();
+        };
+        let holders: Result<Vec<(i64, i64, String)>, sqlx::Error> = sqlx::query_as(
+            "SELECT l.classid::bigint, l.objid::bigint, r.url FROM pg_locks l JOIN replicas r ON r.lease_pid = l.pid \
+             WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 AND r.name <> $1 ORDER BY r.at",
+        )
+        .bind(&*self.replica)
+        .fetch_all(directory)
+        .await;
+        let holders = match holders {
+            Ok(holders) => holders,
+            Err(error) => {
+                tracing::warn!(%error, "cannot look up the owners of shards");
+                return BTreeMap::new();
+            }
+        };
+        // Later rows (newer registrations) win for a reused backend pid.
+        let by_key: BTreeMap<i64, String> = holders
+            .into_iter()
+            .map(|(high, low, url)| ((high << 32) | (low & 0xffff_ffff), url))
+            .collect();
+        keys.iter()
+            .filter(|key| !self.owns_policy(key))
+            .filter_map(|key| {
+                let shard = self.shards.of_policy(key)?;
+                let url = by_key.get(&self.shards.all()[shard].lock_key)?;
+                Some((key.clone(), url.clone()))
+            })
+            .collect()
+    }
+
     /// The URL of the replica that owns `subject` now (from its lease connection's row in
     /// `replicas`), if another replica holds it; `None` when alone, when nobody holds it at
     /// this moment, or when the lookup fails (logged).

@@ -466,5 +466,29 @@ fn three_replicas_share_fifty_policies_over_five_remotes_and_a_killed_owners_rem
         "the owner's pick, through a non-owner"
     );
     assert_eq!(read(owner)["selected"], "p0-4");
+    // The list is merged: every policy as its owner sees it, whichever replica answers.
+    for app in [owner, other] {
+        let (code, body) = crate::support::app::request(
+            app.port,
+            "GET",
+            "/api/v1/policies",
+            &[("Authorization", &auth)],
+            b"",
+        )
+        .unwrap();
+        assert_eq!(code, 200, "{body}");
+        let list: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap();
+        assert_eq!(list.len(), REMOTES * POLICIES);
+        for entry in &list {
+            let name = entry["name"].as_str().unwrap();
+            assert_eq!(
+                entry["selected"],
+                format!("{name}-4"),
+                "{}/{name} through replica {}",
+                entry["namespace"],
+                app.port
+            );
+        }
+    }
     drop(postgres);
 }

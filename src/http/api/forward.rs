@@ -3,8 +3,10 @@
 //! token (an unauthenticated call costs nothing more than it did), and the owner's answer is
 //! returned as it is. So every replica serves every route; the owner audits the call. So are
 //! the reads of one policy (`GET …/{namespace}/{name}` and its `history`): only the owner scans
-//! the policy's repository, so only its answer has the newest tag. The lists (`GET
-//! /api/v1/policies`, `/status`) are each replica's own view, and say what it owns.
+//! the policy's repository, so only its answer has the newest tag. The list `GET
+//! /api/v1/policies` is merged: each policy another replica owns comes from that owner's own
+//! list (one request per owner); an owner that does not answer leaves this replica's entry with
+//! a `last_error` saying so. `/status` is each replica's own view, and says what it owns.
 //!
 //! Not forwarded, and so answered here by the handler: a call this replica owns (or when alone),
 //! a call without a valid token (401), a call already forwarded once (the owner changed on the
@@ -77,6 +79,9 @@ pub(super) async fn to_owner(State(state): State<AppState>, request: Request, ne
     if !engine.ownership.is_shared() || request.headers().contains_key(FORWARDED_BY) {
         return next.run(request).await;
     }
+    if request.method() == Method::GET && request.uri().path() == "/api/v1/policies" {
+        return merged_policies(&state, &engine, request, next).await;
+    }
     let Some(subject) = subject(request.method(), request.uri().path(), &state) else {
         return next.run(request).await;
     };
@@ -97,6 +102,87 @@ pub(super) async fn to_owner(State(state): State<AppState>, request: Request, ne
         return next.run(request).await;
     };
     forward(&state, &owner, engine.ownership.replica(), request).await
+}
+
+/// `GET /api/v1/policies` across replicas: this replica's list, with each policy another
+/// replica owns replaced by the owner's entry.
+async fn merged_policies(
+    state: &AppState,
+    engine: &std::sync::Arc<crate::engine::Engine>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let authorization = request.headers().get(header::AUTHORIZATION).cloned();
+    let local = next.run(request).await;
+    if local.status() != StatusCode::OK {
+        return local;
+    }
+    let (parts, body) = local.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return problem(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the policy list could not be read back".to_owned(),
+        );
+    };
+    let Ok(mut list) = serde_json::from_slice::<Vec<serde_json::Value>>(&bytes) else {
+        return Response::from_parts(parts, Body::from(bytes));
+    };
+    let key_of = |entry: &serde_json::Value| {
+        ObjectKey::from_parts(entry["namespace"].as_str()?, entry["name"].as_str()?).ok()
+    };
+    let keys: Vec<ObjectKey> = list.iter().filter_map(key_of).collect();
+    let owners = engine.ownership.owners_of_policies(&keys).await;
+    let mut answers: std::collections::BTreeMap<&str, Result<Vec<serde_json::Value>, String>> =
+        std::collections::BTreeMap::new();
+    for owner in owners.values() {
+        if answers.contains_key(owner.as_str()) {
+            continue;
+        }
+        let answer = owner_list(state, owner, authorization.as_ref(), engine.ownership.replica()).await;
+        answers.insert(owner, answer);
+    }
+    for entry in &mut list {
+        let Some(key) = key_of(entry) else { continue };
+        let Some(owner) = owners.get(&key) else { continue };
+        match &answers[owner.as_str()] {
+            Ok(theirs) => {
+                if let Some(found) = theirs.iter().find(|other| key_of(other).as_ref() == Some(&key)) {
+                    *entry = found.clone();
+                }
+            }
+            Err(error) => {
+                entry["last_error"] = serde_json::Value::String(format!(
+                    "owned by the replica at {owner}, which did not answer ({error}); this entry is this replica's view, without the newest tags"
+                ));
+            }
+        }
+    }
+    let body = serde_json::to_vec(&list).unwrap_or_default();
+    let mut response = Response::from_parts(parts, Body::from(body));
+    response.headers_mut().remove(header::CONTENT_LENGTH);
+    response
+}
+
+/// `owner`'s own policy list (marked forwarded: it answers without merging in turn).
+async fn owner_list(
+    state: &AppState,
+    owner: &str,
+    authorization: Option<&HeaderValue>,
+    replica: &str,
+) -> Result<Vec<serde_json::Value>, String> {
+    let client = CLIENT.as_ref().map_err(Clone::clone)?;
+    let mut request = client
+        .get(format!("{owner}/api/v1/policies"))
+        .timeout(state.settings.server.limits.request_timeout)
+        .header(FORWARDED_BY, replica);
+    if let Some(value) = authorization {
+        request = request.header(header::AUTHORIZATION, value);
+    }
+    let answer = request.send().await.map_err(|error| error.to_string())?;
+    if !answer.status().is_success() {
+        return Err(format!("it answered {}", answer.status()));
+    }
+    answer.json().await.map_err(|error| error.to_string())
 }
 
 /// Send `request` to `owner` and answer with what it answered.
