@@ -48,6 +48,9 @@ struct Ownership {
     replica: String,
     shared: bool,
     owned: Vec<String>,
+    /// `<remote> <branch>` of each owned writer, and the owned image repositories.
+    writers: Vec<String>,
+    repositories: Vec<String>,
     shards: usize,
 }
 
@@ -152,6 +155,13 @@ impl From<reports::Status> for EngineStatus {
                 replica: status.ownership.replica,
                 shared: status.ownership.shared,
                 owned: status.ownership.owned,
+                writers: status.ownership.writers,
+                repositories: status
+                    .ownership
+                    .repositories
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect(),
                 shards: status.ownership.total,
             },
         }

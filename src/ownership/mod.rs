@@ -47,6 +47,8 @@ pub struct Shard {
     pub lock_keys: Vec<i64>,
     pub repositories: Vec<ObjectKey>,
     pub automations: Vec<ObjectKey>,
+    /// Its writers, `<remote> <branch>` (the remote without credentials).
+    pub writers: Vec<String>,
 }
 
 /// The configuration's shards, and which shard each repository and automation is in.
@@ -144,13 +146,18 @@ impl Shards {
                     lock_keys: Vec::new(),
                     repositories: Vec::new(),
                     automations: Vec::new(),
+                    writers: Vec::new(),
                 });
                 shards.shards.len() - 1
             });
             match node {
-                Node::Writer(url, branch) => shards.shards[shard]
-                    .lock_keys
-                    .push(lock_key(&["writer", url, branch])),
+                Node::Writer(url, branch) => {
+                    let shard = &mut shards.shards[shard];
+                    shard.lock_keys.push(lock_key(&["writer", url, branch]));
+                    shard
+                        .writers
+                        .push(format!("{} {branch}", crate::gitops::redact_userinfo(url)));
+                }
                 Node::Repository(key) => {
                     shards.shards[shard].repositories.push(key.clone());
                     shards.by_repository.insert(key.clone(), shard);
@@ -215,6 +222,9 @@ pub struct OwnershipReport {
     pub shared: bool,
     /// Names of the shards this replica owns.
     pub owned: Vec<String>,
+    /// The writers (`<remote> <branch>`, without credentials) and image repositories in them.
+    pub writers: Vec<String>,
+    pub repositories: Vec<ObjectKey>,
     pub total: usize,
 }
 
@@ -371,19 +381,24 @@ impl Ownership {
 
     pub fn report(&self) -> OwnershipReport {
         let shards = self.shards.all();
-        let owned = match &self.held {
-            None => shards.iter().map(|shard| shard.name.clone()).collect(),
+        let owned: Vec<&Shard> = match &self.held {
+            None => shards.iter().collect(),
             Some(held) => held
                 .read()
                 .unwrap_or_else(|p| p.into_inner())
                 .iter()
-                .map(|&shard| shards[shard].name.clone())
+                .map(|&shard| &shards[shard])
                 .collect(),
         };
         OwnershipReport {
             replica: self.replica.to_string(),
             shared: self.held.is_some(),
-            owned,
+            owned: owned.iter().map(|shard| shard.name.clone()).collect(),
+            writers: owned.iter().flat_map(|shard| shard.writers.clone()).collect(),
+            repositories: owned
+                .iter()
+                .flat_map(|shard| shard.repositories.clone())
+                .collect(),
             total: shards.len(),
         }
     }

@@ -111,4 +111,12 @@ fn the_sole_replica_owns_everything() {
     let report = ownership.report();
     assert!(!report.shared);
     assert_eq!((report.owned.len(), report.total), (3, 3));
+    assert_eq!(
+        report.writers,
+        ["https://git.example/x.git main", "https://git.example/y.git main"]
+    );
+    assert_eq!(
+        report.repositories,
+        [key("a/r1"), key("a/r2"), key("b/r3"), key("c/r4")]
+    );
 }

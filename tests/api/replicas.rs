@@ -490,5 +490,64 @@ fn three_replicas_share_fifty_policies_over_five_remotes_and_a_killed_owners_rem
             );
         }
     }
+
+    // `/status` names the writers and repositories each replica owns.
+    for (index, shards) in &after {
+        let ownership = status(apps[*index].as_ref().unwrap()).unwrap()["ownership"].clone();
+        for (i, remote) in remotes.iter().enumerate() {
+            let owns = shards.contains(&format!("git {} main", remote.url()));
+            let writer = serde_json::Value::String(format!("{} main", remote.url()));
+            let repository = serde_json::Value::String(format!("ns{i}/app"));
+            assert_eq!(
+                ownership["writers"].as_array().unwrap().contains(&writer),
+                owns,
+                "{ownership}"
+            );
+            assert_eq!(
+                ownership["repositories"]
+                    .as_array()
+                    .unwrap()
+                    .contains(&repository),
+                owns,
+                "{ownership}"
+            );
+        }
+    }
+
+    // PostgreSQL restarts under the replicas: intake refuses on each while it is down (never a
+    // 2xx without the journal), and they take their shards back without a restart of their own.
+    postgres.stop_server();
+    for (index, app) in apps.iter().enumerate() {
+        let Some(app) = app else { continue };
+        let body = notification(&format!("down-{index}"), &host, 1, "p1-5");
+        let (code, answer) = app.post("/hooks/registry", &headers, body.as_bytes());
+        assert_eq!(code, 503, "{answer}");
+    }
+    wait_for(
+        "every replica to drop its shards",
+        Duration::from_secs(30),
+        || {
+            apps.iter()
+                .flatten()
+                .all(|app| {
+                    app.get("/readyz")
+                        .and_then(|(_, body)| serde_json::from_str::<serde_json::Value>(&body).ok())
+                        .is_some_and(|body| body["owns"].as_array().is_some_and(Vec::is_empty))
+                })
+                .then_some(())
+        },
+    );
+    postgres.start_server();
+    wait_for(
+        "the shards owned again after the restart",
+        Duration::from_secs(60),
+        || settled(&apps),
+    );
+    spray(&apps, 5, &mut sent);
+    wait_for(
+        "every marker at round 5 after the restart",
+        Duration::from_secs(120),
+        || all_markers_at(&remotes, 5).then_some(()),
+    );
     drop(postgres);
 }
