@@ -229,6 +229,7 @@ impl LeaseTask {
         let replicas = usize::try_from(alive.max(1)).unwrap_or(1);
         let share = total.div_ceil(replicas);
         metrics::gauge!("pushdeploy_replicas_alive").set(replicas as f64);
+        metrics::gauge!("pushdeploy_shards_total").set(total as f64);
         let held: Vec<usize> = self
             .held
             .read()

@@ -144,3 +144,48 @@ fn the_replicated_overlay_renders_three_spread_replicas_a_disruption_budget_and_
         "the journal is on PostgreSQL"
     );
 }
+
+#[test]
+fn the_alerting_rules_pass_promtool_and_name_only_metrics_pushdeploy_exports() {
+    let promtool = |args: &[&str]| {
+        let output = std::process::Command::new("promtool")
+            .args(args)
+            .current_dir(root())
+            .output()
+            .expect("promtool is missing: run scripts/test (it installs Debian's prometheus)");
+        assert!(
+            output.status.success(),
+            "promtool {args:?}:\n{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    promtool(&["check", "rules", "deploy/prometheus/rules.yaml"]);
+    // The unit tests: each alert fires when its condition holds long enough, not before, and
+    // resolves when it stops.
+    promtool(&["test", "rules", "deploy/prometheus/rules_test.yaml"]);
+    let rules = std::fs::read_to_string(root().join("deploy/prometheus/rules.yaml")).unwrap();
+    let mut sources = String::new();
+    let mut stack = vec![root().join("src")];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|ext| ext == "rs") {
+                sources.push_str(&std::fs::read_to_string(path).unwrap());
+            }
+        }
+    }
+    let names: std::collections::BTreeSet<&str> = rules
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|word| word.starts_with("pushdeploy_"))
+        .collect();
+    assert!(names.len() >= 8, "{names:?}");
+    for name in names {
+        assert!(
+            sources.contains(&format!("\"{name}\"")),
+            "deploy/prometheus/rules.yaml uses {name}, which no metric in src/ is named"
+        );
+    }
+}
