@@ -385,3 +385,30 @@ fn the_sqlite_and_postgresql_migrations_are_kept_in_step() {
     assert!(sqlite.len() >= 3 && sqlite.iter().all(|(_, tables)| !tables.is_empty()));
     assert_eq!(sqlite, read("postgres"));
 }
+
+/// The durability promise on SQLite: every pooled connection runs in WAL mode with
+/// `synchronous=FULL` (set per connection when it opens, through the `Any` driver).
+#[tokio::test]
+async fn every_sqlite_connection_is_wal_with_synchronous_full() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = Journal::open(dir.path()).await.unwrap();
+    // Hold several connections at once so that more than the first is checked.
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        let mut connection = journal.pool.acquire().await.unwrap();
+        let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(&mut *connection)
+            .await
+            .unwrap();
+        let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(&mut *connection)
+            .await
+            .unwrap();
+        let busy: i64 = sqlx::query_scalar("PRAGMA busy_timeout")
+            .fetch_one(&mut *connection)
+            .await
+            .unwrap();
+        assert_eq!((mode.as_str(), synchronous, busy), ("wal", 2, 10_000));
+        held.push(connection);
+    }
+}
