@@ -126,6 +126,7 @@ fn setup(root: &Path, policies: usize, window: Duration) -> (Settings, std::path
         api: Default::default(),
         registries: Default::default(),
         trust_notifications: true,
+        alert_sinks: Vec::new(),
     };
     let mut keys = Vec::new();
     for index in 0..policies {

@@ -8,6 +8,7 @@
 // without the IO stack; they are re-exported at their old paths.
 pub use pushdeploy_core::{domain, plan, policy, setter, signature, template, trailer, wire};
 
+pub mod alerts;
 pub mod cli;
 pub mod clock;
 pub mod config;

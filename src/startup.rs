@@ -85,6 +85,15 @@ impl Application {
             }
             None => crate::ownership::Ownership::sole(&settings),
         };
+        // Alerts on every readiness transition (before any check is set, so none is missed).
+        if let Some(alerts) = crate::alerts::Alerts::start(
+            &settings,
+            journal.clone(),
+            ownership.replica().to_owned(),
+            shutdown.clone(),
+        )? {
+            readiness.observe(Arc::new(move |subject, outcome| alerts.observe(subject, outcome)));
+        }
         let (engine, scans) = open_engine(&settings, journal, ownership).await?;
         let _ = wake_target.set(Arc::downgrade(&engine));
         show_ownership(&engine.ownership, &readiness);

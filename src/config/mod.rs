@@ -10,6 +10,7 @@ mod flux;
 mod flux_schema;
 mod flux_specs;
 mod journal;
+mod notifications;
 mod objects;
 mod raw;
 mod reflection;
@@ -223,6 +224,7 @@ fn resolve(context: &mut Context<'_>, mut raw: RawConfig) -> Settings {
         api: api(context, raw.api.unwrap_or_default()),
         registries: context.registries.clone(),
         trust_notifications: false,
+        alert_sinks: notifications::resolve(context, raw.notifications.unwrap_or_default()),
     }
 }
 

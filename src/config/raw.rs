@@ -27,6 +27,32 @@ pub struct RawConfig {
     pub image_policies: Vec<Spanned<RawPolicy>>,
     #[serde(default)]
     pub image_update_automations: Vec<Spanned<RawAutomation>>,
+    pub notifications: Option<RawNotifications>,
+}
+
+/// `notifications:` where alerts go (transition-only: one when something breaks, one when it
+/// recovers).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawNotifications {
+    #[serde(default)]
+    pub sinks: Vec<Spanned<RawSink>>,
+}
+
+/// One sink: a name and its kind (`webhook` for now).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawSink {
+    pub name: String,
+    pub webhook: Option<RawWebhookSink>,
+}
+
+/// JSON POSTed to `url`, HMAC-SHA256-signed with `secret` (`X-Pushdeploy-Signature-256`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawWebhookSink {
+    pub url: String,
+    pub secret: SecretRef,
 }
 
 #[derive(Debug, Deserialize)]

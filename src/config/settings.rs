@@ -23,6 +23,18 @@ pub struct Settings {
     pub registries: BTreeMap<String, RegistrySettings>,
     /// Quickstart only: no registry confirmation, notifications are trusted (loudly logged).
     pub trust_notifications: bool,
+    /// Where alerts go (`notifications.sinks`).
+    pub alert_sinks: Vec<AlertSink>,
+}
+
+/// An alert sink: a webhook receiving signed JSON.
+#[derive(Debug, Clone)]
+pub struct AlertSink {
+    pub name: String,
+    /// `http(s)://…` (checked at load).
+    pub url: String,
+    /// The HMAC-SHA256 key of `X-Pushdeploy-Signature-256`.
+    pub secret: SecretString,
 }
 
 /// Where a value came from, for messages: `pushdeploy.yaml:12` or `apps/mcp/image-policy.yaml:3`.

@@ -922,3 +922,70 @@ fn a_journal_url_that_is_not_postgres_or_carries_an_inline_password_is_a_problem
         );
     }
 }
+
+#[test]
+fn notification_sinks_load_with_their_secret_and_every_mistake_is_a_problem_at_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = write(
+        dir.path(),
+        "good.yaml",
+        "notifications:\n  sinks:\n    - name: ops\n      webhook: {url: 'https://hooks.example/p', secret: {fromEnv: SINK}}\n",
+    );
+    let settings = load_with_env(Some(&good), &[], &env(&[("SINK", "s3cret")])).unwrap();
+    assert_eq!(settings.alert_sinks.len(), 1);
+    assert_eq!(settings.alert_sinks[0].url, "https://hooks.example/p");
+    assert_eq!(settings.alert_sinks[0].secret.expose_secret(), "s3cret");
+    assert!(!format!("{settings:?}").contains("s3cret"), "never in Debug");
+    let cases: &[(&str, &str, u32)] = &[
+        ("    - name: ops\n", "no kind; add webhook", 3),
+        (
+            "    - name: ops\n      webhook: {url: 'ftp://x/y', secret: {fromEnv: SINK}}\n",
+            "http(s) URL",
+            3,
+        ),
+        (
+            "    - name: ops\n      webhook: {url: 'https://u:pw@x/y', secret: {fromEnv: SINK}}\n",
+            "carries a password",
+            3,
+        ),
+        (
+            "    - name: ops\n      webhook: {url: 'https://x/y', secret: {fromEnv: NOPE}}\n",
+            "NOPE is not set",
+            3,
+        ),
+        (
+            "    - name: ops\n      webhook: {url: 'https://x/y', secret: {fromEnv: SINK}}\n    - name: ops\n      webhook: {url: 'https://x/z', secret: {fromEnv: SINK}}\n",
+            "used twice",
+            5,
+        ),
+    ];
+    for (index, (lines, message, line)) in cases.iter().enumerate() {
+        let config = write(
+            dir.path(),
+            &format!("sink{index}.yaml"),
+            &format!("notifications:\n  sinks:\n{lines}"),
+        );
+        let error = load_with_env(Some(&config), &[], &env(&[("SINK", "s3cret")])).unwrap_err();
+        assert_eq!(error.problems.len(), 1, "{lines}: {error}");
+        assert_eq!(
+            error.problems[0].location,
+            format!("{}:{line}", config.display()),
+            "{error}"
+        );
+        assert!(error.problems[0].message.contains(message), "{lines}: {error}");
+        assert!(
+            !error.to_string().contains("s3cret") && !error.to_string().contains(":pw@"),
+            "{error}"
+        );
+    }
+    // An unknown kind is refused by the schema, at its line.
+    let unknown = write(
+        dir.path(),
+        "unknown.yaml",
+        "notifications:\n  sinks:\n    - name: ops\n      slack: {url: 'https://x'}\n",
+    );
+    let error = load_with_env(Some(&unknown), &[], &env(&[]))
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("slack") && error.contains(":4"), "{error}");
+}

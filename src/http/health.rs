@@ -11,14 +11,19 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
 /// Named readiness checks (e.g. `journal`, `gitops flux-system/mcp`) and the shutdown flag.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Readiness {
     checks: RwLock<BTreeMap<String, Result<(), String>>>,
     shutting_down: AtomicBool,
     /// With replicas sharing a journal: this replica's name and the shards it owns (shown, not
     /// a check: a replica that owns nothing still takes intake for the others).
     ownership: RwLock<Option<(String, Vec<String>)>>,
+    /// Told every check's outcome as it is set (the alerts: transitions only).
+    observer: RwLock<Option<Observer>>,
 }
+
+/// What is told of each check's outcome.
+pub type Observer = Arc<dyn Fn(&str, &Result<(), String>) + Send + Sync>;
 
 #[derive(Debug, Serialize)]
 struct ReadinessBody {
@@ -37,11 +42,21 @@ impl Readiness {
 
     /// Record the outcome of a named check; an `Err` carries the reason and the remedy.
     pub fn set(&self, name: impl Into<String>, outcome: Result<(), String>) {
+        let name = name.into();
+        let observer = self.observer.read().unwrap_or_else(|p| p.into_inner()).clone();
+        if let Some(observer) = observer {
+            observer(&name, &outcome);
+        }
         let mut checks = self
             .checks
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        checks.insert(name.into(), outcome);
+        checks.insert(name, outcome);
+    }
+
+    /// Tell `observer` every outcome set from now on.
+    pub fn observe(&self, observer: Observer) {
+        *self.observer.write().unwrap_or_else(|p| p.into_inner()) = Some(observer);
     }
 
     /// Show `replica` owning `shards` (replicas sharing a journal).
@@ -95,6 +110,15 @@ impl Readiness {
             replica,
             owns,
         }
+    }
+}
+
+impl std::fmt::Debug for Readiness {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Readiness")
+            .field("checks", &self.checks)
+            .field("shutting_down", &self.shutting_down)
+            .finish_non_exhaustive()
     }
 }
 

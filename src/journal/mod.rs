@@ -11,6 +11,7 @@
 //! directories kept in step (`migrations/sqlite`, `migrations/postgres`: same versions, same
 //! tables and columns; a test compares them).
 
+mod alerts;
 mod digests;
 mod error;
 mod event;
@@ -28,6 +29,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use alerts::{QueuedAlert, SinkBacklog};
 pub use digests::FirstDigest;
 pub use error::JournalError;
 pub use event::{Event, EventKind, NewEvent, State, UnknownValue};

@@ -2,6 +2,7 @@
 // Test helpers outside #[test] functions may unwrap: a panic is the failure report.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod alerts;
 mod cli_policy;
 mod cli_run_once;
 mod config;

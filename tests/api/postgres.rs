@@ -205,7 +205,7 @@ async fn the_journal_keeps_its_contract_on_postgresql_as_on_sqlite() {
     );
     assert_eq!(
         tables,
-        "_sqlx_migrations,audit,deployments,events,liveness,pins,replicas,suspensions,tag_digests"
+        "_sqlx_migrations,alerts,audit,deployments,events,liveness,pins,replicas,suspensions,tag_digests"
     );
 }
 
