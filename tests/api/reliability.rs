@@ -436,12 +436,16 @@ fn sigterm_under_100_notifications_a_second_loses_nothing_that_was_acknowledged(
         "sigterm under load: backlog drained {:?} after restart",
         restarted.elapsed()
     );
-    // The policy's final pick among everything acknowledged is in git.
-    let newest = tags.iter().rev().find(|tag| acked.contains(tag)).unwrap();
+    // Git holds the newest acknowledged tag, or a newer one: every tag is in the registry, and
+    // its own notifications or the restarted service's first scan may rightly deploy a tag the
+    // load never sent (it was seen deploying 5-… while the newest acknowledged was 2-…).
+    let newest = tags.iter().rposition(|tag| acked.contains(&tag)).unwrap();
     let deployed = scenario.remote.show("main", DEPLOYMENT);
+    let in_git = tags.iter().rposition(|tag| deployed.contains(tag.as_str()));
     assert!(
-        deployed.contains(newest.as_str()),
-        "{newest} not deployed:\n{deployed}"
+        in_git.is_some_and(|in_git| in_git >= newest),
+        "{} (or newer) not deployed:\n{deployed}",
+        tags[newest]
     );
     // Every acknowledged event is journaled and finished; none failed.
     let pushes = journaled_pushes(&app);
