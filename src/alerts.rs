@@ -13,9 +13,6 @@
 
 use crate::config::{AlertSink, Settings};
 use crate::journal::Journal;
-use hmac::{Hmac, Mac};
-use secrecy::ExposeSecret;
-use sha2::Sha256;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -191,10 +188,9 @@ impl Alerts {
     }
 
     async fn send(&self, sink: &AlertSink, id: i64, body: &str) -> Result<(), String> {
-        let mut mac = Hmac::<Sha256>::new_from_slice(sink.secret.expose_secret().as_bytes())
-            .map_err(|error| error.to_string())?;
-        mac.update(body.as_bytes());
-        let signature = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+        let signature = crate::signature::hmac_sha256(&sink.secret, body.as_bytes())
+            .ok_or("the sink's secret cannot key an HMAC")?;
+        let signature = format!("sha256={}", hex::encode(signature));
         let answer = self
             .client
             .post(&sink.url)

@@ -269,11 +269,7 @@ fn advertise_url(settings: &Settings, listener: &tokio::net::TcpListener) -> Str
         std::env::var("POD_IP")
             .ok()
             .filter(|ip| !ip.trim().is_empty())
-            .or_else(|| {
-                std::fs::read_to_string("/proc/sys/kernel/hostname")
-                    .ok()
-                    .map(|name| name.trim().to_owned())
-            })
+            .or_else(crate::ownership::host_name)
             .unwrap_or_else(|| "localhost".to_owned())
     } else {
         bound.ip().to_string()
@@ -305,7 +301,7 @@ pub async fn run_once(settings: Settings) -> anyhow::Result<(Arc<Settings>, crat
 /// Readiness follows the journal's storage: not ready (with the reason) while it refuses writes.
 /// Keep `/readyz`'s list of owned shards current (replicas sharing a journal only).
 fn show_ownership(ownership: &crate::ownership::Ownership, readiness: &Arc<Readiness>) {
-    if !ownership.report().shared {
+    if !ownership.is_shared() {
         return;
     }
     let ownership = ownership.clone();

@@ -39,7 +39,7 @@ impl Engine {
     ) {
         let mut tasks = Tasks::default();
         let mut ownership = self.ownership.changes();
-        let shared = self.ownership.report().shared;
+        let shared = self.ownership.is_shared();
         loop {
             let unfinished = self.drain_journal(&mut tasks).await;
             // Events left unfinished by a transient failure are tried again after a pause.

@@ -45,6 +45,16 @@ pub fn scope_name(scope: Scope) -> &'static str {
 }
 
 impl ApiTokens {
+    /// The caller whose token `headers` carry (`Authorization: Bearer <token>`), or 401.
+    pub fn caller(&self, headers: &axum::http::HeaderMap) -> Result<Caller, ApiError> {
+        let presented = headers
+            .get(AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| credentials(value, "bearer"))
+            .ok_or(ApiError::Unauthorized)?;
+        self.identify(presented).ok_or(ApiError::Unauthorized)
+    }
+
     /// The token matching `presented`, checking every entry so timing does not reveal which matched.
     pub fn identify(&self, presented: &str) -> Option<Caller> {
         let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
@@ -69,14 +79,7 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let tokens = ApiTokens::from_ref(state);
-        let presented = parts
-            .headers
-            .get(AUTHORIZATION)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| credentials(value, "bearer"))
-            .ok_or(ApiError::Unauthorized)?;
-        tokens.identify(presented).ok_or(ApiError::Unauthorized)
+        ApiTokens::from_ref(state).caller(&parts.headers)
     }
 }
 

@@ -14,14 +14,6 @@ pub struct QueuedAlert {
     pub attempts: i64,
 }
 
-/// A sink's delivery state, for `/status`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SinkBacklog {
-    pub sink: String,
-    pub waiting: i64,
-    pub last_error: Option<String>,
-}
-
 impl Journal {
     /// Queue `body` for each of `sinks`, due now.
     pub async fn queue_alert(
@@ -95,25 +87,5 @@ impl Journal {
             .execute(&self.pool)
             .await?;
         Ok(())
-    }
-
-    /// Per sink of `replica`: undelivered alerts and the last delivery error.
-    pub async fn sink_backlogs(&self, replica: &str) -> Result<Vec<SinkBacklog>, JournalError> {
-        let rows = sqlx::query(
-            "SELECT sink, COUNT(*) AS waiting, MAX(last_error) AS last_error FROM alerts WHERE replica = $1 AND delivered_at IS NULL GROUP BY sink ORDER BY sink",
-        )
-        .bind(replica)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(SinkBacklog {
-                    sink: row.try_get("sink")?,
-                    waiting: row.try_get("waiting")?,
-                    last_error: row.try_get("last_error")?,
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(JournalError::from)
     }
 }

@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use alerts::{QueuedAlert, SinkBacklog};
+pub use alerts::QueuedAlert;
 pub use digests::FirstDigest;
 pub use error::JournalError;
 pub use event::{Event, EventKind, NewEvent, State, UnknownValue};

@@ -239,12 +239,7 @@ impl LeaseTask {
             .collect();
         // Give back the excess (the last shards first), so a new replica gets its share.
         for &shard in held.iter().skip(share).rev() {
-            for &key in &self.shards.all()[shard].lock_keys {
-                sqlx::query("SELECT pg_advisory_unlock($1)")
-                    .bind(key)
-                    .execute(&mut *connection)
-                    .await?;
-            }
+            unlock_all(connection, &self.shards.all()[shard].lock_keys).await?;
             self.held
                 .write()
                 .unwrap_or_else(|p| p.into_inner())
@@ -296,16 +291,22 @@ async fn take_all(connection: &mut PgConnection, keys: &[i64]) -> Result<bool, s
             .fetch_one(&mut *connection)
             .await?;
         if !taken {
-            for &held in &keys[..index] {
-                sqlx::query("SELECT pg_advisory_unlock($1)")
-                    .bind(held)
-                    .execute(&mut *connection)
-                    .await?;
-            }
+            unlock_all(connection, &keys[..index]).await?;
             return Ok(false);
         }
     }
     Ok(true)
+}
+
+/// Give back every one of `keys` (held by this session).
+async fn unlock_all(connection: &mut PgConnection, keys: &[i64]) -> Result<(), sqlx::Error> {
+    for &key in keys {
+        sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(key)
+            .execute(&mut *connection)
+            .await?;
+    }
+    Ok(())
 }
 
 /// LISTEN on `EVENTS_CHANNEL`: each notification's payload (the lowest id of a committed

@@ -231,23 +231,21 @@ pub struct OwnershipReport {
 impl Ownership {
     /// One replica that owns everything (the SQLite journal).
     pub fn sole(settings: &Settings) -> Self {
-        let (_, generation) = watch::channel(0);
-        Self {
-            shards: Arc::new(Shards::from_settings(settings)),
-            held: None,
-            generation,
-            replica: replica_name().into(),
-            directory: None,
-        }
+        Self::holding(settings, None)
     }
 
     /// A replica that shares the work and owns nothing (yet): what a replica is between losing
     /// its lease connection and getting it back. For tools and tests.
     pub fn owning_nothing(settings: &Settings) -> Self {
+        Self::holding(settings, Some(Arc::default()))
+    }
+
+    /// Without leases: owning everything (`held: None`) or the fixed `held` set.
+    fn holding(settings: &Settings, held: Option<Arc<RwLock<BTreeSet<usize>>>>) -> Self {
         let (_, generation) = watch::channel(0);
         Self {
             shards: Arc::new(Shards::from_settings(settings)),
-            held: Some(Arc::default()),
+            held,
             generation,
             replica: replica_name().into(),
             directory: None,
@@ -267,12 +265,10 @@ impl Ownership {
         self.owns(self.shard_of(subject))
     }
 
-    /// The URLs of the other replicas owning the given policies now (one query), by policy;
-    /// policies this replica owns, or nobody holds, are left out.
-    pub async fn owners_of_policies(&self, keys: &[ObjectKey]) -> BTreeMap<ObjectKey, String> {
-        let Some(directory) = self.directory.as_ref() else {
-            return BTreeMap::new();
-        };
+    /// The other replicas' held advisory locks now, lock key → the holder's URL (from its lease
+    /// connection's row in `replicas`); `None` when alone or when the lookup fails (logged).
+    async fn holders(&self) -> Option<BTreeMap<i64, String>> {
+        let directory = self.directory.as_ref()?;
         let holders: Result<Vec<(i64, i64, String)>, sqlx::Error> = sqlx::query_as(
             "SELECT l.classid::bigint, l.objid::bigint, r.url FROM pg_locks l JOIN replicas r ON r.lease_pid = l.pid \
              WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 AND r.name <> $1 ORDER BY r.at",
@@ -280,18 +276,28 @@ impl Ownership {
         .bind(&*self.replica)
         .fetch_all(directory)
         .await;
-        let holders = match holders {
-            Ok(holders) => holders,
+        match holders {
+            // A bigint advisory key is split over classid (high 32 bits) and objid (low 32
+            // bits); later rows (newer registrations) win for a reused backend pid.
+            Ok(holders) => Some(
+                holders
+                    .into_iter()
+                    .map(|(high, low, url)| ((high << 32) | (low & 0xffff_ffff), url))
+                    .collect(),
+            ),
             Err(error) => {
                 tracing::warn!(%error, "cannot look up the owners of shards");
-                return BTreeMap::new();
+                None
             }
+        }
+    }
+
+    /// The URLs of the other replicas owning the given policies now (one query), by policy;
+    /// policies this replica owns, or nobody holds, are left out.
+    pub async fn owners_of_policies(&self, keys: &[ObjectKey]) -> BTreeMap<ObjectKey, String> {
+        let Some(by_key) = self.holders().await else {
+            return BTreeMap::new();
         };
-        // Later rows (newer registrations) win for a reused backend pid.
-        let by_key: BTreeMap<i64, String> = holders
-            .into_iter()
-            .map(|(high, low, url)| ((high << 32) | (low & 0xffff_ffff), url))
-            .collect();
         keys.iter()
             .filter(|key| !self.owns_policy(key))
             .filter_map(|key| {
@@ -302,33 +308,11 @@ impl Ownership {
             .collect()
     }
 
-    /// The URL of the replica that owns `subject` now (from its lease connection's row in
-    /// `replicas`), if another replica holds it; `None` when alone, when nobody holds it at
-    /// this moment, or when the lookup fails (logged).
+    /// The URL of the replica that owns `subject` now, if another replica holds it; `None`
+    /// when alone, when nobody holds it at this moment, or when the lookup fails (logged).
     pub async fn owner_url(&self, subject: &Subject) -> Option<String> {
-        let (directory, shard) = (self.directory.as_ref()?, self.shard_of(subject)?);
-        let key = self.shards.all()[shard].lock_key;
-        // A bigint advisory key is split over classid (high 32 bits) and objid (low 32 bits).
-        let high = key >> 32;
-        let low = key & 0xffff_ffff;
-        let found: Result<Option<String>, sqlx::Error> = sqlx::query_scalar(
-            "SELECT r.url FROM pg_locks l JOIN replicas r ON r.lease_pid = l.pid \
-             WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 \
-             AND l.classid::bigint = ($1 & 4294967295) AND l.objid::bigint = $2 AND r.name <> $3 \
-             ORDER BY r.at DESC LIMIT 1",
-        )
-        .bind(high)
-        .bind(low)
-        .bind(&*self.replica)
-        .fetch_optional(directory)
-        .await;
-        match found {
-            Ok(url) => url,
-            Err(error) => {
-                tracing::warn!(%error, "cannot look up the owner of a shard");
-                None
-            }
-        }
+        let shard = self.shard_of(subject)?;
+        self.holders().await?.remove(&self.shards.all()[shard].lock_key)
     }
 
     fn owns(&self, shard: Option<usize>) -> bool {
@@ -352,16 +336,9 @@ impl Ownership {
         self.owns(self.shards.of_policy(key))
     }
 
-    /// The shard's name `policy` belongs to (for a refusal's message).
-    pub fn shard_of_policy(&self, key: &ObjectKey) -> Option<&str> {
-        self.shards
-            .of_policy(key)
-            .map(|shard| self.shards.all()[shard].name.as_str())
-    }
-
-    pub fn shard_of_automation(&self, key: &ObjectKey) -> Option<&str> {
-        self.shards
-            .of_automation(key)
+    /// The name of the shard `subject` belongs to (for a refusal's message).
+    pub fn shard_name(&self, subject: &Subject) -> Option<&str> {
+        self.shard_of(subject)
             .map(|shard| self.shards.all()[shard].name.as_str())
     }
 
@@ -412,10 +389,16 @@ pub fn replica_name() -> String {
     {
         return pod;
     }
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|name| name.trim().to_owned())
-        .unwrap_or_else(|_| "pushdeploy".to_owned());
+    let host = host_name().unwrap_or_else(|| "pushdeploy".to_owned());
     format!("{host}-{}", std::process::id())
+}
+
+/// The kernel's host name (in a pod: the pod's name), if it can be read.
+pub fn host_name() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
 }
 
 #[cfg(test)]

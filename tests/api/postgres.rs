@@ -241,15 +241,8 @@ fn config(registry: &str, remote: &Remote, data: &std::path::Path) -> String {
         registry,
         &remote.url(),
         data,
-        "intake:
-  registry:
-    authorization: [{fromEnv: NOTIFY_AUTH}]
-  coalesceWindow: 0s
-  journal:
-    url: {fromEnv: JOURNAL_URL}
-api:
-  tokens: [{name: ops, scope: admin, token: {fromEnv: API_TOKEN}}]
-",
+        &crate::support::notify_and_admin_access("API_TOKEN")
+            .replace("api:\n", "  journal:\n    url: {fromEnv: JOURNAL_URL}\napi:\n"),
         "",
     )
 }

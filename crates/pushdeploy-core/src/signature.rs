@@ -26,15 +26,21 @@ pub fn presented_signature<'a>(lookup: impl Fn(&str) -> Option<&'a str>) -> Opti
     })
 }
 
+/// The HMAC-SHA256 of `body` under `secret`: what a signed delivery carries (hex-encoded)
+/// and what a presented signature is checked against.
+pub fn hmac_sha256(secret: &SecretString, body: &[u8]) -> Option<[u8; 32]> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.expose_secret().as_bytes()).ok()?;
+    mac.update(body);
+    Some(mac.finalize().into_bytes().into())
+}
+
 /// Whether `signature` is the HMAC-SHA256 of `body` under any of `secrets`.
 pub fn verify_hmac(secrets: &[SecretString], body: &[u8], signature: &[u8]) -> bool {
     let mut valid = subtle::Choice::from(0);
     for secret in secrets {
-        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.expose_secret().as_bytes()) else {
+        let Some(expected) = hmac_sha256(secret, body) else {
             continue;
         };
-        mac.update(body);
-        let expected = mac.finalize().into_bytes();
         // Length differences are public (always 32 bytes expected); contents are compared in constant time.
         valid |= expected.as_slice().ct_eq(signature);
     }

@@ -282,16 +282,7 @@ impl Engine {
     pub async fn set_suspended(&self, name: &str, suspended: bool, by: &str) -> Result<Note, ManualError> {
         let automation = Arc::new(self.automation(name)?.clone());
         let key = automation.key.clone();
-        if !self.ownership.owns_automation(&key) {
-            return Err(ManualError::NotOwner {
-                subject: format!("automation {key}"),
-                shard: self
-                    .ownership
-                    .shard_of_automation(&key)
-                    .unwrap_or("a shard")
-                    .to_owned(),
-            });
-        }
+        self.require_owner(crate::ownership::Subject::Automation(key.clone()))?;
         if automation.suspended {
             return Err(ManualError::Conflict(format!(
                 "automation {key} is suspended by its manifest (spec.suspend: true at {}); the API cannot {} it: \
@@ -346,12 +337,7 @@ impl Engine {
                 "no image repository {key}; GET /api/v1/policies names the configured ones"
             )));
         }
-        if !self.ownership.owns_repository(key) {
-            return Err(ManualError::NotOwner {
-                subject: format!("image repository {key}"),
-                shard: "the shard of its writers".to_owned(),
-            });
-        }
+        self.require_owner(crate::ownership::Subject::Repository(key.clone()))?;
         if let Some(repository) = self.settings.repositories.get(key).filter(|r| r.suspended) {
             return Err(ManualError::Conflict(format!(
                 "image repository {key} is suspended (spec.suspend: true at {}); it is not scanned until that says false",

@@ -127,17 +127,27 @@ impl Engine {
     /// `policy(key)`, refused unless this replica owns the policy's shard (a write is coming).
     fn owned_policy(&self, key: &ObjectKey) -> Result<&ImagePolicy, ManualError> {
         let policy = self.policy(key)?;
-        if !self.ownership.owns_policy(key) {
-            return Err(ManualError::NotOwner {
-                subject: format!("policy {key}"),
-                shard: self
-                    .ownership
-                    .shard_of_policy(key)
-                    .unwrap_or("a shard")
-                    .to_owned(),
-            });
-        }
+        self.require_owner(crate::ownership::Subject::Policy(key.clone()))?;
         Ok(policy)
+    }
+
+    /// Refused unless this replica owns `subject`'s shard (a write is coming).
+    fn require_owner(&self, subject: crate::ownership::Subject) -> Result<(), ManualError> {
+        use crate::ownership::Subject;
+        if self.ownership.owns_subject(&subject) {
+            return Ok(());
+        }
+        let shard = self
+            .ownership
+            .shard_name(&subject)
+            .unwrap_or("a shard")
+            .to_owned();
+        let subject = match subject {
+            Subject::Policy(key) => format!("policy {key}"),
+            Subject::Automation(key) => format!("automation {key}"),
+            Subject::Repository(key) => format!("image repository {key}"),
+        };
+        Err(ManualError::NotOwner { subject, shard })
     }
 
     fn policy(&self, key: &ObjectKey) -> Result<&ImagePolicy, ManualError> {

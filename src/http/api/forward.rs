@@ -12,7 +12,8 @@
 //! a call without a valid token (401), a call already forwarded once (the owner changed on the
 //! way: 503 naming the shard, retry), and a call whose shard nobody holds at this moment (503).
 
-use super::super::auth::{ApiTokens, credentials};
+use super::super::auth::ApiTokens;
+use super::super::problem::ApiError;
 use super::super::state::AppState;
 use crate::domain::ObjectKey;
 use crate::ownership::Subject;
@@ -88,14 +89,7 @@ pub(super) async fn to_owner(State(state): State<AppState>, request: Request, ne
     if engine.ownership.owns_subject(&subject) {
         return next.run(request).await;
     }
-    let authenticated = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| credentials(value, "bearer"))
-        .and_then(|token| ApiTokens::from_ref(&state).identify(token))
-        .is_some();
-    if !authenticated {
+    if ApiTokens::from_ref(&state).caller(request.headers()).is_err() {
         return next.run(request).await;
     }
     let Some(owner) = engine.ownership.owner_url(&subject).await else {
@@ -119,10 +113,7 @@ async fn merged_policies(
     }
     let (parts, body) = local.into_parts();
     let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
-        return problem(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "the policy list could not be read back".to_owned(),
-        );
+        return ApiError::Internal("the policy list could not be read back".to_owned()).into_response();
     };
     let Ok(mut list) = serde_json::from_slice::<Vec<serde_json::Value>>(&bytes) else {
         return Response::from_parts(parts, Body::from(bytes));
@@ -190,18 +181,20 @@ async fn forward(state: &AppState, owner: &str, replica: &str, request: Request)
     let (parts, body) = request.into_parts();
     let limit = state.settings.intake.body_limit;
     let Ok(body) = axum::body::to_bytes(body, limit).await else {
-        return problem(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("the request body is larger than intake.bodyLimit ({limit} bytes)"),
-        );
+        // As the body extractor answers a body it cannot read.
+        return ApiError::Validation {
+            field: "/",
+            message: format!(
+                "cannot read the request body: it is larger than intake.bodyLimit ({limit} bytes)"
+            ),
+        }
+        .into_response();
     };
     let client = match &*CLIENT {
         Ok(client) => client,
         Err(error) => {
-            return problem(
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("cannot forward to the owning replica: {error}"),
-            );
+            return ApiError::Unavailable(format!("cannot forward to the owning replica: {error}"))
+                .into_response();
         }
     };
     let path = parts.uri.path_and_query().map_or("/", |path| path.as_str());
@@ -220,22 +213,20 @@ async fn forward(state: &AppState, owner: &str, replica: &str, request: Request)
         Ok(answer) => answer,
         Err(error) => {
             tracing::warn!(%owner, %error, "the owning replica did not answer a forwarded API call");
-            return problem(
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!(
-                    "the replica that owns this ({owner}) did not answer; retry (ownership moves within seconds when a replica dies)"
-                ),
-            );
+            return ApiError::Unavailable(format!(
+                "the replica that owns this ({owner}) did not answer; retry (ownership moves within seconds when a replica dies)"
+            ))
+            .into_response();
         }
     };
     let status = StatusCode::from_u16(answer.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
     let content_type = answer.headers().get(header::CONTENT_TYPE).cloned();
     let retry_after = answer.headers().get(header::RETRY_AFTER).cloned();
     let Ok(bytes) = answer.bytes().await else {
-        return problem(
-            StatusCode::BAD_GATEWAY,
-            format!("the owning replica ({owner}) broke off its answer; retry"),
-        );
+        return ApiError::Upstream(format!(
+            "the owning replica ({owner}) broke off its answer; retry"
+        ))
+        .into_response();
     };
     let mut response = Response::new(Body::from(bytes));
     *response.status_mut() = status;
@@ -246,27 +237,6 @@ async fn forward(state: &AppState, owner: &str, replica: &str, request: Request)
         if let Some(value) = value {
             response.headers_mut().insert(name, value);
         }
-    }
-    response
-}
-
-/// An `application/problem+json` answer of our own (the owner could not be asked).
-fn problem(status: StatusCode, detail: String) -> Response {
-    let body = serde_json::json!({
-        "type": "about:blank",
-        "title": status.canonical_reason().unwrap_or("error"),
-        "status": status.as_u16(),
-        "detail": detail,
-    });
-    let mut response = (status, body.to_string()).into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/problem+json"),
-    );
-    if status == StatusCode::SERVICE_UNAVAILABLE {
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
     }
     response
 }
