@@ -184,8 +184,14 @@ fn all_markers_at(remotes: &[Remote], round: usize) -> bool {
 }
 
 /// Every commit on remote `i` after the seed changes something, and came from one replica at a
-/// time: the pushers, in history order, form contiguous runs (no interleaving).
-fn check_history(remote: &Remote, i: usize, pusher_of: &BTreeMap<String, usize>) -> Vec<usize> {
+/// time: the pushers, in history order, form contiguous runs (no interleaving). A commit in no
+/// log is `unlogged`'s: a replica killed with SIGKILL can push and die before it logs.
+fn check_history(
+    remote: &Remote,
+    i: usize,
+    pusher_of: &BTreeMap<String, usize>,
+    unlogged: Option<usize>,
+) -> Vec<usize> {
     let commits: Vec<String> = git(&remote.bare, &["rev-list", "--reverse", "main"])
         .lines()
         .skip(1)
@@ -201,8 +207,10 @@ fn check_history(remote: &Remote, i: usize, pusher_of: &BTreeMap<String, usize>)
             !changed.trim().is_empty(),
             "remote {i}: commit {commit} changes nothing (a duplicate)"
         );
-        let pusher = *pusher_of
+        let pusher = pusher_of
             .get(commit)
+            .copied()
+            .or(unlogged)
             .unwrap_or_else(|| panic!("remote {i}: commit {commit} is in no replica's log"));
         if runs.last() != Some(&pusher) {
             assert!(
@@ -376,24 +384,34 @@ fn three_replicas_share_fifty_policies_over_five_remotes_and_a_killed_owners_rem
         (sent + POLICIES).to_string(),
         "every acknowledged notification is journaled once"
     );
-    let mut pusher_of = BTreeMap::new();
-    for (commit_owner, commits) in apps
-        .iter()
-        .enumerate()
-        .filter_map(|(index, app)| Some((index, pushes(app.as_ref()?))))
-        .chain(std::iter::once((victim, victim_pushes)))
-    {
-        for (_, commit) in commits {
-            assert!(
-                pusher_of
-                    .insert(commit.clone(), commit_owner)
-                    .is_none_or(|other| other == commit_owner),
-                "commit {commit} pushed by two replicas"
-            );
+    // The live replicas log each push just after it lands: wait until every remote's tip is
+    // in some log.
+    let pusher_of = wait_for("every tip in a replica's log", Duration::from_secs(30), || {
+        let mut pusher_of = BTreeMap::new();
+        for (commit_owner, commits) in apps
+            .iter()
+            .enumerate()
+            .filter_map(|(index, app)| Some((index, pushes(app.as_ref()?))))
+            .chain(std::iter::once((victim, victim_pushes.clone())))
+        {
+            for (_, commit) in commits {
+                assert!(
+                    pusher_of
+                        .insert(commit.clone(), commit_owner)
+                        .is_none_or(|other| other == commit_owner),
+                    "commit {commit} pushed by two replicas"
+                );
+            }
         }
-    }
+        remotes
+            .iter()
+            .all(|remote| pusher_of.contains_key(&remote.head("main")))
+            .then_some(pusher_of)
+    });
     for (i, remote) in remotes.iter().enumerate() {
-        let runs = check_history(remote, i, &pusher_of);
+        let shard = format!("git {} main", remote.url());
+        let victim_owned = before[&victim].contains(&shard);
+        let runs = check_history(remote, i, &pusher_of, victim_owned.then_some(victim));
         if i == 0 {
             assert!(
                 runs.len() <= 2,
