@@ -221,3 +221,19 @@ pub struct PolicyStatus {
     pub deployed: Option<String>,
     pub pinned: Option<String>,
 }
+
+/// What the console shows of one policy: its report, why nothing is selected (when nothing
+/// is), its deployments newest first, and the tags a person may promote to.
+#[derive(Debug, Clone)]
+pub struct PolicyOverview {
+    pub report: PolicyReport,
+    /// The policy's own refusal of the tag list, e.g. no tag matches its filter.
+    pub select_error: Option<String>,
+    pub history: Vec<Deployed>,
+    /// The tags the policy accepts, newest first by its own ordering (at most the asked number).
+    pub candidates: Vec<String>,
+    /// The tag a rollback without `to` would go back to.
+    pub rollback_to: Option<String>,
+    /// Per automation of the policy: each unusable marker in its update path (`file:line: why`).
+    pub marker_warnings: Vec<(ObjectKey, String)>,
+}

@@ -301,11 +301,27 @@ pub fn inspect(
     workspace: &mut Workspace,
     automation: &Automation,
     log_limit: usize,
-) -> Result<(Vec<Site>, Vec<super::LogEntry>), GitopsError> {
+) -> Result<super::Inspection, GitopsError> {
     let base = sync(workspace, automation)?;
     let sites = scan(workspace, automation)?;
+    let warnings = marker_warnings(workspace, automation)?;
     let log = workspace.log(base, log_limit)?;
-    Ok((sites, log))
+    Ok(super::Inspection { sites, log, warnings })
+}
+
+/// What a write would warn about in the marked files (`file:line: reason` of each marker that
+/// cannot be used), found by a dry run that changes nothing: shown, not only logged at write.
+fn marker_warnings(workspace: &mut Workspace, automation: &Automation) -> Result<Vec<String>, GitopsError> {
+    let marked = workspace.marked_files(&automation.update_path)?;
+    setter::apply_files(
+        workspace.workdir(),
+        &automation.update_path,
+        marked,
+        &setter::Values::new(),
+        Mode::DryRun,
+    )
+    .map(|applied| applied.warnings)
+    .map_err(|error| GitopsError::UpdatePath(error.to_string()))
 }
 
 /// The marker sites of the synced working copy, from the files its commit's tree names.

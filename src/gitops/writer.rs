@@ -17,6 +17,8 @@ use tokio::sync::{mpsc, oneshot};
 pub struct Inspection {
     pub sites: Vec<Site>,
     pub log: Vec<LogEntry>,
+    /// `file:line: reason` of each marker in the update path that cannot be used.
+    pub warnings: Vec<String>,
 }
 
 enum Job {
@@ -357,8 +359,7 @@ async fn run(
                 let mut workspace = shared.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
                 match job {
                     Job::Inspect(automation, reply) => {
-                        let result = cycle::inspect(&mut workspace, &automation, LOG_LIMIT)
-                            .map(|(sites, log)| Inspection { sites, log });
+                        let result = cycle::inspect(&mut workspace, &automation, LOG_LIMIT);
                         // A successful read proves no write access: only failures are reported.
                         if let Err(error) = &result {
                             health.report(&automation, cycle::remote_verdict(error));

@@ -82,6 +82,15 @@ impl Readiness {
         !self.is_shutting_down() && checks.values().all(Result::is_ok)
     }
 
+    /// Every check that fails now, with its reason (the console's problem list).
+    pub fn failing(&self) -> Vec<(String, String)> {
+        let checks = self.checks.read().unwrap_or_else(|p| p.into_inner());
+        checks
+            .iter()
+            .filter_map(|(name, outcome)| Some((name.clone(), outcome.as_ref().err()?.clone())))
+            .collect()
+    }
+
     fn body(&self) -> ReadinessBody {
         let checks = self
             .checks

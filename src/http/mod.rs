@@ -5,6 +5,7 @@ pub mod api;
 pub mod auth;
 pub mod budget;
 pub mod connections;
+mod console;
 mod error;
 pub mod health;
 pub mod hooks_forgejo;
@@ -72,6 +73,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics_text))
         .route("/status", get(status))
+        .merge(console::routes())
         .merge(api::router(&state))
         .fallback(no_route)
         // After every route: axum sets this on the method routers registered so far, and keeps
@@ -129,7 +131,7 @@ fn without_token(path: &str) -> std::borrow::Cow<'_, str> {
 async fn no_route(method: axum::http::Method, uri: axum::http::Uri) -> problem::ApiError {
     refusals::refused("unmatched", "no_route");
     problem::ApiError::NotFound(format!(
-        "no route for {method} {}; the API is under /api/v1 (see openapi.yaml), the hooks are POST /hooks/registry, /hooks/forgejo, /hooks/harbor, /hooks/github, /hooks/acr, /hooks/artifactory, /hooks/ecr and /hooks/{{dockerhub,quay,gar}}/{{token}}",
+        "no route for {method} {}; the console is at /, the API is under /api/v1 (see openapi.yaml), the hooks are POST /hooks/registry, /hooks/forgejo, /hooks/harbor, /hooks/github, /hooks/acr, /hooks/artifactory, /hooks/ecr and /hooks/{{dockerhub,quay,gar}}/{{token}}",
         refusals::truncated(&without_token(uri.path()))
     ))
 }

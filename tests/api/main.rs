@@ -7,6 +7,7 @@ mod cli_policy;
 mod cli_run_once;
 mod config;
 mod config_refusals;
+mod console;
 mod deploy;
 mod digests;
 mod e2e;

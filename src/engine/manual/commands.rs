@@ -199,17 +199,13 @@ impl Engine {
                 // One fetch serves both the current tag and the history.
                 let inspections = self.inspections_of(key).await?;
                 let current = current_tag(key, &inspections);
-                self.history_from(key, &inspections)
-                    .await?
-                    .into_iter()
-                    .map(|entry| entry.tag)
-                    .find(|tag| Some(tag) != current.as_ref())
-                    .ok_or_else(|| {
-                        ManualError::Conflict(format!(
-                            "no deployment of policy {key} before {} is recorded; name the tag with {{\"to\": \"TAG\"}}",
-                            current.as_deref().unwrap_or("the current one")
-                        ))
-                    })?
+                let history = self.history_from(key, &inspections).await?;
+                rollback_target(current.as_deref(), &history).ok_or_else(|| {
+                    ManualError::Conflict(format!(
+                        "no deployment of policy {key} before {} is recorded; name the tag with {{\"to\": \"TAG\"}}",
+                        current.as_deref().unwrap_or("the current one")
+                    ))
+                })?
             }
         };
         self.promote(key, &target, force, by, Manual::Rollback).await

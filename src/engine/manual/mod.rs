@@ -10,7 +10,7 @@ mod queries;
 use super::Engine;
 use super::reports::{
     AutomationReport, Deployed, Direction, HistoryCause, MarkerChange, MarkerValue, Note, PinReport,
-    PolicyReport, Promotion, ScanReport, Selection, SuspensionReport,
+    PolicyOverview, PolicyReport, Promotion, ScanReport, Selection, SuspensionReport,
 };
 use crate::config::{Automation, ImagePolicy};
 use crate::domain::{ObjectKey, Tag};
@@ -303,6 +303,15 @@ fn current_tag(policy: &ObjectKey, inspections: &[Inspection]) -> Option<String>
         .flat_map(|inspection| &inspection.sites)
         .filter(|site| site.policy == *policy)
         .find_map(|site| site.tag().map(str::to_owned))
+}
+
+/// The tag a rollback without `to` goes back to: the newest deployment that is not `current`.
+fn rollback_target(current: Option<&str>, history: &[Deployed]) -> Option<String> {
+    history
+        .iter()
+        .map(|entry| entry.tag.as_str())
+        .find(|tag| Some(*tag) != current)
+        .map(str::to_owned)
 }
 
 fn describe(policy: &ImagePolicy) -> String {

@@ -88,6 +88,84 @@ impl Engine {
         self.policy_view(policy, &inspections, &pins).await
     }
 
+    /// What the console shows: every policy (or the one `only` names) with its report, its
+    /// history and up to `candidates` promotable tags, from one inspection per automation.
+    pub async fn overview(
+        &self,
+        only: Option<&ObjectKey>,
+        candidates: usize,
+    ) -> Result<Vec<PolicyOverview>, ManualError> {
+        let policies: Vec<&ImagePolicy> = match only {
+            Some(key) => vec![self.policy(key)?],
+            None => self.settings.policies.values().collect(),
+        };
+        let automations: Vec<Arc<Automation>> = self
+            .settings
+            .automations
+            .values()
+            .filter(|automation| {
+                policies
+                    .iter()
+                    .any(|policy| automation.policies.contains(&policy.key))
+            })
+            .map(|automation| Arc::new(automation.clone()))
+            .collect();
+        let inspections = self.inspect(automations).await;
+        let pins = self.journal.pins().await?;
+        let mut overviews = Vec::new();
+        for policy in policies {
+            let report = self.policy_view(policy, &inspections, &pins).await?;
+            let mut marker_warnings = Vec::new();
+            let mut own: Vec<Inspection> = Vec::new();
+            for automation in self.automations_of(&policy.key) {
+                if let Some(Ok(inspection)) = inspections.get(&automation.key) {
+                    marker_warnings.extend(
+                        inspection
+                            .warnings
+                            .iter()
+                            .map(|warning| (automation.key.clone(), warning.clone())),
+                    );
+                    own.push(inspection.clone());
+                }
+            }
+            let history = self.history_from(&policy.key, &own).await?;
+            let current = current_tag(&policy.key, &own);
+            let tags = self.registry.tags(&policy.repository);
+            let mut left: Vec<&str> = tags
+                .iter()
+                .map(String::as_str)
+                .filter(|tag| policy.policy.accepts(tag))
+                .collect();
+            // Newest first by the policy's own ordering: select, take out, select again.
+            let mut ranked = Vec::new();
+            while ranked.len() < candidates {
+                let Ok(best) = policy.policy.select(&left) else {
+                    break;
+                };
+                ranked.push(best.to_owned());
+                left.retain(|tag| *tag != best);
+            }
+            let borrowed: Vec<&str> = tags.iter().map(String::as_str).collect();
+            overviews.push(PolicyOverview {
+                select_error: (!tags.is_empty())
+                    .then(|| {
+                        policy
+                            .policy
+                            .select(&borrowed)
+                            .err()
+                            .map(|error| error.to_string())
+                    })
+                    .flatten(),
+                rollback_to: rollback_target(current.as_deref(), &history),
+                report,
+                history,
+                candidates: ranked,
+                marker_warnings,
+            });
+        }
+        Ok(overviews)
+    }
+
     pub async fn automations(&self) -> Result<Vec<AutomationReport>, ManualError> {
         let suspensions = self.journal.suspensions().await?;
         Ok(self
