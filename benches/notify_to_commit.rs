@@ -126,7 +126,7 @@ fn setup(root: &Path, policies: usize, window: Duration) -> (Settings, std::path
         api: Default::default(),
         registries: Default::default(),
         trust_notifications: true,
-        alert_sinks: Vec::new(),
+        notifications: Default::default(),
     };
     let mut keys = Vec::new();
     for index in 0..policies {

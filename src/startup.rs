@@ -86,15 +86,28 @@ impl Application {
             None => crate::ownership::Ownership::sole(&settings),
         };
         // Alerts on every readiness transition (before any check is set, so none is missed).
-        if let Some(alerts) = crate::alerts::Alerts::start(
+        let alerts = crate::alerts::Alerts::start(
             &settings,
             journal.clone(),
             ownership.replica().to_owned(),
             shutdown.clone(),
-        )? {
+        )?;
+        if let Some(alerts) = alerts.clone() {
             readiness.observe(Arc::new(move |subject, outcome| alerts.observe(subject, outcome)));
         }
         let (engine, scans) = open_engine(&settings, journal, ownership).await?;
+        if let Some(alerts) = alerts.clone() {
+            let told = Arc::clone(&alerts);
+            engine.on_pushed(Arc::new(move |pushed| told.deployed(pushed)));
+            let watched = Arc::downgrade(&engine);
+            crate::alerts::sources::watch(
+                alerts,
+                Arc::clone(&settings),
+                Arc::new(move || watched.upgrade().map(|engine| engine.status())),
+                Arc::new(crate::http::refusals::hook_refusals),
+                shutdown.clone(),
+            );
+        }
         let _ = wake_target.set(Arc::downgrade(&engine));
         show_ownership(&engine.ownership, &readiness);
         forward_journal_health(&engine.journal, &readiness);
@@ -118,6 +131,7 @@ impl Application {
             journal,
             readiness,
             engine: Some(Arc::clone(&engine)),
+            alerts,
         };
         Ok(Self {
             listener,

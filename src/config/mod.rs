@@ -206,6 +206,16 @@ fn resolve(context: &mut Context<'_>, mut raw: RawConfig) -> Settings {
     let data_dir = raw
         .data_dir
         .map_or_else(|| PathBuf::from("data"), |dir| context.base.join(dir));
+    let automations: BTreeMap<crate::domain::ObjectKey, Automation> = resolved
+        .automations
+        .into_iter()
+        .map(|(key, (automation, _))| (key, automation))
+        .collect();
+    let notifications = notifications::resolve(
+        context,
+        raw.notifications.unwrap_or_default(),
+        automations.values(),
+    );
     Settings {
         data_dir,
         server: server(context, raw.server),
@@ -215,16 +225,12 @@ fn resolve(context: &mut Context<'_>, mut raw: RawConfig) -> Settings {
             .into_iter()
             .map(|(key, (policy, _))| (key, policy))
             .collect(),
-        automations: resolved
-            .automations
-            .into_iter()
-            .map(|(key, (automation, _))| (key, automation))
-            .collect(),
+        automations,
         intake: intake(context, raw.intake.unwrap_or_default()),
         api: api(context, raw.api.unwrap_or_default()),
         registries: context.registries.clone(),
         trust_notifications: false,
-        alert_sinks: notifications::resolve(context, raw.notifications.unwrap_or_default()),
+        notifications,
     }
 }
 

@@ -37,14 +37,27 @@ pub struct RawConfig {
 pub struct RawNotifications {
     #[serde(default)]
     pub sinks: Vec<Spanned<RawSink>>,
+    /// Where people reach the console (`https://pushdeploy.example`): alerts link to it.
+    pub console_url: Option<Spanned<String>>,
+    /// Deliveries per sink per minute; more wait their turn in the journal (default 20).
+    pub max_per_minute: Option<Spanned<u32>>,
 }
 
-/// One sink: a name and its kind (`webhook` for now).
+/// One sink: a name and exactly one kind.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RawSink {
     pub name: String,
+    /// Also tell this sink of every deployment (commit-status sinks always are).
+    #[serde(default)]
+    pub successes: bool,
     pub webhook: Option<RawWebhookSink>,
+    pub slack: Option<RawSlackSink>,
+    pub matrix: Option<RawMatrixSink>,
+    pub ntfy: Option<RawNtfySink>,
+    pub forgejo: Option<RawForgeSink>,
+    pub gitea: Option<RawForgeSink>,
+    pub github: Option<RawForgeSink>,
 }
 
 /// JSON POSTed to `url`, HMAC-SHA256-signed with `secret` (`X-Pushdeploy-Signature-256`).
@@ -53,6 +66,39 @@ pub struct RawSink {
 pub struct RawWebhookSink {
     pub url: String,
     pub secret: SecretRef,
+}
+
+/// A Slack incoming webhook: its URL is the credential, so it comes from env or a file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawSlackSink {
+    pub url: SecretRef,
+}
+
+/// `m.room.message` into `room` on `homeserver`, with an access token.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawMatrixSink {
+    pub homeserver: String,
+    pub room: String,
+    pub token: SecretRef,
+}
+
+/// A message POSTed to an ntfy topic URL, with an optional access token.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawNtfySink {
+    pub url: String,
+    pub token: Option<SecretRef>,
+}
+
+/// Commit statuses on the gitops commits pushdeploy pushed, through the forge's REST API at
+/// `url` (GitHub's defaults to `https://api.github.com`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawForgeSink {
+    pub url: Option<String>,
+    pub token: SecretRef,
 }
 
 #[derive(Debug, Deserialize)]

@@ -23,18 +23,60 @@ pub struct Settings {
     pub registries: BTreeMap<String, RegistrySettings>,
     /// Quickstart only: no registry confirmation, notifications are trusted (loudly logged).
     pub trust_notifications: bool,
-    /// Where alerts go (`notifications.sinks`).
-    pub alert_sinks: Vec<AlertSink>,
+    /// Where alerts go (`notifications`).
+    pub notifications: Notifications,
 }
 
-/// An alert sink: a webhook receiving signed JSON.
+/// `notifications:`: the sinks, the console link in alerts, the per-sink delivery rate.
+#[derive(Debug, Clone, Default)]
+pub struct Notifications {
+    pub sinks: Vec<AlertSink>,
+    /// `https://…` without a trailing slash.
+    pub console_url: Option<String>,
+    pub max_per_minute: u32,
+}
+
+/// An alert sink: a name, its kind, and whether it hears of every deployment too.
 #[derive(Debug, Clone)]
 pub struct AlertSink {
     pub name: String,
-    /// `http(s)://…` (checked at load).
-    pub url: String,
-    /// The HMAC-SHA256 key of `X-Pushdeploy-Signature-256`.
-    pub secret: SecretString,
+    pub kind: SinkKind,
+    /// Deployment notices as well as broken/recovered (always true for commit statuses).
+    pub successes: bool,
+}
+
+/// Where an alert goes, with its credentials (none of them shown by `Debug`).
+#[derive(Debug, Clone)]
+pub enum SinkKind {
+    /// Signed JSON to `url` (`http(s)://…`, checked at load).
+    Webhook { url: String, secret: SecretString },
+    /// A Slack incoming webhook (the URL is the credential).
+    Slack { url: SecretString },
+    Matrix {
+        /// `https://matrix.example` without a trailing slash.
+        homeserver: String,
+        room: String,
+        token: SecretString,
+    },
+    Ntfy {
+        url: String,
+        token: Option<SecretString>,
+    },
+    /// Commit statuses through a forge's API (`https://forgejo.example/api/v1`,
+    /// `https://api.github.com`), for the automations whose remote is on that forge.
+    CommitStatus {
+        forge: Forge,
+        api: String,
+        token: SecretString,
+    },
+}
+
+/// The forges whose commit-status API a sink calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Forge {
+    /// Forgejo and Gitea (the same `/api/v1/repos/{owner}/{repo}/statuses/{sha}`).
+    Forgejo,
+    Github,
 }
 
 /// Where a value came from, for messages: `pushdeploy.yaml:12` or `apps/mcp/image-policy.yaml:3`.

@@ -932,12 +932,18 @@ fn notification_sinks_load_with_their_secret_and_every_mistake_is_a_problem_at_i
         "notifications:\n  sinks:\n    - name: ops\n      webhook: {url: 'https://hooks.example/p', secret: {fromEnv: SINK}}\n",
     );
     let settings = load_with_env(Some(&good), &[], &env(&[("SINK", "s3cret")])).unwrap();
-    assert_eq!(settings.alert_sinks.len(), 1);
-    assert_eq!(settings.alert_sinks[0].url, "https://hooks.example/p");
-    assert_eq!(settings.alert_sinks[0].secret.expose_secret(), "s3cret");
+    let sinks = &settings.notifications.sinks;
+    assert_eq!(sinks.len(), 1);
+    let SinkKind::Webhook { url, secret } = &sinks[0].kind else {
+        panic!("{sinks:?}")
+    };
+    assert_eq!(url, "https://hooks.example/p");
+    assert_eq!(secret.expose_secret(), "s3cret");
+    assert!(!sinks[0].successes, "successes are off by default");
+    assert_eq!(settings.notifications.max_per_minute, 20);
     assert!(!format!("{settings:?}").contains("s3cret"), "never in Debug");
     let cases: &[(&str, &str, u32)] = &[
-        ("    - name: ops\n", "no kind; add webhook", 3),
+        ("    - name: ops\n", "no kind; give exactly one of webhook", 3),
         (
             "    - name: ops\n      webhook: {url: 'ftp://x/y', secret: {fromEnv: SINK}}\n",
             "http(s) URL",
@@ -945,7 +951,7 @@ fn notification_sinks_load_with_their_secret_and_every_mistake_is_a_problem_at_i
         ),
         (
             "    - name: ops\n      webhook: {url: 'https://u:pw@x/y', secret: {fromEnv: SINK}}\n",
-            "carries a password",
+            "carries credentials",
             3,
         ),
         (
@@ -957,6 +963,41 @@ fn notification_sinks_load_with_their_secret_and_every_mistake_is_a_problem_at_i
             "    - name: ops\n      webhook: {url: 'https://x/y', secret: {fromEnv: SINK}}\n    - name: ops\n      webhook: {url: 'https://x/z', secret: {fromEnv: SINK}}\n",
             "used twice",
             5,
+        ),
+        (
+            "    - name: ops\n      slack: {url: {fromEnv: SINK}}\n      ntfy: {url: 'https://n/x'}\n",
+            "more than one kind",
+            3,
+        ),
+        (
+            "    - name: ops\n      slack: {url: {fromEnv: NOPE}}\n",
+            "NOPE is not set",
+            3,
+        ),
+        (
+            "    - name: ops\n      slack: {url: {fromEnv: SINK}}\n",
+            "does not hold an http(s) URL",
+            3,
+        ),
+        (
+            "    - name: ops\n      matrix: {homeserver: 'https://m.example', room: '#ops:m.example', token: {fromEnv: SINK}}\n",
+            "is not a room id",
+            3,
+        ),
+        (
+            "    - name: ops\n      ntfy: {url: 'https://user:pw@n/x'}\n",
+            "carries credentials",
+            3,
+        ),
+        (
+            "    - name: ops\n      forgejo: {url: 'https://forgejo.example', token: {fromEnv: SINK}}\n",
+            "no automation pushes to forgejo.example",
+            3,
+        ),
+        (
+            "    - name: ops\n      gitea: {token: {fromEnv: SINK}}\n",
+            "gitea.url is required",
+            3,
         ),
     ];
     for (index, (lines, message, line)) in cases.iter().enumerate() {
@@ -982,10 +1023,18 @@ fn notification_sinks_load_with_their_secret_and_every_mistake_is_a_problem_at_i
     let unknown = write(
         dir.path(),
         "unknown.yaml",
-        "notifications:\n  sinks:\n    - name: ops\n      slack: {url: 'https://x'}\n",
+        "notifications:\n  sinks:\n    - name: ops\n      pagerduty: {url: 'https://x'}\n",
     );
     let error = load_with_env(Some(&unknown), &[], &env(&[]))
         .unwrap_err()
         .to_string();
-    assert!(error.contains("slack") && error.contains(":4"), "{error}");
+    assert!(error.contains("pagerduty") && error.contains(":4"), "{error}");
+    let zero = write(dir.path(), "zero.yaml", "notifications:\n  maxPerMinute: 0\n");
+    let error = load_with_env(Some(&zero), &[], &env(&[]))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("maxPerMinute must be at least 1") && error.contains(":2"),
+        "{error}"
+    );
 }

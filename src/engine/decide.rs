@@ -171,6 +171,16 @@ impl Engine {
                 tracing::error!(%policy, %tag, %commit, %error, "the deployment could not be recorded in the journal");
             }
             self.note_deployed(policy, tag.as_str());
+            if let Some(observer) = self.on_pushed.get() {
+                observer(super::reports::Pushed {
+                    automation: automation.key.to_string(),
+                    remote: crate::domain::redact_url(&automation.git.url).into_owned(),
+                    policy: policy.to_string(),
+                    tag: tag.to_string(),
+                    commit: commit.clone(),
+                    cause: intent.cause().to_owned(),
+                });
+            }
             metrics::counter!("pushdeploy_commits_total", "result" => "pushed").increment(1);
         }
     }

@@ -77,6 +77,8 @@ pub struct Engine {
     writes: writes::Writes,
     /// When the first wake not yet answered by a drain came (for the `wake_us` timing line).
     woken_at: Mutex<Option<std::time::Instant>>,
+    /// Told of every push this engine made (the alerts' deployment notices).
+    on_pushed: std::sync::OnceLock<Arc<dyn Fn(reports::Pushed) + Send + Sync>>,
 }
 
 /// What one decision produced for one policy.
@@ -119,7 +121,13 @@ impl Engine {
             unmatched: routing::Unmatched::default(),
             writes: writes::Writes::default(),
             woken_at: Mutex::default(),
+            on_pushed: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Tell `observer` of every push from now on (set once; later calls are ignored).
+    pub fn on_pushed(&self, observer: Arc<dyn Fn(reports::Pushed) + Send + Sync>) {
+        let _ = self.on_pushed.set(observer);
     }
 
     /// New journal entries are waiting.

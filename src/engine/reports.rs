@@ -237,3 +237,15 @@ pub struct PolicyOverview {
     /// Per automation of the policy: each unusable marker in its update path (`file:line: why`).
     pub marker_warnings: Vec<(ObjectKey, String)>,
 }
+
+/// A push this engine made: what for, where, which commit.
+#[derive(Debug, Clone)]
+pub struct Pushed {
+    pub automation: String,
+    /// The remote, credentials redacted.
+    pub remote: String,
+    pub policy: String,
+    pub tag: String,
+    pub commit: String,
+    pub cause: String,
+}

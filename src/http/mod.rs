@@ -155,9 +155,14 @@ async fn metrics_text() -> impl IntoResponse {
 async fn status(State(state): State<AppState>) -> impl IntoResponse {
     let backlog = state.journal.backlog().await.ok();
     let engine = state.engine.as_ref().map(|engine| engine.status());
+    let sinks = match &state.alerts {
+        Some(alerts) => alerts.report().await,
+        None => Vec::new(),
+    };
     axum::Json(status::StatusBody::new(
         engine,
         backlog,
         state.readiness.is_ready(),
+        sinks,
     ))
 }

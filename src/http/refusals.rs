@@ -10,6 +10,25 @@ use std::time::{Duration, Instant};
 pub fn refused(route: &str, reason: &'static str) {
     metrics::counter!("pushdeploy_http_refused_total", "route" => route.to_owned(), "reason" => reason)
         .increment(1);
+    if route.starts_with("/hooks/") {
+        *HOOK_REFUSALS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(route.to_owned())
+            .or_default() += 1;
+    }
+}
+
+/// Refused hook calls per route template since start (a bounded map: one entry per hook route).
+static HOOK_REFUSALS: std::sync::LazyLock<Mutex<std::collections::BTreeMap<String, u64>>> =
+    std::sync::LazyLock::new(Mutex::default);
+
+/// How many calls each hook route has refused since start (the alerts' burst source).
+pub fn hook_refusals() -> std::collections::BTreeMap<String, u64> {
+    HOOK_REFUSALS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone()
 }
 
 /// At most this many characters of caller-controlled text go into a log line.

@@ -16,6 +16,8 @@ pub struct AppState {
     /// The engine: woken by the hooks, asked by `/status` and the API. `None` in tests of intake
     /// alone (nothing is woken, `/status` has no engine part, the API answers 503).
     pub engine: Option<Arc<crate::engine::Engine>>,
+    /// The alert sinks' delivery, for `/status` and the console (`None` without sinks).
+    pub alerts: Option<Arc<crate::alerts::Alerts>>,
 }
 
 impl AppState {

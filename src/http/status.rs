@@ -16,14 +16,22 @@ pub struct StatusBody {
     engine: Option<EngineStatus>,
     journal_backlog: Option<i64>,
     ready: bool,
+    /// Each alert sink: waiting alerts, last delivery, last error, held by the rate limit.
+    alert_sinks: Vec<crate::alerts::SinkReport>,
 }
 
 impl StatusBody {
-    pub fn new(engine: Option<reports::Status>, journal_backlog: Option<i64>, ready: bool) -> Self {
+    pub fn new(
+        engine: Option<reports::Status>,
+        journal_backlog: Option<i64>,
+        ready: bool,
+        alert_sinks: Vec<crate::alerts::SinkReport>,
+    ) -> Self {
         Self {
             engine: engine.map(EngineStatus::from),
             journal_backlog,
             ready,
+            alert_sinks,
         }
     }
 }

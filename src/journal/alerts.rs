@@ -44,12 +44,18 @@ impl Journal {
         Ok(())
     }
 
-    /// At most `limit` undelivered alerts of `replica` that are due, oldest first.
-    pub async fn due_alerts(&self, replica: &str, limit: i64) -> Result<Vec<QueuedAlert>, JournalError> {
+    /// At most `limit` undelivered alerts of `replica` for `sink` that are due, oldest first.
+    pub async fn due_alerts(
+        &self,
+        replica: &str,
+        sink: &str,
+        limit: i64,
+    ) -> Result<Vec<QueuedAlert>, JournalError> {
         let rows = sqlx::query(
-            "SELECT id, sink, body, attempts FROM alerts WHERE replica = $1 AND delivered_at IS NULL AND next_at <= $2 ORDER BY id LIMIT $3",
+            "SELECT id, sink, body, attempts FROM alerts WHERE replica = $1 AND sink = $2 AND delivered_at IS NULL AND next_at <= $3 ORDER BY id LIMIT $4",
         )
         .bind(replica)
+        .bind(sink)
         .bind(now())
         .bind(limit)
         .fetch_all(&self.pool)
@@ -65,6 +71,35 @@ impl Journal {
             })
             .collect::<Result<_, sqlx::Error>>()
             .map_err(JournalError::from)
+    }
+
+    /// Per sink of `replica`: how many alerts wait for delivery, and since when (Unix seconds).
+    pub async fn alert_backlog(&self, replica: &str) -> Result<Vec<(String, i64, i64)>, JournalError> {
+        let rows = sqlx::query(
+            "SELECT sink, COUNT(*) AS waiting, MIN(created_at) AS oldest FROM alerts WHERE replica = $1 AND delivered_at IS NULL GROUP BY sink",
+        )
+        .bind(replica)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    row.try_get("sink")?,
+                    row.try_get("waiting")?,
+                    row.try_get("oldest")?,
+                ))
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(JournalError::from)
+    }
+
+    /// Forget alerts delivered before `before` (Unix seconds); undelivered ones are kept.
+    pub async fn prune_alerts(&self, before: i64) -> Result<u64, JournalError> {
+        let done = sqlx::query("DELETE FROM alerts WHERE delivered_at IS NOT NULL AND delivered_at < $1")
+            .bind(before)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
     }
 
     pub async fn alert_delivered(&self, id: i64) -> Result<(), JournalError> {

@@ -14,4 +14,4 @@ pub use client::{Manifest, RegistryClient, parse_retry_after};
 pub use digests::{DigestBook, DigestView};
 pub use error::{RegistryError, RequestCause};
 pub use gateway::{Gateway, RepositoryStatus, ScanResult};
-pub use tls::{CertWatch, TrustError};
+pub use tls::{CertWatch, EXPIRY_NOTICE_SECONDS, TrustError};

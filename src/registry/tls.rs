@@ -12,6 +12,9 @@ use std::sync::{Arc, Mutex};
 
 /// Below this many seconds before notAfter, the certificate watch logs a warning.
 pub const EXPIRY_WARNING_SECONDS: i64 = 24 * 3600;
+/// Below this much validity left a registry is broken for the alerts and red in the console
+/// (the warning of `deploy/prometheus/rules.yaml`): a week to renew it.
+pub const EXPIRY_NOTICE_SECONDS: i64 = 7 * 24 * 3600;
 
 /// The last leaf certificate seen per host: its notAfter (Unix seconds).
 #[derive(Debug, Default)]

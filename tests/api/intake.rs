@@ -45,6 +45,7 @@ async fn state_with(dir: &Path, tweak: impl FnOnce(&mut pushdeploy::config::Sett
         journal,
         readiness: Readiness::new(),
         engine: None,
+        alerts: None,
     }
 }
 

@@ -93,6 +93,7 @@ pub(crate) async fn state(dir: &Path, extra: &[(&str, &str)]) -> AppState {
         journal,
         readiness: Readiness::new(),
         engine: None,
+        alerts: None,
     }
 }
 

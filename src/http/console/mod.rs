@@ -13,7 +13,6 @@
 
 mod assets;
 mod pages;
-mod web;
 
 use super::problem::ApiError;
 use super::state::AppState;
@@ -36,9 +35,8 @@ const FRESH_FOR: Duration = Duration::from_secs(10);
 /// How many promotable tags a policy page offers, and how many events it lists.
 const CANDIDATES: usize = 20;
 const EVENTS: i64 = 30;
-/// Under this much validity left a registry certificate is shown red (the warning of
-/// `deploy/prometheus/rules.yaml` and of the alerts).
-pub const CERTIFICATE_WARNING_SECONDS: i64 = 7 * 24 * 3600;
+/// Under this much validity left a registry certificate is shown red (as the alerts say).
+pub const CERTIFICATE_WARNING_SECONDS: i64 = crate::registry::EXPIRY_NOTICE_SECONDS;
 
 /// The strict policy every console answer carries: our own script, style and fetches only;
 /// no inline script, no plugins, no framing, no form posts anywhere.
@@ -85,6 +83,7 @@ pub struct View {
     pub failing: Vec<(String, String)>,
     /// The policy page's: newest first.
     pub events: Vec<Event>,
+    pub sinks: Vec<crate::alerts::SinkReport>,
     pub settings: Arc<crate::config::Settings>,
 }
 
@@ -99,8 +98,12 @@ struct Cache {
 
 /// What the pages show of the in-memory state, hashed: it changes when a push lands, a scan
 /// ends, a pin or suspension changes or a check breaks or recovers.
-fn fingerprint(status: &Status, failing: &[(String, String)]) -> String {
-    let mut text = String::new();
+fn fingerprint(state: &AppState, status: &Status, failing: &[(String, String)]) -> String {
+    let mut text = state
+        .alerts
+        .as_ref()
+        .map(|alerts| alerts.fingerprint())
+        .unwrap_or_default();
     for (key, policy) in &status.policies {
         let _ = write!(
             text,
@@ -141,7 +144,7 @@ fn engine(state: &AppState) -> Result<&Arc<crate::engine::Engine>, ApiError> {
 /// `GET /console/version`: the fingerprint the pages were rendered at (cheap: memory only).
 async fn version(State(state): State<AppState>) -> Result<Response, ApiError> {
     let engine = engine(&state)?;
-    let version = fingerprint(&engine.status(), &state.readiness.failing());
+    let version = fingerprint(&state, &engine.status(), &state.readiness.failing());
     Ok(Json(serde_json::json!({ "version": version })).into_response())
 }
 
@@ -151,7 +154,7 @@ async fn view(state: &AppState, cache: &Cache, page: Option<ObjectKey>) -> Resul
     let mut pages = cache.pages.lock().await;
     let status = engine.status();
     let failing = state.readiness.failing();
-    let version = fingerprint(&status, &failing);
+    let version = fingerprint(state, &status, &failing);
     let name = if page.is_some() { "policy" } else { "overview" };
     if let Some((at_version, at, view)) = pages.get(&page)
         && *at_version == version
@@ -180,6 +183,10 @@ async fn view(state: &AppState, cache: &Cache, page: Option<ObjectKey>) -> Resul
             .map_err(|error| ApiError::Internal(error.to_string()))?,
         None => Vec::new(),
     };
+    let sinks = match &state.alerts {
+        Some(alerts) => alerts.report().await,
+        None => Vec::new(),
+    };
     let view = Arc::new(View {
         version: version.clone(),
         now: crate::clock::now(),
@@ -189,6 +196,7 @@ async fn view(state: &AppState, cache: &Cache, page: Option<ObjectKey>) -> Resul
         backlog: state.journal.backlog().await.ok(),
         failing,
         events,
+        sinks,
         settings: Arc::clone(&state.settings),
     });
     pages.insert(page, (version, Instant::now(), Arc::clone(&view)));

@@ -3,7 +3,6 @@
 //! `hidden` until `console.js` shows them.
 
 use super::View;
-use super::web::commit_url;
 use crate::domain::ObjectKey;
 use crate::engine::reports::{Deployed, PolicyOverview};
 use maud::{DOCTYPE, Markup, html};
@@ -122,7 +121,8 @@ fn automations_of<'a>(
 
 fn commit_link(view: &View, policy: &ObjectKey, commit: &str) -> Markup {
     let short = commit.get(..12).unwrap_or(commit);
-    let url = automations_of(view, policy).find_map(|automation| commit_url(&automation.url, commit));
+    let url = automations_of(view, policy)
+        .find_map(|automation| crate::domain::forge_repository(&automation.url)?.commit_url(commit));
     html! {
         @if let Some(url) = url {
             a.commit href=(url) rel="noreferrer" { code { (short) } }
@@ -184,6 +184,17 @@ pub fn overview(view: &View) -> Markup {
                 format!(
                     "its certificate expires {}: renew it and reload the registry",
                     crate::clock::format_time(*not_after)
+                ),
+            ));
+        }
+    }
+    for sink in &view.sinks {
+        if let Some(error) = &sink.last_error {
+            problem_lines.push((
+                format!("alert sink {}", sink.name),
+                format!(
+                    "{error}; {} alert(s) wait and are retried with backoff",
+                    sink.waiting
                 ),
             ));
         }
@@ -285,6 +296,25 @@ pub fn overview(view: &View) -> Markup {
                 @if view.status.unmatched.unlisted > 0 {
                     p.muted { (view.status.unmatched.unlisted) " more not listed." }
                 }
+            }
+        }
+        @if !view.sinks.is_empty() {
+            section #sinks {
+                h2 { "Alert sinks" }
+                div.scroll { table {
+                    thead { tr { th { "Sink" } th { "Kind" } th { "Waiting" } th { "Last delivered" } th { "Last error" } } }
+                    tbody {
+                        @for sink in &view.sinks {
+                            tr.sink data-sink=(sink.name) {
+                                td { (sink.name) }
+                                td { (sink.kind) }
+                                td { (sink.waiting) @if sink.held { " " span.badge.warn { "held by the rate limit" } } }
+                                td { @if let Some(at) = sink.last_delivered { (ago(view.now, at)) } @else { span.muted { "nothing yet" } } }
+                                td { @if let Some(error) = &sink.last_error { span.problem { (error) } } }
+                            }
+                        }
+                    }
+                } }
             }
         }
         section #journal {

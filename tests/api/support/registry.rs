@@ -89,7 +89,7 @@ impl Registry {
         self.launch();
     }
 
-    fn launch(&mut self) {
+    pub fn launch(&mut self) {
         let config = self.dir.join("config.yml");
         std::fs::write(&config, self.config()).unwrap();
         let child = Command::new("docker-registry")
@@ -158,7 +158,7 @@ impl Registry {
         text
     }
 
-    fn stop(&mut self) {
+    pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();

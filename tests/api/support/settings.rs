@@ -28,6 +28,6 @@ pub fn empty(data_dir: &Path) -> Settings {
         api: ApiSettings::default(),
         registries: Default::default(),
         trust_notifications: false,
-        alert_sinks: Vec::new(),
+        notifications: Default::default(),
     }
 }

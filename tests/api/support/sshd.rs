@@ -11,6 +11,7 @@ pub struct Sshd {
     pub port: u16,
     pub deploy_key: PathBuf,
     pub known_hosts: PathBuf,
+    dir: PathBuf,
 }
 
 fn keygen(path: &Path) {
@@ -40,25 +41,8 @@ impl Sshd {
         let deploy_key = dir.join("deploy_key");
         keygen(&host_key);
         keygen(&deploy_key);
-        let public = std::fs::read_to_string(deploy_key.with_extension("pub")).unwrap();
-        let entry = if read_only {
-            let guard = dir.join("read-only-git.sh");
-            std::fs::write(
-                &guard,
-                "#!/bin/sh\ncase \"$SSH_ORIGINAL_COMMAND\" in\n  git-upload-pack*) exec sh -c \"$SSH_ORIGINAL_COMMAND\" ;;\n  *) echo \"read-only key: $SSH_ORIGINAL_COMMAND refused\" >&2; exit 1 ;;\nesac\n",
-            )
-            .unwrap();
-            set_mode(&guard, 0o755);
-            format!(
-                "command=\"{}\",no-port-forwarding,no-pty {public}",
-                guard.display()
-            )
-        } else {
-            public
-        };
+        authorize(dir, &deploy_key, read_only);
         let authorized = dir.join("authorized_keys");
-        std::fs::write(&authorized, entry).unwrap();
-        set_mode(&authorized, 0o600);
         let port = free_port();
         let config = dir.join("sshd_config");
         std::fs::write(
@@ -93,7 +77,13 @@ impl Sshd {
             port,
             deploy_key,
             known_hosts,
+            dir: dir.to_owned(),
         }
+    }
+
+    /// From the next connection on, the deploy key may only read (`true`) or also write.
+    pub fn set_read_only(&self, read_only: bool) {
+        authorize(&self.dir, &self.deploy_key, read_only);
     }
 
     /// The ssh URL of an absolute path on this server.
@@ -102,6 +92,32 @@ impl Sshd {
         let user = String::from_utf8(output.stdout).unwrap().trim().to_owned();
         format!("ssh://{user}@127.0.0.1:{}{}", self.port, path.display())
     }
+}
+
+/// Write `authorized_keys` for the deploy key (sshd reads it at every connection); with
+/// `read_only`, the key may only run `git-upload-pack`.
+fn authorize(dir: &Path, deploy_key: &Path, read_only: bool) {
+    let public = std::fs::read_to_string(deploy_key.with_extension("pub")).unwrap();
+    let entry = if read_only {
+        let guard = dir.join("read-only-git.sh");
+        std::fs::write(
+            &guard,
+            "#!/bin/sh\ncase \"$SSH_ORIGINAL_COMMAND\" in\n  git-upload-pack*) exec sh -c \"$SSH_ORIGINAL_COMMAND\" ;;\n  *) echo \"read-only key: $SSH_ORIGINAL_COMMAND refused\" >&2; exit 1 ;;\nesac\n",
+        )
+        .unwrap();
+        set_mode(&guard, 0o755);
+        format!(
+            "command=\"{}\",no-port-forwarding,no-pty {public}",
+            guard.display()
+        )
+    } else {
+        public
+    };
+    let authorized = dir.join("authorized_keys");
+    let staged = dir.join("authorized_keys.new");
+    std::fs::write(&staged, entry).unwrap();
+    set_mode(&staged, 0o600);
+    std::fs::rename(&staged, &authorized).unwrap();
 }
 
 fn set_mode(path: &Path, mode: u32) {

@@ -1,10 +1,12 @@
 //! Domain newtypes shared by several modules: object keys, image references, tags and digests.
 //! Each has exactly one constructor, `parse`, so a value in hand is always valid. No IO.
 
+mod forge;
 mod image;
 mod key;
 mod redact;
 
+pub use forge::{ForgeRepository, forge_repository};
 pub use image::{DOCKER_HUB_ALIASES, DOCKER_HUB_ENDPOINT, Digest, ImageRef, Tag, normalise_hub};
 pub use key::ObjectKey;
 pub use redact::{redact_url, url_credentials};
