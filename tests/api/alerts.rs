@@ -614,3 +614,57 @@ notifications:
         assert!(!logs.contains(secret), "a sink secret reached the logs");
     }
 }
+
+#[test]
+fn a_sink_over_its_rate_limit_holds_the_rest_in_the_journal_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sink_port, got) = receivers();
+    // No remote yet: the gitops and working-copy checks both break, two alerts at once.
+    let remote_url = format!("file://{}/later/remote.git", dir.path().display());
+    let port = crate::support::free_port();
+    let registry = Registry::notifying(&dir.path().join("registry"), port, NOTIFY);
+    let config = crate::support::mcp_config(
+        &registry.host(),
+        &remote_url,
+        &dir.path().join("data"),
+        &format!(
+            "intake:
+  registry:
+    authorization: [{{fromEnv: NOTIFY_AUTH}}]
+  coalesceWindow: 0s
+notifications:
+  maxPerMinute: 1
+  sinks:
+    - name: ops
+      webhook: {{url: 'http://127.0.0.1:{sink_port}/webhook', secret: {{fromEnv: SINK_SECRET}}}}
+"
+        ),
+        "",
+    );
+    let app = App::start_on(
+        port,
+        dir.path(),
+        &config,
+        &[("NOTIFY_AUTH", NOTIFY), ("SINK_SECRET", SINK_SECRET)],
+    );
+    registry.push("goldentooth-mcp", MCP_TAG, "a");
+    let sink = wait_for(
+        "the second alert held by the rate limit",
+        Duration::from_secs(60),
+        || {
+            let (_, body) = app.get("/status")?;
+            let status: serde_json::Value = serde_json::from_str(&body).ok()?;
+            let sink = status["alert_sinks"].as_array()?.first()?.clone();
+            (sink["held"] == true && sink["waiting"].as_i64()? >= 1).then_some(sink)
+        },
+    );
+    assert!(sink["last_delivered"].is_i64(), "the first one went out: {sink}");
+    let delivered = got
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|got| validate(got) == "webhook")
+        .count();
+    assert_eq!(delivered, 1, "one a minute: the rest wait, none is dropped");
+    assert!(app.get("/").unwrap().1.contains("held by the rate limit"));
+}
