@@ -331,6 +331,9 @@ fn main() {
             .init();
     }
     let root = tempfile::tempdir().unwrap();
+    if std::env::var("BENCH_ONLY").as_deref() == Ok("sinks") {
+        return sinks(root.path());
+    }
     let (settings, bare) = setup(&root.path().join("latency"), 1, Duration::ZERO);
     let url = format!("file://{}", bare.display());
     let mut latencies = latency(settings, &bare, 100);
@@ -370,6 +373,51 @@ fn main() {
         backends(&root.path().join("backends"), floor);
     }
     burst(&root.path().join("burst"));
+    sinks(root.path());
+}
+
+/// The same latency without alert sinks and with a sink that never answers and hears of every
+/// deployment (`successes: true`, so each push queues an alert for it): delivery runs beside
+/// intake and writes, so the two should match.
+fn sinks(root: &Path) {
+    let hang = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let hang_port = hang.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in hang.incoming().flatten() {
+            held.push(stream); // accepted, read by nobody, never answered
+        }
+    });
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let mut results = Vec::new();
+    for with_sink in [false, true] {
+        let (mut settings, bare) = setup(&root.join(format!("sinks-{with_sink}")), 1, Duration::ZERO);
+        if with_sink {
+            settings.notifications = pushdeploy::config::Notifications {
+                sinks: vec![pushdeploy::config::AlertSink {
+                    name: "hang".to_owned(),
+                    kind: pushdeploy::config::SinkKind::Webhook {
+                        url: format!("http://127.0.0.1:{hang_port}/hook"),
+                        secret: secrecy::SecretString::from("bench-secret"),
+                    },
+                    successes: true,
+                }],
+                console_url: None,
+                max_per_minute: 1000,
+            };
+        }
+        let mut latencies = latency(settings, &bare, 100);
+        results.push((percentile(&mut latencies, 0.5), percentile(&mut latencies, 0.99)));
+    }
+    let ((none_p50, none_p99), (hang_p50, hang_p99)) = (results[0], results[1]);
+    println!(
+        "notification -> commit, no alert sink: p50 {:>6.1} ms, p99 {:>6.1} ms; with a sink that hangs and hears every deployment: p50 {:>6.1} ms ({:.2}x), p99 {:>6.1} ms",
+        ms(none_p50),
+        ms(none_p99),
+        ms(hang_p50),
+        hang_p50.as_secs_f64() / none_p50.as_secs_f64(),
+        ms(hang_p99)
+    );
 }
 
 /// SQLite against PostgreSQL, in the same run: latency, accepted durable events/s, failover.

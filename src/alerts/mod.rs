@@ -180,7 +180,18 @@ impl Alerts {
         if notifications.sinks.is_empty() {
             return Ok(None);
         }
+        // Our own TLS config (ring, the Mozilla roots), as everywhere: no process-wide crypto
+        // provider is assumed, so an embedding that never installed one still works.
+        let roots = rustls::RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        };
+        let tls =
+            rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()?
+                .with_root_certificates(roots)
+                .with_no_client_auth();
         let client = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(10))
             .redirect(reqwest::redirect::Policy::none())

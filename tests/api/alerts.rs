@@ -17,51 +17,34 @@ const NOTIFY: &str = "Bearer notify-s3cret-token";
 const SINK_SECRET: &str = "sink-s3cret-key";
 const MCP_TAG: &str = "2-f62ba56a999ec99a7375fed529acf4b336691bdb";
 
-/// Deliveries received so far: (signature header, body).
-type Received = Arc<Mutex<Vec<(String, String)>>>;
-
-/// A sink on a free port; answers 500 to the first delivery, 204 after.
-fn receiver() -> (u16, Received) {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let received = Arc::new(Mutex::new(Vec::new()));
-    let store = Arc::clone(&received);
-    std::thread::spawn(move || {
-        for (n, stream) in listener.incoming().enumerate() {
-            let Ok(mut stream) = stream else { continue };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut signature = String::new();
-            let mut length = 0usize;
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                    break;
-                }
-                let (name, value) = line.split_once(':').unwrap_or((&line, ""));
-                match name.to_ascii_lowercase().as_str() {
-                    "content-length" => length = value.trim().parse().unwrap_or(0),
-                    "x-pushdeploy-signature-256" => signature = value.trim().to_owned(),
-                    _ => {}
-                }
-            }
-            let mut body = vec![0; length];
-            let _ = reader.read_exact(&mut body);
-            store
-                .lock()
-                .unwrap()
-                .push((signature, String::from_utf8_lossy(&body).into_owned()));
-            let status = if n == 0 {
-                "500 Internal Server Error"
-            } else {
-                "204 No Content"
-            };
-            let _ = write!(
-                stream,
-                "HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-            );
-        }
-    });
-    (port, received)
+/// `serve` on the mcp scenario whose remote (`<dir>/later/remote.git`) does not exist yet,
+/// notified by a real registry, with `notifications` (lines under `notifications:`) whose
+/// secret is `SINK_SECRET`.
+fn without_remote(dir: &std::path::Path, notifications: &str) -> (Registry, App) {
+    let remote_url = format!("file://{}/later/remote.git", dir.display());
+    let port = crate::support::free_port();
+    let registry = Registry::notifying(&dir.join("registry"), port, NOTIFY);
+    let config = crate::support::mcp_config(
+        &registry.host(),
+        &remote_url,
+        &dir.join("data"),
+        &format!(
+            "intake:
+  registry:
+    authorization: [{{fromEnv: NOTIFY_AUTH}}]
+  coalesceWindow: 0s
+notifications:
+{notifications}"
+        ),
+        "",
+    );
+    let app = App::start_on(
+        port,
+        dir,
+        &config,
+        &[("NOTIFY_AUTH", NOTIFY), ("SINK_SECRET", SINK_SECRET)],
+    );
+    (registry, app)
 }
 
 fn signed(body: &str) -> String {
@@ -73,49 +56,27 @@ fn signed(body: &str) -> String {
 #[test]
 fn a_broken_remote_alerts_once_through_a_retried_signed_webhook_and_once_when_it_recovers() {
     let dir = tempfile::tempdir().unwrap();
-    let (sink_port, received) = receiver();
+    let (sink_port, received) = receivers(true);
     // The remote's path exists only later: every write attempt fails until then.
     let remote_parent = dir.path().join("later");
-    let remote_url = format!("file://{}/remote.git", remote_parent.display());
-    let port = crate::support::free_port();
-    let registry = Registry::notifying(&dir.path().join("registry"), port, NOTIFY);
-    let config = crate::support::mcp_config(
-        &registry.host(),
-        &remote_url,
-        &dir.path().join("data"),
+    let (registry, app) = without_remote(
+        dir.path(),
         &format!(
-            "intake:
-  registry:
-    authorization: [{{fromEnv: NOTIFY_AUTH}}]
-  coalesceWindow: 0s
-notifications:
-  sinks:
+            "  sinks:
     - name: ops
-      webhook: {{url: 'http://127.0.0.1:{sink_port}/hook', secret: {{fromEnv: SINK_SECRET}}}}
+      webhook: {{url: 'http://127.0.0.1:{sink_port}/webhook', secret: {{fromEnv: SINK_SECRET}}}}
 "
         ),
-        "",
     );
-    let app = App::start_on(
-        port,
-        dir.path(),
-        &config,
-        &[("NOTIFY_AUTH", NOTIFY), ("SINK_SECRET", SINK_SECRET)],
-    );
+    // `validate` checks every delivery's signature.
     let deliveries = |state: &str| {
         received
             .lock()
             .unwrap()
             .iter()
-            .filter(|(signature, body)| {
-                assert_eq!(
-                    signature,
-                    &signed(body),
-                    "every delivery is signed with the sink's secret"
-                );
-                serde_json::from_str::<serde_json::Value>(body).unwrap()["state"] == state
-            })
-            .map(|(_, body)| serde_json::from_str::<serde_json::Value>(body).unwrap())
+            .filter(|got| validate(got) == "webhook")
+            .map(Got::json)
+            .filter(|alert| alert["state"] == state)
             .collect::<Vec<_>>()
     };
     // The first attempt is refused by the sink; the retry delivers it.
@@ -215,16 +176,18 @@ impl Got {
 
 /// Receivers for every sink kind on one port, by path. Requests under `/hang` are read and
 /// never answered (a sink that hangs); the others answer as the platform documents
-/// (Matrix: 200 with an `event_id`; commit statuses: 201 with the status; the rest 200).
-fn receivers() -> (u16, Arc<Mutex<Vec<Got>>>) {
+/// (Matrix: 200 with an `event_id`; commit statuses: 201 with the status; the rest 200), but
+/// with `refuse_first` the very first request gets a 500.
+fn receivers(refuse_first: bool) -> (u16, Arc<Mutex<Vec<Got>>>) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let got = Arc::new(Mutex::new(Vec::new()));
     let store = Arc::clone(&got);
     std::thread::spawn(move || {
-        for stream in listener.incoming() {
+        for (n, stream) in listener.incoming().enumerate() {
             let Ok(mut stream) = stream else { continue };
             let store = Arc::clone(&store);
+            let refuse = refuse_first && n == 0;
             std::thread::spawn(move || {
                 let mut reader = BufReader::new(stream.try_clone().unwrap());
                 let mut first = String::new();
@@ -257,7 +220,9 @@ fn receivers() -> (u16, Arc<Mutex<Vec<Got>>>) {
                     body: String::from_utf8_lossy(&body).into_owned(),
                 };
                 let hang = got.path.starts_with("/hang");
-                let (status, answer) = if got.path.starts_with("/_matrix/") {
+                let (status, answer) = if refuse {
+                    ("500 Internal Server Error", String::new())
+                } else if got.path.starts_with("/_matrix/") {
                     ("200 OK", r#"{"event_id":"$e1"}"#.to_owned())
                 } else if got.path.contains("/statuses/") {
                     ("201 Created", got.body.clone())
@@ -358,7 +323,7 @@ fn validate(got: &Got) -> &'static str {
 #[test]
 fn every_sink_kind_hears_once_per_break_and_recovery_a_hanging_sink_holds_up_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let (sink_port, got) = receivers();
+    let (sink_port, got) = receivers(false);
     let remote = Remote::seeded(dir.path(), &gitops_fixture());
     let sshd = crate::support::sshd::Sshd::start(&dir.path().join("sshd"), false);
     let port = crate::support::free_port();
@@ -618,34 +583,17 @@ notifications:
 #[test]
 fn a_sink_over_its_rate_limit_holds_the_rest_in_the_journal_and_says_so() {
     let dir = tempfile::tempdir().unwrap();
-    let (sink_port, got) = receivers();
-    // No remote yet: the gitops and working-copy checks both break, two alerts at once.
-    let remote_url = format!("file://{}/later/remote.git", dir.path().display());
-    let port = crate::support::free_port();
-    let registry = Registry::notifying(&dir.path().join("registry"), port, NOTIFY);
-    let config = crate::support::mcp_config(
-        &registry.host(),
-        &remote_url,
-        &dir.path().join("data"),
+    let (sink_port, got) = receivers(false);
+    // No remote: the gitops and working-copy checks both break, two alerts at once.
+    let (registry, app) = without_remote(
+        dir.path(),
         &format!(
-            "intake:
-  registry:
-    authorization: [{{fromEnv: NOTIFY_AUTH}}]
-  coalesceWindow: 0s
-notifications:
-  maxPerMinute: 1
+            "  maxPerMinute: 1
   sinks:
     - name: ops
       webhook: {{url: 'http://127.0.0.1:{sink_port}/webhook', secret: {{fromEnv: SINK_SECRET}}}}
 "
         ),
-        "",
-    );
-    let app = App::start_on(
-        port,
-        dir.path(),
-        &config,
-        &[("NOTIFY_AUTH", NOTIFY), ("SINK_SECRET", SINK_SECRET)],
     );
     registry.push("goldentooth-mcp", MCP_TAG, "a");
     let sink = wait_for(
