@@ -257,4 +257,27 @@ mod tests {
             assert_eq!(sprintf(format, &args), expected, "{format}");
         }
     }
+
+    /// Found by the `template` fuzz target: a precision past 65,535 made Rust's formatter
+    /// panic. Go prints the digits (zeros once the exact expansion ends).
+    #[test]
+    fn a_huge_precision_prints_zeros_past_the_exact_digits_and_never_panics() {
+        let fixed = sprintf("%.70000f", &[Value::Float(0.5)]);
+        assert_eq!(fixed.len(), 70_002);
+        assert!(fixed.starts_with("0.5000") && fixed.ends_with('0'));
+        let exponent = sprintf("%.70000e", &[Value::Float(1234.5)]);
+        assert!(
+            exponent.starts_with("1.2345000") && exponent.ends_with("0e+03"),
+            "{}",
+            &exponent[exponent.len() - 10..]
+        );
+        assert_eq!(exponent.len(), 70_006);
+        assert_eq!(sprintf("%.70000g", &[Value::Float(2.5)]), "2.5");
+        // 0.1 is not 1/10: its exact expansion ends after 55 digits, then zeros.
+        let tenth = sprintf("%.60f", &[Value::Float(0.1)]);
+        assert_eq!(
+            tenth,
+            "0.100000000000000005551115123125782702118158340454101562500000"
+        );
+    }
 }

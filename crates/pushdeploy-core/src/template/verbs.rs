@@ -131,7 +131,7 @@ pub(crate) fn float(number: f64, verb: char, spec: Spec, out: &mut String) {
         },
         'e' | 'E' => exponential(number, spec.precision.unwrap_or(6)),
         'x' | 'X' => hex_float(number, spec.precision),
-        'f' | 'F' => format!("{:.*}", spec.precision.unwrap_or(6), number),
+        'f' | 'F' => fixed(number, spec.precision.unwrap_or(6)),
         _ => return bad_verb(&Value::Float(number), verb, out),
     };
     if number.is_nan() {
@@ -222,8 +222,35 @@ fn hex_float(number: f64, precision: Option<usize>) -> String {
 }
 
 /// `%.Ne`: Rust's `{:.Ne}` with Go's exponent (`e+06`).
+/// Digits Rust's formatter is asked for at most: an f64's exact decimal expansion ends within
+/// 1,074 fractional (767 significant) digits, so every digit past this is a zero, which is what
+/// Go prints; asking Rust for more than 65,535 panics ("Formatting argument out of range").
+const EXACT_DIGITS: usize = 1100;
+
+/// `%.Nf`: `number` with `precision` fractional digits.
+fn fixed(number: f64, precision: usize) -> String {
+    let shown = precision.min(EXACT_DIGITS);
+    let mut text = format!("{number:.shown$}");
+    if number.is_finite() {
+        text.extend(std::iter::repeat_n('0', precision - shown));
+    }
+    text
+}
+
+/// `number` as `d.ddd…e<exponent>` with `precision` digits after the point (Rust's form).
+fn scientific(number: f64, precision: usize) -> String {
+    let shown = precision.min(EXACT_DIGITS);
+    let text = format!("{number:.shown$e}");
+    match text.split_once('e') {
+        Some((mantissa, exponent)) if precision > shown => {
+            format!("{mantissa}{}e{exponent}", "0".repeat(precision - shown))
+        }
+        _ => text,
+    }
+}
+
 fn exponential(number: f64, precision: usize) -> String {
-    let text = format!("{number:.precision$e}");
+    let text = scientific(number, precision);
     let Some((mantissa, exponent)) = text.split_once('e') else {
         return text;
     };
@@ -235,7 +262,7 @@ fn exponential(number: f64, precision: usize) -> String {
 /// `%.Ng`: N significant digits, trailing zeros dropped, `%e` form for small or large exponents.
 fn general(number: f64, precision: usize) -> String {
     let precision = precision.max(1);
-    let text = format!("{:.*e}", precision - 1, number);
+    let text = scientific(number, precision - 1);
     let Some((mantissa, exponent)) = text.split_once('e') else {
         return text;
     };
