@@ -404,6 +404,7 @@ fn sinks(root: &Path) {
                 }],
                 console_url: None,
                 max_per_minute: 1000,
+                ca_certificates: Vec::new(),
             };
         }
         let mut latencies = latency(settings, &bare, 100);

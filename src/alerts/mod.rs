@@ -182,9 +182,13 @@ impl Alerts {
         }
         // Our own TLS config (ring, the Mozilla roots), as everywhere: no process-wide crypto
         // provider is assumed, so an embedding that never installed one still works.
-        let roots = rustls::RootCertStore {
+        let mut roots = rustls::RootCertStore {
             roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
         };
+        // `notifications.caFile`, read (and checked) at load.
+        for certificate in &notifications.ca_certificates {
+            roots.add(rustls_pki_types::CertificateDer::from(certificate.clone()))?;
+        }
         let tls =
             rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
                 .with_safe_default_protocol_versions()?
@@ -488,7 +492,16 @@ impl Alerts {
             .await
             // reqwest's error names the URL; a Slack URL is a credential, so only the kind.
             .map_err(|error| {
-                if error.is_timeout() {
+                // Read for a certificate problem only; the chain itself is never shown.
+                let mut chain = String::new();
+                let mut source = std::error::Error::source(&error);
+                while let Some(cause) = source {
+                    chain.push_str(&cause.to_string());
+                    source = cause.source();
+                }
+                if chain.contains("certificate") || chain.contains("UnknownIssuer") {
+                    "the sink's TLS certificate is not trusted: add the CA that signed it as notifications.caFile".to_owned()
+                } else if error.is_timeout() {
                     "the sink did not answer in time".to_owned()
                 } else if error.is_connect() {
                     "cannot connect to the sink".to_owned()

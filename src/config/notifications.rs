@@ -64,11 +64,43 @@ pub fn resolve<'a>(
         Some(item) => item.value,
         None => DEFAULT_PER_MINUTE,
     };
+    let ca_certificates = raw
+        .ca_file
+        .map(|item| {
+            let origin = context.origin(&item.referenced);
+            let path = context.base.join(&item.value);
+            ca_certificates(&path).unwrap_or_else(|message| {
+                context
+                    .problems
+                    .add(&origin, format!("notifications.caFile: {message}"));
+                Vec::new()
+            })
+        })
+        .unwrap_or_default();
     Notifications {
         sinks,
         console_url,
         max_per_minute,
+        ca_certificates,
     }
+}
+
+/// The certificates of the PEM file at `path`, or why there are none.
+fn ca_certificates(path: &std::path::Path) -> Result<Vec<Vec<u8>>, String> {
+    use rustls_pki_types::pem::PemObject;
+    let text = std::fs::read(path)
+        .map_err(|error| format!("cannot read {}: {error}; fix the path", path.display()))?;
+    let certificates: Vec<Vec<u8>> = rustls_pki_types::CertificateDer::pem_slice_iter(&text)
+        .map(|certificate| certificate.map(|certificate| certificate.as_ref().to_vec()))
+        .collect::<Result<_, _>>()
+        .map_err(|error| format!("{} is not PEM: {error}", path.display()))?;
+    if certificates.is_empty() {
+        return Err(format!(
+            "{} holds no CERTIFICATE block; give the PEM of the CA that signed the sinks' certificates",
+            path.display()
+        ));
+    }
+    Ok(certificates)
 }
 
 /// Whether `url` is an http(s) URL with a host and no credentials; a problem at `origin` if not.

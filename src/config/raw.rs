@@ -41,6 +41,8 @@ pub struct RawNotifications {
     pub console_url: Option<Spanned<String>>,
     /// Deliveries per sink per minute; more wait their turn in the journal (default 20).
     pub max_per_minute: Option<Spanned<u32>>,
+    /// PEM certificates trusted for HTTPS sinks besides the Mozilla roots (a private CA).
+    pub ca_file: Option<Spanned<PathBuf>>,
 }
 
 /// One sink: a name and exactly one kind.

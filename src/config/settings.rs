@@ -34,6 +34,8 @@ pub struct Notifications {
     /// `https://…` without a trailing slash.
     pub console_url: Option<String>,
     pub max_per_minute: u32,
+    /// Certificates (DER) trusted for HTTPS sinks besides the Mozilla roots, read at load.
+    pub ca_certificates: Vec<Vec<u8>>,
 }
 
 /// An alert sink: a name, its kind, and whether it hears of every deployment too.

@@ -1029,6 +1029,20 @@ fn notification_sinks_load_with_their_secret_and_every_mistake_is_a_problem_at_i
         .unwrap_err()
         .to_string();
     assert!(error.contains("pagerduty") && error.contains(":4"), "{error}");
+    for (text, message) in [
+        ("notifications:\n  caFile: nowhere.pem\n", "cannot read"),
+        (
+            "notifications:\n  caFile: empty.pem\n",
+            "holds no CERTIFICATE block",
+        ),
+    ] {
+        std::fs::write(dir.path().join("empty.pem"), "not a certificate\n").unwrap();
+        let config = write(dir.path(), "ca.yaml", text);
+        let error = load_with_env(Some(&config), &[], &env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains(message) && error.contains("ca.yaml:2"), "{error}");
+    }
     let zero = write(dir.path(), "zero.yaml", "notifications:\n  maxPerMinute: 0\n");
     let error = load_with_env(Some(&zero), &[], &env(&[]))
         .unwrap_err()

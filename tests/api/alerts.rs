@@ -616,3 +616,108 @@ fn a_sink_over_its_rate_limit_holds_the_rest_in_the_journal_and_says_so() {
     assert_eq!(delivered, 1, "one a minute: the rest wait, none is dropped");
     assert!(app.get("/").unwrap().1.contains("held by the rate limit"));
 }
+
+/// One HTTPS request on a free port, served with `leaf`; its body is sent on the channel.
+fn https_receiver(leaf: &crate::support::pki::Leaf) -> (u16, std::sync::mpsc::Receiver<String>) {
+    use rustls_pki_types::pem::PemObject;
+    let certificates: Vec<rustls_pki_types::CertificateDer<'static>> =
+        rustls_pki_types::CertificateDer::pem_slice_iter(leaf.cert_pem.as_bytes())
+            .collect::<Result<_, _>>()
+            .unwrap();
+    let key = rustls_pki_types::PrivateKeyDer::from_pem_slice(leaf.key_pem.as_bytes()).unwrap();
+    let config = Arc::new(
+        rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(certificates, key)
+            .unwrap(),
+    );
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (sender, bodies) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            let Ok(connection) = rustls::ServerConnection::new(Arc::clone(&config)) else {
+                continue;
+            };
+            let mut tls = rustls::StreamOwned::new(connection, stream);
+            let mut reader = BufReader::new(&mut tls);
+            let mut length = 0usize;
+            let mut request_line = String::new();
+            if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
+                continue; // a handshake the client gave up on: no request
+            }
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some((name, value)) = line.split_once(':')
+                    && name.eq_ignore_ascii_case("content-length")
+                {
+                    length = value.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; length];
+            if reader.read_exact(&mut body).is_err() {
+                continue;
+            }
+            drop(reader);
+            let _ =
+                tls.write_all(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            let _ = sender.send(String::from_utf8_lossy(&body).into_owned());
+        }
+    });
+    (port, bodies)
+}
+
+#[test]
+fn a_sink_behind_a_private_ca_is_trusted_through_ca_file_and_only_then() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = crate::support::pki::TestCa::new("sinks-ca");
+    let ca_path = dir.path().join("sinks-ca.pem");
+    ca.write(&ca_path);
+    for trusted in [false, true] {
+        let run = dir.path().join(format!("trusted-{trusted}"));
+        std::fs::create_dir_all(&run).unwrap();
+        let (port, bodies) = https_receiver(&ca.leaf(false));
+        let ca_line = if trusted {
+            format!("  caFile: {}\n", ca_path.display())
+        } else {
+            String::new()
+        };
+        let (_registry, app) = without_remote(
+            &run,
+            &format!(
+                "{ca_line}  sinks:
+    - name: ops
+      webhook: {{url: 'https://127.0.0.1:{port}/webhook', secret: {{fromEnv: SINK_SECRET}}}}
+"
+            ),
+        );
+        if trusted {
+            let body = bodies
+                .recv_timeout(Duration::from_secs(60))
+                .expect("the alert over HTTPS");
+            assert!(body.contains("\"state\":\"broken\""), "{body}");
+        } else {
+            // Without the CA, the delivery fails on the certificate, and says so.
+            let sink = wait_for("the TLS failure in /status", Duration::from_secs(60), || {
+                let (_, body) = app.get("/status")?;
+                let status: serde_json::Value = serde_json::from_str(&body).ok()?;
+                let sink = status["alert_sinks"].as_array()?.first()?.clone();
+                sink["last_error"].is_string().then_some(sink)
+            });
+            assert!(bodies.try_recv().is_err(), "nothing was delivered: {sink}");
+            assert!(
+                sink["last_error"]
+                    .as_str()
+                    .unwrap()
+                    .contains("notifications.caFile"),
+                "the remedy is named: {sink}"
+            );
+        }
+    }
+}
