@@ -148,6 +148,7 @@ fn a_push_shows_up_live_and_the_console_promotes_rolls_back_and_resumes_with_a_t
         "suspend preview",
         "scan preview",
         "token only in sessionStorage",
+        "fits a phone: /",
     ] {
         assert!(names.contains(&wanted), "{wanted} was not checked: {names:?}");
     }

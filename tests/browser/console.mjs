@@ -119,6 +119,17 @@ try {
     await page.click('#confirm-yes');
     await waitText('#result', 'Done: asks the registry');
     await page.screenshot({ path: artifacts + '/policy.png', fullPage: true });
+    // On a phone: the page does not scroll sideways (wide tables scroll inside their box).
+    await page.setViewportSize({ width: 390, height: 844 });
+    for (const path of ['/', '/console/policies/flux-system/mcp']) {
+      await page.goto(base + path);
+      const fits = await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth);
+      check('fits a phone: ' + path, fits, await page.evaluate(() => document.documentElement.scrollWidth));
+    }
+    await page.screenshot({ path: artifacts + '/phone.png', fullPage: true });
+    await page.setViewportSize({ width: 1280, height: 900 });
+    await page.goto(base + '/console/policies/flux-system/mcp');
+    await page.locator('#actions').waitFor({ state: 'visible' });
     // Cancel does nothing: the state stays.
     await page.locator('button.action', { hasText: 'Pin' }).click();
     await page.click('#confirm-no');
