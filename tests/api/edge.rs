@@ -94,13 +94,31 @@ fn the_registry_hook_answers_401_before_the_body_is_sent() {
 fn forgejo_bodies_past_the_in_flight_budget_answer_503_with_retry_after() {
     let dir = tempfile::tempdir().unwrap();
     let app = start(dir.path(), &[]);
-    // The only place in the budget (maxBodiesInFlight: 1) is held by a body that trickles.
+    // The only place in the budget (maxBodiesInFlight: 1) is held by a body that trickles: a
+    // byte every 300 ms, inside the 2 s idle timeout, so the place stays held however slowly
+    // the probes below get their answers on a loaded machine (a single byte and then silence
+    // was closed by the idle timeout after 2 s, and the probes missed that window in one CI run).
     let mut slow = connect(&app);
     slow.write_all(
         b"POST /hooks/forgejo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nX-Forgejo-Event-Type: package\r\nContent-Length: 1000\r\n\r\n{",
     )
     .unwrap();
-    let busy = wait_for("a second delivery to be refused", Duration::from_secs(10), || {
+    let (stop, stopped) = std::sync::mpsc::channel::<()>();
+    let mut trickle = slow.try_clone().unwrap();
+    let trickler = std::thread::spawn(move || {
+        // Up to 900 more bytes: the body never completes while the test runs.
+        for _ in 0..900 {
+            match stopped.recv_timeout(Duration::from_millis(300)) {
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    if trickle.write_all(b" ").is_err() {
+                        return;
+                    }
+                }
+                _ => return,
+            }
+        }
+    });
+    let busy = wait_for("a second delivery to be refused", Duration::from_secs(60), || {
         let mut stream = connect(&app);
         stream
             .write_all(b"POST /hooks/forgejo HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}")
@@ -109,6 +127,8 @@ fn forgejo_bodies_past_the_in_flight_budget_answer_503_with_retry_after() {
         head.starts_with("HTTP/1.1 503").then_some(head)
     });
     assert!(busy.to_ascii_lowercase().contains("retry-after: 1"), "{busy}");
+    drop(stop);
+    trickler.join().unwrap();
     drop(slow);
     wait_for("the place to be given back", Duration::from_secs(10), || {
         let (status, _) = app.post("/hooks/forgejo", &[("Content-Type", "application/json")], b"{}");
