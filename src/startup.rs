@@ -93,6 +93,7 @@ impl Application {
             shutdown.clone(),
         )?;
         if let Some(alerts) = alerts.clone() {
+            alerts.remember_pushed(&settings).await;
             readiness.observe(Arc::new(move |subject, outcome| alerts.observe(subject, outcome)));
         }
         let (engine, scans) = open_engine(&settings, journal, ownership).await?;

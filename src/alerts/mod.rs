@@ -229,6 +229,43 @@ impl Alerts {
         Ok(Some(alerts))
     }
 
+    /// After a restart: the last commit pushdeploy pushed per automation, from the journal's
+    /// deployments, so that a failure before the next push still has a commit for its status.
+    /// Only policies written by one automation count (a deployment does not name its automation).
+    pub async fn remember_pushed(&self, settings: &Settings) {
+        for automation in settings.automations.values() {
+            let mut newest: Option<(i64, String)> = None;
+            for policy in &automation.policies {
+                let writers = settings
+                    .automations
+                    .values()
+                    .filter(|other| other.policies.contains(policy))
+                    .count();
+                if writers != 1 {
+                    continue;
+                }
+                let Ok(deployments) = self.journal.deployments(policy).await else {
+                    continue;
+                };
+                if let Some(last) = deployments.first()
+                    && newest.as_ref().is_none_or(|(at, _)| last.at > *at)
+                {
+                    newest = Some((last.at, last.commit_sha.clone()));
+                }
+            }
+            if let Some((_, commit)) = newest
+                && let Some((_, known)) = self
+                    .automations
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get_mut(&automation.key.to_string())
+            {
+                // A push since the start knows better.
+                known.get_or_insert(commit);
+            }
+        }
+    }
+
     fn link(&self, policy: Option<&str>) -> Option<String> {
         let base = self.console_url.as_ref()?;
         Some(match policy.and_then(|policy| policy.split_once('/')) {
@@ -558,6 +595,58 @@ mod tests {
             "a minute later they no longer count"
         );
         assert!(recent.is_empty());
+    }
+
+    #[tokio::test]
+    async fn after_a_restart_the_last_pushed_commit_comes_from_the_journal() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pushdeploy.yaml");
+        std::fs::write(
+            &path,
+            format!(
+                "dataDir: {}
+imageRepositories:
+  - {{name: mcp, image: registry.lan/mcp}}
+imagePolicies:
+  - {{name: mcp, imageRepositoryRef: {{name: mcp}}, policy: {{numerical: {{order: asc}}}}}}
+imageUpdateAutomations:
+  - name: mcp
+    git: {{url: 'https://forgejo.example/ops/gitops.git'}}
+    update: {{path: ./apps}}
+notifications:
+  sinks:
+    - name: forge
+      forgejo: {{url: 'https://forgejo.example', token: {{fromEnv: T}}}}
+",
+                dir.path().join("data").display()
+            ),
+        )
+        .unwrap();
+        let settings = crate::config::load_with_env(Some(&path), &[], &|_| Some("t".to_owned())).unwrap();
+        let journal = Journal::open(&settings.data_dir).await.unwrap();
+        let policy = crate::domain::ObjectKey::from_parts("flux-system", "mcp").unwrap();
+        for (tag, commit) in [("1-a", "1111"), ("2-b", "2222")] {
+            journal
+                .record_deployment(
+                    &policy,
+                    &crate::domain::Tag::parse(tag).unwrap(),
+                    commit,
+                    "bot",
+                    "poll",
+                )
+                .await
+                .unwrap();
+        }
+        let shutdown = CancellationToken::new();
+        let alerts = Alerts::start(&settings, journal, "r".to_owned(), shutdown.clone())
+            .unwrap()
+            .unwrap();
+        let known = |alerts: &Alerts| alerts.automations.lock().unwrap()["flux-system/mcp"].1.clone();
+        assert_eq!(known(&alerts), None, "nothing before it is asked");
+        alerts.remember_pushed(&settings).await;
+        assert_eq!(known(&alerts).as_deref(), Some("2222"), "the newest deployment");
+        shutdown.cancel();
     }
 
     #[test]
