@@ -487,7 +487,7 @@ impl Alerts {
                 Ok(request) => self.send(request).await,
                 Err(error) => Err(error),
             };
-            let recorded = {
+            {
                 let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
                 let own = state.entry(sink.name.clone()).or_default();
                 own.recent.push_back(Instant::now());
@@ -498,26 +498,25 @@ impl Alerts {
                     }
                     Err(error) => own.last_error = Some(error.clone()),
                 }
-                result.clone()
-            };
-            let outcome = if recorded.is_ok() { "delivered" } else { "failed" };
+            }
+            let outcome = if result.is_ok() { "delivered" } else { "failed" };
             metrics::counter!("pushdeploy_alert_deliveries_total", "sink" => sink.name.clone(), "result" => outcome)
                 .increment(1);
-            let written = match recorded {
+            let written = match &result {
                 Ok(()) => self.journal.alert_delivered(alert.id).await,
                 Err(error) => {
                     tracing::warn!(sink = %sink.name, attempt = alert.attempts + 1, %error, "alert delivery failed; retried with backoff");
                     let pause = 1i64 << alert.attempts.clamp(0, 9);
                     let next_at = crate::clock::now() + pause.min(MAX_BACKOFF_SECONDS);
-                    let written = self.journal.alert_failed(alert.id, &error, next_at).await;
-                    if let Err(error) = written {
-                        tracing::warn!(%error, "cannot record an alert's delivery");
-                    }
-                    return;
+                    self.journal.alert_failed(alert.id, error, next_at).await
                 }
             };
             if let Err(error) = written {
                 tracing::warn!(%error, "cannot record an alert's delivery");
+            }
+            // The first failure ends this sink's round: its later alerts keep their order.
+            if result.is_err() {
+                return;
             }
         }
     }

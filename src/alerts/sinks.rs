@@ -30,22 +30,11 @@ pub fn takes(sink: &AlertSink, alert: &Alert) -> bool {
                     .remote
                     .as_deref()
                     .and_then(crate::domain::forge_repository)
-                    .is_some_and(|repository| repository.host() == web_host(api))
+                    .is_some_and(|repository| {
+                        Some(repository.host()) == crate::domain::forge_web_host(api).as_deref()
+                    })
         }
         _ => alert.state != "deployed" || sink.successes,
-    }
-}
-
-/// The host a forge's web UI (and its git remotes) is on, from its API URL.
-fn web_host(api: &str) -> String {
-    let host = url::Url::parse(api)
-        .ok()
-        .and_then(|url| url.host_str().map(str::to_owned))
-        .unwrap_or_default();
-    if host == "api.github.com" {
-        "github.com".to_owned()
-    } else {
-        host
     }
 }
 

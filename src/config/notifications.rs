@@ -235,12 +235,7 @@ fn kind<'a>(
         return None;
     }
     let api = forge_api(forge, &url);
-    let host = url::Url::parse(&url).ok()?.host_str()?.to_owned();
-    let web_host = if host == "api.github.com" {
-        "github.com".to_owned()
-    } else {
-        host
-    };
+    let web_host = crate::domain::forge_web_host(&url)?;
     let on_forge = automations
         .filter_map(|automation| crate::domain::forge_repository(&automation.git.url))
         .any(|repository| repository.host() == web_host);

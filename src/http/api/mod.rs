@@ -56,7 +56,8 @@ async fn count_refusals(
     response
 }
 
-fn engine(state: &AppState) -> Result<&Arc<Engine>, ApiError> {
+/// The engine of this process, or the 503 every engine-backed route answers without one.
+pub(super) fn engine(state: &AppState) -> Result<&Arc<Engine>, ApiError> {
     state
         .engine
         .as_ref()

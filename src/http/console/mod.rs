@@ -14,6 +14,7 @@
 mod assets;
 mod pages;
 
+use super::api::engine;
 use super::problem::ApiError;
 use super::state::AppState;
 use crate::domain::ObjectKey;
@@ -132,13 +133,6 @@ fn fingerprint(state: &AppState, status: &Status, failing: &[(String, String)]) 
         failing
     );
     hex::encode(&sha2::Sha256::digest(text.as_bytes())[..8])
-}
-
-fn engine(state: &AppState) -> Result<&Arc<crate::engine::Engine>, ApiError> {
-    state
-        .engine
-        .as_ref()
-        .ok_or_else(|| ApiError::Unavailable("the engine is not running in this process".to_owned()))
 }
 
 /// `GET /console/version`: the fingerprint the pages were rendered at (cheap: memory only).

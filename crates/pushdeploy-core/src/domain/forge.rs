@@ -32,6 +32,17 @@ impl ForgeRepository {
     }
 }
 
+/// The host a forge's web UI and git remotes are on, given its API URL (`https://api.github.com`
+/// serves github.com; Forgejo, Gitea and GitHub Enterprise serve their API on the web host).
+pub fn forge_web_host(api: &str) -> Option<String> {
+    let host = url::Url::parse(api).ok()?.host_str()?.to_owned();
+    Some(if host == "api.github.com" {
+        "github.com".to_owned()
+    } else {
+        host
+    })
+}
+
 /// The forge repository of `remote`, or `None` (local remotes, unparsable URLs).
 pub fn forge_repository(remote: &str) -> Option<ForgeRepository> {
     let (origin, path) = if let Ok(url) = url::Url::parse(remote) {
@@ -99,5 +110,13 @@ mod tests {
         );
         assert_eq!(repository.host(), "git.example.com");
         assert_eq!(repository.path, "ops/gitops");
+        assert_eq!(
+            super::forge_web_host("https://api.github.com").as_deref(),
+            Some("github.com")
+        );
+        assert_eq!(
+            super::forge_web_host("https://ghe.example/api/v3").as_deref(),
+            Some("ghe.example")
+        );
     }
 }

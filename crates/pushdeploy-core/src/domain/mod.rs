@@ -6,7 +6,7 @@ mod image;
 mod key;
 mod redact;
 
-pub use forge::{ForgeRepository, forge_repository};
+pub use forge::{ForgeRepository, forge_repository, forge_web_host};
 pub use image::{DOCKER_HUB_ALIASES, DOCKER_HUB_ENDPOINT, Digest, ImageRef, Tag, normalise_hub};
 pub use key::ObjectKey;
 pub use redact::{redact_url, url_credentials};
