@@ -14,6 +14,7 @@ pub mod clock;
 pub mod config;
 pub mod engine;
 pub mod failpoint;
+pub mod forge;
 pub mod gitops;
 pub mod http;
 pub mod journal;
