@@ -12,6 +12,7 @@ mod deploy;
 mod digests;
 mod e2e;
 mod edge;
+mod forge_fakes;
 mod gitops;
 mod intake;
 mod intake_senders;

@@ -2,8 +2,10 @@
 
 pub mod app;
 pub mod fault;
+pub mod forge;
 pub mod git;
 pub mod oidc;
+pub mod openapi;
 pub mod pki;
 pub mod postgres;
 pub mod registry;
