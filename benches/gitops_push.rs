@@ -104,6 +104,7 @@ fn main() {
         signing_key: None,
         push_refspec: None,
         push_options: Default::default(),
+        pull_request: None,
         suspended: false,
         update_path: "./apps/mcp".into(),
         interval: Duration::from_secs(60),

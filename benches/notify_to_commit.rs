@@ -170,6 +170,7 @@ fn setup(root: &Path, policies: usize, window: Duration) -> (Settings, std::path
         signing_key: None,
         push_refspec: None,
         push_options: Default::default(),
+        pull_request: None,
         suspended: false,
         update_path: "./apps".into(),
         interval: Duration::from_secs(3600),

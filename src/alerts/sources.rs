@@ -237,6 +237,7 @@ imageUpdateAutomations:
                 repositories: Vec::new(),
                 total: 1,
             },
+            pull_requests: Vec::new(),
         }
     }
 

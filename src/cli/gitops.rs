@@ -59,10 +59,15 @@ fn summarise(settings: &Settings, automation: &Automation, report: &OnceReport) 
         Outcome::Pushed { commit, .. } => Some(commit.clone()),
         _ => None,
     });
+    // Pull-request mode: what was proposed, and where.
+    let proposed = outcomes.iter().find_map(|outcome| match outcome {
+        Outcome::Proposed { commit, request, .. } => Some((commit.clone(), request.to_string())),
+        _ => None,
+    });
     let changes: Vec<_> = outcomes
         .iter()
         .flat_map(|outcome| match outcome {
-            Outcome::Pushed { changes, .. } => changes.clone(),
+            Outcome::Pushed { changes, .. } | Outcome::Proposed { changes, .. } => changes.clone(),
             _ => Vec::new(),
         })
         .collect();
@@ -95,6 +100,7 @@ fn summarise(settings: &Settings, automation: &Automation, report: &OnceReport) 
         .collect();
     let outcome = match (&pushed, failures.is_empty(), skipped.is_empty()) {
         (Some(_), _, _) => "pushed",
+        (None, _, _) if proposed.is_some() => "proposed",
         (None, false, _) => "failed",
         (None, true, false) => "skipped",
         (None, true, true) => "up-to-date",
@@ -102,7 +108,8 @@ fn summarise(settings: &Settings, automation: &Automation, report: &OnceReport) 
     serde_json::json!({
         "automation": automation.key.to_string(),
         "outcome": outcome,
-        "commit": pushed,
+        "commit": pushed.or_else(|| proposed.as_ref().map(|(commit, _)| commit.clone())),
+        "pullRequest": proposed.map(|(_, request)| request),
         "changes": changes,
         "skipped": skipped,
         "error": (!failures.is_empty()).then(|| failures.join("; ")),

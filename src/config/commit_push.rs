@@ -89,6 +89,14 @@ impl Refspec {
     }
 }
 
+/// `git check-ref-format --branch`'s rules for a branch name (short, under `refs/heads/`).
+pub(super) fn check_branch_name(name: &str) -> Result<(), &'static str> {
+    if name.starts_with('-') || name == "HEAD" {
+        return Err("is not a valid branch name (starts with - or is HEAD)");
+    }
+    check_ref_name(name)
+}
+
 /// `git check-ref-format`'s rules for one ref name.
 fn check_ref_name(name: &str) -> Result<(), &'static str> {
     let forbidden = |c: char| c.is_ascii_control() || " ~^:?*[\\".contains(c);

@@ -197,6 +197,7 @@ impl From<FluxPush> for RawPush {
             branch: push.branch,
             refspec: push.refspec,
             options: push.options,
+            pull_request: None,
         }
     }
 }

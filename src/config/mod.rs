@@ -12,6 +12,7 @@ mod flux_specs;
 mod journal;
 mod notifications;
 mod objects;
+mod pull_request;
 mod raw;
 mod reflection;
 mod registries;
@@ -26,6 +27,7 @@ mod yaml_tree;
 pub use commit_push::{Refspec, SigningKey, SigningKeyKind};
 pub use duration::parse as parse_duration;
 pub use error::{ConfigError, Problem};
+pub use pull_request::{BranchName, DEFAULT_BRANCH, PullRequestMode, Transport};
 pub use reflection::DigestReflection;
 pub use senders::SenderAuth;
 pub use settings::*;
@@ -433,6 +435,9 @@ mod tests;
 
 #[cfg(test)]
 mod tests_flux;
+
+#[cfg(test)]
+mod tests_pull_request;
 
 #[cfg(test)]
 mod tests_registries;

@@ -405,6 +405,36 @@ pub struct RawPush {
     /// git push options (`-o key=value`).
     #[serde(default)]
     pub options: BTreeMap<String, String>,
+    /// pushdeploy's own: open a pull request instead of writing the checkout branch.
+    pub pull_request: Option<Spanned<RawPullRequest>>,
+}
+
+/// `git.push.pullRequest` (not a Flux field): pull-request mode.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawPullRequest {
+    /// `forgejo`, `gitea`, `github` or `gitlab`; inferred from the remote's host when obvious.
+    pub provider: Option<String>,
+    /// The REST API base (default from the remote: `https://HOST/api/v1`, `https://api.github.com`, `https://HOST/api/v4`).
+    pub api_url: Option<String>,
+    /// `OWNER/REPO` (default: from the remote's path).
+    pub repository: Option<String>,
+    /// The API token; without one, Forgejo/Gitea use AGit and GitLab push options over the deploy key.
+    pub token: Option<super::secret::SecretRef>,
+    /// A private forge's CA certificate (PEM).
+    pub ca_file: Option<PathBuf>,
+    /// The pull request branch (AGit: topic), a template; default `pushdeploy/{{ .AutomationObject.Name }}`.
+    pub branch: Option<String>,
+    pub title: Option<String>,
+    pub body: Option<String>,
+    #[serde(default)]
+    pub labels: Vec<String>,
+    #[serde(default)]
+    pub reviewers: Vec<String>,
+    #[serde(default)]
+    pub draft: bool,
+    #[serde(default)]
+    pub auto_merge: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -256,6 +256,9 @@ pub struct Automation {
     pub push_refspec: Option<super::Refspec>,
     /// `git.push.options`: git push options (`-o key=value`, `-o key` when the value is empty).
     pub push_options: BTreeMap<String, String>,
+    /// `git.push.pullRequest`: propose changes as a pull request instead of writing the
+    /// checkout branch (`None`: write it, as Flux does).
+    pub pull_request: Option<super::PullRequestMode>,
     /// `spec.suspend: true`: no commits from this automation until resumed.
     pub suspended: bool,
     /// `update.path`, relative to the repository root (default `.`).

@@ -8,6 +8,7 @@ use crate::domain::ObjectKey;
 use crate::gitops::{Intent, Outcome, WriteFailure};
 use crate::plan::{PolicyState, Skipped, Snapshot, Trigger, plan};
 use crate::registry::ScanResult;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 impl Engine {
@@ -121,6 +122,41 @@ impl Engine {
     /// coalescing window) and record each outcome: last write per automation, deployments in
     /// the journal, and a retry of the pick when the write failed transiently.
     pub(super) async fn write(&self, intents: Vec<Intent>) -> Vec<Decision> {
+        // Pull-request mode: those automations' intents become requests, never commits on
+        // the checkout branch.
+        let (proposing, writing): (Vec<Intent>, Vec<Intent>) = intents.into_iter().partition(|intent| {
+            self.settings
+                .automations
+                .get(intent.automation())
+                .is_some_and(|automation| automation.pull_request.is_some())
+        });
+        let mut decisions = self.write_directly(writing).await;
+        let mut by_automation: BTreeMap<ObjectKey, Vec<Intent>> = BTreeMap::new();
+        for intent in proposing {
+            by_automation
+                .entry(intent.automation().clone())
+                .or_default()
+                .push(intent);
+        }
+        for (key, group) in by_automation {
+            let Some(automation) = self.settings.automations.get(&key) else {
+                continue;
+            };
+            let automation = Arc::new(automation.clone());
+            for (intent, outcome) in self.propose(Arc::clone(&automation), group).await {
+                self.record(&automation, &intent, &outcome).await;
+                decisions.push(Decision {
+                    policy: intent.policy().clone(),
+                    automation: Some(automation.key.clone()),
+                    outcome,
+                });
+            }
+        }
+        decisions
+    }
+
+    /// Hand `intents` to their writers (the checkout or push branch, as Flux writes it).
+    async fn write_directly(&self, intents: Vec<Intent>) -> Vec<Decision> {
         let submissions: Vec<_> = intents
             .into_iter()
             .filter_map(|intent| {

@@ -23,6 +23,7 @@ mod manual;
 mod once;
 mod overrides;
 mod process;
+pub mod proposals;
 pub mod reports;
 mod retry;
 pub mod routing;
@@ -77,6 +78,12 @@ pub struct Engine {
     writes: writes::Writes,
     /// When the first wake not yet answered by a drain came (for the `wake_us` timing line).
     woken_at: Mutex<Option<std::time::Instant>>,
+    /// Pull-request mode: one proposal at a time per (automation, branch).
+    proposal_locks: Mutex<std::collections::HashMap<(ObjectKey, String), proposals::BranchLock>>,
+    /// Pull-request mode: one API client per automation, made on first use.
+    forges: Mutex<std::collections::HashMap<ObjectKey, Arc<crate::forge::Forge>>>,
+    /// Pull-request mode: the last known state of each request branch (`/status`).
+    proposals: Mutex<BTreeMap<(ObjectKey, String), proposals::ProposalView>>,
     /// Told of every push this engine made (the alerts' deployment notices).
     on_pushed: std::sync::OnceLock<Arc<dyn Fn(reports::Pushed) + Send + Sync>>,
 }
@@ -121,6 +128,9 @@ impl Engine {
             unmatched: routing::Unmatched::default(),
             writes: writes::Writes::default(),
             woken_at: Mutex::default(),
+            proposal_locks: Mutex::default(),
+            forges: Mutex::default(),
+            proposals: Mutex::default(),
             on_pushed: std::sync::OnceLock::new(),
         })
     }

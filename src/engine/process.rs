@@ -62,7 +62,7 @@ impl Engine {
                 .unwrap_or_else(|p| p.into_inner())
                 .insert(event.id, std::time::Instant::now() + RETRY_DELAY);
         }
-        if state == State::Written {
+        if matches!(state, State::Written | State::Proposed) {
             let elapsed = (crate::clock::now() - event.received_at).max(0) as f64;
             metrics::histogram!("pushdeploy_notification_to_push_seconds").record(elapsed);
         }
@@ -266,13 +266,30 @@ fn summarise(decisions: Vec<Decision>, tag: &str) -> Processed {
             commit: Some(commit),
         };
     }
+    // Pull-request mode: proposed, not written; the reason names the request.
+    if let Some((commit, policy, request)) = decisions.iter().find_map(|d| match &d.outcome {
+        Outcome::Proposed { commit, request, .. } => {
+            Some((commit.clone(), d.policy.clone(), request.clone()))
+        }
+        _ => None,
+    }) {
+        let done = match request.action {
+            crate::gitops::RequestAction::Unchanged => "already proposed in",
+            _ => "proposed in",
+        };
+        return Processed::Finished {
+            state: State::Proposed,
+            reason: Some(format!("{policy}: {tag} {done} {request}")),
+            commit: Some(commit),
+        };
+    }
     let reasons: Vec<String> = decisions
         .iter()
         .map(|d| match &d.outcome {
             Outcome::UpToDate => format!("{}: already in git", d.policy),
             Outcome::Skipped { reason } => reason.clone(),
             Outcome::Failed { error, .. } => format!("{}: {error}", d.policy),
-            Outcome::Pushed { .. } => String::new(),
+            Outcome::Pushed { .. } | Outcome::Proposed { .. } => String::new(),
         })
         .collect();
     let failed = decisions

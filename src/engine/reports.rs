@@ -29,6 +29,32 @@ pub struct PolicyReport {
     pub tag_count: usize,
     /// Journal events for this repository not yet finished.
     pub pending_events: i64,
+    /// Pull-request mode: the open request that proposes a value of this policy.
+    pub pull_request: Option<PullRequestRef>,
+}
+
+/// A pull request next to the deployment it proposes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullRequestRef {
+    pub branch: String,
+    pub number: Option<u64>,
+    pub url: Option<String>,
+    /// `open`, `merged`, `closed`, `superseded`.
+    pub state: &'static str,
+    /// The commit it proposes.
+    pub head: String,
+}
+
+impl PullRequestRef {
+    pub fn of(proposal: &crate::journal::Proposal) -> Self {
+        Self {
+            branch: proposal.branch.clone(),
+            number: proposal.number.and_then(|n| u64::try_from(n).ok()),
+            url: proposal.url.clone(),
+            state: proposal.state.as_str(),
+            head: proposal.head.clone(),
+        }
+    }
 }
 
 /// A pin: the tag, by whom (token name), when (unix seconds).
@@ -84,6 +110,9 @@ pub struct Promotion {
     pub commit: Option<String>,
     pub changes: Vec<MarkerChange>,
     pub pinned: bool,
+    /// Pull-request mode: the request that proposes the tag (`commit` is its head; the
+    /// checkout branch is unchanged until it is merged).
+    pub pull_request: Option<crate::gitops::Request>,
 }
 
 /// A pin, resume or suspend: recorded, and noted in git as an empty commit.
@@ -109,6 +138,8 @@ pub enum HistoryCause {
     Promote,
     Rollback,
     Resume,
+    /// Pull-request mode: proposed in a request, not (yet) in the checkout branch.
+    Proposed,
     Other,
 }
 
@@ -140,6 +171,8 @@ pub struct Deployed {
     pub cause: String,
     /// False when the commit is known to the journal but no longer on the branch.
     pub in_git: bool,
+    /// Pull-request mode: the request that proposed this commit.
+    pub pull_request: Option<PullRequestRef>,
 }
 
 /// The result of a scan.
@@ -194,6 +227,8 @@ pub struct Status {
     pub suspended: Suspensions,
     /// This replica's name and what it owns.
     pub ownership: crate::ownership::OwnershipReport,
+    /// Pull-request mode: the last known state of each request branch.
+    pub pull_requests: Vec<super::proposals::ProposalView>,
 }
 
 /// What is suspended now, and by what.

@@ -30,6 +30,13 @@ impl Engine {
             automations: self.writes.snapshot(),
             suspended: self.suspensions(),
             ownership: self.ownership.report(),
+            pull_requests: self
+                .proposals
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .values()
+                .cloned()
+                .collect(),
         }
     }
 

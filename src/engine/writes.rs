@@ -35,7 +35,7 @@ impl Writes {
         let now = crate::clock::format_time(crate::clock::now());
         let mut table = self.0.lock().unwrap_or_else(|p| p.into_inner());
         match outcome {
-            Outcome::Pushed { .. } | Outcome::UpToDate => {
+            Outcome::Pushed { .. } | Outcome::Proposed { .. } | Outcome::UpToDate => {
                 let entry = table.entry(automation.clone()).or_default();
                 entry.last_success = Some(now);
                 entry.last_error = None;

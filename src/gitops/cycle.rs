@@ -333,7 +333,7 @@ fn scan(workspace: &mut Workspace, automation: &Automation) -> Result<Vec<Site>,
 
 /// A push that fails after a fetch succeeded, other than by a rejection, usually means the key
 /// may read but not write: probe receive-pack to tell a read-only key from a network fault.
-fn refine_push_error(workspace: &mut Workspace, error: GitopsError) -> GitopsError {
+pub(super) fn refine_push_error(workspace: &mut Workspace, error: GitopsError) -> GitopsError {
     match error {
         GitopsError::Unreachable { .. } | GitopsError::AuthFailed { .. } => {
             match super::check::write_access(workspace) {

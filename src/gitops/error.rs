@@ -32,6 +32,27 @@ pub enum GitopsError {
     Unreachable { url: String, reason: String },
     #[error("the push to {branch} was rejected by the remote: {reason}")]
     Rejected { branch: String, reason: String },
+    #[error(
+        "pull request branch {branch} on {url} is at {found}, not at {expected}, the commit pushdeploy last proposed there: someone else pushed to it; nothing was pushed (pushdeploy replaces only its own commits); merge or close the pull request, or delete the branch, and the next update starts a new one"
+    )]
+    LeaseBroken {
+        url: String,
+        branch: String,
+        expected: String,
+        found: String,
+    },
+    #[error(
+        "branch {branch} already exists on {url} (at {found}) and is not a pull request branch pushdeploy opened; nothing was pushed; delete it, or name another branch in git.push.pullRequest.branch"
+    )]
+    ForeignBranch {
+        url: String,
+        branch: String,
+        found: String,
+    },
+    #[error(
+        "the remote refused the push to pull request branch {branch}: {reason}; it is protected against pushdeploy's force-with-lease update; exclude {branch} (or pushdeploy/*) from branch protection, or allow force pushes to it for the deploy key"
+    )]
+    ProtectedBranch { branch: String, reason: String },
     #[error("branch {branch} does not exist on {url}; create it or fix checkout.ref.branch")]
     NoSuchBranch { url: String, branch: String },
     #[error("messageTemplate: {0}; fix the template (Go text/template syntax with Flux's data)")]

@@ -35,6 +35,9 @@ pub enum WriteFailure {
     /// The writer went away before answering.
     #[error("the writer stopped before answering")]
     NoAnswer,
+    /// The platform's API refused or failed a pull request call (pull-request mode).
+    #[error("{0}")]
+    Forge(#[source] ForgeCause),
     /// The writer's blocking task panicked or was cancelled.
     #[error("writer task failed: {0}")]
     Task(#[source] TaskCause),
@@ -46,6 +49,30 @@ impl serde::Serialize for WriteFailure {
         serializer.collect_str(self)
     }
 }
+
+/// A forge API failure, shared so that one failure answers every intent of a proposal.
+#[derive(Debug, Clone)]
+pub struct ForgeCause(pub Arc<crate::forge::ForgeError>);
+
+impl std::fmt::Display for ForgeCause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for ForgeCause {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.0)
+    }
+}
+
+impl PartialEq for ForgeCause {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.0.to_string() == other.0.to_string()
+    }
+}
+
+impl Eq for ForgeCause {}
 
 /// A failed writer task, shared so that one failure answers every intent of its batch.
 #[derive(Debug, Clone)]

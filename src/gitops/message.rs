@@ -75,6 +75,68 @@ pub fn render(
     Ok(message)
 }
 
+/// The title and body of a pull request for `changes`: `git.push.pullRequest.title`/`body`
+/// rendered over the same data as the commit message, or by default the commit message's
+/// first line and a list of the changes followed by the rest of the message. A template that
+/// fails to render is an error, never a request with a broken text.
+pub fn proposal_text(
+    automation: &Automation,
+    mode: &crate::config::PullRequestMode,
+    changes: &[Change],
+    commit_message: &str,
+) -> Result<(String, String), GitopsError> {
+    let key = &automation.key;
+    let render = |template: &crate::config::MessageTemplate, field: &str| {
+        template
+            .parsed
+            .render(&data(automation, changes))
+            .map_err(|error| {
+                metrics::counter!("pushdeploy_commit_template_errors_total", "automation" => key.to_string())
+                    .increment(1);
+                GitopsError::Template(format!(
+                    "git.push.pullRequest.{field}: {error} (automation {key}, {})",
+                    template.origin
+                ))
+            })
+    };
+    let mut lines = commit_message.lines();
+    let first = lines.next().unwrap_or_default().trim().to_owned();
+    let title = match &mode.title {
+        Some(template) => render(template, "title")?.trim().to_owned(),
+        None => first,
+    };
+    let title = if title.is_empty() {
+        format!("Update images of {key}")
+    } else {
+        title
+    };
+    let body = match &mode.body {
+        Some(template) => render(template, "body")?,
+        None => {
+            let mut body = format!("pushdeploy proposes these image updates for {key}:\n\n");
+            for change in changes {
+                body.push_str(&format!(
+                    "- `{}:{}` ({}): `{}` → `{}`\n",
+                    change.file.display(),
+                    change.line,
+                    change.policy,
+                    change.old,
+                    change.new
+                ));
+            }
+            let rest: Vec<&str> = lines.collect();
+            let rest = rest.join("\n");
+            if !rest.trim().is_empty() {
+                body.push('\n');
+                body.push_str(rest.trim());
+                body.push('\n');
+            }
+            body
+        }
+    };
+    Ok((title, body))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,6 +180,7 @@ mod tests {
             signing_key: None,
             push_refspec: None,
             push_options: Default::default(),
+            pull_request: None,
             suspended: false,
             update_path: "./apps/mcp".into(),
             interval: std::time::Duration::from_secs(60),

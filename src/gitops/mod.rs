@@ -10,6 +10,7 @@ mod failure;
 mod local;
 mod markers;
 mod message;
+mod propose;
 mod signed;
 mod targets;
 mod workspace;
@@ -17,8 +18,9 @@ mod writer;
 
 pub use crate::template::Template;
 pub use error::{GitCause, GitopsError, IoCause};
-pub use failure::{TaskCause, WriteFailure};
+pub use failure::{ForgeCause, TaskCause, WriteFailure};
 pub use message::render as render_message;
+pub use propose::{ProposalJob, ProposalPush, Proposed, branch_of, transport_options};
 pub use workspace::{LogEntry, Workspace};
 pub use writer::{Inspection, WriterHandle, Writers, redact_userinfo};
 
@@ -50,6 +52,13 @@ pub enum Outcome {
         changes: Vec<Change>,
     },
     UpToDate,
+    /// Pull-request mode: proposed in `request` (the checkout branch is unchanged until it is
+    /// merged). `changes` is empty when the request already proposed this value.
+    Proposed {
+        commit: String,
+        changes: Vec<Change>,
+        request: Request,
+    },
     Skipped {
         reason: String,
     },
@@ -59,6 +68,49 @@ pub enum Outcome {
         error: WriteFailure,
         retry: bool,
     },
+}
+
+/// A pull request (merge request, AGit topic) as an outcome names it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Request {
+    /// Its branch (AGit: topic).
+    pub branch: String,
+    /// The platform's number (GitLab: iid), when known (AGit and GitLab push options open it
+    /// server-side without telling the number).
+    pub number: Option<u64>,
+    /// Its web page, when known.
+    pub url: Option<String>,
+    /// What this write did to it.
+    pub action: RequestAction,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RequestAction {
+    Opened,
+    Updated,
+    /// It already proposed exactly this.
+    Unchanged,
+}
+
+impl RequestAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Opened => "opened",
+            Self::Updated => "updated",
+            Self::Unchanged => "unchanged",
+        }
+    }
+}
+
+impl std::fmt::Display for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.number, &self.url) {
+            (Some(number), Some(url)) => write!(f, "pull request #{number} ({url})"),
+            (Some(number), None) => write!(f, "pull request #{number} on branch {}", self.branch),
+            (None, _) => write!(f, "the pull request of branch {}", self.branch),
+        }
+    }
 }
 
 /// Check write access to `automation`'s remote without changing it (blocking).

@@ -10,7 +10,7 @@ use crate::config::GitAuth;
 use git2::{FetchOptions, PushOptions, Repository};
 use std::path::{Path, PathBuf};
 
-const LOCAL_REF: &str = "refs/pushdeploy/outgoing";
+pub(super) const LOCAL_REF: &str = "refs/pushdeploy/outgoing";
 
 /// One commit of the branch history.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,6 +75,11 @@ impl Workspace {
         self.repo
             .as_ref()
             .ok_or(GitopsError::Unavailable("working copy unavailable"))
+    }
+
+    /// The repository, opened (or cloned again) when needed.
+    pub(super) fn repository(&mut self) -> Result<&Repository, GitopsError> {
+        self.open()
     }
 
     /// Start a fresh copy (after a corruption, or the first time): init + remote, fetched later.

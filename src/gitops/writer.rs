@@ -37,6 +37,12 @@ enum Job {
     ),
     /// Clone or fetch the working copy ahead of the first write (see `Writers::warm_up`).
     Warm(Arc<Automation>),
+    /// Build and push a pull request's commit (pull-request mode).
+    Propose(
+        Arc<Automation>,
+        Box<super::ProposalJob>,
+        oneshot::Sender<super::Proposed>,
+    ),
 }
 
 const STOPPED: &str = "the writer has stopped (shutting down)";
@@ -167,6 +173,23 @@ impl WriterHandle {
             .send(Job::Inspect(automation, reply))
             .map_err(|_| GitopsError::Unavailable(STOPPED))?;
         answer.await.unwrap_or(Err(GitopsError::Unavailable(STOPPED)))
+    }
+
+    /// Build `job`'s proposal for `automation` (in pull-request mode) and push it, in turn with
+    /// the writes of this working copy.
+    pub async fn propose(&self, automation: Arc<Automation>, job: super::ProposalJob) -> super::Proposed {
+        let intents = job.intents.len();
+        let (reply, answer) = oneshot::channel();
+        if self
+            .sender
+            .send(Job::Propose(automation, Box::new(job), reply))
+            .is_err()
+        {
+            return super::Proposed::failed(intents, &GitopsError::Unavailable(STOPPED));
+        }
+        answer
+            .await
+            .unwrap_or_else(|_| super::Proposed::failed(intents, &GitopsError::Unavailable(STOPPED)))
     }
 
     /// Record `message` as an empty commit on `automation`'s push branch; returns the commit.
@@ -355,6 +378,7 @@ async fn run(
         for job in others {
             let shared = Arc::clone(&workspace);
             let health = health.clone();
+            let gate = Arc::clone(&gate);
             let _ = tokio::task::spawn_blocking(move || {
                 let mut workspace = shared.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
                 match job {
@@ -379,10 +403,39 @@ async fn run(
                         cycle::warm(&mut workspace, &automation);
                         health.warming(&automation, true);
                     }
+                    Job::Propose(automation, job, reply) => {
+                        let _ =
+                            reply.send(propose(&mut workspace, &automation, &job, gate.as_ref(), &health));
+                    }
                     Job::Write(..) => {}
                 }
             })
             .await;
+        }
+    }
+}
+
+/// Run a proposal job and report what it learnt about the remote.
+fn propose(
+    workspace: &mut Workspace,
+    automation: &Automation,
+    job: &super::ProposalJob,
+    gate: &dyn Gate,
+    health: &Health,
+) -> super::Proposed {
+    let Some(mode) = &automation.pull_request else {
+        let error = GitopsError::Unavailable("a proposal for an automation that is not in pull-request mode");
+        return super::Proposed::failed(job.intents.len(), &error);
+    };
+    match super::propose::propose(workspace, automation, mode, job, gate) {
+        Ok(proposed) => {
+            health.report(automation, Some(Ok(())));
+            proposed
+        }
+        Err(error) => {
+            tracing::warn!(automation = %automation.key, branch = %job.branch, %error, "proposal not pushed");
+            health.report(automation, cycle::remote_verdict(&error));
+            super::Proposed::failed(job.intents.len(), &error)
         }
     }
 }

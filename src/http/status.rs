@@ -47,6 +47,38 @@ struct EngineStatus {
     automations: BTreeMap<String, Writes>,
     suspended: Suspended,
     ownership: Ownership,
+    /// Pull-request mode: each request branch's last known state (open, merged, closed by a
+    /// person and not reopened for its values, superseded).
+    pull_requests: Vec<PullRequest>,
+}
+
+#[derive(Debug, Serialize)]
+struct PullRequest {
+    automation: String,
+    branch: String,
+    state: &'static str,
+    number: Option<u64>,
+    url: Option<String>,
+    head: String,
+    proposed: Vec<String>,
+    note: Option<String>,
+    updated_at: String,
+}
+
+impl From<crate::engine::proposals::ProposalView> for PullRequest {
+    fn from(view: crate::engine::proposals::ProposalView) -> Self {
+        Self {
+            automation: view.automation.to_string(),
+            branch: view.branch,
+            state: view.state,
+            number: view.number,
+            url: view.url,
+            head: view.head,
+            proposed: view.proposed,
+            note: view.note,
+            updated_at: view.updated_at,
+        }
+    }
 }
 
 /// `ownership`: this replica, whether replicas share the work (a PostgreSQL journal), and the
@@ -172,6 +204,7 @@ impl From<reports::Status> for EngineStatus {
                     .collect(),
                 shards: status.ownership.total,
             },
+            pull_requests: status.pull_requests.into_iter().map(PullRequest::from).collect(),
         }
     }
 }

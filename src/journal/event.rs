@@ -117,6 +117,8 @@ pub enum State {
     Confirmed,
     Decided,
     Written,
+    /// Pull-request mode: proposed in a pull request (the checkout branch is unchanged).
+    Proposed,
     /// A gitops push event: the working copy was fetched and reset.
     Refreshed,
     Ignored,
@@ -125,11 +127,12 @@ pub enum State {
 }
 
 impl State {
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 9] = [
         Self::Received,
         Self::Confirmed,
         Self::Decided,
         Self::Written,
+        Self::Proposed,
         Self::Refreshed,
         Self::Ignored,
         Self::Failed,
@@ -143,6 +146,7 @@ impl State {
             Self::Confirmed => "confirmed",
             Self::Decided => "decided",
             Self::Written => "written",
+            Self::Proposed => "proposed",
             Self::Refreshed => "refreshed",
             Self::Ignored => "ignored",
             Self::Failed => "failed",

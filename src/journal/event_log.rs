@@ -134,7 +134,7 @@ impl Journal {
     /// Delete finished events older than `max_age` and beyond the newest `max_count`.
     pub async fn prune(&self, max_age: Duration, max_count: i64) -> Result<u64, JournalError> {
         let cutoff = now() - i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX);
-        let finished = "state IN ('written', 'refreshed', 'ignored', 'failed', 'rejected')";
+        let finished = "state IN ('written', 'proposed', 'refreshed', 'ignored', 'failed', 'rejected')";
         let by_age = sqlx::query(sqlx::AssertSqlSafe(format!(
             "DELETE FROM events WHERE {finished} AND received_at < $1"
         )))

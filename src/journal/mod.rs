@@ -9,13 +9,15 @@
 //! Appends from concurrent requests are grouped into one transaction (one fsync) by a single
 //! writer task; each caller's append returns only once it is durable. The migrations are two
 //! directories kept in step (`migrations/sqlite`, `migrations/postgres`: same versions, same
-//! tables and columns; a test compares them).
+//! tables and columns; a test compares them). `proposals` keeps the pull requests of
+//! pull-request mode (`proposals.rs`).
 
 mod alerts;
 mod digests;
 mod error;
 mod event;
 mod event_log;
+mod proposals;
 mod records;
 mod rows;
 mod writer;
@@ -33,6 +35,7 @@ pub use alerts::QueuedAlert;
 pub use digests::FirstDigest;
 pub use error::JournalError;
 pub use event::{Event, EventKind, NewEvent, State, UnknownValue};
+pub use proposals::{NewProposal, Proposal, ProposalState, encode_values};
 pub use rows::{AuditEntry, Deployment, Pin, Suspension};
 pub use writer::AppendOutcome;
 

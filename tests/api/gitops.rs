@@ -37,6 +37,7 @@ pub(crate) fn automation(url: String, auth: GitAuth) -> Arc<Automation> {
         signing_key: None,
         push_refspec: None,
         push_options: Default::default(),
+        pull_request: None,
         suspended: false,
         update_path: "./apps/mcp".into(),
         interval: Duration::from_secs(60),

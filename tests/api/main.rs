@@ -18,6 +18,7 @@ mod intake;
 mod intake_senders;
 mod oidc;
 mod postgres;
+mod pull_requests;
 mod push_targets;
 mod registry;
 mod reliability;

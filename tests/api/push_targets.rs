@@ -14,7 +14,7 @@ use std::time::Duration;
 
 const TAG: &str = "2-f62ba56a999ec99a7375fed529acf4b336691bdb";
 
-fn ssh_auth(sshd: &Sshd) -> GitAuth {
+pub(crate) fn ssh_auth(sshd: &Sshd) -> GitAuth {
     GitAuth::Ssh {
         private_key: sshd.deploy_key.clone(),
         passphrase: None,
@@ -25,7 +25,7 @@ fn ssh_auth(sshd: &Sshd) -> GitAuth {
 
 /// Install a `pre-receive` hook in `bare` that appends, per push, the option count, each
 /// option and each ref update to the returned file.
-fn record_pushes(bare: &Path) -> PathBuf {
+pub(crate) fn record_pushes(bare: &Path) -> PathBuf {
     let record = bare.with_extension("pushes");
     let hook = bare.join("hooks/pre-receive");
     std::fs::write(

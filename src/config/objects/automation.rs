@@ -36,6 +36,28 @@ pub fn automation(
         .as_ref()
         .and_then(|push| push.branch.clone())
         .unwrap_or_else(|| checkout_branch.clone());
+    // In pull-request mode the checkout branch is never written: a push branch that differs
+    // names the pull request's branch, and the writer works on the checkout branch.
+    let pull_request = raw
+        .git
+        .push
+        .as_ref()
+        .and_then(|push| push.pull_request.as_ref())
+        .and_then(|pull_request| {
+            let named = (push_branch != checkout_branch).then_some(push_branch.as_str());
+            if raw.git.push.as_ref().is_some_and(|push| push.refspec.is_some()) {
+                context.problems.add(
+                    &origin,
+                    "git.push.refspec cannot be combined with git.push.pullRequest (the pull request is the only thing pushed); remove one",
+                );
+            }
+            crate::config::pull_request::pull_request(context, &origin, &url, named, pull_request)
+        });
+    let push_branch = if pull_request.is_some() {
+        checkout_branch.clone()
+    } else {
+        push_branch
+    };
     let commit = raw.git.commit.as_ref();
     let author = commit.and_then(|commit| commit.author.as_ref());
     let author = Author {
@@ -105,6 +127,7 @@ pub fn automation(
         signing_key,
         push_refspec,
         push_options,
+        pull_request,
         suspended: raw.suspend,
         update_path,
         interval,

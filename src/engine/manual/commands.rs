@@ -127,12 +127,24 @@ impl Engine {
             plan(&snapshot, &trigger)
         };
         let mut pushed: Option<(String, Vec<MarkerChange>)> = None;
+        let mut pull_request = None;
         let mut failure = planned.skipped.last().map(|skipped| skipped.reason.to_string());
         for decision in self.write(planned.intents).await {
             let Some(automation) = decision.automation else {
                 continue;
             };
-            match decision.outcome {
+            let outcome = match decision.outcome {
+                Outcome::Proposed {
+                    commit,
+                    changes,
+                    request,
+                } => {
+                    pull_request = Some(request);
+                    Outcome::Pushed { commit, changes }
+                }
+                other => other,
+            };
+            match outcome {
                 Outcome::Pushed { commit, changes } => {
                     let entry = pushed.get_or_insert_with(|| (commit.clone(), Vec::new()));
                     entry.0 = commit;
@@ -145,7 +157,7 @@ impl Engine {
                         new: change.new,
                     }));
                 }
-                Outcome::UpToDate => {}
+                Outcome::UpToDate | Outcome::Proposed { .. } => {}
                 Outcome::Skipped { reason } => failure = Some(reason),
                 Outcome::Failed { error, .. } => failure = Some(error.to_string()),
             }
@@ -181,6 +193,7 @@ impl Engine {
             commit,
             changes,
             pinned: true,
+            pull_request,
         })
     }
 

@@ -120,6 +120,16 @@ impl Engine {
         for suspension in self.journal.suspensions().await? {
             loaded.set_suspended(&suspension.automation, true);
         }
+        // Pull-request mode: the newest request per branch, for `/status` (oldest first, so
+        // the newest row of each branch is the one kept).
+        let mut proposals = self.journal.proposals(None, 500).await?;
+        proposals.reverse();
+        for proposal in proposals
+            .iter()
+            .filter(|p| self.settings.automations.contains_key(&p.automation))
+        {
+            self.note_proposal(proposal);
+        }
         self.overrides.replace(loaded.snapshot());
         Ok(())
     }
@@ -229,6 +239,7 @@ impl Engine {
             .find(|decision| decision.policy == *policy)
             .map(|decision| match decision.outcome {
                 Outcome::Pushed { commit, .. } => format!("pushed {commit}"),
+                Outcome::Proposed { commit, request, .. } => format!("proposed {commit} in {request}"),
                 Outcome::UpToDate => "up to date".to_owned(),
                 Outcome::Skipped { reason } => reason,
                 Outcome::Failed { error, .. } => format!("failed: {error}"),
@@ -242,6 +253,11 @@ impl Engine {
     ) -> Result<Option<String>, ManualError> {
         let mut last = None;
         for automation in automations {
+            // Pull-request mode never writes the checkout branch: the journal (and the audit
+            // trail) keep the pin or suspension; no note commit is made.
+            if automation.pull_request.is_some() {
+                continue;
+            }
             last = Some(
                 self.writers
                     .handle(&automation)
@@ -309,6 +325,8 @@ fn current_tag(policy: &ObjectKey, inspections: &[Inspection]) -> Option<String>
 fn rollback_target(current: Option<&str>, history: &[Deployed]) -> Option<String> {
     history
         .iter()
+        // A request that was never merged was never deployed.
+        .filter(|entry| entry.kind != HistoryCause::Proposed)
         .map(|entry| entry.tag.as_str())
         .find(|tag| Some(*tag) != current)
         .map(str::to_owned)

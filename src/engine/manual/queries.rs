@@ -62,6 +62,16 @@ impl Engine {
             last_error: status.last_error,
             tag_count: status.tag_count,
             pending_events: self.journal.pending(&policy.repository).await?,
+            pull_request: self
+                .journal
+                .proposals(None, 500)
+                .await?
+                .iter()
+                .find(|proposal| {
+                    proposal.state == crate::journal::ProposalState::Open
+                        && proposal.proposed.contains_key(&policy.key)
+                })
+                .map(crate::engine::reports::PullRequestRef::of),
         })
     }
 
@@ -232,6 +242,7 @@ impl Engine {
                     kind: HistoryCause::of(&cause),
                     cause,
                     in_git: true,
+                    pull_request: None,
                 });
             }
         }
@@ -247,6 +258,38 @@ impl Engine {
                 kind: HistoryCause::of(&deployment.cause),
                 cause: deployment.cause,
                 in_git: false,
+                pull_request: None,
+            });
+        }
+        // Pull-request mode: each request next to the deployment it proposed (the same
+        // commit once merged), or on its own while it is not merged.
+        for proposal in self.journal.proposals(None, 500).await? {
+            let Some(value) = proposal.proposed.get(key) else {
+                continue;
+            };
+            let request = crate::engine::reports::PullRequestRef::of(&proposal);
+            if let Some(entry) = entries.iter_mut().find(|entry| entry.commit == proposal.head) {
+                entry.pull_request.get_or_insert(request);
+                continue;
+            }
+            let author = self
+                .settings
+                .automations
+                .get(&proposal.automation)
+                .map(|automation| format!("{} <{}>", automation.author.name, automation.author.email))
+                .unwrap_or_default();
+            let number = proposal
+                .number
+                .map_or_else(|| format!("on branch {}", proposal.branch), |n| format!("#{n}"));
+            entries.push(Deployed {
+                tag: value.tag.to_string(),
+                commit: proposal.head.clone(),
+                author,
+                at: proposal.updated_at,
+                kind: HistoryCause::Proposed,
+                cause: format!("proposed in pull request {number} ({})", proposal.state.as_str()),
+                in_git: false,
+                pull_request: Some(request),
             });
         }
         entries.sort_by_key(|entry| std::cmp::Reverse(entry.at));

@@ -123,6 +123,13 @@ fn fingerprint(state: &AppState, status: &Status, failing: &[(String, String)]) 
             repository.consecutive_failures
         );
     }
+    for request in &status.pull_requests {
+        let _ = write!(
+            text,
+            "{}|{}|{}|{};",
+            request.branch, request.state, request.head, request.updated_at
+        );
+    }
     let _ = write!(
         text,
         "{:?}|{:?}|{:?}|{:?}|{:?}",

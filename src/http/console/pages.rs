@@ -275,6 +275,28 @@ pub fn overview(view: &View) -> Markup {
                 }
             } }
         }
+        @if !view.status.pull_requests.is_empty() {
+            section #pull-requests {
+                h2 { "Pull requests" }
+                p.muted { "Automations in pull-request mode propose changes here instead of writing their checkout branch." }
+                div.scroll { table {
+                    thead { tr { th { "Automation" } th { "Branch" } th { "Request" } th { "State" } th { "Proposes" } th { "Head" } th { "Note" } } }
+                    tbody {
+                        @for request in &view.status.pull_requests {
+                            tr.pull-request {
+                                td { (request.automation) }
+                                td { code { (request.branch) } }
+                                td { (request_link(request.number, request.url.as_deref())) }
+                                td { span.state.(request.state) { (request.state) } }
+                                td { @for value in &request.proposed { code { (value) } br; } }
+                                td { code { (request.head.get(..12).unwrap_or(&request.head)) } }
+                                td { (request.note.as_deref().unwrap_or("")) " " span.muted { (request.updated_at) } }
+                            }
+                        }
+                    }
+                } }
+            }
+        }
         @if !view.status.unmatched.pushes.is_empty() || view.status.unmatched.unlisted > 0 {
             section #unmatched {
                 h2 { "Pushes no repository matches" }
@@ -353,6 +375,9 @@ pub fn policy(view: &View) -> Markup {
             dt { "Newest confirmed" } dd #selected { @if let Some(selected) = &policy.report.selected { code { (selected) } } @else { span.muted { "none" } } }
             dt { "State" } dd #state { (state_of(view, policy)) }
             dt { "Last write" } dd { (last_write(view, policy)) }
+            @if let Some(request) = &policy.report.pull_request {
+                dt { "Pull request" } dd #pull-request { (request_link(request.number, request.url.as_deref())) " " span.state.(request.state) { (request.state) } " " span.muted { "branch " code { (request.branch) } ", head " code { (request.head.get(..12).unwrap_or(&request.head)) } } }
+            }
             @if !problems.is_empty() {
                 dt { "Problems" } dd { @for problem in &problems { span.problem { (problem) } br; } }
             }
@@ -430,13 +455,29 @@ pub fn policy(view: &View) -> Markup {
     page(view, &key.to_string(), body)
 }
 
+/// A pull request's number, linked to its page when known (an http(s) URL only).
+fn request_link(number: Option<u64>, url: Option<&str>) -> Markup {
+    let text = number.map_or_else(|| "pull request".to_owned(), |number| format!("#{number}"));
+    html! {
+        @match url.filter(|url| url.starts_with("https://") || url.starts_with("http://")) {
+            Some(url) => a.pull-request-link href=(url) rel="noreferrer" { (text) },
+            None => (text),
+        }
+    }
+}
+
 fn history_row(view: &View, key: &ObjectKey, entry: &Deployed) -> Markup {
     html! {
         tr.deployment {
             td { (ago(view.now, entry.at)) }
             td { code { (entry.tag) } }
             td { (entry.cause) " " span.muted { "by " (entry.author) } }
-            td { (commit_link(view, key, &entry.commit)) @if !entry.in_git { " " span.muted { "(no longer on the branch)" } } }
+            td {
+                (commit_link(view, key, &entry.commit))
+                @if let Some(request) = &entry.pull_request {
+                    " " (request_link(request.number, request.url.as_deref())) " " span.muted { "(" (request.state) ")" }
+                } @else if !entry.in_git { " " span.muted { "(no longer on the branch)" } }
+            }
         }
     }
 }

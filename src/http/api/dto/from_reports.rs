@@ -27,6 +27,7 @@ impl From<reports::PolicyReport> for PolicyView {
             last_error: report.last_error,
             tag_count: report.tag_count,
             pending_events: report.pending_events,
+            pull_request: report.pull_request.map(PullRequestView::from),
         }
     }
 }
@@ -79,12 +80,19 @@ impl From<reports::Promotion> for PromoteResult {
                 .unwrap_or_default(),
             previous: promotion.previous,
             direction: promotion.direction.into(),
-            outcome: if promotion.commit.is_some() {
-                "pushed"
-            } else {
-                "up-to-date"
+            outcome: match (&promotion.pull_request, &promotion.commit) {
+                (Some(_), _) => "proposed",
+                (None, Some(_)) => "pushed",
+                (None, None) => "up-to-date",
             }
             .to_owned(),
+            pull_request: promotion.pull_request.map(|request| PullRequestView {
+                branch: request.branch,
+                number: request.number,
+                url: request.url,
+                state: request.action.as_str().to_owned(),
+                head: promotion.commit.clone().unwrap_or_default(),
+            }),
             commit: promotion.commit,
             changes: promotion.changes.into_iter().map(ChangeView::from).collect(),
             pinned: promotion.pinned,
@@ -112,6 +120,7 @@ impl From<reports::HistoryCause> for HistoryCause {
             reports::HistoryCause::Promote => Self::Promote,
             reports::HistoryCause::Rollback => Self::Rollback,
             reports::HistoryCause::Resume => Self::Resume,
+            reports::HistoryCause::Proposed => Self::Proposed,
             reports::HistoryCause::Other => Self::Other,
         }
     }
@@ -127,6 +136,19 @@ impl From<reports::Deployed> for HistoryEntry {
             kind: deployed.kind.into(),
             cause: deployed.cause,
             in_git: deployed.in_git,
+            pull_request: deployed.pull_request.map(PullRequestView::from),
+        }
+    }
+}
+
+impl From<reports::PullRequestRef> for PullRequestView {
+    fn from(request: reports::PullRequestRef) -> Self {
+        Self {
+            branch: request.branch,
+            number: request.number,
+            url: request.url,
+            state: request.state.to_owned(),
+            head: request.head,
         }
     }
 }

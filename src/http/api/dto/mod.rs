@@ -32,6 +32,8 @@ pub struct PolicyView {
     pub tag_count: usize,
     /// Journal events for this repository not yet finished.
     pub pending_events: i64,
+    /// Pull-request mode: the open request that proposes a value of this policy.
+    pub pull_request: Option<PullRequestView>,
 }
 
 /// A pin or suspension: what, by whom (token name), when (unix seconds).
@@ -110,11 +112,14 @@ pub struct PromoteResult {
     /// The tag git named before.
     pub previous: Option<String>,
     pub direction: Direction,
-    /// `pushed` or `up-to-date` (git already named the tag).
+    /// `pushed`, `proposed` (pull-request mode: `commit` is the request's head, the checkout
+    /// branch is unchanged until it is merged) or `up-to-date` (git already named the tag).
     pub outcome: String,
     pub commit: Option<String>,
     pub changes: Vec<ChangeView>,
     pub pinned: bool,
+    /// Pull-request mode: the request that proposes the tag.
+    pub pull_request: Option<PullRequestView>,
 }
 
 /// The result of a pin, resume, suspend: recorded, and noted in git as an empty commit.
@@ -141,7 +146,26 @@ pub enum HistoryCause {
     Promote,
     Rollback,
     Resume,
+    /// Proposed in a pull request that is not (yet) merged.
+    Proposed,
     Other,
+}
+
+/// A pull request (merge request) pushdeploy opened, next to what it proposes.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PullRequestView {
+    /// Its branch (AGit: topic).
+    pub branch: String,
+    /// The platform's number (GitLab: iid); absent when the platform opened it from push
+    /// options without telling (AGit, GitLab push options).
+    pub number: Option<u64>,
+    /// Its web page, when known.
+    pub url: Option<String>,
+    /// `open`, `merged`, `closed` (by a person, unmerged: not reopened for its values) or
+    /// `superseded`; in a promotion's answer: `opened`, `updated` or `unchanged`.
+    pub state: String,
+    /// The commit it proposes.
+    pub head: String,
 }
 
 /// One deployed tag.
@@ -157,6 +181,8 @@ pub struct HistoryEntry {
     pub cause: String,
     /// False when the commit is known to the journal but no longer on the branch.
     pub in_git: bool,
+    /// Pull-request mode: the request that proposed this commit.
+    pub pull_request: Option<PullRequestView>,
 }
 
 /// The result of a scan.
