@@ -19,6 +19,7 @@ mod intake_senders;
 mod oidc;
 mod postgres;
 mod pull_requests;
+mod pull_requests_e2e;
 mod push_targets;
 mod registry;
 mod reliability;

@@ -1,0 +1,373 @@
+//! Pull-request mode end to end: a real docker-registry notifies `pushdeploy serve`; the gitops
+//! remote is a bare repository; the platform is a FAKE (`support/forge.rs`: no Forgejo, Gitea,
+//! GitHub or GitLab can run here) that validates every request against the platform's
+//! published OpenAPI description. Per platform: a push opens one request whose branch changes
+//! only the image value, a newer push updates the same request, a merge on the platform lands
+//! it and the next push opens a new one, and a request a person closes is not reopened.
+
+use crate::support::app::App;
+use crate::support::forge::{FORGE_TOKEN, FakeForge, ForgeKind, PullState};
+use crate::support::git::{Remote, git, gitops_fixture};
+use crate::support::registry::Registry;
+use crate::support::wait_for;
+use std::path::Path;
+use std::time::Duration;
+
+const FIRST: &str = "2-f62ba56a999ec99a7375fed529acf4b336691bdb";
+const SECOND: &str = "3-0123456789abcdef0123456789abcdef01234567";
+const THIRD: &str = "4-89abcdef0123456789abcdef0123456789abcdef";
+const DEPLOYMENT: &str = "apps/mcp/deployment.yaml";
+const BRANCH: &str = "pushdeploy/mcp";
+const NOTIFY: &str = "Bearer notify-s3cret-token";
+const ADMIN: &str = "admin-s3cret-token";
+
+fn name(kind: ForgeKind) -> &'static str {
+    match kind {
+        ForgeKind::Forgejo => "forgejo",
+        ForgeKind::Gitea => "gitea",
+        ForgeKind::Github => "github",
+        ForgeKind::Gitlab => "gitlab",
+    }
+}
+
+fn config(registry: &str, remote: &Remote, data: &Path, forge: &FakeForge, extra: &str) -> String {
+    let push = format!(
+        "        messageTemplate: 'chore(flux): update mcp image to {{{{range .Changed.Changes}}}}{{{{.NewValue}}}}{{{{end}}}}'
+      push:
+        pullRequest:
+          provider: {}
+          apiUrl: {}
+          repository: acme/gitops
+          token: {{fromEnv: FORGE_TOKEN}}
+          labels: [automation]
+          reviewers: [alice]
+{extra}",
+        name(forge.kind()),
+        forge.api_base()
+    );
+    crate::support::mcp_config(
+        registry,
+        &remote.url(),
+        data,
+        &crate::support::notify_and_admin_access("ADMIN_TOKEN"),
+        &push,
+    )
+}
+
+fn start(dir: &Path, kind: ForgeKind, extra: &str) -> (Remote, Registry, FakeForge, App) {
+    let remote = Remote::seeded(dir, &gitops_fixture());
+    let forge = FakeForge::start(kind, &remote.bare, "acme/gitops");
+    let port = crate::support::free_port();
+    let registry = Registry::notifying(&dir.join("registry"), port, NOTIFY);
+    let text = config(&registry.host(), &remote, &dir.join("data"), &forge, extra);
+    let env = [
+        ("NOTIFY_AUTH", NOTIFY),
+        ("ADMIN_TOKEN", ADMIN),
+        ("FORGE_TOKEN", FORGE_TOKEN),
+    ];
+    let app = App::start_on(port, dir, &text, &env);
+    (remote, registry, forge, app)
+}
+
+/// An API read with the admin token.
+fn api_get(app: &App, path: &str) -> String {
+    let bearer = format!("Bearer {ADMIN}");
+    let (code, body) =
+        crate::support::app::request(app.port, "GET", path, &[("authorization", &bearer)], b"")
+            .expect("the API answers");
+    assert_eq!(code, 200, "{path}: {body}");
+    body
+}
+
+fn status(app: &App) -> serde_json::Value {
+    let (code, body) = app.get("/status").expect("status answers");
+    assert_eq!(code, 200, "{body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+/// Lines of `git diff` between two revisions that were added or removed.
+fn changed_lines(bare: &Path, from: &str, to: &str) -> Vec<String> {
+    git(bare, &["diff", "--unified=0", from, to])
+        .lines()
+        .filter(|line| {
+            (line.starts_with('+') || line.starts_with('-'))
+                && !line.starts_with("+++")
+                && !line.starts_with("---")
+        })
+        .map(str::to_owned)
+        .collect()
+}
+
+fn the_request_lifecycle_on(kind: ForgeKind) {
+    let dir = tempfile::tempdir().unwrap();
+    let (remote, registry, forge, app) = start(dir.path(), kind, "");
+    let seed = remote.head("main");
+    let image = format!("{}/goldentooth-mcp", registry.host());
+    let logs = |app: &App| app.logs();
+
+    // 1. A push opens one request; its branch changes only the image value; main is untouched.
+    registry.push("goldentooth-mcp", FIRST, "a");
+    let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        // Labels and reviewers are calls of their own after the request exists.
+        wait_for(
+            "the first request, labelled, with its reviewer",
+            Duration::from_secs(60),
+            || {
+                forge.pulls().into_iter().find(|pull| {
+                    pull.state == PullState::Open && !pull.labels.is_empty() && !pull.reviewers.is_empty()
+                })
+            },
+        )
+    }))
+    .unwrap_or_else(|_| {
+        panic!(
+            "{kind:?}: no request; violations {:?}; log:\n{}",
+            forge.violations(),
+            logs(&app)
+        )
+    });
+    assert_eq!((opened.head.as_str(), opened.base.as_str()), (BRANCH, "main"));
+    assert_eq!(opened.head_sha, remote.head(BRANCH));
+    assert_eq!(
+        remote.head("main"),
+        seed,
+        "{kind:?}: the checkout branch is not written"
+    );
+    let diff = changed_lines(&remote.bare, &seed, BRANCH);
+    assert_eq!(diff.len(), 2, "{diff:?}");
+    assert!(diff[0].contains("goldentooth-mcp:latest #"), "{diff:?}");
+    assert!(diff[1].contains(&format!("{image}:{FIRST} #")), "{diff:?}");
+    assert_eq!(
+        opened.title,
+        format!("chore(flux): update mcp image to {image}:{FIRST}")
+    );
+    assert!(
+        opened.body.contains(&format!("`{DEPLOYMENT}:")),
+        "{}",
+        opened.body
+    );
+    assert_eq!(opened.labels, ["automation"], "{kind:?}");
+    assert_eq!(opened.reviewers, ["alice"], "{kind:?}");
+
+    // 2. A newer push updates the same request: one request, new head, new title.
+    registry.push("goldentooth-mcp", SECOND, "b");
+    let updated = wait_for("the request to propose 3-…", Duration::from_secs(60), || {
+        let pulls = forge.pulls();
+        (pulls.len() == 1 && pulls[0].title.contains(SECOND) && pulls[0].head_sha == remote.head(BRANCH))
+            .then(|| pulls[0].clone())
+    });
+    assert_eq!(updated.number, opened.number, "updated, not duplicated");
+    assert!(remote.show(BRANCH, DEPLOYMENT).contains(SECOND));
+    assert_eq!(
+        git(&remote.bare, &["rev-parse", &format!("{BRANCH}^")]).trim(),
+        seed,
+        "amended on main"
+    );
+    assert_eq!(remote.head("main"), seed);
+
+    // 3. Merged on the platform: main has it; the next push opens a new request.
+    forge.merge(opened.number);
+    assert!(remote.show("main", DEPLOYMENT).contains(SECOND));
+    registry.push("goldentooth-mcp", THIRD, "c");
+    let second = wait_for("a new request for 4-…", Duration::from_secs(60), || {
+        forge
+            .pulls()
+            .into_iter()
+            .find(|pull| pull.number != opened.number && pull.state == PullState::Open)
+    });
+    assert_eq!(second.head, BRANCH);
+    let diff = changed_lines(&remote.bare, "main", BRANCH);
+    assert!(diff.len() == 2 && diff[1].contains(THIRD), "{diff:?}");
+    // The request is recorded once its follow-up calls (labels, reviewers) are done.
+    let history = wait_for("the new request in the history", Duration::from_secs(30), || {
+        let history: serde_json::Value =
+            serde_json::from_str(&api_get(&app, "/api/v1/policies/flux-system/mcp/history")).unwrap();
+        history
+            .as_array()?
+            .iter()
+            .any(|entry| entry["tag"] == THIRD)
+            .then_some(history)
+    });
+    let merged = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|entry| entry["tag"] == SECOND && entry["in_git"] == true)
+        .unwrap_or_else(|| panic!("the merged deployment is in history: {history:#}"));
+    assert_eq!(merged["pull_request"]["number"], opened.number, "{merged:#}");
+    assert_eq!(merged["pull_request"]["state"], "merged", "{merged:#}");
+    let proposed = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|entry| entry["tag"] == THIRD)
+        .unwrap_or_else(|| panic!("the open request is in history: {history:#}"));
+    assert_eq!(proposed["kind"], "proposed");
+    assert_eq!(proposed["pull_request"]["state"], "open");
+
+    // 4. A person closes it unmerged: a scan does not reopen it for 4-…, and /status says so.
+    forge.close(second.number);
+    let (code, body) = app.post(
+        "/api/v1/repositories/flux-system/mcp/scan",
+        &[
+            ("authorization", &format!("Bearer {ADMIN}")),
+            ("content-type", "application/json"),
+        ],
+        b"{}",
+    );
+    assert_eq!(code, 200, "{body}");
+    let closed = wait_for(
+        "/status to show the closed request",
+        Duration::from_secs(30),
+        || {
+            let status = status(&app);
+            status["pull_requests"]
+                .as_array()?
+                .iter()
+                .find(|request| request["state"] == "closed")
+                .cloned()
+        },
+    );
+    assert_eq!(closed["number"], second.number);
+    assert_eq!(closed["proposed"][0], format!("flux-system/mcp={THIRD}"));
+    assert!(
+        closed["note"]
+            .as_str()
+            .unwrap()
+            .contains("closed on the platform without merging"),
+        "{closed:#}"
+    );
+    let (code, body) = app.post(
+        "/api/v1/repositories/flux-system/mcp/scan",
+        &[
+            ("authorization", &format!("Bearer {ADMIN}")),
+            ("content-type", "application/json"),
+        ],
+        b"{}",
+    );
+    assert_eq!(code, 200, "{body}");
+    let pulls = forge.pulls();
+    assert_eq!(pulls.len(), 2, "not reopened: {pulls:#?}");
+    assert!(
+        pulls
+            .iter()
+            .any(|pull| pull.number == second.number && pull.state == PullState::Closed)
+    );
+    assert!(
+        pulls.iter().all(|pull| pull.state != PullState::Open),
+        "{pulls:#?}"
+    );
+    // The console shows the request, linked, on the overview and on the policy's page.
+    let (code, overview) = app.get("/").unwrap();
+    assert_eq!(code, 200);
+    assert!(overview.contains("id=\"pull-requests\""), "{overview}");
+    assert!(
+        overview.contains(&format!("href=\"{}\"", second.html_url)),
+        "{overview}"
+    );
+    let (_, page) = app.get("/console/policies/flux-system/mcp").unwrap();
+    assert!(
+        page.contains(&format!("href=\"{}\"", opened.html_url)),
+        "the merged request next to its deployment: {page}"
+    );
+
+    // 5. A promotion by hand in pull-request mode proposes too, and says so.
+    let (code, body) = app.post(
+        "/api/v1/policies/flux-system/mcp/promote",
+        &[
+            ("authorization", &format!("Bearer {ADMIN}")),
+            ("content-type", "application/json"),
+        ],
+        format!("{{\"tag\": \"{FIRST}\"}}").as_bytes(),
+    );
+    assert_eq!(code, 200, "{body}");
+    let answer: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(answer["outcome"], "proposed", "{answer:#}");
+    assert_eq!(answer["pull_request"]["state"], "opened", "{answer:#}");
+    let third = forge
+        .pulls()
+        .into_iter()
+        .find(|pull| pull.state == PullState::Open)
+        .expect("a request for the promotion");
+    assert_eq!(answer["pull_request"]["number"], third.number, "{answer:#}");
+    assert_eq!(answer["commit"], third.head_sha.as_str());
+    assert!(remote.show(BRANCH, DEPLOYMENT).contains(FIRST));
+    assert!(
+        remote.show("main", DEPLOYMENT).contains(SECOND),
+        "main still runs the merged tag"
+    );
+
+    let events = api_get(&app, "/api/v1/events?limit=50");
+    assert!(events.contains("\"state\":\"proposed\""), "{events}");
+    forge.assert_no_violations();
+    assert!(
+        !app.logs().contains(FORGE_TOKEN),
+        "the forge token reached the logs"
+    );
+}
+
+#[test]
+fn forgejo_requests_are_opened_updated_merged_and_not_reopened_once_closed() {
+    the_request_lifecycle_on(ForgeKind::Forgejo);
+}
+
+#[test]
+fn gitea_requests_are_opened_updated_merged_and_not_reopened_once_closed() {
+    the_request_lifecycle_on(ForgeKind::Gitea);
+}
+
+#[test]
+fn github_requests_are_opened_updated_merged_and_not_reopened_once_closed() {
+    the_request_lifecycle_on(ForgeKind::Github);
+}
+
+#[test]
+fn gitlab_merge_requests_are_opened_updated_merged_and_not_reopened_once_closed() {
+    the_request_lifecycle_on(ForgeKind::Gitlab);
+}
+
+#[test]
+fn a_token_without_permission_and_a_rate_limit_are_said_with_the_remedy_and_retried() {
+    let dir = tempfile::tempdir().unwrap();
+    let (remote, registry, forge, app) = start(dir.path(), ForgeKind::Github, "          autoMerge: true\n");
+    // Rate limited once: the event stays unfinished and is retried; nothing is lost.
+    forge.rate_limit(1, 1);
+    registry.push("goldentooth-mcp", FIRST, "a");
+    // Auto-merge is asked through GraphQL after the request exists.
+    wait_for(
+        "the request after the rate limit, set to auto-merge",
+        Duration::from_secs(90),
+        || {
+            forge
+                .pulls()
+                .into_iter()
+                .find(|pull| pull.state == PullState::Open && pull.auto_merge)
+        },
+    );
+    let refused: Vec<_> = forge
+        .requests()
+        .into_iter()
+        .filter(|request| request.status == 429)
+        .collect();
+    assert_eq!(refused.len(), 1, "{refused:#?}");
+    assert!(app.logs().contains("rate limiting this token"), "said in the log");
+
+    // The token loses its permission: the next proposal fails for good, naming the grant.
+    forge.deny(None);
+    registry.push("goldentooth-mcp", SECOND, "b");
+    let error = wait_for("the failed write in /status", Duration::from_secs(60), || {
+        let status = status(&app);
+        status["automations"]["flux-system/mcp"]["last_error"]["reason"]
+            .as_str()
+            .map(str::to_owned)
+    });
+    assert!(error.contains("did not let the token"), "{error}");
+    assert!(error.contains("Pull requests: write"), "{error}");
+    assert!(!error.contains(FORGE_TOKEN));
+    assert_eq!(forge.pulls().len(), 1);
+    assert!(
+        remote.show("main", DEPLOYMENT).contains("goldentooth-mcp:latest"),
+        "main untouched"
+    );
+    forge.assert_no_violations();
+}
