@@ -133,6 +133,11 @@ impl Engine {
                 Ok(pruned) => tracing::debug!(pruned, "journal pruned"),
                 Err(error) => tracing::warn!(%error, "journal pruning failed"),
             }
+            let max_age = i64::try_from(intake.journal_max_age.as_secs()).unwrap_or(i64::MAX);
+            let cutoff = crate::clock::now().saturating_sub(max_age);
+            if let Err(error) = self.journal.prune_proposals(cutoff).await {
+                tracing::warn!(%error, "pruning ended pull requests failed");
+            }
         }
     }
 

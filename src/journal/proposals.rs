@@ -235,15 +235,28 @@ impl Journal {
         limit: i64,
     ) -> Result<Vec<Proposal>, JournalError> {
         let query = match automation {
-            Some(_) => {
-                format!("SELECT {COLUMNS} FROM proposals WHERE automation = $1 ORDER BY id DESC LIMIT $2")
-            }
-            None => format!("SELECT {COLUMNS} FROM proposals WHERE $1 = $1 ORDER BY id DESC LIMIT $2"),
+            Some(automation) => sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {COLUMNS} FROM proposals WHERE automation = $1 ORDER BY id DESC LIMIT $2"
+            )))
+            .bind(automation.to_string())
+            .bind(limit),
+            None => sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {COLUMNS} FROM proposals ORDER BY id DESC LIMIT $1"
+            )))
+            .bind(limit),
         };
-        Ok(sqlx::query_as(sqlx::AssertSqlSafe(query))
-            .bind(automation.map_or_else(String::new, ToString::to_string))
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?)
+        Ok(query.fetch_all(&self.pool).await?)
+    }
+
+    /// Forget requests that ended (merged, superseded) before `cutoff` (unix seconds). Open
+    /// ones are what "already proposed" means, and closed ones what is not proposed again:
+    /// both are kept.
+    pub async fn prune_proposals(&self, cutoff: i64) -> Result<u64, JournalError> {
+        let done =
+            sqlx::query("DELETE FROM proposals WHERE state IN ('merged', 'superseded') AND updated_at < $1")
+                .bind(cutoff)
+                .execute(&self.pool)
+                .await?;
+        Ok(done.rows_affected())
     }
 }

@@ -171,6 +171,7 @@ async fn exercise(location: &Location) {
     );
     journal.keep_first_digest(&mcp, "2-x", &later).await.unwrap();
     journal.forget_digests(&mcp, &["2-x".to_owned()]).await.unwrap();
+    proposals(&journal, &mcp).await;
     drop(journal);
 
     let reopened = Journal::open_at(location).await.unwrap();
@@ -193,6 +194,91 @@ async fn exercise(location: &Location) {
     assert!(reopened.get(second).await.unwrap().is_some());
 }
 
+/// Pull requests: one open per branch, updated in place; a newer request supersedes it; a
+/// closed one is found as closed; ended ones are pruned, closed and open ones kept.
+async fn proposals(journal: &Journal, automation: &ObjectKey) {
+    use pushdeploy::journal::{NewProposal, ProposalState};
+    let (policy, value) = pushdeploy::setter::PolicyValue::parse_assignment(
+        "flux-system:mcp=registry.lan:5000/mcp:2-abc@sha256:1111111111111111111111111111111111111111111111111111111111111111",
+    )
+    .unwrap();
+    let values: pushdeploy::setter::Values = [(policy.clone(), value)].into();
+    let new = |head: &'static str, number: Option<i64>| NewProposal {
+        automation,
+        branch: "pushdeploy/mcp",
+        provider: "forgejo",
+        proposed: &values,
+        head,
+        base: "b0",
+        number,
+        url: Some("https://forge.example/acme/gitops/pulls/7"),
+        title: "Update mcp",
+    };
+    assert!(
+        journal
+            .open_proposal(automation, "pushdeploy/mcp")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let id = journal.record_proposal(&new("h1", Some(7))).await.unwrap();
+    assert_eq!(
+        journal.record_proposal(&new("h2", Some(7))).await.unwrap(),
+        id,
+        "the same request, updated"
+    );
+    let open = journal
+        .open_proposal(automation, "pushdeploy/mcp")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (open.head.as_str(), open.number, open.state),
+        ("h2", Some(7), ProposalState::Open)
+    );
+    assert_eq!(open.proposed, values, "values round-trip, digest included");
+    let newer = journal.record_proposal(&new("h3", Some(8))).await.unwrap();
+    assert_ne!(newer, id, "another request supersedes the open one");
+    let all = journal.proposals(Some(automation), 10).await.unwrap();
+    assert_eq!(
+        all.iter().map(|p| p.state).collect::<Vec<_>>(),
+        [ProposalState::Open, ProposalState::Superseded]
+    );
+    journal
+        .end_proposal(newer, ProposalState::Closed, "closed by a person")
+        .await
+        .unwrap();
+    let closed = journal
+        .last_closed_proposal(automation, "pushdeploy/mcp")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (closed.id, closed.note.as_deref()),
+        (newer, Some("closed by a person"))
+    );
+    assert!(
+        journal
+            .open_proposal(automation, "pushdeploy/mcp")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        journal
+            .prune_proposals(pushdeploy::clock::now() + 1)
+            .await
+            .unwrap(),
+        1,
+        "the superseded one"
+    );
+    assert_eq!(
+        journal.proposals(None, 10).await.unwrap().len(),
+        1,
+        "the closed one is kept"
+    );
+}
+
 #[tokio::test]
 async fn the_journal_keeps_its_contract_on_postgresql_as_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
@@ -205,7 +291,7 @@ async fn the_journal_keeps_its_contract_on_postgresql_as_on_sqlite() {
     );
     assert_eq!(
         tables,
-        "_sqlx_migrations,alerts,audit,deployments,events,liveness,pins,replicas,suspensions,tag_digests"
+        "_sqlx_migrations,alerts,audit,deployments,events,liveness,pins,proposals,replicas,suspensions,tag_digests"
     );
 }
 
