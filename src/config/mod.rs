@@ -204,6 +204,10 @@ fn resolve(context: &mut Context<'_>, mut raw: RawConfig) -> Settings {
             insert(&mut resolved.automations, automation.0.key.clone(), automation);
         }
     }
+    for (name, entry) in raw.pull_requests {
+        let origin = context.origin(&entry.referenced);
+        pull_request::for_manifest(context, &origin, &name, &entry, &mut resolved.automations);
+    }
     objects::link(context, &mut resolved);
     let data_dir = raw
         .data_dir

@@ -237,6 +237,53 @@ pub(super) fn pull_request(
     })
 }
 
+/// `pullRequests.<namespace/name>` of `pushdeploy.yaml`: pull-request mode for an automation
+/// read from the Flux manifests, which keep their own fields verbatim.
+pub(super) fn for_manifest(
+    context: &mut Context<'_>,
+    origin: &Origin,
+    name: &str,
+    raw: &Spanned<RawPullRequest>,
+    automations: &mut std::collections::BTreeMap<
+        ObjectKey,
+        (super::Automation, Option<super::selector::LabelSelector>),
+    >,
+) {
+    let Some((automation, _)) = ObjectKey::parse(name)
+        .ok()
+        .and_then(|key| automations.get_mut(&key))
+    else {
+        context.problems.add(
+            origin,
+            format!("pullRequests.{name} names no ImageUpdateAutomation; write namespace/name of one (`pushdeploy config check` lists them)"),
+        );
+        return;
+    };
+    if automation.pull_request.is_some() {
+        context.problems.add(
+            origin,
+            format!(
+                "pullRequests.{name}: automation {} has git.push.pullRequest already ({}); keep one",
+                automation.key, automation.origin
+            ),
+        );
+        return;
+    }
+    if automation.push_refspec.is_some() {
+        context.problems.add(
+            origin,
+            format!("pullRequests.{name}: git.push.refspec of automation {} ({}) cannot be combined with a pull request; remove one", automation.key, automation.origin),
+        );
+    }
+    let named =
+        (automation.push_branch != automation.checkout_branch).then(|| automation.push_branch.clone());
+    let url = automation.git.url.clone();
+    if let Some(mode) = pull_request(context, origin, &url, named.as_deref(), raw) {
+        automation.pull_request = Some(mode);
+        automation.push_branch = automation.checkout_branch.clone();
+    }
+}
+
 fn branch(
     context: &mut Context<'_>,
     at: &Origin,

@@ -27,6 +27,10 @@ pub struct RawConfig {
     pub image_policies: Vec<Spanned<RawPolicy>>,
     #[serde(default)]
     pub image_update_automations: Vec<Spanned<RawAutomation>>,
+    /// Pull-request mode for automations read from Flux manifests (which have no such
+    /// field), keyed by `namespace/name`.
+    #[serde(default)]
+    pub pull_requests: BTreeMap<String, Spanned<RawPullRequest>>,
     pub notifications: Option<RawNotifications>,
 }
 

@@ -218,3 +218,49 @@ fn every_pull_request_mistake_is_a_problem_at_its_line_with_the_remedy() {
         );
     }
 }
+
+#[test]
+fn flux_manifest_automations_take_pull_request_mode_from_pushdeploy_yaml() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pushdeploy.yaml");
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/testdata/gitops");
+    let secrets = "clusterSecrets:\n  flux-system/flux-system:\n    identityFile: keys/id\n    knownHostsFile: keys/known_hosts\n";
+    std::fs::write(
+        &path,
+        format!("{secrets}pullRequests:\n  flux-system/mcp:\n    token: {{fromEnv: GITHUB_TOKEN}}\n    reviewers: [alice]\n"),
+    )
+    .unwrap();
+    let env = |name: &str| (name == "GITHUB_TOKEN").then(|| "ghp_x".to_owned());
+    let settings = load_with_env(Some(&path), &[fixture.clone()], &env).unwrap();
+    let mode = mode_of(&settings, "flux-system/mcp");
+    assert_eq!(
+        mode.provider,
+        ForgeKind::Github,
+        "the manifest's remote is on github.com"
+    );
+    let Transport::Api(api) = &mode.transport else {
+        panic!("expected the API")
+    };
+    assert_eq!(
+        (api.base.as_str(), api.repository.as_str()),
+        ("https://api.github.com", "goldentooth/gitops")
+    );
+    assert_eq!(mode.reviewers, ["alice"]);
+
+    std::fs::write(
+        &path,
+        format!("{secrets}pullRequests:\n  flux-system/nope:\n    provider: github\n"),
+    )
+    .unwrap();
+    let found = problems(load_with_env(Some(&path), &[fixture], &env).unwrap_err());
+    assert!(
+        found.iter().any(|problem| problem.contains("pushdeploy.yaml:7")
+            && problem.contains("pullRequests.flux-system/nope names no ImageUpdateAutomation")),
+        "{found:#?}"
+    );
+}
+
+fn mode_of<'a>(settings: &'a Settings, key: &str) -> &'a PullRequestMode {
+    let automation = &settings.automations[&ObjectKey::parse(key).unwrap()];
+    automation.pull_request.as_ref().expect("pull-request mode")
+}
