@@ -207,6 +207,53 @@ async fn checks(settings: Settings) -> Vec<(bool, String)> {
             Ok(Err(error)) => lines.push((false, format!("{label}: {error}"))),
             Err(error) => lines.push((false, format!("{label}: {error}"))),
         }
+        if let Some(line) = pull_request_check(automation).await {
+            lines.push(line);
+        }
     }
     lines
+}
+
+/// Pull-request mode over the API: may the token open requests in the repository, and is it a
+/// fork (the request would stay in it)? Without a token (AGit, GitLab push options) the write
+/// probe above is the whole check.
+async fn pull_request_check(automation: &crate::config::Automation) -> Option<(bool, String)> {
+    let mode = automation.pull_request.as_ref()?;
+    let crate::config::Transport::Api(api) = &mode.transport else {
+        return Some((
+            true,
+            format!(
+                "pull requests {}: {} over the deploy key (no token; the write probe above covers it)",
+                automation.key,
+                mode.transport.name(mode.provider)
+            ),
+        ));
+    };
+    let label = format!(
+        "pull requests {} ({} {})",
+        automation.key,
+        api.kind.name(),
+        api.repository
+    );
+    let access = match crate::forge::Forge::new(api.clone()) {
+        Ok(forge) => forge.access().await,
+        Err(error) => Err(error),
+    };
+    Some(match access {
+        Ok(access) if access.fork_of.is_some() => (
+            false,
+            format!(
+                "{label}: the repository is a fork of {}; a request opened here would stay in the fork; point git.url at the upstream repository",
+                access.fork_of.unwrap_or_default()
+            ),
+        ),
+        Ok(access) if !access.can_push => (
+            false,
+            format!(
+                "{label}: the token may read the repository but not open pull requests; grant it write access"
+            ),
+        ),
+        Ok(_) => (true, format!("{label}: the token may open pull requests")),
+        Err(error) => (false, format!("{label}: {error}")),
+    })
 }

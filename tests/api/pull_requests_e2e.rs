@@ -30,7 +30,7 @@ fn name(kind: ForgeKind) -> &'static str {
     }
 }
 
-fn config(registry: &str, remote: &Remote, data: &Path, forge: &FakeForge, extra: &str) -> String {
+fn config_text(registry: &str, remote: &Remote, data: &Path, forge: &FakeForge, extra: &str) -> String {
     let push = format!(
         "        messageTemplate: 'chore(flux): update mcp image to {{{{range .Changed.Changes}}}}{{{{.NewValue}}}}{{{{end}}}}'
       push:
@@ -59,7 +59,7 @@ fn start(dir: &Path, kind: ForgeKind, extra: &str) -> (Remote, Registry, FakeFor
     let forge = FakeForge::start(kind, &remote.bare, "acme/gitops");
     let port = crate::support::free_port();
     let registry = Registry::notifying(&dir.join("registry"), port, NOTIFY);
-    let text = config(&registry.host(), &remote, &dir.join("data"), &forge, extra);
+    let text = config_text(&registry.host(), &remote, &dir.join("data"), &forge, extra);
     let env = [
         ("NOTIFY_AUTH", NOTIFY),
         ("ADMIN_TOKEN", ADMIN),
@@ -370,4 +370,62 @@ fn a_token_without_permission_and_a_rate_limit_are_said_with_the_remedy_and_retr
         "main untouched"
     );
     forge.assert_no_violations();
+}
+
+/// `pushdeploy check` in pull-request mode asks the platform, before any write, whether the
+/// token may open requests there and whether the repository is a fork.
+#[test]
+fn check_says_before_any_write_whether_the_token_may_open_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let remote = Remote::seeded(dir.path(), &gitops_fixture());
+    let forge = FakeForge::start(ForgeKind::Gitea, &remote.bare, "acme/gitops");
+    let config = dir.path().join("pushdeploy.yaml");
+    let text =
+        config_text("127.0.0.1:9", &remote, &dir.path().join("data"), &forge, "").replace("{port}", "0");
+    std::fs::write(&config, text).unwrap();
+    let check = || {
+        let output = assert_cmd::Command::cargo_bin("pushdeploy")
+            .unwrap()
+            .args(["check", "--config"])
+            .arg(&config)
+            .env("FORGE_TOKEN", FORGE_TOKEN)
+            .env("NOTIFY_AUTH", NOTIFY)
+            .env("ADMIN_TOKEN", ADMIN)
+            .env_remove("PUSHDEPLOY_CONFIG")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8(output.stdout).unwrap();
+        stdout
+            .lines()
+            .find(|line| line.contains("pull requests flux-system/mcp"))
+            .unwrap_or_else(|| panic!("no pull request line: {stdout}"))
+            .to_owned()
+    };
+    assert_eq!(
+        check(),
+        "PASS pull requests flux-system/mcp (gitea acme/gitops): the token may open pull requests"
+    );
+    forge.set_permissions(false);
+    let line = check();
+    assert!(
+        line.starts_with("FAIL ") && line.contains("may read the repository but not open pull requests"),
+        "{line}"
+    );
+    forge.set_permissions(true);
+    forge.set_fork(Some("upstream/gitops"));
+    let line = check();
+    assert!(
+        line.starts_with("FAIL ") && line.contains("is a fork of upstream/gitops"),
+        "{line}"
+    );
+    forge.set_fork(None);
+    forge.assert_no_violations();
+    // The platform no longer takes the token (revoked): 401, named, the token not shown.
+    forge.set_token("another-token-entirely");
+    let line = check();
+    assert!(
+        line.starts_with("FAIL ") && line.contains("(401)") && line.contains("issue a new token"),
+        "{line}"
+    );
+    assert!(!line.contains(FORGE_TOKEN));
 }
