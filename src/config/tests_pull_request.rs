@@ -231,7 +231,7 @@ fn flux_manifest_automations_take_pull_request_mode_from_pushdeploy_yaml() {
     )
     .unwrap();
     let env = |name: &str| (name == "GITHUB_TOKEN").then(|| "ghp_x".to_owned());
-    let settings = load_with_env(Some(&path), &[fixture.clone()], &env).unwrap();
+    let settings = load_with_env(Some(&path), std::slice::from_ref(&fixture), &env).unwrap();
     let mode = mode_of(&settings, "flux-system/mcp");
     assert_eq!(
         mode.provider,
