@@ -244,13 +244,17 @@ impl Engine {
             };
             results.push((intent, outcome));
         }
-        if proposed.in_checkout
-            && let Some(open) = &open
-        {
-            // Everything it proposed is in the checkout branch: merged (or made by hand).
-            let note = format!("its values are in {}", automation.checkout_branch);
-            self.end_request(open, ProposalState::Merged, &note).await;
-        }
+        let open = match open {
+            // Everything it proposed is in the checkout branch: merged (or made by hand). What
+            // was pushed now, if anything, is a new request.
+            Some(open) if proposed.in_checkout || proposed.carried_merged => {
+                let note = format!("its values are in {}", automation.checkout_branch);
+                self.end_request(&open, ProposalState::Merged, &note).await;
+                self.merged(automation, &open).await;
+                None
+            }
+            other => other,
+        };
         let Some(push) = proposed.push else {
             return results;
         };

@@ -52,6 +52,9 @@ pub struct Proposed {
     /// The checkout branch already has every value that was asked and carried: the open
     /// request (if any) is merged or obsolete.
     pub in_checkout: bool,
+    /// The checkout branch already has every value the open request proposed (it was merged,
+    /// or made by hand): this proposal starts a new request instead of amending that one.
+    pub carried_merged: bool,
 }
 
 impl Proposed {
@@ -66,6 +69,7 @@ impl Proposed {
                 .collect(),
             push: None,
             in_checkout: false,
+            carried_merged: false,
         }
     }
 }
@@ -101,6 +105,23 @@ pub fn propose(
         .into_iter()
         .map(|held| held.map(|reason| Outcome::Skipped { reason }))
         .collect();
+    // Is what the open request proposed in the checkout branch already? Then it was merged
+    // (an API would say so; AGit and push options cannot): nothing of it is carried, and the
+    // push starts a new request rather than amending the merged one.
+    let carried_merged = !job.carried.is_empty()
+        && setter::apply_files(&root, update_path, marked.clone(), &job.carried, Mode::DryRun)
+            .map_err(|error| GitopsError::UpdatePath(error.to_string()))?
+            .changes
+            .is_empty();
+    let job = &if carried_merged {
+        ProposalJob {
+            carried: Values::new(),
+            lease: None,
+            ..job.clone()
+        }
+    } else {
+        job.clone()
+    };
     let mut values = job.carried.clone();
     for (intent, outcome) in job.intents.iter().zip(&outcomes) {
         if outcome.is_none() {
@@ -129,6 +150,7 @@ pub fn propose(
             outcomes,
             push: None,
             in_checkout: true,
+            carried_merged,
         });
     }
     // Only what still differs from the checkout branch is proposed.
@@ -156,6 +178,7 @@ pub fn propose(
             body,
         }),
         in_checkout: false,
+        carried_merged,
     })
 }
 

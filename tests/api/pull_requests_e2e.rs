@@ -429,3 +429,205 @@ fn check_says_before_any_write_whether_the_token_may_open_requests() {
     );
     assert!(!line.contains(FORGE_TOKEN));
 }
+
+/// `(pushes, options, refs)` the pre-receive hook recorded, one entry per push.
+fn recorded_pushes(record: &Path) -> Vec<(Vec<String>, Vec<String>)> {
+    let text = std::fs::read_to_string(record).unwrap_or_default();
+    let mut pushes: Vec<(Vec<String>, Vec<String>)> = Vec::new();
+    for line in text.lines() {
+        if line.starts_with("push options=") {
+            pushes.push((Vec::new(), Vec::new()));
+        } else if let (Some(option), Some(last)) = (line.strip_prefix("option="), pushes.last_mut()) {
+            last.0.push(option.to_owned());
+        } else if let (Some(reference), Some(last)) = (line.strip_prefix("ref "), pushes.last_mut()) {
+            last.1.push(reference.to_owned());
+        }
+    }
+    pushes
+}
+
+/// AGit over the deploy key alone, end to end: no token, no API. The registry push becomes a
+/// push to `refs/for/main` with the request's options; a newer tag amends it (`force-push`);
+/// once main holds the proposal (merged on the platform) the next tag starts a new request.
+#[test]
+fn agit_proposals_over_the_deploy_key_alone_open_amend_and_start_anew_after_a_merge() {
+    let dir = tempfile::tempdir().unwrap();
+    let remote = Remote::seeded(dir.path(), &gitops_fixture());
+    git(&remote.bare, &["config", "receive.advertisePushOptions", "true"]);
+    let record = crate::push_targets::record_pushes(&remote.bare);
+    let seed = remote.head("main");
+    let sshd = crate::support::sshd::Sshd::start(&dir.path().join("sshd"), false);
+    let port = crate::support::free_port();
+    let registry = Registry::notifying(&dir.path().join("registry"), port, NOTIFY);
+    let url = sshd.url(&remote.bare);
+    let text = crate::support::mcp_config(
+        &registry.host(),
+        &url,
+        &dir.path().join("data"),
+        &crate::support::notify_and_admin_access("ADMIN_TOKEN"),
+        "      push:\n        pullRequest: {provider: forgejo}\n",
+    )
+    .replace(
+        &format!("      url: {url}\n"),
+        &format!(
+            "      url: {url}\n      auth: {{ssh: {{privateKeyFile: {}, knownHostsFile: {}}}}}\n",
+            sshd.deploy_key.display(),
+            sshd.known_hosts.display()
+        ),
+    );
+    let app = App::start_on(
+        port,
+        dir.path(),
+        &text,
+        &[("NOTIFY_AUTH", NOTIFY), ("ADMIN_TOKEN", ADMIN)],
+    );
+    let topic = format!("topic={BRANCH}");
+
+    registry.push("goldentooth-mcp", FIRST, "a");
+    let pushes = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        wait_for("the AGit push", Duration::from_secs(60), || {
+            let pushes = recorded_pushes(&record);
+            (!pushes.is_empty()).then_some(pushes)
+        })
+    }))
+    .unwrap_or_else(|_| panic!("no push; log:\n{}", app.logs()));
+    let (options, refs) = &pushes[0];
+    assert_eq!(options[0], topic, "{options:?}");
+    assert!(
+        options[1].starts_with("title=chore") || options[1].starts_with("title=Update"),
+        "{options:?}"
+    );
+    assert!(options[2].starts_with("description="), "{options:?}");
+    assert!(
+        !options.iter().any(|option| option.starts_with("force-push")),
+        "a new request: {options:?}"
+    );
+    let first = refs[0]
+        .strip_prefix("refs/for/main ")
+        .expect("pushed to refs/for/main")
+        .to_owned();
+    assert_eq!(remote.head("main"), seed, "main is not written");
+    let diff = changed_lines(&remote.bare, &seed, &first);
+    assert!(diff.len() == 2 && diff[1].contains(FIRST), "{diff:?}");
+    let open = wait_for("/status to list the request", Duration::from_secs(30), || {
+        status(&app)["pull_requests"].as_array()?.first().cloned()
+    });
+    assert_eq!(
+        (open["state"].as_str(), open["branch"].as_str()),
+        (Some("open"), Some(BRANCH))
+    );
+    assert!(
+        open["number"].is_null(),
+        "AGit does not tell the number: {open:#}"
+    );
+
+    // A newer tag amends the request.
+    registry.push("goldentooth-mcp", SECOND, "b");
+    let pushes = wait_for("the amending push", Duration::from_secs(60), || {
+        let pushes = recorded_pushes(&record);
+        (pushes.len() == 2).then_some(pushes)
+    });
+    let (options, refs) = &pushes[1];
+    assert!(
+        options.contains(&topic) && options.contains(&"force-push=true".to_owned()),
+        "{options:?}"
+    );
+    let second = refs[0].strip_prefix("refs/for/main ").unwrap().to_owned();
+    assert_eq!(
+        git(&remote.bare, &["rev-parse", &format!("{second}^")]).trim(),
+        seed
+    );
+
+    // The platform merges it (main now holds the proposal); the next tag is a new request.
+    git(&remote.bare, &["update-ref", "refs/heads/main", &second, &seed]);
+    registry.push("goldentooth-mcp", THIRD, "c");
+    let pushes = wait_for("the push of a new request", Duration::from_secs(60), || {
+        let pushes = recorded_pushes(&record);
+        (pushes.len() == 3).then_some(pushes)
+    });
+    let (options, refs) = &pushes[2];
+    assert!(
+        !options.iter().any(|option| option.starts_with("force-push")),
+        "a new request, not an amendment: {options:?}"
+    );
+    let third = refs[0].strip_prefix("refs/for/main ").unwrap();
+    assert_eq!(
+        git(&remote.bare, &["rev-parse", &format!("{third}^")]).trim(),
+        second,
+        "built on the merged main"
+    );
+    let history = api_get(&app, "/api/v1/policies/flux-system/mcp/history");
+    assert!(
+        history.contains(&format!("\"tag\":\"{SECOND}\"")) && history.contains("\"state\":\"merged\""),
+        "{history}"
+    );
+    assert_eq!(remote.head("main"), second, "pushdeploy never wrote main");
+}
+
+/// A branch template naming `.Policy` opens one request per policy, each changing only its
+/// own policy's markers, and each amended on its own.
+#[test]
+fn a_branch_per_policy_keeps_one_request_per_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed = dir.path().join("seed");
+    crate::support::git::copy_tree(&gitops_fixture(), &seed);
+    std::fs::write(
+        seed.join("apps/mcp/worker.yaml"),
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: worker\n  namespace: mcp\nspec:\n  template:\n    spec:\n      containers:\n        - name: worker\n          image: registry.goldentooth.net/goldentooth-mcp:latest # {\"$imagepolicy\": \"flux-system:worker\"}\n",
+    )
+    .unwrap();
+    let remote = Remote::seeded(dir.path(), &seed);
+    let forge = FakeForge::start(ForgeKind::Github, &remote.bare, "acme/gitops");
+    let port = crate::support::free_port();
+    let registry = Registry::notifying(&dir.path().join("registry"), port, NOTIFY);
+    let text = config_text(
+        &registry.host(),
+        &remote,
+        &dir.path().join("data"),
+        &forge,
+        "          branch: 'pushdeploy/{{ .Policy.Name }}'\n",
+    )
+    .replace(
+        "imageUpdateAutomations:",
+        "  - name: worker\n    imageRepositoryRef: {name: mcp}\n    filterTags: {pattern: '^(?P<num>[0-9]+)-[a-f0-9]+$', extract: '$num'}\n    policy: {numerical: {order: asc}}\nimageUpdateAutomations:",
+    );
+    let env = [
+        ("NOTIFY_AUTH", NOTIFY),
+        ("ADMIN_TOKEN", ADMIN),
+        ("FORGE_TOKEN", FORGE_TOKEN),
+    ];
+    let app = App::start_on(port, dir.path(), &text, &env);
+    let seed_head = remote.head("main");
+
+    registry.push("goldentooth-mcp", FIRST, "a");
+    let pulls = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        wait_for("one request per policy", Duration::from_secs(60), || {
+            let pulls = forge.pulls();
+            (pulls.len() == 2 && pulls.iter().all(|pull| !pull.labels.is_empty())).then_some(pulls)
+        })
+    }))
+    .unwrap_or_else(|_| panic!("requests {:#?}; log:\n{}", forge.pulls(), app.logs()));
+    let mut heads: Vec<&str> = pulls.iter().map(|pull| pull.head.as_str()).collect();
+    heads.sort_unstable();
+    assert_eq!(heads, ["pushdeploy/mcp", "pushdeploy/worker"]);
+    for (branch, file) in [
+        ("pushdeploy/mcp", DEPLOYMENT),
+        ("pushdeploy/worker", "apps/mcp/worker.yaml"),
+    ] {
+        let changed = git(&remote.bare, &["diff", "--name-only", &seed_head, branch]);
+        assert_eq!(changed.trim(), file, "{branch} changes only its policy's file");
+    }
+
+    registry.push("goldentooth-mcp", SECOND, "b");
+    wait_for("both requests amended", Duration::from_secs(60), || {
+        let pulls = forge.pulls();
+        (pulls.len() == 2 && pulls.iter().all(|pull| pull.title.contains(SECOND))).then_some(())
+    });
+    assert!(
+        remote
+            .show("pushdeploy/worker", "apps/mcp/worker.yaml")
+            .contains(SECOND)
+    );
+    assert_eq!(remote.head("main"), seed_head);
+    forge.assert_no_violations();
+}
