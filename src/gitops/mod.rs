@@ -10,6 +10,7 @@ mod failure;
 mod local;
 mod markers;
 mod message;
+mod proposal_push;
 mod propose;
 mod signed;
 mod targets;
@@ -20,7 +21,8 @@ pub use crate::template::Template;
 pub use error::{GitCause, GitopsError, IoCause};
 pub use failure::{ForgeCause, TaskCause, WriteFailure};
 pub use message::render as render_message;
-pub use propose::{ProposalJob, ProposalPush, Proposed, branch_of, transport_options};
+pub use proposal_push::transport_options;
+pub use propose::{ProposalJob, ProposalPush, Proposed, branch_of};
 pub use workspace::{LogEntry, Workspace};
 pub use writer::{Inspection, WriterHandle, Writers, redact_userinfo};
 

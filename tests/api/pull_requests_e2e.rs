@@ -443,6 +443,21 @@ fn recorded_pushes(record: &Path) -> Vec<(Vec<String>, Vec<String>)> {
             last.1.push(reference.to_owned());
         }
     }
+    // The hook appends line by line, and runs while the pushed objects are still quarantined:
+    // a push is complete once its ref line is written and its commit is in the repository.
+    let bare = record.with_extension("git");
+    pushes.retain(|(_, refs)| {
+        refs.first()
+            .and_then(|reference| reference.split_whitespace().nth(1))
+            .is_some_and(|commit| {
+                std::process::Command::new("git")
+                    .arg("-C")
+                    .arg(&bare)
+                    .args(["cat-file", "-e", &format!("{commit}^{{commit}}")])
+                    .status()
+                    .is_ok_and(|status| status.success())
+            })
+    });
     pushes
 }
 
