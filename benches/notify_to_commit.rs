@@ -28,6 +28,12 @@ use std::time::{Duration, Instant};
 #[path = "../tests/api/support/postgres.rs"]
 mod postgres;
 
+/// The tests' harnesses; the pull-request part uses the Forgejo fake (`support/forge/`),
+/// which validates every call against Forgejo's OpenAPI description as in the tests.
+#[allow(dead_code)] // the bench uses part of the harness
+#[path = "../tests/api/support/mod.rs"]
+mod support;
+
 /// A free TCP port on loopback (what the harness above asks its parent module for).
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -335,6 +341,9 @@ fn main() {
     if std::env::var("BENCH_ONLY").as_deref() == Ok("sinks") {
         return sinks(root.path());
     }
+    if std::env::var("BENCH_ONLY").as_deref() == Ok("pr") {
+        return pull_requests(root.path());
+    }
     let (settings, bare) = setup(&root.path().join("latency"), 1, Duration::ZERO);
     let url = format!("file://{}", bare.display());
     let mut latencies = latency(settings, &bare, 100);
@@ -375,6 +384,73 @@ fn main() {
     }
     burst(&root.path().join("burst"));
     sinks(root.path());
+    pull_requests(root.path());
+}
+
+/// Pull-request mode against a direct write, in the same run: notification → the request on
+/// the (fake) Forgejo proposing the tag (the branch pushed with its lease, the open request read
+/// back from the platform, its title and body updated), against notification → commit on main.
+fn pull_requests(root: &Path) {
+    const RUNS: usize = 50;
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let (settings, bare) = setup(&root.join("pr-direct"), 1, Duration::ZERO);
+    let mut direct = latency(settings, &bare, RUNS);
+    let (mut settings, bare) = setup(&root.join("pr-mode"), 1, Duration::ZERO);
+    let forge = support::forge::FakeForge::start(support::forge::ForgeKind::Forgejo, &bare, "acme/gitops");
+    let automation = settings.automations.values_mut().next().unwrap();
+    automation.pull_request = Some(pushdeploy::config::PullRequestMode {
+        provider: pushdeploy::forge::ForgeKind::Forgejo,
+        transport: pushdeploy::config::Transport::Api(pushdeploy::forge::ForgeApi {
+            kind: pushdeploy::forge::ForgeKind::Forgejo,
+            base: forge.api_base(),
+            repository: "acme/gitops".to_owned(),
+            token: secrecy::SecretString::from(support::forge::FORGE_TOKEN.to_owned()),
+            ca_pem: Vec::new(),
+        }),
+        branch: pushdeploy::config::BranchName::parse(pushdeploy::config::DEFAULT_BRANCH).unwrap(),
+        title: None,
+        body: None,
+        labels: Vec::new(),
+        reviewers: Vec::new(),
+        draft: false,
+        auto_merge: false,
+        origin: Origin::default(),
+    });
+    let service = Service::start(settings);
+    let mut proposed = Vec::new();
+    for run in 1..=RUNS {
+        let tag = format!("{run}-b");
+        let body = event(&format!("pr-{run}"), "app0", &tag);
+        let start = Instant::now();
+        assert_eq!(post(service.port, &body), 200);
+        let deadline = start + Duration::from_secs(30);
+        // The request's title names the tag once the update reached the platform.
+        while !forge
+            .pulls()
+            .iter()
+            .any(|pull| pull.title.ends_with(&format!(" to {tag}")))
+        {
+            assert!(
+                Instant::now() < deadline,
+                "notification {run} never reached the request"
+            );
+            std::thread::yield_now();
+        }
+        proposed.push(start.elapsed());
+    }
+    service.stop();
+    assert_eq!(forge.pulls().len(), 1, "one request, updated {RUNS} times");
+    assert!(forge.violations().is_empty(), "{:?}", forge.violations());
+    let (direct_p50, direct_p99) = (percentile(&mut direct, 0.5), percentile(&mut direct, 0.99));
+    let (pr_p50, pr_p99) = (percentile(&mut proposed, 0.5), percentile(&mut proposed, 0.99));
+    println!(
+        "notification -> commit on main: p50 {:>6.1} ms, p99 {:>6.1} ms; notification -> pull request updated on the (fake) Forgejo: p50 {:>6.1} ms ({:.2}x), p99 {:>6.1} ms ({RUNS} tags, one request)",
+        ms(direct_p50),
+        ms(direct_p99),
+        ms(pr_p50),
+        pr_p50.as_secs_f64() / direct_p50.as_secs_f64(),
+        ms(pr_p99)
+    );
 }
 
 /// The same latency without alert sinks and with a sink that never answers and hears of every

@@ -108,8 +108,8 @@ pub struct PullRequestMode {
     pub provider: ForgeKind,
     pub transport: Transport,
     pub branch: BranchName,
-    /// Title and body templates (Flux's commit template data); `None`: the commit message's
-    /// first line, and a list of the changes.
+    /// Title and body templates (Flux's commit template data); `None`: the messageTemplate's
+    /// first line (or `Update POLICY to TAG`), and a list of the changes.
     pub title: Option<MessageTemplate>,
     pub body: Option<MessageTemplate>,
     pub labels: Vec<String>,

@@ -75,6 +75,14 @@ pub fn render(
     Ok(message)
 }
 
+/// `Update POLICY to TAG` for one policy, `Update N images of AUTOMATION` for more.
+fn default_title(automation: &crate::domain::ObjectKey, values: &crate::setter::Values) -> String {
+    match values.iter().collect::<Vec<_>>().as_slice() {
+        [(policy, value)] => format!("Update {policy} to {}", value.tag),
+        many => format!("Update {} images of {automation}", many.len()),
+    }
+}
+
 /// The title and body of a pull request for `changes`: `git.push.pullRequest.title`/`body`
 /// rendered over the same data as the commit message, or by default the commit message's
 /// first line and a list of the changes followed by the rest of the message. A template that
@@ -83,6 +91,7 @@ pub fn proposal_text(
     automation: &Automation,
     mode: &crate::config::PullRequestMode,
     changes: &[Change],
+    values: &crate::setter::Values,
     commit_message: &str,
 ) -> Result<(String, String), GitopsError> {
     let key = &automation.key;
@@ -101,9 +110,16 @@ pub fn proposal_text(
     };
     let mut lines = commit_message.lines();
     let first = lines.next().unwrap_or_default().trim().to_owned();
+    let own_message = automation
+        .message_template
+        .as_ref()
+        .is_some_and(|template| !template.text.is_empty());
     let title = match &mode.title {
         Some(template) => render(template, "title")?.trim().to_owned(),
-        None => first,
+        // The commit message's first line, when it is the automation's own; Flux's default
+        // ("Update from image update automation") would name no tag in any request.
+        None if own_message => first,
+        None => default_title(key, values),
     };
     let title = if title.is_empty() {
         format!("Update images of {key}")
@@ -278,5 +294,66 @@ mod tests {
             message,
             "Update from image update automation\n\nPushdeploy-Cause: promote\n"
         );
+    }
+
+    fn pull_request(title: Option<&str>, body: Option<&str>) -> crate::config::PullRequestMode {
+        let template = |text: &str| MessageTemplate::parse(text, Origin::default()).unwrap();
+        crate::config::PullRequestMode {
+            provider: crate::forge::ForgeKind::Forgejo,
+            transport: crate::config::Transport::AGit,
+            branch: crate::config::BranchName::parse(crate::config::DEFAULT_BRANCH).unwrap(),
+            title: title.map(template),
+            body: body.map(template),
+            labels: Vec::new(),
+            reviewers: Vec::new(),
+            draft: false,
+            auto_merge: false,
+            origin: Origin::default(),
+        }
+    }
+
+    #[test]
+    fn a_pull_request_is_titled_by_its_tag_unless_the_automation_or_the_request_says_otherwise() {
+        let changes = [change("ns:a", "apps/a.yaml", "r/a:1-x", "r/a:2-y")];
+        let (policy, value) = crate::setter::PolicyValue::parse_assignment("ns:a=r/a:2-y").unwrap();
+        let values: crate::setter::Values = [(policy, value)].into();
+        let flux_default = automation(None, Origin::default());
+        let message = render(&flux_default, &changes, &[]).unwrap();
+        let (title, body) = proposal_text(
+            &flux_default,
+            &pull_request(None, None),
+            &changes,
+            &values,
+            &message,
+        )
+        .unwrap();
+        assert_eq!(title, "Update ns/a to 2-y", "Flux's default message names no tag");
+        assert_eq!(
+            body,
+            "pushdeploy proposes these image updates for flux-system/mcp:\n\n- `apps/a.yaml:22` (ns/a): `r/a:1-x` → `r/a:2-y`\n"
+        );
+        let own = automation(
+            Some("deploy {{range .Changed.Changes}}{{.NewValue}}{{end}}\n\nWhy: CI"),
+            Origin::default(),
+        );
+        let message = render(&own, &changes, &[]).unwrap();
+        let (title, body) =
+            proposal_text(&own, &pull_request(None, None), &changes, &values, &message).unwrap();
+        assert_eq!(title, "deploy r/a:2-y");
+        assert!(
+            body.ends_with("\nWhy: CI\n"),
+            "the rest of the message follows: {body}"
+        );
+        let asked = pull_request(
+            Some("Ship {{ len .Changed.Changes }}"),
+            Some("{{ .AutomationObject.Name }}"),
+        );
+        let (title, body) = proposal_text(&own, &asked, &changes, &values, &message).unwrap();
+        assert_eq!((title.as_str(), body.as_str()), ("Ship 1", "mcp"));
+        let broken = pull_request(Some("{{ .Values.nope }}"), None);
+        let error = proposal_text(&own, &broken, &changes, &values, &message)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("git.push.pullRequest.title"), "{error}");
     }
 }

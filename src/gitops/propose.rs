@@ -154,7 +154,7 @@ pub fn propose(
     values.retain(|policy, _| applied.changes.iter().any(|change| &change.policy == policy));
     let trailers = trailers(&job.intents, &values);
     let text = message::render(automation, &applied.changes, &trailers)?;
-    let (title, body) = message::proposal_text(automation, mode, &applied.changes, &text)?;
+    let (title, body) = message::proposal_text(automation, mode, &applied.changes, &values, &text)?;
     let mut files: Vec<_> = applied.changes.iter().map(|change| change.file.clone()).collect();
     files.dedup();
     let signer = automation.signing_key.as_ref().map(|key| &*key.signer);
