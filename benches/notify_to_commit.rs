@@ -23,25 +23,12 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// The tests' throwaway PostgreSQL cluster (initdb + pg_ctl on a free port).
-#[allow(dead_code)] // the bench uses only part of the harness
-#[path = "../tests/api/support/postgres.rs"]
-mod postgres;
-
-/// The tests' harnesses; the pull-request part uses the Forgejo fake (`support/forge/`),
-/// which validates every call against Forgejo's OpenAPI description as in the tests.
+/// The tests' harnesses: the throwaway PostgreSQL cluster (initdb + pg_ctl on a free port)
+/// and, for the pull-request part, the Forgejo fake (`support/forge/`), which validates every
+/// call against Forgejo's OpenAPI description as in the tests.
 #[allow(dead_code)] // the bench uses part of the harness
 #[path = "../tests/api/support/mod.rs"]
 mod support;
-
-/// A free TCP port on loopback (what the harness above asks its parent module for).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn git(dir: &Path, args: &[&str]) -> String {
     let output = Command::new("git")
@@ -500,7 +487,7 @@ fn sinks(root: &Path) {
 
 /// SQLite against PostgreSQL, in the same run: latency, accepted durable events/s, failover.
 fn backends(root: &Path, floor: Duration) {
-    let postgres = postgres::Postgres::start();
+    let postgres = support::postgres::Postgres::start();
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     let mut results = Vec::new();
     for backend in ["sqlite", "postgresql"] {

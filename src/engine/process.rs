@@ -30,11 +30,12 @@ impl Engine {
                 commit,
             } => (state, reason, commit),
             Processed::RetryLater(reason) => {
+                let delay = reason.delay(RETRY_DELAY);
                 self.retry_at
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
-                    .insert(event.id, std::time::Instant::now() + RETRY_DELAY);
-                return tracing::warn!(%reason, "will retry the event");
+                    .insert(event.id, std::time::Instant::now() + delay);
+                return tracing::warn!(%reason, retry_in_s = delay.as_secs(), "will retry the event");
             }
         };
         // The shard moved to another replica while this one worked (its lease connection
