@@ -246,6 +246,12 @@ impl FakeForge {
         pulls
     }
 
+    /// The title of each pull request, in order: read without asking git, so a caller polling
+    /// it in a loop (the bench) does not hold the fake's state while git runs.
+    pub fn titles(&self) -> Vec<String> {
+        self.state().pulls.iter().map(|pull| pull.title.clone()).collect()
+    }
+
     /// Requests that did not match the description (or the auth), and answers of the fake's own
     /// that did not: must be empty at the end of every test.
     pub fn violations(&self) -> Vec<String> {
