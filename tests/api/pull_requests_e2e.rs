@@ -165,6 +165,35 @@ fn the_request_lifecycle_on(kind: ForgeKind) {
     );
     assert_eq!(remote.head("main"), seed);
 
+    // 2b. The newer tag is deleted from the registry: the next scan picks the older one, and
+    //     the request is not moved backwards.
+    registry.delete("goldentooth-mcp", SECOND);
+    let decided = status(&app)["scans_decided"].as_u64().unwrap();
+    let (code, body) = app.post(
+        "/api/v1/repositories/flux-system/mcp/scan",
+        &[
+            ("authorization", &format!("Bearer {ADMIN}")),
+            ("content-type", "application/json"),
+        ],
+        b"{}",
+    );
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains(&format!("\"selected\":\"{FIRST}\"")), "{body}");
+    wait_for("the scan to be decided", Duration::from_secs(30), || {
+        (status(&app)["scans_decided"].as_u64()? > decided).then_some(())
+    });
+    let pulls = forge.pulls();
+    assert_eq!(pulls.len(), 1);
+    assert!(
+        pulls[0].title.contains(SECOND),
+        "not moved back to 2-…: {pulls:#?}"
+    );
+    assert!(remote.show(BRANCH, DEPLOYMENT).contains(SECOND));
+    assert!(
+        app.logs().contains("the request is not moved backwards"),
+        "said in the log"
+    );
+
     // 3. Merged on the platform: main has it; the next push opens a new request.
     forge.merge(opened.number);
     assert!(remote.show("main", DEPLOYMENT).contains(SECOND));

@@ -85,6 +85,25 @@ fn journal_failure(error: &crate::journal::JournalError) -> (WriteFailure, bool)
     (WriteFailure::Cycle(error), true)
 }
 
+/// Why automation must not move the open request `open` backwards with `intent` (never
+/// downgrade, as for the checkout branch): the request proposes a tag the policy ranks above.
+fn backwards(open: &crate::journal::Proposal, intent: &Intent) -> Option<String> {
+    if intent.explicit() {
+        return None;
+    }
+    let ranking = intent.ranking()?;
+    let proposed = open.proposed.get(intent.policy())?.tag.as_str();
+    let new = intent.value().tag.as_str();
+    let above = proposed != new && ranking.select(&[new, proposed]).ok() == Some(proposed);
+    above.then(|| {
+        format!(
+            "{}: {} proposes {proposed}, which the policy ranks above {new}; the request is not moved backwards (promote explicitly to do that)",
+            intent.policy(),
+            request_of(open, RequestAction::Unchanged),
+        )
+    })
+}
+
 fn value_text(values: &Values) -> String {
     values
         .iter()
@@ -189,6 +208,11 @@ impl Engine {
                     changes: Vec::new(),
                     request: request_of(open, RequestAction::Unchanged),
                 });
+            } else if let Some(open) = &open
+                && let Some(reason) = backwards(open, intent)
+            {
+                tracing::info!(automation = %automation.key, branch, "{reason}");
+                *outcome = Some(Outcome::Skipped { reason });
             } else if let Some(closed) = closed.as_ref().filter(|_| !intent.explicit())
                 && closed.proposed.get(intent.policy()) == Some(value)
             {
