@@ -225,6 +225,11 @@ fn the_request_lifecycle_on(kind: ForgeKind) {
         .unwrap_or_else(|| panic!("the merged deployment is in history: {history:#}"));
     assert_eq!(merged["pull_request"]["number"], opened.number, "{merged:#}");
     assert_eq!(merged["pull_request"]["state"], "merged", "{merged:#}");
+    assert_eq!(
+        status(&app)["policies"]["flux-system/mcp"]["deployed"],
+        SECOND,
+        "the merge is the deployment /status reports"
+    );
     let proposed = history
         .as_array()
         .unwrap()

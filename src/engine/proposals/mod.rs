@@ -387,6 +387,17 @@ impl Engine {
                 tracing::error!(%policy, %error, "the merged pull request's deployment could not be recorded");
             }
             self.note_deployed(policy, value.tag.as_str());
+            // A deployment like any other for the alerts (notices, commit statuses).
+            if let Some(observer) = self.on_pushed.get() {
+                observer(super::reports::Pushed {
+                    automation: automation.key.to_string(),
+                    remote: crate::domain::redact_url(&automation.git.url).into_owned(),
+                    policy: policy.to_string(),
+                    tag: value.tag.to_string(),
+                    commit: proposal.head.clone(),
+                    cause: cause.clone(),
+                });
+            }
         }
     }
 
