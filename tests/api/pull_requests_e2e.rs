@@ -634,7 +634,7 @@ fn a_branch_per_policy_keeps_one_request_per_policy() {
         &remote,
         &dir.path().join("data"),
         &forge,
-        "          branch: 'pushdeploy/{{ .Policy.Name }}'\n",
+        "          branch: 'pushdeploy/{{ .Policy.Name }}'\n          draft: true\n",
     )
     .replace(
         "imageUpdateAutomations:",
@@ -656,6 +656,10 @@ fn a_branch_per_policy_keeps_one_request_per_policy() {
         })
     }))
     .unwrap_or_else(|_| panic!("requests {:#?}; log:\n{}", forge.pulls(), app.logs()));
+    assert!(
+        pulls.iter().all(|pull| pull.draft),
+        "opened as drafts: {pulls:#?}"
+    );
     let mut heads: Vec<&str> = pulls.iter().map(|pull| pull.head.as_str()).collect();
     heads.sort_unstable();
     assert_eq!(heads, ["pushdeploy/mcp", "pushdeploy/worker"]);
@@ -678,5 +682,39 @@ fn a_branch_per_policy_keeps_one_request_per_policy() {
             .contains(SECOND)
     );
     assert_eq!(remote.head("main"), seed_head);
+    forge.assert_no_violations();
+}
+
+/// A remote that is a fork: the request would stay in the fork, so none is opened; the event
+/// fails for good with the remedy, and nothing is left behind, neither request nor branch.
+#[test]
+fn a_fork_is_refused_before_a_request_is_opened_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let (remote, registry, forge, app) = start(dir.path(), ForgeKind::Gitea, "");
+    forge.set_fork(Some("upstream/gitops"));
+    registry.push("goldentooth-mcp", FIRST, "a");
+    let error = wait_for("the refusal in /status", Duration::from_secs(60), || {
+        let status = status(&app);
+        status["automations"]["flux-system/mcp"]["last_error"]["reason"]
+            .as_str()
+            .map(str::to_owned)
+    });
+    assert!(
+        error.contains("acme/gitops is a fork of upstream/gitops"),
+        "{error}"
+    );
+    assert!(
+        error.contains("point git.url of automation flux-system/mcp at upstream/gitops"),
+        "{error}"
+    );
+    assert!(forge.pulls().is_empty(), "no request opened in the fork");
+    let branches = git(&remote.bare, &["branch", "--list", BRANCH]);
+    assert!(
+        branches.trim().is_empty(),
+        "asked before the push: no branch left behind"
+    );
+    assert!(remote.show("main", DEPLOYMENT).contains("goldentooth-mcp:latest"));
+    let events = api_get(&app, "/api/v1/events?state=failed");
+    assert!(events.contains("is a fork of upstream/gitops"), "{events}");
     forge.assert_no_violations();
 }

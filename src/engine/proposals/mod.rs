@@ -240,6 +240,14 @@ impl Engine {
         if pending.is_empty() {
             return intents.into_iter().zip(outcomes.into_iter().flatten()).collect();
         }
+        // A new request: may the token open one here, and is this a fork? Asked before the
+        // branch is pushed, so a refusal leaves nothing behind on the remote.
+        if open.is_none()
+            && let Some(forge) = forge.as_deref()
+            && let Err((error, retry)) = self.check_access(automation, forge).await
+        {
+            return failed(&intents, error, retry);
+        }
         // 3. Build and push the proposal: the open request's values plus the new ones.
         let job = ProposalJob {
             branch: branch.to_owned(),

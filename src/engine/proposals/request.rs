@@ -1,6 +1,7 @@
-//! The request itself on the platform, after its commit was pushed: opened (after checking
-//! that the token may and that the repository is not a fork), adopted when one is open for our
-//! branch already (a crash between push and record), or updated; then recorded in the journal.
+//! The request itself on the platform: whether the token may open one and the repository is
+//! not a fork (asked before the branch is pushed); after the push, opened, adopted when one is
+//! open for our branch already (a crash between push and record), or updated; then recorded in
+//! the journal.
 
 use super::{forge_failure, journal_failure, value_text};
 use crate::config::{Automation, PullRequestMode};
@@ -47,7 +48,6 @@ impl Engine {
                     .await
                     .map_err(forge_failure)?,
                 None => {
-                    self.check_access(automation, forge).await?;
                     let opened = forge
                         .open(&Proposal {
                             head: branch,
@@ -101,7 +101,11 @@ impl Engine {
 
     /// Before the first request on a repository: may the token open one there, and is the
     /// repository a fork (the request would stay in the fork)?
-    async fn check_access(&self, automation: &Automation, forge: &Forge) -> Result<(), (WriteFailure, bool)> {
+    pub(super) async fn check_access(
+        &self,
+        automation: &Automation,
+        forge: &Forge,
+    ) -> Result<(), (WriteFailure, bool)> {
         let access = forge.access().await.map_err(forge_failure)?;
         let api = forge.api();
         if let Some(parent) = access.fork_of {
