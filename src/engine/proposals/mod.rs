@@ -191,12 +191,14 @@ impl Engine {
         };
         // 2. Values a person closed unmerged are not proposed again; values the open request
         //    proposes already are answered with it.
-        let closed = self
-            .journal
-            .last_closed_proposal(&automation.key, branch)
-            .await
-            .ok()
-            .flatten();
+        // Unreadable, it could reopen what a person closed: the event waits instead.
+        let closed = match self.journal.last_closed_proposal(&automation.key, branch).await {
+            Ok(closed) => closed,
+            Err(error) => {
+                let (error, retry) = journal_failure(&error);
+                return failed(&intents, error, retry);
+            }
+        };
         let mut outcomes: Vec<Option<Outcome>> = vec![None; intents.len()];
         for (intent, outcome) in intents.iter().zip(outcomes.iter_mut()) {
             let value = intent.value();
