@@ -157,6 +157,11 @@ fn the_request_lifecycle_on(kind: ForgeKind) {
             .then(|| pulls[0].clone())
     });
     assert_eq!(updated.number, opened.number, "updated, not duplicated");
+    assert_eq!(
+        forge.titles(),
+        std::slice::from_ref(&updated.title),
+        "one request, retitled"
+    );
     assert!(remote.show(BRANCH, DEPLOYMENT).contains(SECOND));
     assert_eq!(
         git(&remote.bare, &["rev-parse", &format!("{BRANCH}^")]).trim(),
