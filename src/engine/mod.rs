@@ -23,7 +23,7 @@ mod manual;
 mod once;
 mod overrides;
 mod process;
-pub mod proposals;
+mod proposals;
 pub mod reports;
 mod retry;
 pub mod routing;
@@ -83,7 +83,7 @@ pub struct Engine {
     /// Pull-request mode: one API client per automation, made on first use.
     forges: Mutex<std::collections::HashMap<ObjectKey, Arc<crate::forge::Forge>>>,
     /// Pull-request mode: the last known state of each request branch (`/status`).
-    proposals: Mutex<BTreeMap<(ObjectKey, String), proposals::ProposalView>>,
+    proposals: Mutex<BTreeMap<(ObjectKey, String), reports::ProposalView>>,
     /// Told of every push this engine made (the alerts' deployment notices).
     on_pushed: std::sync::OnceLock<Arc<dyn Fn(reports::Pushed) + Send + Sync>>,
 }

@@ -228,7 +228,7 @@ pub struct Status {
     /// This replica's name and what it owns.
     pub ownership: crate::ownership::OwnershipReport,
     /// Pull-request mode: the last known state of each request branch.
-    pub pull_requests: Vec<super::proposals::ProposalView>,
+    pub pull_requests: Vec<ProposalView>,
 }
 
 /// What is suspended now, and by what.
@@ -283,4 +283,41 @@ pub struct Pushed {
     pub tag: String,
     pub commit: String,
     pub cause: String,
+}
+
+/// What `/status` and the console show of one request branch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProposalView {
+    pub automation: ObjectKey,
+    pub branch: String,
+    pub state: &'static str,
+    pub number: Option<u64>,
+    pub url: Option<String>,
+    pub head: String,
+    /// `POLICY=TAG` of each proposed value.
+    pub proposed: Vec<String>,
+    /// Why it is in its state, e.g. who closed it and that it is not reopened.
+    pub note: Option<String>,
+    /// RFC 3339.
+    pub updated_at: String,
+}
+
+impl ProposalView {
+    pub fn from_journal(proposal: &crate::journal::Proposal) -> Self {
+        Self {
+            automation: proposal.automation.clone(),
+            branch: proposal.branch.clone(),
+            state: proposal.state.as_str(),
+            number: proposal.number.and_then(|n| u64::try_from(n).ok()),
+            url: proposal.url.clone(),
+            head: proposal.head.clone(),
+            proposed: proposal
+                .proposed
+                .iter()
+                .map(|(policy, value)| format!("{policy}={}", value.tag))
+                .collect(),
+            note: proposal.note.clone(),
+            updated_at: crate::clock::format_time(proposal.updated_at),
+        }
+    }
 }

@@ -65,8 +65,8 @@ struct PullRequest {
     updated_at: String,
 }
 
-impl From<crate::engine::proposals::ProposalView> for PullRequest {
-    fn from(view: crate::engine::proposals::ProposalView) -> Self {
+impl From<crate::engine::reports::ProposalView> for PullRequest {
+    fn from(view: crate::engine::reports::ProposalView) -> Self {
         Self {
             automation: view.automation.to_string(),
             branch: view.branch,

@@ -22,43 +22,6 @@ use std::sync::Arc;
 /// Held while one proposal of a request branch is made.
 pub(super) type BranchLock = Arc<tokio::sync::Mutex<()>>;
 
-/// What `/status` and the console show of one request branch.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProposalView {
-    pub automation: ObjectKey,
-    pub branch: String,
-    pub state: &'static str,
-    pub number: Option<u64>,
-    pub url: Option<String>,
-    pub head: String,
-    /// `POLICY=TAG` of each proposed value.
-    pub proposed: Vec<String>,
-    /// Why it is in its state, e.g. who closed it and that it is not reopened.
-    pub note: Option<String>,
-    /// RFC 3339.
-    pub updated_at: String,
-}
-
-impl ProposalView {
-    pub fn from_journal(proposal: &crate::journal::Proposal) -> Self {
-        Self {
-            automation: proposal.automation.clone(),
-            branch: proposal.branch.clone(),
-            state: proposal.state.as_str(),
-            number: proposal.number.and_then(|n| u64::try_from(n).ok()),
-            url: proposal.url.clone(),
-            head: proposal.head.clone(),
-            proposed: proposal
-                .proposed
-                .iter()
-                .map(|(policy, value)| format!("{policy}={}", value.tag))
-                .collect(),
-            note: proposal.note.clone(),
-            updated_at: crate::clock::format_time(proposal.updated_at),
-        }
-    }
-}
-
 fn failed(intents: &[Intent], error: WriteFailure, retry: bool) -> Vec<(Intent, Outcome)> {
     intents
         .iter()
@@ -424,7 +387,7 @@ impl Engine {
 
     /// Remember what `/status` shows of a request branch.
     pub(super) fn note_proposal(&self, proposal: &crate::journal::Proposal) {
-        let view = ProposalView::from_journal(proposal);
+        let view = super::reports::ProposalView::from_journal(proposal);
         self.proposals
             .lock()
             .unwrap_or_else(|p| p.into_inner())
