@@ -16,25 +16,6 @@ const PAGE: usize = 50;
 const MAX_PAGES: usize = 20;
 
 #[derive(Deserialize)]
-struct Repository {
-    #[serde(default)]
-    fork: bool,
-    parent: Option<Parent>,
-    permissions: Option<Permissions>,
-}
-
-#[derive(Deserialize)]
-struct Parent {
-    full_name: String,
-}
-
-#[derive(Deserialize)]
-struct Permissions {
-    #[serde(default)]
-    push: bool,
-}
-
-#[derive(Deserialize)]
 struct Pull {
     number: u64,
     html_url: String,
@@ -57,27 +38,6 @@ struct Branch {
 struct Label {
     id: i64,
     name: String,
-}
-
-// Forgejo/Gitea "repoGet": GET /repos/{owner}/{repo}
-fn get_repository(repository: &str) -> Call {
-    Call::new(
-        "read the repository",
-        Method::GET,
-        repos_path(repository),
-        Missing::Repository,
-    )
-}
-
-fn parse_access(value: &Value) -> Result<RepoAccess, String> {
-    let repository = Repository::deserialize(value).map_err(|error| format!("not a repository: {error}"))?;
-    Ok(RepoAccess {
-        can_push: repository.permissions.is_some_and(|permissions| permissions.push),
-        fork_of: repository
-            .parent
-            .filter(|_| repository.fork)
-            .map(|parent| parent.full_name),
-    })
 }
 
 // Forgejo/Gitea "repoListPullRequests": GET /repos/{owner}/{repo}/pulls?state=open&limit=&page=
@@ -221,7 +181,7 @@ fn label_ids(known: &[(String, i64)], names: &[String]) -> Result<Vec<i64>, Stri
 
 pub(super) async fn access(forge: &Forge) -> Result<RepoAccess, ForgeError> {
     forge
-        .call(&get_repository(&forge.api.repository), parse_access)
+        .call(&super::get_repository(&forge.api.repository), super::parse_access)
         .await
 }
 
@@ -331,6 +291,8 @@ pub(super) async fn update(
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    // The repository call and answer are shared with the other forge modules.
+    use crate::forge::{get_repository, parse_access};
 
     // Trimmed from Forgejo's swagger `PullRequest` example (and a Gitea 1.22 answer).
     fn pull_json(number: u64, state: &str, merged: bool, head: &str, base: &str) -> Value {

@@ -11,25 +11,6 @@ const AUTO_MERGE: &str =
     "mutation($id: ID!) { enablePullRequestAutoMerge(input: {pullRequestId: $id}) { clientMutationId } }";
 
 #[derive(Deserialize)]
-struct Repository {
-    #[serde(default)]
-    fork: bool,
-    parent: Option<Parent>,
-    permissions: Option<Permissions>,
-}
-
-#[derive(Deserialize)]
-struct Parent {
-    full_name: String,
-}
-
-#[derive(Deserialize)]
-struct Permissions {
-    #[serde(default)]
-    push: bool,
-}
-
-#[derive(Deserialize)]
 struct Pull {
     number: u64,
     html_url: String,
@@ -59,27 +40,6 @@ fn graphql_url(base: &str) -> String {
         Some(origin) => format!("{origin}/api/graphql"),
         None => format!("{base}/graphql"),
     }
-}
-
-// GitHub REST "Get a repository": GET /repos/{owner}/{repo}
-fn get_repository(repository: &str) -> Call {
-    Call::new(
-        "read the repository",
-        Method::GET,
-        repos_path(repository),
-        Missing::Repository,
-    )
-}
-
-fn parse_access(value: &Value) -> Result<RepoAccess, String> {
-    let repository = Repository::deserialize(value).map_err(|error| format!("not a repository: {error}"))?;
-    Ok(RepoAccess {
-        can_push: repository.permissions.is_some_and(|permissions| permissions.push),
-        fork_of: repository
-            .parent
-            .filter(|_| repository.fork)
-            .map(|parent| parent.full_name),
-    })
 }
 
 // GitHub REST "List pull requests": GET /repos/{owner}/{repo}/pulls?state=open&head={owner}:{ref}&base=
@@ -207,7 +167,7 @@ fn edit(repository: &str, number: u64, title: &str, body: &str) -> Call {
 
 pub(super) async fn access(forge: &Forge) -> Result<RepoAccess, ForgeError> {
     forge
-        .call(&get_repository(&forge.api.repository), parse_access)
+        .call(&super::get_repository(&forge.api.repository), super::parse_access)
         .await
 }
 
@@ -277,6 +237,8 @@ pub(super) async fn update(
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    // The repository call and answer are shared with the other forge modules.
+    use crate::forge::{get_repository, parse_access};
 
     // Trimmed from the "Get a pull request" example of github/rest-api-description.
     fn pull_json(state: &str, merged: Option<bool>, merged_at: Option<&str>) -> Value {

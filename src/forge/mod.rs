@@ -219,3 +219,46 @@ fn repos_path(repository: &str) -> String {
 
 #[cfg(test)]
 mod tests;
+
+/// The repository as Forgejo, Gitea and GitHub answer it alike: whether it is a fork (and of
+/// what), and whether the token may push.
+#[derive(serde::Deserialize)]
+struct Repository {
+    #[serde(default)]
+    fork: bool,
+    parent: Option<Parent>,
+    permissions: Option<Permissions>,
+}
+
+#[derive(serde::Deserialize)]
+struct Parent {
+    full_name: String,
+}
+
+#[derive(serde::Deserialize)]
+struct Permissions {
+    #[serde(default)]
+    push: bool,
+}
+
+// Forgejo/Gitea "repoGet" and GitHub REST "Get a repository": GET /repos/{owner}/{repo}
+fn get_repository(repository: &str) -> Call {
+    Call::new(
+        "read the repository",
+        Method::GET,
+        repos_path(repository),
+        Missing::Repository,
+    )
+}
+
+fn parse_access(value: &Value) -> Result<RepoAccess, String> {
+    use serde::Deserialize as _;
+    let repository = Repository::deserialize(value).map_err(|error| format!("not a repository: {error}"))?;
+    Ok(RepoAccess {
+        can_push: repository.permissions.is_some_and(|permissions| permissions.push),
+        fork_of: repository
+            .parent
+            .filter(|_| repository.fork)
+            .map(|parent| parent.full_name),
+    })
+}
