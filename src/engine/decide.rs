@@ -144,12 +144,7 @@ impl Engine {
             };
             let automation = Arc::new(automation.clone());
             for (intent, outcome) in self.propose(Arc::clone(&automation), group).await {
-                self.record(&automation, &intent, &outcome).await;
-                decisions.push(Decision {
-                    policy: intent.policy().clone(),
-                    automation: Some(automation.key.clone()),
-                    outcome,
-                });
+                decisions.push(self.recorded(&automation, &intent, outcome).await);
             }
         }
         decisions
@@ -175,14 +170,24 @@ impl Engine {
         .await;
         let mut decisions = Vec::with_capacity(outcomes.len());
         for (automation, intent, outcome) in outcomes {
-            self.record(&automation, &intent, &outcome).await;
-            decisions.push(Decision {
-                policy: intent.policy().clone(),
-                automation: Some(automation.key.clone()),
-                outcome,
-            });
+            decisions.push(self.recorded(&automation, &intent, outcome).await);
         }
         decisions
+    }
+
+    /// Record what became of `intent` and say it as the decision for its policy.
+    async fn recorded(
+        &self,
+        automation: &crate::config::Automation,
+        intent: &Intent,
+        outcome: Outcome,
+    ) -> Decision {
+        self.record(automation, intent, &outcome).await;
+        Decision {
+            policy: intent.policy().clone(),
+            automation: Some(automation.key.clone()),
+            outcome,
+        }
     }
 
     async fn record(&self, automation: &crate::config::Automation, intent: &Intent, outcome: &Outcome) {

@@ -3,8 +3,7 @@
 //! their names are resolved before a pull request is created; a draft is a `WIP: ` title.
 
 use super::{
-    Call, Forge, ForgeError, Missing, Opened, PullRequest, PullState, RepoAccess, draft_title, label,
-    repos_path,
+    Call, Forge, ForgeError, Missing, Opened, PullRequest, RepoAccess, draft_title, label, repos_path,
 };
 use reqwest::Method;
 use serde::Deserialize;
@@ -59,17 +58,7 @@ fn parse_pull(value: &Value) -> Result<PullRequest, String> {
 }
 
 fn to_pull_request(pull: Pull) -> Result<PullRequest, String> {
-    let state = match (pull.state.as_str(), pull.merged) {
-        (_, true) => PullState::Merged,
-        ("open", false) => PullState::Open,
-        ("closed", false) => PullState::Closed,
-        (other, _) => {
-            return Err(format!(
-                "pull request #{} has the unknown state {other:?}",
-                pull.number
-            ));
-        }
-    };
+    let state = super::pull_state(&pull.state, pull.merged, pull.number)?;
     Ok(PullRequest {
         number: pull.number,
         url: pull.html_url,
@@ -292,7 +281,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     // The repository call and answer are shared with the other forge modules.
-    use crate::forge::{get_repository, parse_access};
+    use crate::forge::{PullState, get_repository, parse_access};
 
     // Trimmed from Forgejo's swagger `PullRequest` example (and a Gitea 1.22 answer).
     fn pull_json(number: u64, state: &str, merged: bool, head: &str, base: &str) -> Value {

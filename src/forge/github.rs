@@ -2,7 +2,7 @@
 //! "Pulls" and "Issues/Labels" operations, and the one GraphQL mutation REST lacks (auto-merge).
 //! A draft is the `draft` flag; labels and reviewers are names.
 
-use super::{Call, Forge, ForgeError, Missing, Opened, PullRequest, PullState, RepoAccess, repos_path};
+use super::{Call, Forge, ForgeError, Missing, Opened, PullRequest, RepoAccess, repos_path};
 use reqwest::Method;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -60,17 +60,7 @@ fn list_open(repository: &str, head: &str, base: &str) -> Call {
 fn parse_pull(value: &Value) -> Result<Parsed, String> {
     let pull = Pull::deserialize(value).map_err(|error| format!("not a pull request: {error}"))?;
     let merged = pull.merged.unwrap_or(pull.merged_at.is_some());
-    let state = match (pull.state.as_str(), merged) {
-        (_, true) => PullState::Merged,
-        ("open", false) => PullState::Open,
-        ("closed", false) => PullState::Closed,
-        (other, _) => {
-            return Err(format!(
-                "pull request #{} has the unknown state {other:?}",
-                pull.number
-            ));
-        }
-    };
+    let state = super::pull_state(&pull.state, merged, pull.number)?;
     Ok(Parsed {
         pull: PullRequest {
             number: pull.number,
@@ -238,7 +228,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     // The repository call and answer are shared with the other forge modules.
-    use crate::forge::{get_repository, parse_access};
+    use crate::forge::{PullState, get_repository, parse_access};
 
     // Trimmed from the "Get a pull request" example of github/rest-api-description.
     fn pull_json(state: &str, merged: Option<bool>, merged_at: Option<&str>) -> Value {

@@ -262,3 +262,14 @@ fn parse_access(value: &Value) -> Result<RepoAccess, String> {
             .map(|parent| parent.full_name),
     })
 }
+
+/// The state of a pull request as Forgejo, Gitea and GitHub say it: `open` or `closed`, with a
+/// merged flag (a merged request is `closed` too).
+fn pull_state(state: &str, merged: bool, number: u64) -> Result<PullState, String> {
+    match (state, merged) {
+        (_, true) => Ok(PullState::Merged),
+        ("open", false) => Ok(PullState::Open),
+        ("closed", false) => Ok(PullState::Closed),
+        (other, _) => Err(format!("pull request #{number} has the unknown state {other:?}")),
+    }
+}

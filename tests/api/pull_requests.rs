@@ -95,7 +95,7 @@ fn decoded(value: &str) -> String {
 }
 
 /// `git diff` between two revisions of the bare remote, only the +/- lines.
-fn changed_lines(bare: &Path, from: &str, to: &str) -> Vec<String> {
+pub(crate) fn changed_lines(bare: &Path, from: &str, to: &str) -> Vec<String> {
     git(bare, &["diff", "--unified=0", from, to])
         .lines()
         .filter(|line| {

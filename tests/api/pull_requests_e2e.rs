@@ -5,6 +5,7 @@
 //! only the image value, a newer push updates the same request, a merge on the platform lands
 //! it and the next push opens a new one, and a request a person closes is not reopened.
 
+use crate::pull_requests::changed_lines;
 use crate::support::app::App;
 use crate::support::forge::{FORGE_TOKEN, FakeForge, ForgeKind, PullState};
 use crate::support::git::{Remote, git, gitops_fixture};
@@ -83,19 +84,6 @@ fn status(app: &App) -> serde_json::Value {
     let (code, body) = app.get("/status").expect("status answers");
     assert_eq!(code, 200, "{body}");
     serde_json::from_str(&body).unwrap()
-}
-
-/// Lines of `git diff` between two revisions that were added or removed.
-fn changed_lines(bare: &Path, from: &str, to: &str) -> Vec<String> {
-    git(bare, &["diff", "--unified=0", from, to])
-        .lines()
-        .filter(|line| {
-            (line.starts_with('+') || line.starts_with('-'))
-                && !line.starts_with("+++")
-                && !line.starts_with("---")
-        })
-        .map(str::to_owned)
-        .collect()
 }
 
 fn the_request_lifecycle_on(kind: ForgeKind) {
