@@ -45,6 +45,16 @@ pub(crate) fn pr_automation(
     Arc::new(automation)
 }
 
+/// A seeded bare remote that advertises push options, with a `pre-receive` hook recording
+/// each push (the returned file), served by a real sshd whose deploy key is `read_only` or not.
+fn recorded_over_ssh(dir: &Path, read_only: bool) -> (Remote, std::path::PathBuf, Sshd) {
+    let remote = Remote::seeded(dir, &gitops_fixture());
+    git(&remote.bare, &["config", "receive.advertisePushOptions", "true"]);
+    let record = record_pushes(&remote.bare);
+    let sshd = Sshd::start(&dir.join("sshd"), read_only);
+    (remote, record, sshd)
+}
+
 async fn propose(
     dir: &Path,
     automation: &Arc<Automation>,
@@ -110,11 +120,8 @@ pub(crate) fn changed_lines(bare: &Path, from: &str, to: &str) -> Vec<String> {
 #[tokio::test]
 async fn an_agit_proposal_reaches_receive_pack_as_refs_for_main_with_topic_title_and_description() {
     let dir = tempfile::tempdir().unwrap();
-    let remote = Remote::seeded(dir.path(), &gitops_fixture());
-    git(&remote.bare, &["config", "receive.advertisePushOptions", "true"]);
-    let record = record_pushes(&remote.bare);
+    let (remote, record, sshd) = recorded_over_ssh(dir.path(), false);
     let seed = remote.head("main");
-    let sshd = Sshd::start(&dir.path().join("sshd"), false);
     let mut automation = (*pr_automation(
         sshd.url(&remote.bare),
         ssh_auth(&sshd),
@@ -187,11 +194,8 @@ async fn an_agit_proposal_reaches_receive_pack_as_refs_for_main_with_topic_title
 #[tokio::test]
 async fn gitlab_push_options_open_the_merge_request_on_our_branch_and_a_newer_tag_replaces_it_with_lease() {
     let dir = tempfile::tempdir().unwrap();
-    let remote = Remote::seeded(dir.path(), &gitops_fixture());
-    git(&remote.bare, &["config", "receive.advertisePushOptions", "true"]);
-    let record = record_pushes(&remote.bare);
+    let (remote, record, sshd) = recorded_over_ssh(dir.path(), false);
     let seed = remote.head("main");
-    let sshd = Sshd::start(&dir.path().join("sshd"), false);
     let automation = pr_automation(
         sshd.url(&remote.bare),
         ssh_auth(&sshd),
@@ -326,10 +330,7 @@ async fn a_branch_pushdeploy_did_not_make_is_never_replaced() {
 #[tokio::test]
 async fn a_read_only_deploy_key_in_pull_request_mode_is_named_and_nothing_is_pushed() {
     let dir = tempfile::tempdir().unwrap();
-    let remote = Remote::seeded(dir.path(), &gitops_fixture());
-    git(&remote.bare, &["config", "receive.advertisePushOptions", "true"]);
-    let record = record_pushes(&remote.bare);
-    let sshd = Sshd::start(&dir.path().join("sshd"), true);
+    let (remote, record, sshd) = recorded_over_ssh(dir.path(), true);
     let automation = pr_automation(
         sshd.url(&remote.bare),
         ssh_auth(&sshd),

@@ -80,6 +80,18 @@ fn api_get(app: &App, path: &str) -> String {
     body
 }
 
+/// `POST …/repositories/flux-system/mcp/scan` with the admin token; the answer's body.
+fn scan(app: &App) -> String {
+    let bearer = format!("Bearer {ADMIN}");
+    let headers = [
+        ("authorization", bearer.as_str()),
+        ("content-type", "application/json"),
+    ];
+    let (code, body) = app.post("/api/v1/repositories/flux-system/mcp/scan", &headers, b"{}");
+    assert_eq!(code, 200, "{body}");
+    body
+}
+
 fn status(app: &App) -> serde_json::Value {
     let (code, body) = app.get("/status").expect("status answers");
     assert_eq!(code, 200, "{body}");
@@ -162,15 +174,7 @@ fn the_request_lifecycle_on(kind: ForgeKind) {
     //     the request is not moved backwards.
     registry.delete("goldentooth-mcp", SECOND);
     let decided = status(&app)["scans_decided"].as_u64().unwrap();
-    let (code, body) = app.post(
-        "/api/v1/repositories/flux-system/mcp/scan",
-        &[
-            ("authorization", &format!("Bearer {ADMIN}")),
-            ("content-type", "application/json"),
-        ],
-        b"{}",
-    );
-    assert_eq!(code, 200, "{body}");
+    let body = scan(&app);
     assert!(body.contains(&format!("\"selected\":\"{FIRST}\"")), "{body}");
     wait_for("the scan to be decided", Duration::from_secs(30), || {
         (status(&app)["scans_decided"].as_u64()? > decided).then_some(())
@@ -234,15 +238,7 @@ fn the_request_lifecycle_on(kind: ForgeKind) {
 
     // 4. A person closes it unmerged: a scan does not reopen it for 4-…, and /status says so.
     forge.close(second.number);
-    let (code, body) = app.post(
-        "/api/v1/repositories/flux-system/mcp/scan",
-        &[
-            ("authorization", &format!("Bearer {ADMIN}")),
-            ("content-type", "application/json"),
-        ],
-        b"{}",
-    );
-    assert_eq!(code, 200, "{body}");
+    scan(&app);
     let closed = wait_for(
         "/status to show the closed request",
         Duration::from_secs(30),
@@ -264,15 +260,7 @@ fn the_request_lifecycle_on(kind: ForgeKind) {
             .contains("closed on the platform without merging"),
         "{closed:#}"
     );
-    let (code, body) = app.post(
-        "/api/v1/repositories/flux-system/mcp/scan",
-        &[
-            ("authorization", &format!("Bearer {ADMIN}")),
-            ("content-type", "application/json"),
-        ],
-        b"{}",
-    );
-    assert_eq!(code, 200, "{body}");
+    scan(&app);
     let pulls = forge.pulls();
     assert_eq!(pulls.len(), 2, "not reopened: {pulls:#?}");
     assert!(
